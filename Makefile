@@ -1,0 +1,30 @@
+# Two commands on a fresh machine: `make run` (the offline default workflow) and
+# `make test`. Both create the virtual environment .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup test run bench clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing pinned dependencies into $(VENV) (torch is a large CUDA build: ~2 min)"
+	$(BIN)/pip install -q -r requirements.txt > $(VENV)/pip.log 2>&1 || { grep -v '^WARNING: Location' $(VENV)/pip.log; exit 1; }
+	$(BIN)/pip install -q --no-deps -e . >> $(VENV)/pip.log 2>&1 || { tail -20 $(VENV)/pip.log; exit 1; }
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+run: setup
+	$(BIN)/snakemake --profile profiles/default
+
+bench: setup
+	$(BIN)/python benchmarks/bench_layer_scores.py
+
+clean:
+	rm -rf results .snakemake

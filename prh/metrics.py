@@ -1,0 +1,293 @@
+"""The paper's eight alignment metrics between two sets of paired features.
+
+Definitions follow ``shared/spec/metrics.md`` (the contract with the paper's
+reference code). ``measure(name, A, B, **params)`` scores one pair of N x D
+matrices directly from those definitions; it is the plain per-pair algorithm.
+The layer sweep in :mod:`prh.alignment` computes the same numbers for every
+layer pair at once, reusing per-layer work; the tests check the two agree.
+
+Gram matrices are formed in float32 (as the reference does); HSIC sums and
+every other accumulation over N^2 terms run in float64 so that cancellation in
+the unbiased estimator costs no accuracy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import torch
+
+from .checks import as_tensor, check_float, check_int, check_same_n, check_topk
+from .sequences import lcs_length, levenshtein
+
+CKA_EPS = 1e-6  # added to the CKA / CKNNA denominators, as the reference does
+SVCCA_STD_EPS = 1e-8
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """One metric: its parameters with their defaults, and how its scores behave."""
+
+    name: str
+    defaults: Mapping[str, Any]
+    symmetric: bool
+    family: str  # "knn" (neighbour lists), "kernel" (Gram matrices) or "cca"
+    description: str
+    min_samples: int = 2
+    choices: Mapping[str, tuple] = field(default_factory=dict)
+
+    def max_score(self, **params: Any) -> float:
+        """The largest score the metric can reach (lcs_knn is not normalised: k)."""
+        if self.name == "lcs_knn":
+            return float(params.get("topk", self.defaults["topk"]))
+        return 1.0
+
+
+_KNN = {"topk": 10}
+_KERNEL = {"kernel": "ip", "sigma": 1.0}
+
+METRICS: dict[str, MetricInfo] = {
+    m.name: m
+    for m in [
+        MetricInfo("mutual_knn", _KNN, True, "knn",
+                   "mean fraction of shared k nearest neighbours"),
+        MetricInfo("cycle_knn", _KNN, False, "knn",
+                   "fraction of samples found among A's neighbours of their B-neighbours"),
+        MetricInfo("lcs_knn", _KNN, True, "knn",
+                   "mean longest common subsequence of the ordered kNN lists (0..k)"),
+        MetricInfo("edit_distance_knn", _KNN, True, "knn",
+                   "1 - mean Levenshtein distance of the ordered kNN lists / k"),
+        MetricInfo("cka", _KERNEL, True, "kernel",
+                   "centred kernel alignment, biased HSIC",
+                   choices={"kernel": ("ip", "rbf")}),
+        MetricInfo("unbiased_cka", _KERNEL, True, "kernel",
+                   "centred kernel alignment, unbiased HSIC (Song et al. 2012)",
+                   min_samples=4, choices={"kernel": ("ip", "rbf")}),
+        # HSIC_u(M*K, M*L) is not symmetric in its arguments once the mask breaks
+        # the kernels' symmetry, so cknna(A, B) and cknna(B, A) can differ slightly.
+        MetricInfo("cknna", {"topk": 10}, False, "kernel",
+                   "CKA restricted to mutual k-nearest-neighbour pairs", min_samples=4),
+        MetricInfo("svcca", {"cca_dim": 10}, True, "cca",
+                   "mean canonical correlation of the top singular subspaces"),
+    ]
+}
+
+
+def list_metrics() -> list[str]:
+    return list(METRICS)
+
+
+def get_metric(name: str) -> MetricInfo:
+    try:
+        return METRICS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown metric {name!r}; known metrics: {', '.join(METRICS)}"
+        ) from None
+
+
+def resolve_params(name: str, params: Mapping[str, Any], n: int | None = None,
+                   dims: tuple[int, ...] = ()) -> dict[str, Any]:
+    """Fill in defaults and check every parameter of metric ``name``.
+
+    ``n`` (samples) and ``dims`` (feature widths) enable the checks that depend
+    on the data: k <= N - 1, N >= 4 for unbiased HSIC, cca_dim <= min(N, D).
+    """
+    info = get_metric(name)
+    unknown = sorted(set(params) - set(info.defaults))
+    if unknown:
+        allowed = ", ".join(info.defaults) or "none"
+        raise ValueError(
+            f"unknown parameter {unknown[0]!r}={params[unknown[0]]!r} for metric {name!r}; "
+            f"its parameters are: {allowed}"
+        )
+    out = {**info.defaults, **params}
+    for key, allowed in info.choices.items():
+        if out[key] not in allowed:
+            raise ValueError(
+                f"{key}={out[key]!r} is not valid for metric {name!r}; choose one of {allowed}"
+            )
+    if "sigma" in out:
+        out["sigma"] = check_float(out["sigma"], "sigma", low=0.0, low_open=True)
+    if n is not None and n < info.min_samples:
+        raise ValueError(
+            f"metric {name!r} needs N >= {info.min_samples} samples, got N={n}"
+        )
+    if "topk" in out:
+        low = 2 if name == "cknna" else 1
+        out["topk"] = (check_topk(out["topk"], n, low=low) if n is not None
+                       else check_int(out["topk"], "topk", low=low))
+    if "cca_dim" in out:
+        high = min([n, *dims]) if n is not None else None
+        out["cca_dim"] = check_int(out["cca_dim"], "cca_dim", low=1, high=high)
+    return out
+
+
+# ----------------------------------------------------------------------------
+# Building blocks (shared with the layer sweep where the operation is the same)
+
+
+def knn_from_gram(gram: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices and similarities of each row's k most similar other rows, most similar first.
+
+    Works on one (N, N) Gram matrix or a stack (..., N, N).
+    """
+    n = gram.shape[-1]
+    masked = gram.clone()
+    masked.diagonal(dim1=-2, dim2=-1).fill_(float("-inf"))
+    vals, idx = torch.topk(masked, k, dim=-1, largest=True, sorted=True)
+    del masked
+    assert k <= n - 1
+    return idx, vals
+
+
+def rbf_from_gram(gram: torch.Tensor, sigma: float) -> torch.Tensor:
+    """exp(-||a_n - a_m||^2 / (2 sigma^2)) from inner products, without re-reading features."""
+    sq = gram.diagonal(dim1=-2, dim2=-1)
+    d2 = (sq[..., :, None] + sq[..., None, :] - 2.0 * gram).clamp_min_(0.0)
+    return torch.exp(-d2 / (2.0 * sigma * sigma))
+
+
+def kernel_matrix(x: torch.Tensor, kernel: str, sigma: float) -> torch.Tensor:
+    gram = x @ x.T
+    return gram if kernel == "ip" else rbf_from_gram(gram, sigma)
+
+
+def center(k: torch.Tensor) -> torch.Tensor:
+    """H K H with H = I - 11^T/N, for (..., N, N) kernels."""
+    return (k - k.mean(dim=-1, keepdim=True) - k.mean(dim=-2, keepdim=True)
+            + k.mean(dim=(-2, -1), keepdim=True))
+
+
+def hsic_biased(k: torch.Tensor, l: torch.Tensor) -> torch.Tensor:
+    """trace(K H L H), unnormalised, as the reference computes it."""
+    k, l = k.double(), l.double()
+    return (center(k) * l.T).sum()
+
+
+def hsic_unbiased(k: torch.Tensor, l: torch.Tensor) -> torch.Tensor:
+    """Unbiased HSIC of Song et al. (2012, eq. 5); K and L need not be symmetric."""
+    n = k.shape[0]
+    kt = k.double().clone()
+    lt = l.double().clone()
+    kt.fill_diagonal_(0.0)
+    lt.fill_diagonal_(0.0)
+    # sum(K~ L~) = 1^T K~ L~ 1 = (column sums of K~) . (row sums of L~)
+    prod_sum = kt.sum(dim=0) @ lt.sum(dim=1)
+    value = ((kt * lt.T).sum()
+             + kt.sum() * lt.sum() / ((n - 1) * (n - 2))
+             - 2.0 * prod_sum / (n - 2))
+    return value / (n * (n - 3))
+
+
+def cka_ratio(kl: torch.Tensor, kk: torch.Tensor, ll: torch.Tensor) -> torch.Tensor:
+    """kl / (sqrt(kk * ll) + eps); a negative product (possible for unbiased HSIC
+    estimates of near-zero kernels) is treated as 0 rather than giving NaN."""
+    return kl / (torch.sqrt(torch.clamp(kk * ll, min=0.0)) + CKA_EPS)
+
+
+def knn_mask(idx: torch.Tensor, n: int) -> torch.Tensor:
+    """0/1 float64 matrix with ones at each row's kNN indices."""
+    mask = torch.zeros(idx.shape[0], n, dtype=torch.float64, device=idx.device)
+    return mask.scatter_(1, idx, 1.0)
+
+
+def standardize_columns(x: torch.Tensor) -> torch.Tensor:
+    """Zero-mean, unit-std columns (std with N - 1, plus 1e-8), as SVCCA's preprocessing."""
+    x = x.double()
+    x = x - x.mean(dim=0, keepdim=True)
+    return x / (x.std(dim=0, keepdim=True, unbiased=True) + SVCCA_STD_EPS)
+
+
+def top_left_singular_vectors(x: torch.Tensor, d: int) -> torch.Tensor:
+    u, _, _ = torch.linalg.svd(x, full_matrices=False)
+    return u[:, :d]
+
+
+# ----------------------------------------------------------------------------
+# The metrics, one pair of matrices at a time.
+
+
+def _knn(x: torch.Tensor, k: int) -> torch.Tensor:
+    return knn_from_gram(x @ x.T, k)[0]
+
+
+def _mutual_knn(a, b, topk):
+    ka, kb = _knn(a, topk), _knn(b, topk)
+    shared = (ka[:, :, None] == kb[:, None, :]).sum()
+    return shared.double() / (a.shape[0] * topk)
+
+
+def _cycle_knn(a, b, topk):
+    ka, kb = _knn(a, topk), _knn(b, topk)
+    back = ka[kb]  # (N, k, k): A's neighbours of each of n's B-neighbours
+    n = a.shape[0]
+    found = (back == torch.arange(n, device=a.device)[:, None, None]).flatten(1).any(dim=1)
+    return found.double().mean()
+
+
+def _lcs_knn(a, b, topk):
+    return lcs_length(_knn(a, topk), _knn(b, topk)).double().mean()
+
+
+def _edit_distance_knn(a, b, topk):
+    dist = levenshtein(_knn(a, topk), _knn(b, topk)).double()
+    return 1.0 - dist.mean() / topk
+
+
+def _cka(a, b, kernel, sigma):
+    k, l = kernel_matrix(a, kernel, sigma), kernel_matrix(b, kernel, sigma)
+    return cka_ratio(hsic_biased(k, l), hsic_biased(k, k), hsic_biased(l, l))
+
+
+def _unbiased_cka(a, b, kernel, sigma):
+    k, l = kernel_matrix(a, kernel, sigma), kernel_matrix(b, kernel, sigma)
+    return cka_ratio(hsic_unbiased(k, l), hsic_unbiased(k, k), hsic_unbiased(l, l))
+
+
+def _cknna(a, b, topk):
+    k, l = (a @ a.T).double(), (b @ b.T).double()
+    n = k.shape[0]
+    mk = knn_mask(knn_from_gram(k, topk)[0], n)
+    ml = knn_mask(knn_from_gram(l, topk)[0], n)
+
+    def sim(p, mp, q, mq):
+        m = mp * mq
+        return hsic_unbiased(m * p, m * q)
+
+    return cka_ratio(sim(k, mk, l, ml), sim(k, mk, k, mk), sim(l, ml, l, ml))
+
+
+def _svcca(a, b, cca_dim):
+    u1 = top_left_singular_vectors(standardize_columns(a), cca_dim)
+    u2 = top_left_singular_vectors(standardize_columns(b), cca_dim)
+    return torch.linalg.svdvals(u1.T @ u2).mean()
+
+
+_IMPLEMENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
+    "mutual_knn": _mutual_knn,
+    "cycle_knn": _cycle_knn,
+    "lcs_knn": _lcs_knn,
+    "edit_distance_knn": _edit_distance_knn,
+    "cka": _cka,
+    "unbiased_cka": _unbiased_cka,
+    "cknna": _cknna,
+    "svcca": _svcca,
+}
+
+
+def measure(name: str, A: Any, B: Any, **params: Any) -> float:
+    """Score the alignment of paired features A (N x Da) and B (N x Db) with metric ``name``.
+
+    Row n of A and row n of B must describe the same datum. No preprocessing is
+    applied here (the layer sweep clamps and normalises); kNN metrics use raw
+    inner products, which are cosine similarities for unit rows.
+    """
+    get_metric(name)
+    a = as_tensor(A, "A", ndim=2)
+    b = as_tensor(B, "B", ndim=2, device=a.device)
+    n = check_same_n(a, b)
+    p = resolve_params(name, params, n=n, dims=(a.shape[1], b.shape[1]))
+    with torch.inference_mode():
+        return float(_IMPLEMENTATIONS[name](a, b, **p))
