@@ -1,0 +1,115 @@
+"""Save and load one model's per-layer alignment work (a "stats file").
+
+The workflow computes each model's expensive per-layer quantities once and
+lets every pair job reuse them. HDF5 layout (one file per dataset and model):
+
+- ``gram``          (L, N, N) float32   inner-product Gram matrices of the
+                                        clamped, normalised layers
+- ``knn/k<K>``      (L, N, K) int32     neighbour indices, most similar first,
+                                        one dataset per configured topk
+- ``svcca/d<D>``    (L, N, D) float64   top-D left singular vectors of the
+                                        standardised layers, per cca_dim
+- attributes: ``n_samples``, ``widths`` (D_l per layer), ``q``, ``exact``,
+  ``normalize``, ``prh_version``.
+
+Kernel variants (centred, zero-diagonal, RBF) are O(N^2) per layer to derive
+from the Gram matrix, so they are recomputed on load rather than stored.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+import h5py
+import numpy as np
+import torch
+
+from . import __version__
+from .alignment import ModelStats
+from .checks import resolve_device
+
+
+class _LoadedStats(ModelStats):
+    """A ModelStats rebuilt from a stats file: it has caches, not features."""
+
+    def __init__(self, n: int, widths: tuple[int, ...], device: torch.device):
+        self.layers = []
+        self.n = n
+        self._widths = widths
+        self.device = device
+        self._cache = {}
+
+    @property
+    def n_layers(self) -> int:
+        return len(self._widths)
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        return self._widths
+
+    def svcca_basis(self, d: int) -> torch.Tensor:
+        if ("svcca", d) not in self._cache:
+            have = sorted(k[1] for k in self._cache if k[0] == "svcca")
+            raise ValueError(
+                f"this stats file holds SVCCA bases for cca_dim in {have}, not {d}; "
+                f"recompute it with cca_dim={d}"
+            )
+        return self._cache[("svcca", d)]
+
+
+def save_model_stats(stats: ModelStats, path: str | os.PathLike, *,
+                     topk: Iterable[int] = (), cca_dims: Iterable[int] = (),
+                     attrs: dict | None = None) -> None:
+    """Compute (if needed) and write the per-layer work for the given topk and cca_dim values.
+
+    Written to a temporary file beside ``path`` and renamed, so an interrupted
+    job never leaves a half-written stats file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("gram", data=stats.grams().cpu().numpy())
+            for k in sorted(set(topk)):
+                f.create_dataset(f"knn/k{k}", data=stats.knn(k)[0].cpu().numpy().astype(np.int32))
+            for d in sorted(set(cca_dims)):
+                f.create_dataset(f"svcca/d{d}", data=stats.svcca_basis(d).cpu().numpy())
+            f.attrs["n_samples"] = stats.n
+            f.attrs["widths"] = np.asarray(stats.widths, dtype=np.int64)
+            f.attrs["prh_version"] = __version__
+            for key, value in (attrs or {}).items():
+                f.attrs[key] = value
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_model_stats(path: str | os.PathLike, device: torch.device | str | None = None) -> ModelStats:
+    """Rebuild a ModelStats from a stats file; kNN lists for other k come from the Gram matrices."""
+    dev = resolve_device(device)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(f"cannot read stats file {path}: {err}") from None
+    with f:
+        if "gram" not in f:
+            raise ValueError(f"{path} is not a prh stats file (no 'gram' dataset)")
+        stats = _LoadedStats(int(f.attrs["n_samples"]),
+                             tuple(int(w) for w in f.attrs["widths"]), dev)
+        gram = torch.from_numpy(f["gram"][...]).to(dev)
+        stats._cache[("gram",)] = gram
+        for name, ds in f.get("knn", {}).items():
+            k = int(name[1:])
+            idx = torch.from_numpy(ds[...].astype(np.int64)).to(dev)
+            vals = torch.gather(gram, 2, idx).double()
+            stats._cache[("knn", k)] = (idx, vals)
+        for name, ds in f.get("svcca", {}).items():
+            stats._cache[("svcca", int(name[1:]))] = torch.from_numpy(ds[...]).to(dev)
+    return stats
