@@ -1,0 +1,35 @@
+# The prh workflow: datasets -> HDF5 embeddings -> per-model stats -> pair
+# score matrices -> model x model alignment (HDF5 + TSV) -> heatmaps.
+# `snakemake --profile profiles/default` runs config.yaml; see README.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# config.yaml unless a config is given on the command line: --configfile
+# replaces it rather than merging into it (the paper config has none of the
+# offline models).
+if not config:
+
+    configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/features.smk"
+include: "rules/alignment.smk"
+include: "rules/plots.smk"
+
+
+localrules:
+    all,
+    embed,
+    align,
+    plots,
+
+
+rule all:
+    default_target: True
+    input:
+        rules.align.input,
+        rules.plots.input,

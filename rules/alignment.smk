@@ -1,0 +1,81 @@
+# Per-model work (clamp, normalise, Gram matrices, kNN lists, SVCCA bases) is
+# done once per model here, so that each pair job only combines two files.
+rule model_stats:
+    input:
+        lib(*ALIGN_LIB, "storage"),
+        features=features_path("{dataset}", "{model}"),
+    output:
+        stats_path("{dataset}", "{model}"),
+    log:
+        f"{LOGS}/{{dataset}}/stats/{{model}}.log",
+    benchmark:
+        f"{LOGS}/{{dataset}}/stats/{{model}}.benchmark.tsv"
+    conda:
+        "../envs/align.yaml"
+    threads: config["alignment"]["threads"]
+    resources:
+        mem_mb=lambda wc: kernel_mem_mb(wc.dataset, 2),
+        runtime=30,
+        gpu=alignment_gpus(),
+    params:
+        stats=stats_params(),
+        device=config["alignment"]["device"],
+    script:
+        "../scripts/model_stats.py"
+
+
+# One job per unordered pair keeps reruns exact (a changed model reruns only
+# its own pairs). Locally a job costs ~3 s of start-up; on a cluster the
+# slurm profile batches pair jobs with group-components instead.
+rule pair_scores:
+    input:
+        lib(*ALIGN_LIB),
+        x=stats_path("{dataset}", "{model_x}"),
+        y=stats_path("{dataset}", "{model_y}"),
+    output:
+        pair_path("{dataset}", "{model_x}", "{model_y}"),
+    log:
+        f"{LOGS}/{{dataset}}/pairs/{{model_x}}__{{model_y}}.log",
+    benchmark:
+        f"{LOGS}/{{dataset}}/pairs/{{model_x}}__{{model_y}}.benchmark.tsv"
+    group:
+        "pairs"
+    conda:
+        "../envs/align.yaml"
+    threads: config["alignment"]["threads"]
+    resources:
+        mem_mb=lambda wc: kernel_mem_mb(wc.dataset, 6),
+        runtime=30,
+        gpu=alignment_gpus(),
+    params:
+        metrics=metric_params(),
+        device=config["alignment"]["device"],
+    script:
+        "../scripts/pair_scores.py"
+
+
+rule aggregate:
+    input:
+        lib("workflow_steps", "metrics"),
+        pairs=pair_files,
+    output:
+        h5=f"{RESULTS}/{{dataset}}/alignment.h5",
+        tsv=f"{RESULTS}/{{dataset}}/alignment.tsv",
+    log:
+        f"{LOGS}/{{dataset}}/aggregate.log",
+    conda:
+        "../envs/align.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        models=MODELS,
+        metrics=METRICS,
+    script:
+        "../scripts/aggregate.py"
+
+
+rule align:
+    input:
+        [f"{RESULTS}/{d}/alignment.{ext}" for d in DATASETS for ext in ("h5", "tsv")],

@@ -1,0 +1,17 @@
+import sys
+from pathlib import Path
+
+# This checkout's prh, also in conda environments that do not install it.
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
+
+from prh.workflow_steps import aggregate, logged
+
+with logged(snakemake.log[0]):
+    aggregate(
+        snakemake.input.pairs,
+        dataset=snakemake.wildcards.dataset,
+        models=snakemake.params.models,
+        metrics=snakemake.params.metrics,
+        out_h5=snakemake.output.h5,
+        out_tsv=snakemake.output.tsv,
+    )

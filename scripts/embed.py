@@ -1,0 +1,11 @@
+import sys
+from pathlib import Path
+
+# This checkout's prh, also in conda environments that do not install it.
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
+
+from prh.workflow_steps import embed, logged, set_threads
+
+with logged(snakemake.log[0]):
+    set_threads(snakemake.threads)
+    embed(snakemake.params.model, snakemake.input.manifest, snakemake.output[0])
