@@ -95,12 +95,16 @@ def _run_cli(argv: Sequence[str]) -> None:
 
 
 def prepare_dataset(dataset: Mapping[str, Any], out: str | os.PathLike) -> None:
-    """Write the manifest of one configured dataset (source, n_samples[, path])."""
-    argv = ["prepare-dataset", "--dataset", dataset["source"],
-            "--n-samples", dataset["n_samples"], "--out", out]
+    """Write the manifest of one configured dataset: ``source``, ``n_samples``
+    and optionally ``path`` and ``options`` (see :func:`prh.datasets.prepare`)."""
+    from .datasets import prepare
+
+    options = dict(dataset.get("options") or {})
     if dataset.get("path"):
-        argv += ["--path", dataset["path"]]
-    _run_cli(argv)
+        options["path"] = dataset["path"]
+    manifest = prepare(dataset["source"], dataset["n_samples"], **options)
+    manifest.save(out)
+    print(f"{out}: {manifest.n} samples of {dataset['source']} ({manifest.content_sha256[:12]})")
 
 
 def embed(model: Mapping[str, Any], manifest: str | os.PathLike, out: str | os.PathLike,

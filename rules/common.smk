@@ -162,7 +162,7 @@ ALIGN_LIB = (
     "workflow_steps",
 )
 EMBED_LIB = ("cli", "datasets", "embed", "models", "storage", "workflow_steps")
-DATA_LIB = ("cli", "datasets", "workflow_steps")
+DATA_LIB = ("datasets", "workflow_steps")
 
 
 def features_path(dataset, model):
