@@ -1,0 +1,142 @@
+"""The embedding stage: a manifest's samples -> a model -> one HDF5 file.
+
+:func:`embed` runs the samples through the model batch by batch, in manifest
+order, and streams each batch's pooled features into a
+:class:`prh.storage.FeatureWriter` (layout in :mod:`prh.storage`). A complete
+file with the same model, dataset, samples, pooling and storage dtype is left
+alone unless ``force``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__, storage
+from .datasets import Manifest, load_image
+from .models.base import Embedder
+from .models.registry import get_embedder
+
+log = logging.getLogger(__name__)
+
+MODEL_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``auto``: CUDA, then Apple MPS, then CPU."""
+    if device is None or str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device {device!r} is not a torch device ({e}); use auto, cpu, cuda or mps") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available; use --device cpu")
+    return dev
+
+
+def _setup_torch(device: torch.device, threads: int | None) -> None:
+    torch.manual_seed(0)
+    if device.type == "cpu":
+        # Default intra-op threads can exceed the cores granted to this process
+        # (containers, Slurm); oversubscription slows convolutions several-fold.
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        torch.set_num_threads(max(1, int(threads or cores or 1)))
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def embed(manifest: Manifest, model: str | Embedder, out: str | os.PathLike, *, batch_size: int = 32,
+          device: str | torch.device | None = "auto", dtype: str = "float32",
+          model_dtype: str = "float32", pool: str | None = None, force: bool = False,
+          progress: bool = True, threads: int | None = None) -> dict[str, Any]:
+    """Embed every sample of ``manifest`` with ``model`` into ``out`` (HDF5).
+
+    ``dtype`` is the storage dtype of the features (float32 or float16);
+    ``model_dtype`` the dtype the model computes in. Returns a summary dict
+    (``skipped`` is True when an up-to-date file was left alone).
+    """
+    from tqdm import tqdm
+
+    out = Path(out)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if dtype not in storage.STORAGE_DTYPES:
+        raise ValueError(f"storage dtype {dtype!r} is not supported; use one of {', '.join(storage.STORAGE_DTYPES)}")
+    if model_dtype not in MODEL_DTYPES:
+        raise ValueError(f"model dtype {model_dtype!r} is not supported; use one of {', '.join(MODEL_DTYPES)}")
+    embedder = get_embedder(model, pool) if isinstance(model, str) else model
+
+    expect = {"model": embedder.name, "dataset": manifest.dataset, "manifest_sha256": manifest.content_sha256,
+              "n_samples": manifest.n, "dtype": dtype}
+    if pool:
+        expect["pool_requested"] = pool
+    if not force:
+        ok, why = storage.is_complete(out, expect)
+        if ok:
+            log.info("%s is up to date (%s on %s, %d samples); use --force to recompute",
+                     out, embedder.name, manifest.dataset, manifest.n)
+            return {"skipped": True, "out": str(out)}
+        if out.exists():
+            log.info("recomputing %s: %s", out, why)
+
+    dev = resolve_device(device)
+    _setup_torch(dev, threads)
+    if embedder.modality == "vision":
+        manifest.check_images()
+
+    t0 = time.perf_counter()
+    embedder.load(dev, MODEL_DTYPES[model_dtype])
+    load_s = time.perf_counter() - t0
+    log.info("loaded %s (%s, %d parameters, %d layers) on %s in %.1fs", embedder.name, embedder.modality,
+             embedder.param_count, len(embedder.layer_names), dev, load_s)
+
+    attrs = {"model": embedder.name, "modality": embedder.modality, "pool": embedder.pool,
+             "pool_requested": pool or "", "dataset": manifest.dataset, "manifest_sha256": manifest.content_sha256,
+             "param_count": embedder.param_count, "prh_version": __version__, "device": str(dev),
+             "model_dtype": model_dtype, "batch_size": batch_size, "load_seconds": load_s,
+             **_library_versions(), **embedder.versions()}
+    forward_s = 0.0
+    samples = manifest.samples
+    with storage.FeatureWriter(out, sample_ids=manifest.ids, layer_names=embedder.layer_names,
+                               attrs=attrs, dtype=dtype, with_bpb=embedder.has_bpb) as writer, \
+            torch.inference_mode():
+        bar = tqdm(range(0, len(samples), batch_size), desc=f"{embedder.name} on {manifest.dataset}",
+                   unit="batch", disable=not progress, mininterval=1.0)
+        for start in bar:
+            chunk = samples[start:start + batch_size]
+            inputs = [load_image(s) for s in chunk] if embedder.modality == "vision" \
+                else [s.caption for s in chunk]
+            t = time.perf_counter()
+            feats = embedder.embed_batch(inputs)
+            _sync(dev)
+            forward_s += time.perf_counter() - t
+            writer.write(start, feats.layers, feats.bpb)
+        writer.attrs["seconds"] = time.perf_counter() - t0
+        writer.attrs["forward_seconds"] = forward_s
+    total = time.perf_counter() - t0
+    log.info("wrote %s: %d samples x %d layers in %.1fs (forward %.1fs)", out, manifest.n,
+             len(embedder.layer_names), total, forward_s)
+    return {"skipped": False, "out": str(out), "seconds": total, "forward_seconds": forward_s,
+            "load_seconds": load_s, "n_layers": len(embedder.layer_names)}
+
+
+def _library_versions() -> dict[str, str]:
+    import h5py
+    import numpy
+    return {"numpy_version": numpy.__version__, "h5py_version": h5py.__version__}

@@ -1,0 +1,77 @@
+"""The one interface every model family implements.
+
+An :class:`Embedder` turns a batch of inputs (PIL images for vision models,
+caption strings for language models) into one pooled vector per sample per
+layer. The embedding loop (:mod:`prh.embed`) only talks to this interface, so
+a new model family is one new subclass in one file plus a line in
+:mod:`prh.models.registry`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+
+from .registry import ModelError  # noqa: F401  (re-exported: families raise it)
+
+
+@dataclass
+class BatchFeatures:
+    """Pooled features of one batch: ``layers[l]`` is (B, D_l); ``bpb`` (B,) or None."""
+
+    layers: list[torch.Tensor]
+    bpb: torch.Tensor | None = None
+
+
+class Embedder(ABC):
+    """A model that gives per-layer pooled features.
+
+    Lifecycle: construct (cheap, no weights), ``load(device, dtype)``, then
+    ``embed_batch`` as often as needed. ``layer_names`` and ``param_count`` are
+    valid after ``load``.
+    """
+
+    #: "vision" or "language"
+    modality: str = ""
+    #: pooling names this family accepts; the first is the default
+    pools: tuple[str, ...] = ()
+    #: whether ``embed_batch`` returns bits per byte (causal LMs)
+    has_bpb: bool = False
+
+    def __init__(self, name: str, pool: str | None = None):
+        self.name = name
+        pool = pool or self.pools[0]
+        if pool not in self.pools:
+            raise ModelError(f"model {name}: pooling {pool!r} is not supported; use one of {', '.join(self.pools)}")
+        self.pool = pool
+        self.device = torch.device("cpu")
+        self.dtype = torch.float32
+
+    @abstractmethod
+    def load(self, device: torch.device, dtype: torch.dtype = torch.float32) -> None:
+        """Load weights onto ``device`` in eval mode."""
+
+    @property
+    @abstractmethod
+    def layer_names(self) -> list[str]:
+        """One name per output layer, in order."""
+
+    @property
+    @abstractmethod
+    def param_count(self) -> int:
+        """Number of parameters of the loaded model."""
+
+    @abstractmethod
+    def embed_batch(self, batch: Sequence[Any]) -> BatchFeatures:
+        """Pooled features of one batch; every tensor has B rows, on any device."""
+
+    def versions(self) -> dict[str, str]:
+        """Versions of the libraries this family depends on (recorded in the HDF5 file)."""
+        return {"torch_version": torch.__version__}
+
+
+def count_params(module: torch.nn.Module) -> int:
+    return int(sum(p.numel() for p in module.parameters()))

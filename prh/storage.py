@@ -1,0 +1,263 @@
+"""HDF5 layout of one embedding file: the features of one model on one dataset.
+
+One file per (dataset, model). Layout::
+
+    /feats/<l>      (N, D_l) float32 or float16, one dataset per layer,
+                    l = 0 .. L-1 written zero-padded ("000", "001", ...) so
+                    that names sort in layer order. Widths may differ between
+                    layers (EfficientNet blocks run from 16 to 1280 channels);
+                    they are never padded to a common width. Each layer is a
+                    separate dataset so one layer reads alone.
+    /sample_ids     (N,) UTF-8 strings, the manifest's sample ids in order.
+                    Row n of every layer belongs to sample_ids[n].
+    /layer_names    (L,) UTF-8 strings, a readable name per layer
+                    ("stem", "blocks.3.1", "hidden.12", ...).
+    /bpb            (N,) float32, causal language models only: bits per byte
+                    of each caption (see :mod:`prh.models.language`).
+
+Attributes on the root group::
+
+    model, modality ("vision" | "language"), pool, dataset, n_samples,
+    manifest_sha256 (content hash of the prepared samples), param_count,
+    dtype (of /feats), n_layers, prh_version, torch_version, timm_version,
+    transformers_version, numpy_version, h5py_version, device, created
+    (ISO 8601 UTC), seconds (wall time of the embedding), complete (True).
+
+Writing is streamed: :class:`FeatureWriter` receives one batch of pooled
+features at a time and writes its rows, so memory holds one batch, never the
+N x L x D whole (81 layers x 8192 dims of a 65B model would not fit). The file
+is written under a temporary name in the same folder and moved into place by
+``os.replace`` only when every row is written, so a killed run never leaves a
+partial file at the final path.
+
+Readers: :func:`read_features` returns the list of per-layer float32 arrays
+(N x D_l) that :func:`prh.alignment.layer_scores` accepts;
+:func:`read_metadata` returns the attributes, sample ids and layer names;
+:func:`read_bpb` the bits per byte.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import h5py
+import numpy as np
+
+FEATS = "feats"
+SAMPLE_IDS = "sample_ids"
+LAYER_NAMES = "layer_names"
+BPB = "bpb"
+STORAGE_DTYPES = ("float32", "float16")
+
+_STR = h5py.string_dtype("utf-8")
+
+
+def layer_key(index: int, n_layers: int) -> str:
+    """Dataset name of layer ``index``: zero-padded to at least 3 digits so names sort."""
+    width = max(3, len(str(max(n_layers - 1, 0))))
+    return f"{index:0{width}d}"
+
+
+def _as_str_list(values: Any) -> list[str]:
+    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
+
+
+class FeatureWriter:
+    """Stream per-layer pooled features of N samples into ``path``, atomically.
+
+    Use as a context manager::
+
+        with FeatureWriter(path, sample_ids=ids, attrs={...}) as w:
+            for start, feats in batches:
+                w.write(start, feats)          # list of (B, D_l) arrays/tensors
+        # the file appears at `path` only here, complete
+
+    Layer datasets are created on the first write, when the widths are known.
+    Rows must be written exactly once each; closing with rows missing raises
+    and leaves no file.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, sample_ids: Sequence[str],
+                 layer_names: Sequence[str] | None = None, attrs: dict[str, Any] | None = None,
+                 dtype: str = "float32", with_bpb: bool = False):
+        if dtype not in STORAGE_DTYPES:
+            raise ValueError(f"storage dtype {dtype!r} is not supported; use one of {STORAGE_DTYPES}")
+        self.path = Path(path)
+        self.n = len(sample_ids)
+        if self.n == 0:
+            raise ValueError(f"{self.path}: no samples to write")
+        self.sample_ids = list(sample_ids)
+        self.layer_names = list(layer_names) if layer_names is not None else None
+        self.attrs = dict(attrs or {})
+        self.dtype = np.dtype(dtype)
+        self.with_bpb = with_bpb
+        self._written = np.zeros(self.n, dtype=bool)
+        self._tmp: Path | None = None
+        self._h5: h5py.File | None = None
+        self._layers: list[h5py.Dataset] | None = None
+
+    def __enter__(self) -> "FeatureWriter":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.close(fd)
+        self._tmp = Path(tmp)
+        self._h5 = h5py.File(self._tmp, "w")
+        self._h5.create_dataset(SAMPLE_IDS, data=np.array(self.sample_ids, dtype=object), dtype=_STR)
+        if self.with_bpb:
+            self._h5.create_dataset(BPB, shape=(self.n,), dtype="float32", fillvalue=np.nan)
+        return self
+
+    def _create_layers(self, widths: list[int]) -> None:
+        names = self.layer_names or [f"layer.{i}" for i in range(len(widths))]
+        if len(names) != len(widths):
+            raise ValueError(f"{self.path}: {len(names)} layer names for {len(widths)} layers")
+        g = self._h5.create_group(FEATS)
+        self._layers = []
+        for i, d in enumerate(widths):
+            # Row chunks keep one layer readable without touching the others and
+            # let each batch land in few chunks.
+            chunk_rows = max(1, min(self.n, (1 << 20) // max(1, d * self.dtype.itemsize)))
+            self._layers.append(g.create_dataset(layer_key(i, len(widths)), shape=(self.n, d),
+                                                 dtype=self.dtype, chunks=(chunk_rows, d)))
+        self._h5.create_dataset(LAYER_NAMES, data=np.array(names, dtype=object), dtype=_STR)
+        self.layer_names = names
+
+    def write(self, start: int, feats: Sequence[Any], bpb: Any = None) -> None:
+        """Write rows ``start .. start+B`` of every layer (``feats[l]`` is (B, D_l))."""
+        arrays = [_to_numpy(f) for f in feats]
+        b = arrays[0].shape[0]
+        if any(a.ndim != 2 or a.shape[0] != b for a in arrays):
+            raise ValueError(f"{self.path}: every layer of a batch must be (B, D_l); got "
+                             f"{[a.shape for a in arrays]}")
+        if start < 0 or start + b > self.n:
+            raise ValueError(f"{self.path}: rows {start}..{start + b} are outside 0..{self.n}")
+        if self._layers is None:
+            self._create_layers([a.shape[1] for a in arrays])
+        if len(arrays) != len(self._layers):
+            raise ValueError(f"{self.path}: batch has {len(arrays)} layers, file has {len(self._layers)}")
+        for ds, a in zip(self._layers, arrays):
+            if a.shape[1] != ds.shape[1]:
+                raise ValueError(f"{self.path}: layer {ds.name} has width {ds.shape[1]}, batch gives {a.shape[1]}")
+            if not np.isfinite(a).all():
+                raise ValueError(f"{self.path}: non-finite features in layer {ds.name}, rows {start}..{start + b}")
+            ds[start:start + b] = a.astype(self.dtype, copy=False)
+        if self.with_bpb:
+            if bpb is None:
+                raise ValueError(f"{self.path}: this file stores bits per byte; the batch gave none")
+            self._h5[BPB][start:start + b] = _to_numpy(bpb).reshape(-1)
+        self._written[start:start + b] = True
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                if not self._written.all():
+                    missing = int((~self._written).sum())
+                    raise RuntimeError(f"{self.path}: {missing} of {self.n} rows were never written")
+                attrs = dict(self.attrs)
+                attrs.setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+                attrs.update(n_samples=self.n, n_layers=len(self._layers), dtype=self.dtype.name,
+                             complete=True)
+                for k, v in attrs.items():
+                    # str() turns str subclasses (torch's TorchVersion) into plain
+                    # strings, which h5py stores as UTF-8.
+                    self._h5.attrs[k] = "" if v is None else (str(v) if isinstance(v, str) else v)
+            self._h5.close()
+            self._h5 = None
+            if exc_type is None:
+                os.replace(self._tmp, self.path)
+                self._tmp = None
+        finally:
+            if self._h5 is not None:
+                self._h5.close()
+            if self._tmp is not None and self._tmp.exists():
+                self._tmp.unlink()
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().to("cpu")
+        if str(x.dtype) == "torch.bfloat16":  # numpy has no bfloat16
+            x = x.float()
+        x = x.numpy()
+    a = np.asarray(x)
+    return a if a.dtype.kind == "f" else a.astype(np.float32)
+
+
+def _open(path: str | os.PathLike) -> h5py.File:
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such embedding file")
+    try:
+        return h5py.File(p, "r")
+    except OSError as e:
+        raise ValueError(f"{p}: not a readable HDF5 file ({e})") from None
+
+
+def _layer_keys(h5: h5py.File, path: Any) -> list[str]:
+    if FEATS not in h5:
+        raise ValueError(f"{path}: no '{FEATS}' group; not a prh embedding file")
+    return sorted(h5[FEATS].keys())
+
+
+def read_features(path: str | os.PathLike, layers: Iterable[int] | None = None) -> list[np.ndarray]:
+    """Per-layer features as float32 arrays (N, D_l), in layer order.
+
+    ``layers`` selects layer indices (default all); each is read alone.
+    """
+    with _open(path) as h5:
+        keys = _layer_keys(h5, path)
+        idx = range(len(keys)) if layers is None else list(layers)
+        out = []
+        for i in idx:
+            if not 0 <= i < len(keys):
+                raise ValueError(f"{path}: layer {i} out of range 0..{len(keys) - 1}")
+            out.append(h5[FEATS][keys[i]][...].astype(np.float32, copy=False))
+        return out
+
+
+def read_bpb(path: str | os.PathLike) -> np.ndarray | None:
+    """Per-sample bits per byte (N,), or None for models that have none."""
+    with _open(path) as h5:
+        return h5[BPB][...] if BPB in h5 else None
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """Root attributes plus ``sample_ids``, ``layer_names``, ``widths`` and ``has_bpb``."""
+    with _open(path) as h5:
+        meta: dict[str, Any] = {}
+        for k, v in h5.attrs.items():
+            if isinstance(v, bytes):
+                v = v.decode("utf-8")
+            elif isinstance(v, np.generic):
+                v = v.item()
+            meta[k] = v
+        keys = _layer_keys(h5, path)
+        meta["sample_ids"] = _as_str_list(h5[SAMPLE_IDS][...]) if SAMPLE_IDS in h5 else []
+        meta["layer_names"] = _as_str_list(h5[LAYER_NAMES][...]) if LAYER_NAMES in h5 else []
+        meta["widths"] = [int(h5[FEATS][k].shape[1]) for k in keys]
+        meta["has_bpb"] = BPB in h5
+        return meta
+
+
+def is_complete(path: str | os.PathLike, expect: dict[str, Any] | None = None) -> tuple[bool, str]:
+    """Whether ``path`` is a finished embedding file whose attributes equal ``expect``.
+
+    Returns (ok, reason); the reason says what differs when not ok.
+    """
+    p = Path(path)
+    if not p.exists():
+        return False, "missing"
+    try:
+        meta = read_metadata(p)
+    except (ValueError, OSError, KeyError) as e:
+        return False, f"unreadable ({e})"
+    if not meta.get("complete"):
+        return False, "not marked complete"
+    for k, v in (expect or {}).items():
+        if meta.get(k) != v:
+            return False, f"{k} is {meta.get(k)!r}, expected {v!r}"
+    return True, "up to date"
