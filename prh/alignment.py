@@ -6,15 +6,17 @@ pair's alignment and where it is reached.
 
 Speed comes from doing per-layer work once. A :class:`ModelStats` holds, for
 each layer of one model, what every metric needs: the Gram matrix, its kNN
-lists, centred or zero-diagonal kernels, SVCCA bases. Pairs are then combined
-in batches:
+lists and masks, kernel row sums, SVCCA bases. Pairs are then combined in
+batches:
 
-- kernel metrics (CKA, unbiased CKA) become one matrix product of flattened
-  kernels: HSIC(K_i, L_j) = <H K_i H, L_j>_F for all (i, j) at once;
-- kNN metrics compare the k-long neighbour lists of all pairs in one
-  vectorised pass (exact integer counts);
-- CKNNA works on the sparse mutual-kNN masks (k entries a row), so the HSIC
-  terms of a pair cost O(N k^2) instead of O(N^2);
+- kernel metrics (CKA, unbiased CKA) become one float64 matrix product of
+  flattened kernels, <K_i, L_j> for all (i, j) at once; centring and the
+  unbiased estimator's diagonal removal are corrections from row sums,
+  totals and diagonals, so no centred N x N copy is ever made;
+- kNN metrics read one model's neighbour lists in the other's dense kNN mask:
+  O(N k) lookups per pair with exact integer counts;
+- CKNNA works on the sparse masked kernels (k entries a row), so the HSIC
+  terms of a pair cost O(N k) instead of O(N^2);
 - SVCCA takes batched singular values of the d x d products of bases.
 
 Pairs are processed in blocks of X's layers so temporary memory stays under
@@ -30,7 +32,7 @@ import numpy as np
 import torch
 
 from .checks import resolve_device
-from .metrics import (center, cka_ratio, get_metric, knn_from_gram, rbf_from_gram,
+from .metrics import (cka_ratio, get_metric, knn_from_gram, rbf_from_gram,
                       resolve_params, standardize_columns, top_left_singular_vectors)
 from .preprocess import prepare_layers
 from .sequences import lcs_length, levenshtein
@@ -76,7 +78,35 @@ class ModelStats:
 
     def grams(self) -> torch.Tensor:
         """(L, N, N) float32 inner-product Gram matrices."""
-        return self._cached(("gram",), lambda: torch.stack([x @ x.T for x in self.layers]))
+        def build():
+            out = torch.empty(self.n_layers, self.n, self.n, device=self.device)
+            for x, g in zip(self.layers, out):
+                torch.mm(x, x.T, out=g)
+            return out
+        return self._cached(("gram",), build)
+
+    def kernels(self, kernel: str, sigma: float) -> torch.Tensor:
+        if kernel == "ip":
+            return self.grams()
+        return self._cached(("rbf", sigma), lambda: rbf_from_gram(self.grams(), sigma))
+
+    def kernel_terms(self, kernel: str, sigma: float) -> dict[str, torch.Tensor]:
+        """What the HSIC estimators need of each layer's kernel K.
+
+        ``flat`` (L, N*N) is K itself (float32, a view of the kernels); in
+        float64: ``sq`` (L,) = <K, K>, ``diag`` (L, N), ``rows`` (L, N) row
+        sums and ``total`` (L,). Centring and diagonal removal then become
+        corrections to the pair products instead of N x N copies:
+        <HKH, L> = <K, L> - 2/N (K1).(L1) + (1'K1)(1'L1)/N^2.
+        """
+        def build():
+            square = self.kernels(kernel, sigma)
+            flat = square.reshape(self.n_layers, -1)
+            rows = square.sum(dim=2, dtype=torch.float64)
+            return {"flat": flat, "sq": torch.diagonal(_flat_products(flat, flat)),
+                    "diag": square.diagonal(dim1=1, dim2=2).double(),
+                    "rows": rows, "total": rows.sum(dim=1)}
+        return self._cached(("kernel_terms", kernel, sigma), build)
 
     def knn(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(L, N, k) neighbour indices (most similar first) and their float64 similarities."""
@@ -85,47 +115,27 @@ class ModelStats:
             return idx, vals.double()
         return self._cached(("knn", k), build)
 
-    def kernels(self, kernel: str, sigma: float) -> torch.Tensor:
-        if kernel == "ip":
-            return self.grams()
-        return self._cached(("rbf", sigma), lambda: rbf_from_gram(self.grams(), sigma))
-
-    def centered(self, kernel: str, sigma: float) -> torch.Tensor:
-        """(L, N*N) float64 flattened H K H, for biased HSIC."""
-        return self._cached(
-            ("centered", kernel, sigma),
-            lambda: torch.stack([center(k.double()).reshape(-1)
-                                 for k in self.kernels(kernel, sigma)]))
-
-    def zero_diagonal(self, kernel: str, sigma: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Flattened K~ (L, N*N), its sums (L,) and row sums (L, N): the unbiased HSIC terms."""
+    def knn_mask(self, k: int) -> torch.Tensor:
+        """(L, N*N) bool, flattened: entry n*N + m says m is among n's k neighbours."""
         def build():
-            flats, sums, rows = [], [], []
-            for k in self.kernels(kernel, sigma):
-                kt = k.double().clone()
-                kt.fill_diagonal_(0.0)
-                rows.append(kt.sum(dim=1))
-                sums.append(rows[-1].sum())
-                flats.append(kt.reshape(-1))
-            return torch.stack(flats), torch.stack(sums), torch.stack(rows)
-        return self._cached(("zero_diag", kernel, sigma), build)
+            idx = self.knn(k)[0]
+            rows = torch.arange(self.n, device=self.device)[None, :, None] * self.n
+            mask = torch.zeros(self.n_layers, self.n * self.n, dtype=torch.bool, device=self.device)
+            return mask.scatter_(1, (rows + idx).reshape(self.n_layers, -1), True)
+        return self._cached(("knn_mask", k), build)
 
-    def cknna_terms(self, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """kNN indices and similarities, mutual flags and each layer's self-similarity.
-
-        mutual[l, n, a] says whether n is among the neighbours of its own a-th
-        neighbour: the mask entry M_mn that the transposed HSIC term needs.
-        """
+    def cknna_terms(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """mutual[l, n, a]: is n among the neighbours of its own a-th neighbour m (the
+        mask entry M_mn that the transposed HSIC term needs); and each layer's
+        self-similarity sim(K, K)."""
         def build():
             idx, vals = self.knn(k)
-            rows = torch.arange(self.n, device=self.device)[None, :, None, None]
-            mutual = (idx[torch.arange(self.n_layers, device=self.device)[:, None, None], idx]
-                      == rows).any(dim=-1)
-            self_sim = torch.stack([
-                _cknna_hsic(idx[l:l + 1], vals[l:l + 1], mutual[l:l + 1],
-                            idx[l:l + 1], vals[l:l + 1], mutual[l:l + 1], self.n)[0, 0]
-                for l in range(self.n_layers)])
-            return idx, vals, mutual, self_sim
+            n = self.n
+            lin_t = idx * n + torch.arange(n, device=self.device)[None, :, None]
+            mutual = torch.gather(self.knn_mask(k), 1, lin_t.reshape(self.n_layers, -1)).view_as(idx)
+            # With itself every neighbour is shared: A = B = M_K * K.
+            self_sim = _masked_hsic(idx[:, None], vals[:, None], vals[:, None], mutual[:, None], n)[:, 0]
+            return mutual, self_sim
         return self._cached(("cknna", k), build)
 
     def svcca_basis(self, d: int) -> torch.Tensor:
@@ -142,31 +152,45 @@ def _blocks(n_rows: int, bytes_per_row: int) -> Iterator[slice]:
         yield slice(start, min(n_rows, start + step))
 
 
-def _knn_lists(sx: ModelStats, sy: ModelStats, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    return sx.knn(k)[0], sy.knn(k)[0]
+def _lookup(flat: torch.Tensor, lin: torch.Tensor) -> torch.Tensor:
+    """flat (Ly, N*N) read at linear indices lin (bx, N, k) -> (bx, Ly, N, k)."""
+    got = flat[:, lin.reshape(-1)].view(flat.shape[0], *lin.shape)
+    return got.transpose(0, 1)
+
+
+def _linear(rows_of: torch.Tensor, cols_of: torch.Tensor, n: int) -> torch.Tensor:
+    return rows_of * n + cols_of
+
+
+def _self_rows(sx: ModelStats) -> torch.Tensor:
+    return torch.arange(sx.n, device=sx.device)[None, :, None]
 
 
 def _sweep_mutual_knn(sx, sy, topk):
-    ix, iy = _knn_lists(sx, sy, topk)
+    ix = sx.knn(topk)[0]
+    my = sy.knn_mask(topk)
+    lin = _linear(_self_rows(sx), ix, sx.n)  # (Lx, N, k): entry (n, X-neighbour)
     out = torch.empty(sx.n_layers, sy.n_layers, dtype=torch.float64, device=sx.device)
-    for sl in _blocks(sx.n_layers, sy.n_layers * sx.n * topk * topk):
-        shared = (ix[sl, None, :, :, None] == iy[None, :, :, None, :]).sum(dim=(2, 3, 4))
+    for sl in _blocks(sx.n_layers, sy.n_layers * sx.n * topk * 2):
+        shared = _lookup(my, lin[sl]).sum(dim=(2, 3))
         out[sl] = shared.double() / (sx.n * topk)
     return out
 
 
 def _sweep_cycle_knn(sx, sy, topk):
-    ix, iy = _knn_lists(sx, sy, topk)
-    self_idx = torch.arange(sx.n, device=sx.device)[None, None, :, None, None]
+    # n counts when, for one of its Y-neighbours m, n is among m's X-neighbours.
+    iy = sy.knn(topk)[0]
+    mx = sx.knn_mask(topk)
+    lin = _linear(iy, _self_rows(sy), sx.n)  # (Ly, N, k): entry (Y-neighbour, n)
     out = torch.empty(sx.n_layers, sy.n_layers, dtype=torch.float64, device=sx.device)
-    for sl in _blocks(sx.n_layers, sy.n_layers * sx.n * topk * topk * 9):
-        back = ix[sl][:, iy]  # (bx, Ly, N, k, k): X's neighbours of n's Y-neighbours
-        out[sl] = (back == self_idx).flatten(3).any(dim=3).double().mean(dim=2)
+    for sl in _blocks(sy.n_layers, sx.n_layers * sx.n * topk * 2):
+        found = _lookup(mx, lin[sl]).any(dim=3)  # (by, Lx, N)
+        out[:, sl] = found.double().mean(dim=2).T
     return out
 
 
 def _sweep_sequence(sx, sy, topk, fn):
-    ix, iy = _knn_lists(sx, sy, topk)
+    ix, iy = sx.knn(topk)[0], sy.knn(topk)[0]
     out = torch.empty(sx.n_layers, sy.n_layers, dtype=torch.float64, device=sx.device)
     for sl in _blocks(sx.n_layers, sy.n_layers * sx.n * (topk * topk + 4 * (topk + 1) * 8)):
         out[sl] = fn(ix[sl, None], iy[None]).double().mean(dim=2)
@@ -181,65 +205,102 @@ def _sweep_edit_distance_knn(sx, sy, topk):
     return 1.0 - _sweep_sequence(sx, sy, topk, levenshtein) / topk
 
 
+def _squared_norms(rows: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.vector_norm(rows, dim=1) ** 2
+
+
+_PRODUCT_CHUNK = 1 << 14
+
+
+def _flat_products(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a @ b.T in float64 for float32 (La, M) and (Lb, M), M = N*N.
+
+    Converting column chunks that stay in cache is about 4x faster on a CPU
+    than a float64 copy of whole kernels, and float64 accumulation keeps the
+    HSIC corrections (which cancel most of <K, L>) accurate.
+    """
+    out = torch.zeros(a.shape[0], b.shape[0], dtype=torch.float64, device=a.device)
+    same = a is b
+    for start in range(0, a.shape[1], _PRODUCT_CHUNK):
+        ca = a[:, start:start + _PRODUCT_CHUNK].double()
+        cb = ca if same else b[:, start:start + _PRODUCT_CHUNK].double()
+        out.addmm_(ca, cb.T)
+    return out
+
+
 def _sweep_cka(sx, sy, kernel, sigma):
-    cx, cy = sx.centered(kernel, sigma), sy.centered(kernel, sigma)
-    kl = cx @ cy.T
-    kk = (cx * cx).sum(dim=1)
-    ll = (cy * cy).sum(dim=1)
-    return cka_ratio(kl, kk[:, None], ll[None, :])
+    tx, ty = sx.kernel_terms(kernel, sigma), sy.kernel_terms(kernel, sigma)
+    n = sx.n
 
+    def hsic(a, b):  # trace(K H L H) for all layer pairs of a and b
+        return (_flat_products(a["flat"], b["flat"]) - (2.0 / n) * (a["rows"] @ b["rows"].T)
+                + a["total"][:, None] * b["total"][None, :] / n**2)
 
-def _unbiased_hsic(flat_x, sum_x, rows_x, flat_y, sum_y, rows_y, n):
-    value = (flat_x @ flat_y.T
-             + sum_x[:, None] * sum_y[None, :] / ((n - 1) * (n - 2))
-             - 2.0 * (rows_x @ rows_y.T) / (n - 2))
-    return value / (n * (n - 3))
+    def self_hsic(a):
+        return a["sq"] - (2.0 / n) * _squared_norms(a["rows"]) + a["total"] ** 2 / n**2
+
+    return cka_ratio(hsic(tx, ty), self_hsic(tx)[:, None], self_hsic(ty)[None, :])
 
 
 def _sweep_unbiased_cka(sx, sy, kernel, sigma):
-    fx, s_x, rx = sx.zero_diagonal(kernel, sigma)
-    fy, s_y, ry = sy.zero_diagonal(kernel, sigma)
+    tx, ty = sx.kernel_terms(kernel, sigma), sy.kernel_terms(kernel, sigma)
     n = sx.n
-    kl = _unbiased_hsic(fx, s_x, rx, fy, s_y, ry, n)
-    kk = ((fx * fx).sum(1) + s_x**2 / ((n - 1) * (n - 2))
-          - 2.0 * (rx * rx).sum(1) / (n - 2)) / (n * (n - 3))
-    ll = ((fy * fy).sum(1) + s_y**2 / ((n - 1) * (n - 2))
-          - 2.0 * (ry * ry).sum(1) / (n - 2)) / (n * (n - 3))
+    c_total, c_rows, scale = 1.0 / ((n - 1) * (n - 2)), 2.0 / (n - 2), 1.0 / (n * (n - 3))
+    # K~ (zero diagonal) from K's terms: <K~, L~> = <K, L> - diag(K).diag(L).
+    rows_x, rows_y = tx["rows"] - tx["diag"], ty["rows"] - ty["diag"]
+    total_x, total_y = tx["total"] - tx["diag"].sum(1), ty["total"] - ty["diag"].sum(1)
+    kl = (_flat_products(tx["flat"], ty["flat"]) - tx["diag"] @ ty["diag"].T
+          + c_total * total_x[:, None] * total_y[None, :] - c_rows * (rows_x @ rows_y.T)) * scale
+
+    def self_hsic(t, rows, total):
+        inner = t["sq"] - _squared_norms(t["diag"])
+        return (inner + c_total * total**2 - c_rows * _squared_norms(rows)) * scale
+
+    kk, ll = self_hsic(tx, rows_x, total_x), self_hsic(ty, rows_y, total_y)
     return cka_ratio(kl, kk[:, None], ll[None, :])
 
 
-def _cknna_hsic(ix, vx, mx, iy, vy, my, n):
-    """HSIC_u(M * K, M * L) for every pair of a block, from sparse kNN masks.
+def _masked_hsic(cols, a_vals, b_vals, mutual, n):
+    """HSIC_u(A, B) for masked kernels given sparsely, batched over (bx, by) pairs.
 
-    With M = M_K * M_L the masked kernels A = M*K and B = M*L have at most k
-    entries per row, at the columns shared by both kNN lists. The unbiased
-    HSIC's terms then are: sum(A * B^T) over entries whose mask is mutual
-    (M_nm M_mn), sum(A) sum(B), and sum(A B) = column sums of A . row sums of B.
-    Returns (bx, Ly) float64.
+    A = M * K and B = M * L with M = M_K * M_L have at most k entries per row n,
+    at columns cols[..., n, a] where a_vals and b_vals hold K and L (zero where
+    the column is not in both kNN lists). ``mutual`` marks entries whose mask
+    is set in both directions (M_nm M_mn), the only ones that survive in the
+    transposed term sum(A * B^T) (K and L are symmetric). The diagonal is never
+    in a kNN list, so A and B already have the zero diagonal HSIC_u wants.
+    Returns (bx, by) float64.
     """
-    bx, ly, k = ix.shape[0], iy.shape[0], ix.shape[2]
-    eq = ix[:, None, :, :, None] == iy[None, :, :, None, :]  # (bx, Ly, N, ka, kb)
-    matched = eq.any(dim=-1)
-    a_vals = vx[:, None] * matched  # A's entries at X's list positions, 0 if unmatched
-    b_vals = (eq * vy[None, :, :, None, :]).sum(dim=-1)  # L at the same columns
-    mutual = mx[:, None] & (eq & my[None, :, :, None, :]).any(dim=-1)
+    bx, by, _, k = a_vals.shape
     t_transpose = (a_vals * b_vals * mutual).sum(dim=(-2, -1))
     sum_a = a_vals.sum(dim=(-2, -1))
     sum_b = b_vals.sum(dim=(-2, -1))
-    cols = ix[:, None].expand(bx, ly, n, k).reshape(bx, ly, n * k)
-    col_sum_a = torch.zeros(bx, ly, n, dtype=torch.float64, device=ix.device)
-    col_sum_a.scatter_add_(2, cols, a_vals.reshape(bx, ly, n * k))
+    # sum(A B) = sum_m (column m of A summed) * (row m of B summed)
+    col_sum_a = torch.zeros(bx, by, n, dtype=torch.float64, device=a_vals.device)
+    col_sum_a.scatter_add_(2, cols.expand(bx, by, n, k).reshape(bx, by, n * k),
+                           a_vals.reshape(bx, by, n * k))
     t_product = (col_sum_a * b_vals.sum(dim=-1)).sum(dim=-1)
-    value = (t_transpose + sum_a * sum_b / ((n - 1) * (n - 2)) - 2.0 * t_product / (n - 2))
+    value = t_transpose + sum_a * sum_b / ((n - 1) * (n - 2)) - 2.0 * t_product / (n - 2)
     return value / (n * (n - 3))
 
 
 def _sweep_cknna(sx, sy, topk):
-    ix, vx, mx, self_x = sx.cknna_terms(topk)
-    iy, vy, my, self_y = sy.cknna_terms(topk)
+    n = sx.n
+    ix, vx = sx.knn(topk)
+    mutual_x, self_x = sx.cknna_terms(topk)
+    mask_y = sy.knn_mask(topk)
+    _, self_y = sy.cknna_terms(topk)
+    gram_y = sy.grams().reshape(sy.n_layers, -1)
+    rows = _self_rows(sx)
+    lin = _linear(rows, ix, n)        # entry (n, m) for m in X's list of n
+    lin_t = _linear(ix, rows, n)      # the transposed entry (m, n)
     out = torch.empty(sx.n_layers, sy.n_layers, dtype=torch.float64, device=sx.device)
-    for sl in _blocks(sx.n_layers, sy.n_layers * sx.n * topk * topk * 24):
-        kl = _cknna_hsic(ix[sl], vx[sl], mx[sl], iy, vy, my, sx.n)
+    for sl in _blocks(sx.n_layers, sy.n_layers * n * topk * 40):
+        shared = _lookup(mask_y, lin[sl])                       # m in Y's list of n too
+        a_vals = vx[sl, None] * shared
+        b_vals = _lookup(gram_y, lin[sl]).double() * shared     # L_nm at those entries
+        mutual = mutual_x[sl, None] & _lookup(mask_y, lin_t[sl])
+        kl = _masked_hsic(ix[sl, None], a_vals, b_vals, mutual, n)
         out[sl] = cka_ratio(kl, self_x[sl, None], self_y[None, :])
     return out
 

@@ -39,8 +39,9 @@ def as_tensor(x: Any, name: str, *, ndim: int, device: torch.device | str | None
     if t.numel() == 0:
         raise ValueError(f"{name} is empty (shape {tuple(t.shape)})")
     t = t.to(device=device if device is not None else t.device, dtype=torch.float32)
-    if not bool(torch.isfinite(t).all()):
-        bad = int((~torch.isfinite(t)).sum())
+    # A sum is a cheap screen (NaN and Inf propagate); only when it is not
+    # finite (which overflow alone can cause) are the elements counted.
+    if not bool(torch.isfinite(t.sum())) and (bad := int((~torch.isfinite(t)).sum())):
         raise ValueError(
             f"{name} contains {bad} NaN or Inf values; clean or drop those samples first"
         )

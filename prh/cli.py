@@ -104,8 +104,9 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="prh", description="Platonic Representation Hypothesis workflow tools")
-    p.add_argument("--log", metavar="FILE", help="also write the log to FILE")
-    p.add_argument("--quiet", action="store_true", help="log warnings only")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log", metavar="FILE", help="also write the log to FILE")
+    common.add_argument("--quiet", action="store_true", help="log warnings only")
     sub = p.add_subparsers(dest="command", required=True)
 
     def data_args(sp: argparse.ArgumentParser, required: bool) -> None:
@@ -115,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
                         help="dataset option, e.g. seed=1, path=..., caption_idx=0 (repeatable)")
 
-    e = sub.add_parser("embed", help="embed a dataset with one model into an HDF5 file")
+    e = sub.add_parser("embed", parents=[common], help="embed a dataset with one model into an HDF5 file")
     data_args(e, required=False)
     e.add_argument("--manifest", help="a manifest from `prh prepare-dataset` (instead of --dataset)")
     e.add_argument("--model", required=True, help="model name (see `prh models`)")
@@ -131,13 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True, help="output .h5 file")
     e.set_defaults(func=cmd_embed)
 
-    pr = sub.add_parser("prepare-dataset", help="write the manifest of a dataset's samples")
+    pr = sub.add_parser("prepare-dataset", parents=[common], help="write the manifest of a dataset's samples")
     data_args(pr, required=True)
     pr.add_argument("--out", required=True, help="output manifest .json")
     pr.set_defaults(func=cmd_prepare)
 
-    sub.add_parser("models", help="list known models").set_defaults(func=cmd_models)
-    sub.add_parser("datasets", help="list known datasets").set_defaults(func=cmd_datasets)
+    sub.add_parser("models", parents=[common], help="list known models").set_defaults(func=cmd_models)
+    sub.add_parser("datasets", parents=[common], help="list known datasets").set_defaults(func=cmd_datasets)
     return p
 
 

@@ -10,7 +10,7 @@ width, since padded zeros would move t (``shared/spec/metrics.md``).
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -23,82 +23,82 @@ _ROW_CHUNK_ELEMS = 1 << 24  # bound |x| copies made while finding quantiles
 def _row_quantile(rows: torch.Tensor, q: float) -> torch.Tensor:
     """Per-row q-quantile with linear interpolation (numpy's and torch's default).
 
-    ``torch.quantile`` refuses inputs over 2^24 elements and sorts whole rows;
-    two k-th value selections give the same number for any size.
+    ``torch.quantile`` refuses inputs over 2^24 elements and sorts whole rows.
+    The quantile only needs the two order statistics around position
+    q * (M - 1); a partial top-k on the nearer end of each row finds both,
+    several times faster than a sort or two k-th value selections.
     """
     m = rows.shape[1]
     pos = q * (m - 1)
     lo = math.floor(pos)
-    hi = min(lo + 1, m - 1)
-    v_lo = torch.kthvalue(rows, lo + 1, dim=1).values
-    if hi == lo or pos == lo:
-        return v_lo
-    v_hi = torch.kthvalue(rows, hi + 1, dim=1).values
-    return torch.lerp(v_lo, v_hi, torch.tensor(pos - lo, dtype=rows.dtype, device=rows.device))
+    frac = pos - lo
+    if m - lo <= lo + 2:  # the upper end is shorter: keep the m - lo largest
+        top = torch.topk(rows, m - lo, dim=1, largest=True, sorted=False).values
+        v_lo = top.min(dim=1).values
+        if frac == 0 or top.shape[1] < 2:
+            return v_lo
+        v_hi = torch.kthvalue(top, 2, dim=1).values
+    else:  # keep the lo + 2 smallest
+        bottom = torch.topk(rows, lo + 2, dim=1, largest=False, sorted=False).values
+        v_hi = bottom.max(dim=1).values
+        v_lo = torch.kthvalue(bottom, lo + 1, dim=1).values
+        if frac == 0:
+            return v_lo
+    return torch.lerp(v_lo, v_hi, torch.tensor(frac, dtype=rows.dtype, device=rows.device))
 
 
-def clamp_threshold(layers: Sequence[torch.Tensor], q: float, exact: bool) -> torch.Tensor:
-    """The clamp threshold t over the features of ``layers`` taken together.
+def clamp_threshold(samples: torch.Tensor, q: float, exact: bool) -> torch.Tensor:
+    """The clamp threshold t over ``samples`` (N x M: each row one sample's values).
 
-    fast: mean over samples of each sample's q-quantile of |x| (flattened over
-    its layers); exact: the element at floor(q * size) of all |x| sorted.
+    fast: mean over samples of each sample's q-quantile of |x|; exact: the
+    element at floor(q * size) of all |x| sorted ascending.
     """
-    n = layers[0].shape[0]
-    width = sum(int(x.shape[1]) for x in layers)
+    n, m = samples.shape
     if exact:
-        flat = torch.cat([x.abs().reshape(-1) for x in layers])
+        flat = samples.abs().reshape(-1)
         idx = min(int(q * flat.numel()), flat.numel() - 1)
         return torch.kthvalue(flat, idx + 1).values
-    rows_per_chunk = max(1, _ROW_CHUNK_ELEMS // width)
-    qs = []
-    for start in range(0, n, rows_per_chunk):
-        stop = min(n, start + rows_per_chunk)
-        block = torch.cat([x[start:stop].abs() for x in layers], dim=1)
-        qs.append(_row_quantile(block, q))
+    rows_per_chunk = max(1, _ROW_CHUNK_ELEMS // m)
+    qs = [_row_quantile(samples[i:i + rows_per_chunk].abs(), q)
+          for i in range(0, n, rows_per_chunk)]
     return torch.cat(qs).mean()
 
 
-def clamp(layers: list[torch.Tensor], q: float, exact: bool) -> list[torch.Tensor]:
-    t = clamp_threshold(layers, q, exact)
-    return [x.clamp(-t, t) for x in layers]
+def l2_normalize_(x: torch.Tensor) -> torch.Tensor:
+    """Normalise the last axis in place: x / max(||x||, eps)."""
+    return x.div_(x.norm(dim=-1, keepdim=True).clamp_min_(NORM_EPS))
 
 
-def l2_normalize(x: torch.Tensor) -> torch.Tensor:
-    return x / x.norm(dim=1, keepdim=True).clamp_min(NORM_EPS)
+def prepare_layers(features: Any, name: str, *, q: float = 0.95, exact: bool = False,
+                   normalize: bool = True, device: torch.device) -> list[torch.Tensor]:
+    """Clamp outliers and L2-normalise each layer; returns contiguous (N, D_l) float32 tensors.
 
-
-def as_layers(features: Any, name: str, device: torch.device) -> tuple[list[torch.Tensor], bool]:
-    """Split a model's features into per-layer (N, D_l) float32 tensors on ``device``.
-
-    Returns the layers and whether they came as one N x L x D tensor (then the
-    clamp is computed over all layers together).
+    ``features`` is an N x L x D array (one threshold over all layers) or a list
+    of N x D_l arrays (one threshold per layer). The input is never modified.
     """
+    q = check_float(q, "q", low=0.0, high=1.0, low_open=True)
     if isinstance(features, (list, tuple)):
         if len(features) == 0:
             raise ValueError(f"{name} is an empty list of layers")
         layers = [as_tensor(x, f"{name}[{i}]", ndim=2, device=device)
                   for i, x in enumerate(features)]
-        sizes = {x.shape[0] for x in layers}
-        if len(sizes) > 1:
-            raise ValueError(
-                f"layers of {name} disagree on the number of samples: "
-                f"{[x.shape[0] for x in layers]}"
-            )
-        return layers, False
-    x = as_tensor(features, name, ndim=3, device=device)
-    return list(x.unbind(dim=1)), True
-
-
-def prepare_layers(features: Any, name: str, *, q: float = 0.95, exact: bool = False,
-                   normalize: bool = True, device: torch.device) -> list[torch.Tensor]:
-    """Clamp outliers and L2-normalise each layer; returns (N, D_l) float32 tensors."""
-    q = check_float(q, "q", low=0.0, high=1.0, low_open=True)
-    layers, stacked = as_layers(features, name, device)
-    if q < 1.0:
-        if stacked:
-            layers = clamp(layers, q, exact)
-        else:
-            layers = [clamp([x], q, exact)[0] for x in layers]
-    if normalize:
-        layers = [l2_normalize(x) for x in layers]
-    return [x.contiguous() for x in layers]
+        counts = [int(x.shape[0]) for x in layers]
+        if len(set(counts)) > 1:
+            raise ValueError(f"layers of {name} disagree on the number of samples: {counts}")
+        groups = [(x, x.clone(memory_format=torch.contiguous_format)) for x in layers]
+    else:
+        x = as_tensor(features, name, ndim=3, device=device)
+        # One (L, N, D) copy: contiguous layers for the Gram products, and ours
+        # to clamp and normalise in place.
+        stacked = torch.empty((x.shape[1], x.shape[0], x.shape[2]), dtype=x.dtype, device=x.device)
+        stacked.copy_(x.permute(1, 0, 2))
+        groups = [(x, stacked)]
+    out: list[torch.Tensor] = []
+    for source, work in groups:
+        if q < 1.0:
+            t = clamp_threshold(source.reshape(source.shape[0], -1), q, exact)
+            work.clamp_(-t, t)
+        if normalize:
+            l2_normalize_(work)
+        out.extend(work.unbind(0) if work.ndim == 3 else [work])
+    return out

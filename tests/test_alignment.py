@@ -88,10 +88,10 @@ def test_layers_of_different_widths_are_clamped_one_by_one():
     assert as_list[1].abs().max() == pytest.approx(t_large, rel=1e-5)
     # Over a stacked tensor one threshold serves all layers.
     same = [rng.normal(size=(30, 8)).astype(np.float32), 9 * rng.normal(size=(30, 8)).astype(np.float32)]
-    t = clamp_threshold([torch.from_numpy(x) for x in same], 0.95, exact=False)
-    joint = np.quantile(np.abs(np.concatenate(same, axis=1)), 0.95, axis=1).mean()
-    assert float(t) == pytest.approx(joint, rel=1e-5)
-    t_exact = clamp_threshold([torch.from_numpy(x) for x in same], 0.9, exact=True)
+    both = torch.from_numpy(np.concatenate(same, axis=1))
+    joint = np.quantile(np.abs(both.numpy()), 0.95, axis=1).mean()
+    assert float(clamp_threshold(both, 0.95, exact=False)) == pytest.approx(joint, rel=1e-6)
+    t_exact = clamp_threshold(both, 0.9, exact=True)
     flat = np.sort(np.abs(np.concatenate(same, axis=1)).ravel())
     assert float(t_exact) == flat[int(0.9 * flat.size)]
 
@@ -188,3 +188,11 @@ def test_a_dead_layer_of_zeros_scores_finite():
     for m in list_metrics():
         S = layer_scores(X, X, m, device="cpu", **params_for(m))
         assert np.isfinite(S).all(), m
+
+
+@pytest.mark.parametrize("q", [0.05, 0.5, 0.9, 0.95, 0.999])
+def test_per_sample_quantile_matches_numpy_at_both_ends(q):
+    rng = np.random.default_rng(10)
+    x = rng.standard_t(3, size=(17, 301)).astype(np.float32)
+    got = clamp_threshold(torch.from_numpy(x), q, exact=False)
+    assert float(got) == pytest.approx(np.quantile(np.abs(x), q, axis=1).mean(), rel=1e-6)
