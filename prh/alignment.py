@@ -44,14 +44,22 @@ class ModelStats:
     """Per-layer quantities of one model's preprocessed features, computed on first use.
 
     ``layers`` are (N, D_l) float32 tensors that are already clamped and
-    normalised (see :func:`prh.preprocess.prepare_layers`).
+    normalised (see :func:`prh.preprocess.prepare_layers`). A ModelStats may
+    also be rebuilt without its layers (from a stats file, see
+    :mod:`prh.stats_io`): then only what was stored, and what derives from the
+    Gram matrices, is available.
     """
 
-    def __init__(self, layers: list[torch.Tensor]):
+    def __init__(self, layers: list[torch.Tensor], *, n: int | None = None,
+                 widths: tuple[int, ...] | None = None, device: torch.device | None = None):
         self.layers = layers
-        self.n = int(layers[0].shape[0])
-        self.device = layers[0].device
+        self.n = int(layers[0].shape[0]) if layers else int(n)
+        self.widths = tuple(int(x.shape[1]) for x in layers) if layers else tuple(widths)
+        self.device = layers[0].device if layers else torch.device(device)
         self._cache: dict[tuple, Any] = {}
+        # Bootstrap resamples repeat samples; a copy must never be its own
+        # neighbour, so kNN search excludes every position holding the same sample.
+        self._source: torch.Tensor | None = None
 
     @classmethod
     def from_features(cls, features: Any, *, name: str = "X", q: float = 0.95,
@@ -64,11 +72,25 @@ class ModelStats:
 
     @property
     def n_layers(self) -> int:
-        return len(self.layers)
+        return len(self.widths)
 
-    @property
-    def widths(self) -> tuple[int, ...]:
-        return tuple(int(x.shape[1]) for x in self.layers)
+    def resample(self, idx: torch.Tensor) -> "ModelStats":
+        """The same model on samples ``idx`` (with repeats, for the bootstrap).
+
+        Gram matrices are gathered, not recomputed; kNN lists are searched
+        again, skipping positions that hold the same original sample.
+        """
+        idx = torch.as_tensor(idx, dtype=torch.int64, device=self.device)
+        with torch.inference_mode():
+            out = ModelStats([x[idx] for x in self.layers], n=len(idx), widths=self.widths,
+                             device=self.device)
+            out._cache[("gram",)] = self.grams()[:, idx][:, :, idx]
+        source = idx if self._source is None else self._source[idx]
+        out._source = source
+        return out
+
+    def distinct_samples(self) -> int:
+        return self.n if self._source is None else int(torch.unique(self._source).numel())
 
     def _cached(self, key: tuple, build: Callable[[], Any]) -> Any:
         if key not in self._cache:
@@ -110,8 +132,18 @@ class ModelStats:
 
     def knn(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(L, N, k) neighbour indices (most similar first) and their float64 similarities."""
+        if k > self.distinct_samples() - 1:
+            raise ValueError(
+                f"topk={k} is too large for a resample with {self.distinct_samples()} distinct "
+                f"samples (of {self.n}): use a smaller topk or more samples"
+            )
+
         def build():
-            idx, vals = knn_from_gram(self.grams(), k)
+            gram = self.grams()
+            if self._source is not None:
+                same = self._source[:, None] == self._source[None, :]
+                gram = gram.masked_fill(same, float("-inf"))
+            idx, vals = knn_from_gram(gram, k)
             return idx, vals.double()
         return self._cached(("knn", k), build)
 
@@ -140,6 +172,12 @@ class ModelStats:
 
     def svcca_basis(self, d: int) -> torch.Tensor:
         """(L, N, d) float64 top-d left singular vectors of the standardised layers."""
+        if not self.layers and ("svcca", d) not in self._cache:
+            have = sorted(key[1] for key in self._cache if key[0] == "svcca")
+            raise ValueError(
+                f"SVCCA with cca_dim={d} needs this model's features: its stats hold bases "
+                f"for cca_dim in {have} only; recompute the stats with cca_dim={d}"
+            )
         return self._cached(
             ("svcca", d),
             lambda: torch.stack([top_left_singular_vectors(standardize_columns(x), d)
@@ -158,18 +196,29 @@ def _lookup(flat: torch.Tensor, lin: torch.Tensor) -> torch.Tensor:
     return got.transpose(0, 1)
 
 
-def _linear(rows_of: torch.Tensor, cols_of: torch.Tensor, n: int) -> torch.Tensor:
-    return rows_of * n + cols_of
+def _order(s: ModelStats, perm: torch.Tensor | None) -> torch.Tensor:
+    """Which original sample sits at each position of Y after ``perm``."""
+    return torch.arange(s.n, device=s.device) if perm is None else perm
 
 
-def _self_rows(sx: ModelStats) -> torch.Tensor:
-    return torch.arange(sx.n, device=sx.device)[None, :, None]
+def _relabelled_knn(sy: ModelStats, topk: int, perm: torch.Tensor | None) -> torch.Tensor:
+    """Y's kNN lists after reordering its samples: Y'[n] = Y[perm[n]].
+
+    The neighbours of n are those of perm[n], renamed to their new positions.
+    """
+    iy = sy.knn(topk)[0]
+    if perm is None:
+        return iy
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(len(perm), device=perm.device)
+    return inverse[iy[:, perm]]
 
 
-def _sweep_mutual_knn(sx, sy, topk):
+def _sweep_mutual_knn(sx, sy, topk, perm=None):
     ix = sx.knn(topk)[0]
     my = sy.knn_mask(topk)
-    lin = _linear(_self_rows(sx), ix, sx.n)  # (Lx, N, k): entry (n, X-neighbour)
+    order = _order(sy, perm)
+    lin = order[None, :, None] * sx.n + order[ix]  # Y's mask entry (n, X-neighbour of n)
     out = torch.empty(sx.n_layers, sy.n_layers, dtype=torch.float64, device=sx.device)
     for sl in _blocks(sx.n_layers, sy.n_layers * sx.n * topk * 2):
         shared = _lookup(my, lin[sl]).sum(dim=(2, 3))
@@ -177,11 +226,11 @@ def _sweep_mutual_knn(sx, sy, topk):
     return out
 
 
-def _sweep_cycle_knn(sx, sy, topk):
+def _sweep_cycle_knn(sx, sy, topk, perm=None):
     # n counts when, for one of its Y-neighbours m, n is among m's X-neighbours.
-    iy = sy.knn(topk)[0]
+    iy = _relabelled_knn(sy, topk, perm)
     mx = sx.knn_mask(topk)
-    lin = _linear(iy, _self_rows(sy), sx.n)  # (Ly, N, k): entry (Y-neighbour, n)
+    lin = iy * sx.n + torch.arange(sx.n, device=sx.device)[None, :, None]
     out = torch.empty(sx.n_layers, sy.n_layers, dtype=torch.float64, device=sx.device)
     for sl in _blocks(sy.n_layers, sx.n_layers * sx.n * topk * 2):
         found = _lookup(mx, lin[sl]).any(dim=3)  # (by, Lx, N)
@@ -189,20 +238,20 @@ def _sweep_cycle_knn(sx, sy, topk):
     return out
 
 
-def _sweep_sequence(sx, sy, topk, fn):
-    ix, iy = sx.knn(topk)[0], sy.knn(topk)[0]
+def _sweep_sequence(sx, sy, topk, fn, perm):
+    ix, iy = sx.knn(topk)[0], _relabelled_knn(sy, topk, perm)
     out = torch.empty(sx.n_layers, sy.n_layers, dtype=torch.float64, device=sx.device)
     for sl in _blocks(sx.n_layers, sy.n_layers * sx.n * (topk * topk + 4 * (topk + 1) * 8)):
         out[sl] = fn(ix[sl, None], iy[None]).double().mean(dim=2)
     return out
 
 
-def _sweep_lcs_knn(sx, sy, topk):
-    return _sweep_sequence(sx, sy, topk, lcs_length)
+def _sweep_lcs_knn(sx, sy, topk, perm=None):
+    return _sweep_sequence(sx, sy, topk, lcs_length, perm)
 
 
-def _sweep_edit_distance_knn(sx, sy, topk):
-    return 1.0 - _sweep_sequence(sx, sy, topk, levenshtein) / topk
+def _sweep_edit_distance_knn(sx, sy, topk, perm=None):
+    return 1.0 - _sweep_sequence(sx, sy, topk, levenshtein, perm) / topk
 
 
 def _squared_norms(rows: torch.Tensor) -> torch.Tensor:
@@ -228,9 +277,19 @@ def _flat_products(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _sweep_cka(sx, sy, kernel, sigma):
-    tx, ty = sx.kernel_terms(kernel, sigma), sy.kernel_terms(kernel, sigma)
+def _permuted_terms(t: dict, perm: torch.Tensor | None, n: int) -> dict:
+    """Kernel terms of Y'[n] = Y[perm[n]]: K' = K[perm][:, perm]; <K', K'> and the total stay."""
+    if perm is None:
+        return t
+    lin = (perm[:, None] * n + perm[None, :]).reshape(-1)
+    return {**t, "flat": t["flat"].index_select(1, lin),
+            "rows": t["rows"][:, perm], "diag": t["diag"][:, perm]}
+
+
+def _sweep_cka(sx, sy, kernel, sigma, perm=None):
     n = sx.n
+    tx = sx.kernel_terms(kernel, sigma)
+    ty = _permuted_terms(sy.kernel_terms(kernel, sigma), perm, n)
 
     def hsic(a, b):  # trace(K H L H) for all layer pairs of a and b
         return (_flat_products(a["flat"], b["flat"]) - (2.0 / n) * (a["rows"] @ b["rows"].T)
@@ -242,9 +301,10 @@ def _sweep_cka(sx, sy, kernel, sigma):
     return cka_ratio(hsic(tx, ty), self_hsic(tx)[:, None], self_hsic(ty)[None, :])
 
 
-def _sweep_unbiased_cka(sx, sy, kernel, sigma):
-    tx, ty = sx.kernel_terms(kernel, sigma), sy.kernel_terms(kernel, sigma)
+def _sweep_unbiased_cka(sx, sy, kernel, sigma, perm=None):
     n = sx.n
+    tx = sx.kernel_terms(kernel, sigma)
+    ty = _permuted_terms(sy.kernel_terms(kernel, sigma), perm, n)
     c_total, c_rows, scale = 1.0 / ((n - 1) * (n - 2)), 2.0 / (n - 2), 1.0 / (n * (n - 3))
     # K~ (zero diagonal) from K's terms: <K~, L~> = <K, L> - diag(K).diag(L).
     rows_x, rows_y = tx["rows"] - tx["diag"], ty["rows"] - ty["diag"]
@@ -284,16 +344,16 @@ def _masked_hsic(cols, a_vals, b_vals, mutual, n):
     return value / (n * (n - 3))
 
 
-def _sweep_cknna(sx, sy, topk):
+def _sweep_cknna(sx, sy, topk, perm=None):
     n = sx.n
     ix, vx = sx.knn(topk)
     mutual_x, self_x = sx.cknna_terms(topk)
     mask_y = sy.knn_mask(topk)
-    _, self_y = sy.cknna_terms(topk)
+    _, self_y = sy.cknna_terms(topk)  # a reordering of samples leaves sim(L, L) as it is
     gram_y = sy.grams().reshape(sy.n_layers, -1)
-    rows = _self_rows(sx)
-    lin = _linear(rows, ix, n)        # entry (n, m) for m in X's list of n
-    lin_t = _linear(ix, rows, n)      # the transposed entry (m, n)
+    order = _order(sy, perm)
+    lin = order[None, :, None] * n + order[ix]    # Y's entry (n, m), m in X's list of n
+    lin_t = order[ix] * n + order[None, :, None]  # the transposed entry (m, n)
     out = torch.empty(sx.n_layers, sy.n_layers, dtype=torch.float64, device=sx.device)
     for sl in _blocks(sx.n_layers, sy.n_layers * n * topk * 40):
         shared = _lookup(mask_y, lin[sl])                       # m in Y's list of n too
@@ -305,8 +365,10 @@ def _sweep_cknna(sx, sy, topk):
     return out
 
 
-def _sweep_svcca(sx, sy, cca_dim):
+def _sweep_svcca(sx, sy, cca_dim, perm=None):
     ux, uy = sx.svcca_basis(cca_dim), sy.svcca_basis(cca_dim)
+    if perm is not None:
+        uy = uy[:, perm]
     out = torch.empty(sx.n_layers, sy.n_layers, dtype=torch.float64, device=sx.device)
     for sl in _blocks(sx.n_layers, sy.n_layers * cca_dim * cca_dim * 8 * 4):
         cross = torch.einsum("ind,jne->ijde", ux[sl], uy)
@@ -326,12 +388,7 @@ _SWEEPS: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 
-def sweep(sx: ModelStats, sy: ModelStats, metric: str, **params: Any) -> np.ndarray:
-    """Layer x layer scores of two prepared models; reuses (and fills) their caches.
-
-    Use this when one model meets many others, or is scored with several
-    metrics: each model's per-layer work is then done once in all.
-    """
+def _check_pair(sx: ModelStats, sy: ModelStats, metric: str, params: dict) -> dict:
     get_metric(metric)
     if sx.n != sy.n:
         raise ValueError(
@@ -339,10 +396,36 @@ def sweep(sx: ModelStats, sy: ModelStats, metric: str, **params: Any) -> np.ndar
         )
     if sx.device != sy.device:
         raise ValueError(f"X is on {sx.device} but Y is on {sy.device}; use one device")
-    p = resolve_params(metric, params, n=sx.n, dims=sx.widths + sy.widths)
+    return resolve_params(metric, params, n=sx.n, dims=sx.widths + sy.widths)
+
+
+def sweep(sx: ModelStats, sy: ModelStats, metric: str, **params: Any) -> np.ndarray:
+    """Layer x layer scores of two prepared models; reuses (and fills) their caches.
+
+    Use this when one model meets many others, or is scored with several
+    metrics: each model's per-layer work is then done once in all.
+    """
+    p = _check_pair(sx, sy, metric, params)
     with torch.inference_mode():
         scores = _SWEEPS[metric](sx, sy, **p)
     return scores.cpu().numpy()
+
+
+def permuted_sweeps(sx: ModelStats, sy: ModelStats, metric: str, perms: torch.Tensor,
+                    **params: Any) -> np.ndarray:
+    """Layer x layer scores with Y's samples reordered by each row of ``perms`` (P, N).
+
+    Returns (P, Lx, Ly). Nothing per layer is recomputed: a reordering only
+    relabels Y's kNN lists and permutes its kernels, so this is the engine of
+    permutation nulls.
+    """
+    p = _check_pair(sx, sy, metric, params)
+    perms = torch.as_tensor(perms, dtype=torch.int64, device=sx.device)
+    if perms.ndim != 2 or perms.shape[1] != sx.n:
+        raise ValueError(f"perms must have shape (P, {sx.n}), got {tuple(perms.shape)}")
+    with torch.inference_mode():
+        out = [_SWEEPS[metric](sx, sy, perm=perm, **p) for perm in perms]
+    return torch.stack(out).cpu().numpy()
 
 
 def layer_scores(X: Any, Y: Any, metric: str, *, q: float = 0.95, exact: bool = False,

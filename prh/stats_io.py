@@ -32,34 +32,6 @@ from .alignment import ModelStats
 from .checks import resolve_device
 
 
-class _LoadedStats(ModelStats):
-    """A ModelStats rebuilt from a stats file: it has caches, not features."""
-
-    def __init__(self, n: int, widths: tuple[int, ...], device: torch.device):
-        self.layers = []
-        self.n = n
-        self._widths = widths
-        self.device = device
-        self._cache = {}
-
-    @property
-    def n_layers(self) -> int:
-        return len(self._widths)
-
-    @property
-    def widths(self) -> tuple[int, ...]:
-        return self._widths
-
-    def svcca_basis(self, d: int) -> torch.Tensor:
-        if ("svcca", d) not in self._cache:
-            have = sorted(k[1] for k in self._cache if k[0] == "svcca")
-            raise ValueError(
-                f"this stats file holds SVCCA bases for cca_dim in {have}, not {d}; "
-                f"recompute it with cca_dim={d}"
-            )
-        return self._cache[("svcca", d)]
-
-
 def save_model_stats(stats: ModelStats, path: str | os.PathLike, *,
                      topk: Iterable[int] = (), cca_dims: Iterable[int] = (),
                      attrs: dict | None = None) -> None:
@@ -101,8 +73,8 @@ def load_model_stats(path: str | os.PathLike, device: torch.device | str | None 
     with f:
         if "gram" not in f:
             raise ValueError(f"{path} is not a prh stats file (no 'gram' dataset)")
-        stats = _LoadedStats(int(f.attrs["n_samples"]),
-                             tuple(int(w) for w in f.attrs["widths"]), dev)
+        stats = ModelStats([], n=int(f.attrs["n_samples"]),
+                           widths=tuple(int(w) for w in f.attrs["widths"]), device=dev)
         gram = torch.from_numpy(f["gram"][...]).to(dev)
         stats._cache[("gram",)] = gram
         for name, ds in f.get("knn", {}).items():
