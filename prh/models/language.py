@@ -123,7 +123,8 @@ class HFTextEmbedder(Embedder):
         if self.model is None:
             self._from_pretrained(dtype)
         if self.causal is None:
-            self.causal = _is_causal(self.model.config)
+            self.causal = type(self.model).__name__.endswith(("ForCausalLM", "LMHeadModel")) \
+                or _is_causal(self.model.config)
         tok = self.tokenizer
         if tok is None:
             raise ModelError(f"model {self.name}: no tokenizer")

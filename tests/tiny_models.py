@@ -1,0 +1,50 @@
+"""Tiny random-weight models and a test-built tokenizer (no network, no files)."""
+
+from __future__ import annotations
+
+import torch
+
+WORDS = ("a red green blue apple face cat dog with open mouth smiling heart flag of the "
+         "keycap star house sun moon tree car").split()
+
+
+def word_tokenizer(padding_side: str = "right", bos: bool = False):
+    """A whitespace WordLevel tokenizer wrapped as a transformers fast tokenizer."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[BOS]", "[EOS]"]
+    vocab = {w: i for i, w in enumerate(specials + list(WORDS))}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    if bos:
+        tok.post_processor = processors.TemplateProcessing(single="[BOS] $A", special_tokens=[("[BOS]", 2)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]",
+                                   bos_token="[BOS]", eos_token="[EOS]", padding_side=padding_side)
+
+
+def tiny_causal_lm(vocab_size: int = 4 + len(WORDS)):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                      pad_token_id=0, bos_token_id=2, eos_token_id=3)
+    return LlamaForCausalLM(cfg).eval()
+
+
+def tiny_encoder(vocab_size: int = 4 + len(WORDS)):
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                     num_attention_heads=4, max_position_embeddings=64, pad_token_id=0)
+    return BertModel(cfg).eval()
+
+
+def tiny_vit():
+    import timm
+
+    torch.manual_seed(0)
+    return timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=32, patch_size=8,
+                             embed_dim=32, depth=3, num_heads=2, num_classes=5).eval()
