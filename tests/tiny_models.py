@@ -46,5 +46,8 @@ def tiny_vit():
     import timm
 
     torch.manual_seed(0)
-    return timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=32, patch_size=8,
-                             embed_dim=32, depth=3, num_heads=2, num_classes=5).eval()
+    m = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=32, patch_size=8,
+                          embed_dim=32, depth=3, num_heads=2, num_classes=5).eval()
+    # The eval transform is resolved from the pretrained config: make it match 32 px.
+    m.pretrained_cfg = {**m.pretrained_cfg, "input_size": (3, 32, 32), "crop_pct": 1.0}
+    return m

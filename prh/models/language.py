@@ -21,7 +21,8 @@ for caption n with tokens t_0 .. t_{T-1} as the tokenizer produced them,
 
 The first token has no prefix and is not scored. If the tokenizer prepends a
 BOS token (LLaMA-style), that BOS is t_0 and every caption token is scored;
-if it does not (GPT-2-style), the first caption token is not. Nothing is
+if it does not (GPT-2-style), the first caption token is not, and a caption
+of a single token has no scored token: its bpb is NaN (undefined). Nothing is
 prepended by prh, so the hidden states are those of the tokenizer's own input.
 """
 
@@ -72,7 +73,10 @@ def bits_per_byte(logits: torch.Tensor, input_ids: torch.Tensor, mask: torch.Ten
     """Bits per UTF-8 byte of each caption (see the module docstring for which tokens count)."""
     n_bytes = torch.tensor([max(1, len(t.encode("utf-8"))) for t in texts], dtype=torch.float32,
                            device=logits.device)
-    return sequence_bits(logits, input_ids, mask) / n_bytes
+    scored = (mask[:, 1:].bool() & mask[:, :-1].bool()).sum(1)
+    bpb = sequence_bits(logits, input_ids, mask) / n_bytes
+    # A one-token caption without BOS has no scored token: its bpb is undefined, not 0.
+    return torch.where(scored > 0, bpb, torch.full_like(bpb, float("nan")))
 
 
 def _is_causal(config: Any) -> bool:
