@@ -30,7 +30,7 @@ def heatmap(score: np.ndarray, models: Sequence[str], out: str | os.PathLike, *,
     NaN cells (the diagonal, pairs not computed) are left blank. Written
     atomically to ``out``; the format follows its suffix.
     """
-    from .workflow_steps import atomic_output
+    from .jobio import atomic_output
 
     score = np.asarray(score, dtype=np.float64)
     if score.shape != (len(models), len(models)):
@@ -70,7 +70,7 @@ def alignment_heatmaps(alignment_h5: str | os.PathLike, outputs: Sequence[str | 
                        modalities: Sequence[str] | None = None) -> None:
     """One heatmap per metric of an alignment file, ``outputs[i]`` for ``metrics[i]``."""
 
-    from .workflow_steps import read_alignment
+    from .pairs import read_alignment
 
     if len(outputs) != len(metrics):
         raise ValueError(f"{len(outputs)} output paths for {len(metrics)} metrics")

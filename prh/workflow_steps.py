@@ -1,97 +1,13 @@
-"""The steps of the Snakemake workflow as plain functions (no Snakemake here).
+"""The data and feature steps of the Snakemake workflow as plain functions.
 
-Each workflow script is a few lines that call one function below; keeping the
-logic in the library lets it be tested and reused without Snakemake.
-
-Files written here appear atomically (temporary file in the same folder, then
-rename), so an interrupted job never leaves a truncated output behind.
-
-Pair file (``pairs/<x>__<y>.h5``, one unordered model pair):
-- attrs ``model_x``, ``model_y``, ``n_samples``, ``metrics`` (JSON: name -> params)
-- ``xy/<metric>``: (Lx, Ly) float64, S[i, j] = metric(X layer i, Y layer j)
-- ``yx/<metric>``: (Ly, Lx), only for asymmetric metrics (metric(Y, X))
-
-Alignment file (``alignment.h5``, one dataset):
-- attrs ``dataset``, ``models`` (row/column order), ``metrics``
-- ``<metric>/score`` (M, M) float64: best layer-pair score with the row model
-  as X and the column model as Y; NaN where not computed (the diagonal, or
-  same-modality pairs when only cross-modal pairs are configured)
-- ``<metric>/layer_x``, ``<metric>/layer_y`` (M, M) int64: where the best
-  score is reached (-1 where not computed); group attrs ``params`` (JSON),
-  ``symmetric``, ``max_score``
+Each workflow script is a few lines that call one function here or in
+:mod:`prh.pairs`; the logic stays in the library, testable without Snakemake.
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import json
 import os
-import sys
-import tempfile
-import traceback
-from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
-
-TSV_COLUMNS = ("dataset", "model_x", "model_y", "metric", "score", "layer_x", "layer_y")
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it to ``path`` on success,
-    delete it on any error."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-@contextlib.contextmanager
-def logged(log_path: str | os.PathLike) -> Iterator[None]:
-    """Send a job's stdout and stderr to its log file; on failure write the
-    traceback there too and a one-line error to the console, then re-raise."""
-    log_path = Path(log_path)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    console = sys.__stderr__
-    with open(log_path, "a", buffering=1) as log:
-        old_out, old_err = sys.stdout, sys.stderr
-        sys.stdout = sys.stderr = log
-        try:
-            yield
-        except BaseException as err:
-            traceback.print_exc(file=log)
-            line = f"error: {type(err).__name__}: {err}".splitlines()[0]
-            log.write(line + "\n")
-            if console is not None:
-                console.write(f"{line} (full log: {log_path})\n")
-            raise
-        finally:
-            sys.stdout, sys.stderr = old_out, old_err
-
-
-def set_threads(n: int) -> None:
-    import torch
-
-    torch.set_num_threads(max(1, int(n)))
-
-
-# ----------------------------------------------------------------------------
-# data and features: thin wrappers over the `prh` command line, which is the
-# stable contract of the embedding code
-
-
-def _run_cli(argv: Sequence[str]) -> None:
-    from .cli import main
-
-    code = main([str(a) for a in argv])
-    if code not in (None, 0):
-        raise RuntimeError(f"prh {' '.join(map(str, argv))} exited with status {code}")
+from typing import Any, Mapping
 
 
 def prepare_dataset(dataset: Mapping[str, Any], out: str | os.PathLike) -> None:
@@ -108,168 +24,19 @@ def prepare_dataset(dataset: Mapping[str, Any], out: str | os.PathLike) -> None:
 
 
 def embed(model: Mapping[str, Any], manifest: str | os.PathLike, out: str | os.PathLike,
-          log: str | os.PathLike | None = None) -> None:
-    """Embed a dataset's manifest with one configured model (source and settings)."""
-    argv = ["embed", "--manifest", manifest, "--model", model["source"], "--out", out]
-    for key, flag in (("batch_size", "--batch-size"), ("device", "--device"),
-                      ("dtype", "--dtype"), ("pool", "--pool")):
-        if model.get(key) is not None:
-            argv += [flag, model[key]]
-    if log is not None:
-        argv += ["--log", log]
-    _run_cli(argv)
+          *, threads: int | None = None) -> None:
+    """Embed a dataset's manifest with one configured model: ``source`` and the
+    settings ``batch_size``, ``device``, ``dtype`` (compute), ``storage_dtype``,
+    ``pool``. The workflow decides when to rerun, so an existing file is
+    always recomputed."""
+    from .datasets import load_manifest
+    from .embed import embed as run_embed
 
-
-# ----------------------------------------------------------------------------
-# alignment
-
-
-def model_stats(features: str | os.PathLike, out: str | os.PathLike, *, q: float,
-                exact: bool, normalize: bool, topk: Sequence[int],
-                cca_dims: Sequence[int], device: str | None = None) -> None:
-    """Preprocess one model's features and write its per-layer work (stats file)."""
-    from .alignment import ModelStats
-    from .stats_io import save_model_stats
-    from .storage import read_features
-
-    layers = read_features(features)
-    stats = ModelStats.from_features(layers, name=str(features), q=q, exact=exact,
-                                     normalize=normalize, device=device)
-    save_model_stats(stats, out, topk=list(topk), cca_dims=list(cca_dims),
-                     attrs={"q": q, "exact": exact, "normalize": normalize,
-                            "features": str(features)})
-
-
-def pair_scores(stats_x: str | os.PathLike, stats_y: str | os.PathLike,
-                out: str | os.PathLike, *, metrics: Mapping[str, Mapping[str, Any]],
-                model_x: str, model_y: str, device: str | None = None) -> None:
-    """Write the layer x layer scores of every metric for one unordered model
-    pair; asymmetric metrics are scored in both orders."""
-    import h5py
-
-    from .alignment import sweep
-    from .metrics import get_metric
-    from .stats_io import load_model_stats
-
-    sx = load_model_stats(stats_x, device=device)
-    sy = load_model_stats(stats_y, device=device)
-    results: dict[str, dict[str, Any]] = {"xy": {}, "yx": {}}
-    for name, params in metrics.items():
-        params = dict(params or {})
-        results["xy"][name] = sweep(sx, sy, name, **params)
-        if not get_metric(name).symmetric:
-            results["yx"][name] = sweep(sy, sx, name, **params)
-    with atomic_output(out) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["model_x"] = model_x
-            f.attrs["model_y"] = model_y
-            f.attrs["n_samples"] = sx.n
-            f.attrs["metrics"] = json.dumps({m: dict(p or {}) for m, p in metrics.items()})
-            for order, scores in results.items():
-                for name, s in scores.items():
-                    f.create_dataset(f"{order}/{name}", data=s)
-
-
-def read_pair(path: str | os.PathLike) -> dict[str, Any]:
-    """A pair file as {'model_x', 'model_y', 'metrics', 'xy': {metric: S}, 'yx': {...}}."""
-    import h5py
-
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise ValueError(f"cannot read pair file {path}: {err}") from None
-    with f:
-        if "xy" not in f:
-            raise ValueError(f"{path} is not a prh pair file (no 'xy' group)")
-        return {
-            "model_x": str(f.attrs["model_x"]),
-            "model_y": str(f.attrs["model_y"]),
-            "metrics": json.loads(f.attrs["metrics"]),
-            "xy": {k: v[...] for k, v in f["xy"].items()},
-            "yx": {k: v[...] for k, v in f.get("yx", {}).items()},
-        }
-
-
-def aggregate(pair_paths: Sequence[str | os.PathLike], *, dataset: str,
-              models: Sequence[str], metrics: Sequence[str],
-              out_h5: str | os.PathLike, out_tsv: str | os.PathLike) -> None:
-    """Model x model matrices of each metric's best layer pair (HDF5) and a tidy TSV.
-
-    Symmetric metrics have one TSV row per unordered pair and a mirrored matrix;
-    asymmetric metrics one row per ordered pair.
-    """
-    import h5py
-    import numpy as np
-
-    from .alignment import best_layer_pair
-    from .metrics import get_metric
-
-    index = {m: i for i, m in enumerate(models)}
-    size = len(models)
-    score = {m: np.full((size, size), np.nan) for m in metrics}
-    lx = {m: np.full((size, size), -1, dtype=np.int64) for m in metrics}
-    ly = {m: np.full((size, size), -1, dtype=np.int64) for m in metrics}
-    params: dict[str, Any] = {}
-    rows = []
-    for path in pair_paths:
-        pair = read_pair(path)
-        x, y = pair["model_x"], pair["model_y"]
-        for m in (x, y):
-            if m not in index:
-                raise ValueError(f"{path}: model {m!r} is not among the configured models")
-        for metric in metrics:
-            if metric not in pair["xy"]:
-                raise ValueError(f"{path}: no scores for metric {metric!r}; rerun its pair job")
-            params.setdefault(metric, pair["metrics"].get(metric, {}))
-            symmetric = get_metric(metric).symmetric
-            orders = [(x, y, pair["xy"][metric])]
-            if not symmetric:
-                orders.append((y, x, pair["yx"][metric]))
-            for a, b, s in orders:
-                best, (i, j) = best_layer_pair(s)
-                ia, ib = index[a], index[b]
-                score[metric][ia, ib], lx[metric][ia, ib], ly[metric][ia, ib] = best, i, j
-                if symmetric:
-                    score[metric][ib, ia], lx[metric][ib, ia], ly[metric][ib, ia] = best, j, i
-                rows.append((dataset, a, b, metric, best, i, j))
-    with atomic_output(out_h5) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["dataset"] = dataset
-            f.attrs["models"] = list(models)
-            f.attrs["metrics"] = list(metrics)
-            for metric in metrics:
-                info = get_metric(metric)
-                g = f.create_group(metric)
-                g.create_dataset("score", data=score[metric])
-                g.create_dataset("layer_x", data=lx[metric])
-                g.create_dataset("layer_y", data=ly[metric])
-                p = params.get(metric, {})
-                g.attrs["params"] = json.dumps(p)
-                g.attrs["symmetric"] = info.symmetric
-                g.attrs["max_score"] = info.max_score(**p)
-    rows.sort(key=lambda r: (metrics.index(r[3]), index[r[1]], index[r[2]]))
-    with atomic_output(out_tsv) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.writer(fh, delimiter="\t", lineterminator="\n")
-            w.writerow(TSV_COLUMNS)
-            for d, a, b, metric, best, i, j in rows:
-                w.writerow((d, a, b, metric, f"{best:.6g}", i, j))
-
-
-def read_alignment(path: str | os.PathLike) -> dict[str, Any]:
-    """alignment.h5 as {'dataset', 'models', 'metrics': {metric: {'score', 'layer_x',
-    'layer_y', 'params', 'symmetric', 'max_score'}}}."""
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        out = {"dataset": str(f.attrs["dataset"]),
-               "models": [str(m) for m in f.attrs["models"]], "metrics": {}}
-        for metric in f.attrs["metrics"]:
-            g = f[str(metric)]
-            out["metrics"][str(metric)] = {
-                "score": g["score"][...], "layer_x": g["layer_x"][...],
-                "layer_y": g["layer_y"][...], "params": json.loads(g.attrs["params"]),
-                "symmetric": bool(g.attrs["symmetric"]),
-                "max_score": float(g.attrs["max_score"]),
-            }
-    return out
+    res = run_embed(load_manifest(manifest), model["source"], out,
+                    batch_size=int(model.get("batch_size") or 32),
+                    device=model.get("device") or "auto",
+                    model_dtype=model.get("dtype") or "float32",
+                    dtype=model.get("storage_dtype") or "float32",
+                    pool=model.get("pool"), force=True, progress=False, threads=threads)
+    print(f"{out}: {res['n_layers']} layers in {res['seconds']:.1f}s "
+          f"(load {res['load_seconds']:.1f}s, forward {res['forward_seconds']:.1f}s)")

@@ -56,7 +56,7 @@ rule pair_scores:
 
 rule aggregate:
     input:
-        lib("workflow_steps", "metrics"),
+        lib("pairs", "jobio", "metrics", "alignment"),
         pairs=pair_files,
     output:
         h5=f"{RESULTS}/{{dataset}}/alignment.h5",

@@ -15,44 +15,53 @@ DATASETS = list(config["datasets"])
 MODELS = list(config["models"])
 METRICS = list(config["metrics"])
 
-# Offline registry names `prh embed` knows; hub models are named by prefix.
-OFFLINE_MODEL_SOURCES = (
-    "efficientnet_lite0",
-    "efficientnet_lite1",
-    "efficientnet_lite2",
-    "minilm_l6",
-    "glove_6b_50d",
-)
-HUB_PREFIXES = ("timm:", "hf:")
 
 EMBED_DEFAULTS = {
     "batch_size": 32,
     "device": "cpu",
     "dtype": "float32",
+    "storage_dtype": "float32",
     "pool": None,
     "threads": 2,
     "mem_mb": 4000,
     "runtime": 60,
 }
 # Keys that change what an embedding holds; the rest only schedule the job.
-EMBED_RESULT_KEYS = ("source", "modality", "batch_size", "device", "dtype", "pool")
+EMBED_RESULT_KEYS = (
+    "source",
+    "modality",
+    "batch_size",
+    "device",
+    "dtype",
+    "storage_dtype",
+    "pool",
+)
 
 
 def _check_models():
+    """Unknown model names and modality mix-ups stop the run before any job.
+    The registry's names import without torch, so this costs nothing."""
+    from prh.models.registry import BUNDLED, PREFIXES
+
     for name, entry in config["models"].items():
         source = entry["source"]
-        if source in OFFLINE_MODEL_SOURCES or (
-            source.startswith(HUB_PREFIXES) and len(source.split(":", 1)[1]) > 0
-        ):
+        if source in BUNDLED:
+            if BUNDLED[source].modality != entry["modality"]:
+                raise ValueError(
+                    f"config: models.{name}.modality: {source} is a "
+                    f"{BUNDLED[source].modality} model, not {entry['modality']}"
+                )
+            continue
+        if any(source.startswith(p) and len(source) > len(p) for p in PREFIXES):
             continue
         raise ValueError(
-            f"config: models.{name}.source: unknown model {source!r}; use one of "
-            f"{', '.join(OFFLINE_MODEL_SOURCES)}, timm:<name> or hf:<repo id>"
+            f"config: models.{name}.source: unknown model {source!r}; known: "
+            + ", ".join(list(BUNDLED) + [f"{p}<name>" for p in PREFIXES])
         )
     for name, entry in config["datasets"].items():
         if entry["source"] == "folder" and "path" not in entry:
             raise ValueError(f"config: datasets.{name}: source 'folder' needs a 'path'")
-    if pairs_of(MODELS) == []:
+    if not pairs_of(MODELS):
         raise ValueError(
             "config: alignment.pairs: no model pairs to align "
             f"(pairs: {config['alignment']['pairs']}; check the models' modality)"
@@ -159,10 +168,11 @@ ALIGN_LIB = (
     "checks",
     "sequences",
     "stats_io",
-    "workflow_steps",
+    "pairs",
+    "jobio",
 )
-EMBED_LIB = ("cli", "datasets", "embed", "models", "storage", "workflow_steps")
-DATA_LIB = ("datasets", "workflow_steps")
+EMBED_LIB = ("datasets", "embed", "models", "storage", "workflow_steps", "jobio")
+DATA_LIB = ("datasets", "workflow_steps", "jobio")
 
 
 def features_path(dataset, model):

@@ -1,6 +1,6 @@
 rule heatmaps:
     input:
-        lib("plots"),
+        lib("plots", "pairs", "jobio"),
         alignment=f"{RESULTS}/{{dataset}}/alignment.h5",
     output:
         heatmap_paths("{dataset}"),

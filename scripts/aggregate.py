@@ -4,7 +4,8 @@ from pathlib import Path
 # This checkout's prh, also in conda environments that do not install it.
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
 
-from prh.workflow_steps import aggregate, logged
+from prh.jobio import logged
+from prh.pairs import aggregate
 
 with logged(snakemake.log[0]):
     aggregate(

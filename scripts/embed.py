@@ -4,8 +4,13 @@ from pathlib import Path
 # This checkout's prh, also in conda environments that do not install it.
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
 
-from prh.workflow_steps import embed, logged, set_threads
+from prh.jobio import logged
+from prh.workflow_steps import embed
 
 with logged(snakemake.log[0]):
-    set_threads(snakemake.threads)
-    embed(snakemake.params.model, snakemake.input.manifest, snakemake.output[0])
+    embed(
+        snakemake.params.model,
+        snakemake.input.manifest,
+        snakemake.output[0],
+        threads=snakemake.threads,
+    )

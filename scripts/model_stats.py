@@ -4,7 +4,8 @@ from pathlib import Path
 # This checkout's prh, also in conda environments that do not install it.
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
 
-from prh.workflow_steps import logged, model_stats, set_threads
+from prh.jobio import logged, set_threads
+from prh.pairs import model_stats
 
 with logged(snakemake.log[0]):
     set_threads(snakemake.threads)

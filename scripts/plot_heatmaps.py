@@ -4,8 +4,8 @@ from pathlib import Path
 # This checkout's prh, also in conda environments that do not install it.
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
 
+from prh.jobio import logged
 from prh.plots import alignment_heatmaps
-from prh.workflow_steps import logged
 
 with logged(snakemake.log[0]):
     alignment_heatmaps(

@@ -1,4 +1,4 @@
-"""The workflow's library steps without Snakemake: pair files, aggregation, plots."""
+"""The workflow's library steps without Snakemake: pair files, aggregation, plots, job I/O."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from prh.alignment import ModelStats, sweep
 from prh.metrics import METRICS
 from prh.plots import alignment_heatmaps
 from prh.stats_io import save_model_stats
-from prh.workflow_steps import (TSV_COLUMNS, aggregate, atomic_output, logged, pair_scores,
-                                read_alignment, read_pair)
+from prh.jobio import atomic_output, logged
+from prh.pairs import TSV_COLUMNS, aggregate, pair_scores, read_alignment, read_pair
 
 N = 24
 

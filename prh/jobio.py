@@ -1,0 +1,73 @@
+"""Plumbing shared by every workflow job: atomic outputs, logs, threads.
+
+Files written through :func:`atomic_output` appear whole or not at all
+(temporary file in the same folder, then rename), so an interrupted job never
+leaves a truncated output behind. :func:`logged` sends a job's output and
+errors to its log file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success,
+    delete it on any error."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def logged(log_path: str | os.PathLike) -> Iterator[None]:
+    """Send a job's stdout, stderr and ``prh`` log records to its log file; on
+    failure write the traceback there too and a one-line error to the
+    console, then re-raise."""
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    console = sys.__stderr__
+    with open(log_path, "a", buffering=1) as log:
+        old_out, old_err = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = log
+        handler = logging.StreamHandler(log)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
+                                               "%Y-%m-%d %H:%M:%S"))
+        prh_log = logging.getLogger("prh")
+        old_level = prh_log.level
+        prh_log.addHandler(handler)
+        prh_log.setLevel(logging.INFO)
+        try:
+            yield
+        except BaseException as err:
+            traceback.print_exc(file=log)
+            line = f"error: {type(err).__name__}: {err}".splitlines()[0]
+            log.write(line + "\n")
+            if console is not None:
+                console.write(f"{line} (full log: {log_path})\n")
+            raise
+        finally:
+            prh_log.removeHandler(handler)
+            prh_log.setLevel(old_level)
+            sys.stdout, sys.stderr = old_out, old_err
+
+
+def set_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, int(n)))
