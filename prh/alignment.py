@@ -130,6 +130,28 @@ class ModelStats:
                     "rows": rows, "total": rows.sum(dim=1)}
         return self._cached(("kernel_terms", kernel, sigma), build)
 
+    def centered_kernels(self, kernel: str, sigma: float, unbiased: bool) -> torch.Tensor:
+        """(L, N*N) float32 H K H (biased) or U-centred K (unbiased, zero diagonal).
+
+        One centred side suffices for the HSIC of a pair, <HKH, L> = trace(KHLH)
+        and <U(K), L> = N(N-3) HSIC_u(K, L), and the products then carry no
+        large cancelling terms, so permutation nulls can use float32 products.
+        """
+        def build():
+            t = self.kernel_terms(kernel, sigma)
+            n = self.n
+            k = self.kernels(kernel, sigma).double()
+            if unbiased:
+                rows, total = t["rows"] - t["diag"], t["total"] - t["diag"].sum(1)
+                out = (k - rows[:, :, None] / (n - 2) - rows[:, None, :] / (n - 2)
+                       + (total / ((n - 1) * (n - 2)))[:, None, None])
+                out.diagonal(dim1=1, dim2=2).zero_()
+            else:
+                out = (k - t["rows"][:, :, None] / n - t["rows"][:, None, :] / n
+                       + (t["total"] / n**2)[:, None, None])
+            return out.float().reshape(self.n_layers, -1)
+        return self._cached(("centered", kernel, sigma, unbiased), build)
+
     def knn(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(L, N, k) neighbour indices (most similar first) and their float64 similarities."""
         if k > self.distinct_samples() - 1:
@@ -277,46 +299,59 @@ def _flat_products(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _permuted_terms(t: dict, perm: torch.Tensor | None, n: int) -> dict:
-    """Kernel terms of Y'[n] = Y[perm[n]]: K' = K[perm][:, perm]; <K', K'> and the total stay."""
-    if perm is None:
-        return t
+def _permuted_flat(sy: ModelStats, kernel: str, sigma: float, perm: torch.Tensor) -> torch.Tensor:
+    """Y's kernels for Y'[n] = Y[perm[n]], flattened: K' = K[perm][:, perm]."""
+    n = sy.n
     lin = (perm[:, None] * n + perm[None, :]).reshape(-1)
-    return {**t, "flat": t["flat"].index_select(1, lin),
-            "rows": t["rows"][:, perm], "diag": t["diag"][:, perm]}
+    return sy.kernels(kernel, sigma).reshape(sy.n_layers, -1).index_select(1, lin)
+
+
+def _permuted_cka(sx, sy, kernel, sigma, perm, unbiased):
+    """CKA of X against reordered Y: float32 products of X's centred kernels with Y's
+    permuted raw kernels; the self terms do not change under a reordering."""
+    cx = sx.centered_kernels(kernel, sigma, unbiased)
+    kl = (cx @ _permuted_flat(sy, kernel, sigma, perm).T).double()
+    kk = _self_hsic(sx, kernel, sigma, unbiased)
+    ll = _self_hsic(sy, kernel, sigma, unbiased)
+    if unbiased:
+        kl = kl / (sx.n * (sx.n - 3))
+    return cka_ratio(kl, kk[:, None], ll[None, :])
+
+
+def _self_hsic(s: ModelStats, kernel: str, sigma: float, unbiased: bool) -> torch.Tensor:
+    t = s.kernel_terms(kernel, sigma)
+    n = s.n
+    if not unbiased:
+        return t["sq"] - (2.0 / n) * _squared_norms(t["rows"]) + t["total"] ** 2 / n**2
+    rows, total = t["rows"] - t["diag"], t["total"] - t["diag"].sum(1)
+    inner = t["sq"] - _squared_norms(t["diag"])
+    return (inner + total**2 / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * _squared_norms(rows)) / (n * (n - 3))
 
 
 def _sweep_cka(sx, sy, kernel, sigma, perm=None):
+    if perm is not None:
+        return _permuted_cka(sx, sy, kernel, sigma, perm, unbiased=False)
     n = sx.n
-    tx = sx.kernel_terms(kernel, sigma)
-    ty = _permuted_terms(sy.kernel_terms(kernel, sigma), perm, n)
-
-    def hsic(a, b):  # trace(K H L H) for all layer pairs of a and b
-        return (_flat_products(a["flat"], b["flat"]) - (2.0 / n) * (a["rows"] @ b["rows"].T)
-                + a["total"][:, None] * b["total"][None, :] / n**2)
-
-    def self_hsic(a):
-        return a["sq"] - (2.0 / n) * _squared_norms(a["rows"]) + a["total"] ** 2 / n**2
-
-    return cka_ratio(hsic(tx, ty), self_hsic(tx)[:, None], self_hsic(ty)[None, :])
+    tx, ty = sx.kernel_terms(kernel, sigma), sy.kernel_terms(kernel, sigma)
+    # trace(K H L H) for all layer pairs, centring applied as corrections
+    kl = (_flat_products(tx["flat"], ty["flat"]) - (2.0 / n) * (tx["rows"] @ ty["rows"].T)
+          + tx["total"][:, None] * ty["total"][None, :] / n**2)
+    kk, ll = _self_hsic(sx, kernel, sigma, False), _self_hsic(sy, kernel, sigma, False)
+    return cka_ratio(kl, kk[:, None], ll[None, :])
 
 
 def _sweep_unbiased_cka(sx, sy, kernel, sigma, perm=None):
+    if perm is not None:
+        return _permuted_cka(sx, sy, kernel, sigma, perm, unbiased=True)
     n = sx.n
-    tx = sx.kernel_terms(kernel, sigma)
-    ty = _permuted_terms(sy.kernel_terms(kernel, sigma), perm, n)
-    c_total, c_rows, scale = 1.0 / ((n - 1) * (n - 2)), 2.0 / (n - 2), 1.0 / (n * (n - 3))
+    tx, ty = sx.kernel_terms(kernel, sigma), sy.kernel_terms(kernel, sigma)
     # K~ (zero diagonal) from K's terms: <K~, L~> = <K, L> - diag(K).diag(L).
     rows_x, rows_y = tx["rows"] - tx["diag"], ty["rows"] - ty["diag"]
     total_x, total_y = tx["total"] - tx["diag"].sum(1), ty["total"] - ty["diag"].sum(1)
     kl = (_flat_products(tx["flat"], ty["flat"]) - tx["diag"] @ ty["diag"].T
-          + c_total * total_x[:, None] * total_y[None, :] - c_rows * (rows_x @ rows_y.T)) * scale
-
-    def self_hsic(t, rows, total):
-        inner = t["sq"] - _squared_norms(t["diag"])
-        return (inner + c_total * total**2 - c_rows * _squared_norms(rows)) * scale
-
-    kk, ll = self_hsic(tx, rows_x, total_x), self_hsic(ty, rows_y, total_y)
+          + total_x[:, None] * total_y[None, :] / ((n - 1) * (n - 2))
+          - 2.0 / (n - 2) * (rows_x @ rows_y.T)) / (n * (n - 3))
+    kk, ll = _self_hsic(sx, kernel, sigma, True), _self_hsic(sy, kernel, sigma, True)
     return cka_ratio(kl, kk[:, None], ll[None, :])
 
 
