@@ -300,10 +300,20 @@ def _flat_products(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def _permuted_flat(sy: ModelStats, kernel: str, sigma: float, perm: torch.Tensor) -> torch.Tensor:
-    """Y's kernels for Y'[n] = Y[perm[n]], flattened: K' = K[perm][:, perm]."""
+    """Y's kernels for Y'[n] = Y[perm[n]], flattened: K' = K[perm][:, perm].
+
+    The gather is the main cost of a CKA null, so the latest one is kept for
+    the other CKA variant scored under the same permutation.
+    """
+    key = ("permuted_flat", kernel, sigma)
+    held = sy._cache.get(key)
+    if held is not None and held[0] is perm:
+        return held[1]
     n = sy.n
     lin = (perm[:, None] * n + perm[None, :]).reshape(-1)
-    return sy.kernels(kernel, sigma).reshape(sy.n_layers, -1).index_select(1, lin)
+    flat = sy.kernels(kernel, sigma).reshape(sy.n_layers, -1).index_select(1, lin)
+    sy._cache[key] = (perm, flat)
+    return flat
 
 
 def _permuted_cka(sx, sy, kernel, sigma, perm, unbiased):
@@ -444,6 +454,15 @@ def sweep(sx: ModelStats, sy: ModelStats, metric: str, **params: Any) -> np.ndar
     with torch.inference_mode():
         scores = _SWEEPS[metric](sx, sy, **p)
     return scores.cpu().numpy()
+
+
+def permuted_sweep(sx: ModelStats, sy: ModelStats, metric: str, perm: torch.Tensor,
+                   params: dict) -> np.ndarray:
+    """One layer x layer matrix with Y's samples reordered by ``perm``; ``params``
+    must already be resolved (see :func:`prh.metrics.resolve_params`). Pass the same
+    ``perm`` tensor for several metrics to share their permuted kernels."""
+    with torch.inference_mode():
+        return _SWEEPS[metric](sx, sy, perm=perm, **params).cpu().numpy()
 
 
 def permuted_sweeps(sx: ModelStats, sy: ModelStats, metric: str, perms: torch.Tensor,

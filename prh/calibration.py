@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from .alignment import ModelStats, permuted_sweeps, sweep
+from .alignment import ModelStats, permuted_sweep, sweep
 from .checks import check_float, check_int
 from .metrics import get_metric, resolve_params
 
@@ -110,44 +110,92 @@ def sample_permutations(n: int, k: int, seed: int) -> np.ndarray:
     return np.stack([rng.permutation(n) for _ in range(k)])
 
 
-def permutation_null(sx: ModelStats, sy: ModelStats, metric: str, *,
-                     n_permutations: int = 200, seed: int = 0,
-                     aggregates: Iterable[str] = ("max",), batch: int = 16,
-                     **params: Any) -> dict[str, np.ndarray]:
-    """Aggregate scores of K permutations of Y's samples: {aggregate: (K,) array}."""
+Orders = list[tuple[str, str, dict]]  # (order "xy" or "yx", metric, resolved params)
+
+
+def _orders(sx: ModelStats, metrics: Mapping[str, Mapping[str, Any]], both_orders: bool) -> Orders:
+    """Every (order, metric) to score: asymmetric metrics in both orders when asked."""
+    out = []
+    for name, params in metrics.items():
+        p = resolve_params(name, dict(params or {}), n=sx.n)
+        out.append(("xy", name, p))
+        if both_orders and not get_metric(name).symmetric:
+            out.append(("yx", name, p))
+    return out
+
+
+def _pair(sx, sy, order):
+    return (sx, sy) if order == "xy" else (sy, sx)
+
+
+def null_distributions(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Mapping[str, Any]], *,
+                       n_permutations: int = 200, seed: int = 0,
+                       aggregates: Iterable[str] = ("max",), both_orders: bool = False,
+                       progress: Callable[[Iterable], Iterable] | None = None,
+                       ) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """Permutation nulls of several metrics at once: {(order, metric): {aggregate: (K,)}}.
+
+    Each permutation reorders the second model's samples (Y for "xy", X for
+    "yx": either way the pairing is broken the same way) and is shared by all
+    metrics, so kernels permuted for one CKA variant serve the other.
+    """
     hows = _check_aggregates(aggregates)
     k = check_int(n_permutations, "n_permutations", low=MIN_RESAMPLES)
-    perms = sample_permutations(sx.n, k, seed)
-    out: dict[str, list[float]] = {how: [] for how in hows}
-    for start in range(0, k, batch):
-        for s in permuted_sweeps(sx, sy, metric, perms[start:start + batch], **params):
+    todo = _orders(sx, metrics, both_orders)
+    perms = torch.from_numpy(sample_permutations(sx.n, k, seed)).to(sx.device)
+    out = {(o, m): {how: np.empty(k) for how in hows} for o, m, _ in todo}
+    for i, perm in enumerate(progress(perms) if progress else perms):
+        for order, metric, p in todo:
+            s = permuted_sweep(*_pair(sx, sy, order), metric, perm, p)
             for how in hows:
-                out[how].append(aggregate(s, how))
-    return {how: np.asarray(v) for how, v in out.items()}
+                out[(order, metric)][how][i] = aggregate(s, how)
+    return out
+
+
+def bootstrap_intervals(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Mapping[str, Any]], *,
+                        n_boot: int = 200, seed: int = 0, level: float = 0.95,
+                        aggregates: Iterable[str] = ("max",), both_orders: bool = False,
+                        progress: Callable[[Iterable], Iterable] | None = None,
+                        ) -> dict[tuple[str, str], dict[str, tuple[float, float]]]:
+    """Percentile bootstrap intervals: {(order, metric): {aggregate: (low, high)}}.
+
+    Each replicate draws N samples with replacement for both models alike
+    (pairs stay pairs) and serves every metric; Gram matrices are gathered, kNN
+    lists searched again with copies of a sample excluded from its neighbours.
+    """
+    hows = _check_aggregates(aggregates)
+    b = check_int(n_boot, "n_boot", low=MIN_RESAMPLES)
+    level = check_float(level, "level", low=0.0, high=1.0, low_open=True)
+    todo = _orders(sx, metrics, both_orders)
+    rng = np.random.default_rng(seed)
+    values = {(o, m): {how: np.empty(b) for how in hows} for o, m, _ in todo}
+    draws = [torch.from_numpy(rng.integers(0, sx.n, size=sx.n)) for _ in range(b)]
+    for i, idx in enumerate(progress(draws) if progress else draws):
+        rx, ry = sx.resample(idx), sy.resample(idx)
+        for order, metric, p in todo:
+            s = sweep(*_pair(rx, ry, order), metric, **p)
+            for how in hows:
+                values[(order, metric)][how][i] = aggregate(s, how)
+    tail = 100 * (1 - level) / 2
+    return {key: {how: (float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail)))
+                  for how, v in per.items()}
+            for key, per in values.items()}
+
+
+def permutation_null(sx: ModelStats, sy: ModelStats, metric: str, *,
+                     n_permutations: int = 200, seed: int = 0,
+                     aggregates: Iterable[str] = ("max",), **params: Any) -> dict[str, np.ndarray]:
+    """One metric's null: {aggregate: (K,) array}."""
+    return null_distributions(sx, sy, {metric: params}, n_permutations=n_permutations,
+                              seed=seed, aggregates=aggregates)[("xy", metric)]
 
 
 def bootstrap(sx: ModelStats, sy: ModelStats, metric: str, *, n_boot: int = 200,
               seed: int = 0, level: float = 0.95, aggregates: Iterable[str] = ("max",),
               **params: Any) -> dict[str, tuple[float, float]]:
-    """Percentile bootstrap interval of each aggregate: {aggregate: (low, high)}.
-
-    Each replicate draws N samples with replacement for both models alike
-    (pairs stay pairs); Gram matrices are gathered, kNN lists searched again
-    with copies of a sample excluded from its neighbours.
-    """
-    hows = _check_aggregates(aggregates)
-    b = check_int(n_boot, "n_boot", low=MIN_RESAMPLES)
-    level = check_float(level, "level", low=0.0, high=1.0, low_open=True)
-    rng = np.random.default_rng(seed)
-    values: dict[str, list[float]] = {how: [] for how in hows}
-    for _ in range(b):
-        idx = torch.from_numpy(rng.integers(0, sx.n, size=sx.n))
-        s = sweep(sx.resample(idx), sy.resample(idx), metric, **params)
-        for how in hows:
-            values[how].append(aggregate(s, how))
-    tail = 100 * (1 - level) / 2
-    return {how: (float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail)))
-            for how, v in values.items()}
+    """One metric's percentile bootstrap intervals: {aggregate: (low, high)}."""
+    return bootstrap_intervals(sx, sy, {metric: params}, n_boot=n_boot, seed=seed, level=level,
+                               aggregates=aggregates)[("xy", metric)]
 
 
 def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
@@ -170,31 +218,47 @@ def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
     return out
 
 
+def calibrate_pair(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Mapping[str, Any]], *,
+                   aggregates: Iterable[str] = ("max",), n_permutations: int = 200,
+                   n_boot: int = 0, alpha: float = 0.05, seed: int = 0, both_orders: bool = True,
+                   progress: Callable[[Iterable], Iterable] | None = None,
+                   ) -> dict[tuple[str, str], tuple[np.ndarray, dict[str, dict[str, float]]]]:
+    """Scores of one model pair with every metric, each calibrated against its null.
+
+    Returns {(order, metric): (S, {aggregate: row})}, order "xy" for every
+    metric and "yx" for asymmetric ones (when ``both_orders``); a row holds
+    score, p_value, tau, calibrated, null_mean, null_std, n_permutations,
+    alpha, ci_low and ci_high (NaN when n_boot is 0).
+    """
+    hows = _check_aggregates(aggregates)
+    alpha = check_alpha(alpha)
+    todo = _orders(sx, metrics, both_orders)
+    nulls = null_distributions(sx, sy, metrics, n_permutations=n_permutations, seed=seed,
+                               aggregates=hows, both_orders=both_orders, progress=progress)
+    cis = (bootstrap_intervals(sx, sy, metrics, n_boot=n_boot, seed=seed + 1, aggregates=hows,
+                               both_orders=both_orders, progress=progress) if n_boot else {})
+    out = {}
+    for order, metric, p in todo:
+        S = sweep(*_pair(sx, sy, order), metric, **p)
+        s_max = get_metric(metric).max_score(**p)
+        rows = {}
+        for how in hows:
+            row = calibrate(aggregate(S, how), nulls[(order, metric)][how], alpha=alpha,
+                            s_max=s_max).as_dict()
+            row["ci_low"], row["ci_high"] = cis.get((order, metric), {}).get(how, (math.nan, math.nan))
+            rows[how] = row
+        out[(order, metric)] = (S, rows)
+    return out
+
+
 def calibrated_scores(sx: ModelStats, sy: ModelStats, metric: str, *,
                       aggregates: Iterable[str] = ("max",), n_permutations: int = 200,
                       n_boot: int = 0, alpha: float = 0.05, seed: int = 0,
                       **params: Any) -> tuple[np.ndarray, dict[str, dict[str, float]]]:
-    """The layer x layer matrix and, per aggregate, its score calibrated against the null.
-
-    Returns (S, {aggregate: {score, p_value, tau, calibrated, null_mean,
-    null_std, n_permutations, alpha, ci_low, ci_high}}); the interval is NaN
-    when n_boot is 0.
-    """
-    hows = _check_aggregates(aggregates)
-    alpha = check_alpha(alpha)
-    p = resolve_params(metric, params, n=sx.n)
-    s_max = get_metric(metric).max_score(**p)
-    S = sweep(sx, sy, metric, **p)
-    null = permutation_null(sx, sy, metric, n_permutations=n_permutations, seed=seed,
-                            aggregates=hows, **p)
-    ci = (bootstrap(sx, sy, metric, n_boot=n_boot, seed=seed + 1, aggregates=hows, **p)
-          if n_boot else {how: (math.nan, math.nan) for how in hows})
-    out = {}
-    for how in hows:
-        row = calibrate(aggregate(S, how), null[how], alpha=alpha, s_max=s_max).as_dict()
-        row["ci_low"], row["ci_high"] = ci[how]
-        out[how] = row
-    return S, out
+    """One metric in the X-Y order: (S, {aggregate: row}); see :func:`calibrate_pair`."""
+    return calibrate_pair(sx, sy, {metric: params}, aggregates=aggregates,
+                          n_permutations=n_permutations, n_boot=n_boot, alpha=alpha,
+                          seed=seed, both_orders=False)[("xy", metric)]
 
 
 def sample_size_curve(sx: ModelStats, sy: ModelStats, metric: str, sizes: Iterable[int], *,

@@ -9,6 +9,9 @@ lets every pair job reuse them. HDF5 layout (one file per dataset and model):
                                         one dataset per configured topk
 - ``svcca/d<D>``    (L, N, D) float64   top-D left singular vectors of the
                                         standardised layers, per cca_dim
+- ``layers/<l>``    (N, D_l) float32    optional: the clamped, normalised layers
+                                        themselves (SVCCA on bootstrap resamples
+                                        and subsets must recompute its bases)
 - attributes: ``n_samples``, ``widths`` (D_l per layer), ``q``, ``exact``,
   ``normalize``, ``prh_version``.
 
@@ -34,7 +37,7 @@ from .checks import resolve_device
 
 def save_model_stats(stats: ModelStats, path: str | os.PathLike, *,
                      topk: Iterable[int] = (), cca_dims: Iterable[int] = (),
-                     attrs: dict | None = None) -> None:
+                     layers: bool = False, attrs: dict | None = None) -> None:
     """Compute (if needed) and write the per-layer work for the given topk and cca_dim values.
 
     Written to a temporary file beside ``path`` and renamed, so an interrupted
@@ -51,6 +54,12 @@ def save_model_stats(stats: ModelStats, path: str | os.PathLike, *,
                 f.create_dataset(f"knn/k{k}", data=stats.knn(k)[0].cpu().numpy().astype(np.int32))
             for d in sorted(set(cca_dims)):
                 f.create_dataset(f"svcca/d{d}", data=stats.svcca_basis(d).cpu().numpy())
+            if layers:
+                if not stats.layers:
+                    raise ValueError("these stats hold no layers to save (they were loaded without them)")
+                width = len(str(stats.n_layers - 1))
+                for i, x in enumerate(stats.layers):
+                    f.create_dataset(f"layers/{i:0{width}d}", data=x.cpu().numpy())
             f.attrs["n_samples"] = stats.n
             f.attrs["widths"] = np.asarray(stats.widths, dtype=np.int64)
             f.attrs["prh_version"] = __version__
@@ -73,7 +82,9 @@ def load_model_stats(path: str | os.PathLike, device: torch.device | str | None 
     with f:
         if "gram" not in f:
             raise ValueError(f"{path} is not a prh stats file (no 'gram' dataset)")
-        stats = ModelStats([], n=int(f.attrs["n_samples"]),
+        layers = [torch.from_numpy(f["layers"][name][...]).to(dev) for name in sorted(f["layers"])] \
+            if "layers" in f else []
+        stats = ModelStats(layers, n=int(f.attrs["n_samples"]),
                            widths=tuple(int(w) for w in f.attrs["widths"]), device=dev)
         gram = torch.from_numpy(f["gram"][...]).to(dev)
         stats._cache[("gram",)] = gram

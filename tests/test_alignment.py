@@ -144,6 +144,11 @@ def test_stats_file_round_trip_gives_the_same_scores(tmp_path):
     with pytest.raises(ValueError, match=r"cca_dim=2 needs this model.s features.*\[3\]"):
         sweep(lx, ly, "svcca", cca_dim=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.h5", "y.h5"]  # no temp files left
+    # With its layers stored, a loaded model can compute any SVCCA basis again.
+    save_model_stats(sx, tmp_path / "x.h5", topk=[5], layers=True)
+    with_layers = load_model_stats(tmp_path / "x.h5", "cpu")
+    np.testing.assert_allclose(sweep(with_layers, sy, "svcca", cca_dim=2),
+                               sweep(sx, sy, "svcca", cca_dim=2), atol=1e-12)
 
 
 def test_best_layer_pair_takes_the_first_maximum_in_row_major_order():

@@ -153,3 +153,23 @@ def test_sample_size_curve_uses_nested_subsets():
                       "mutual_knn", topk=4)
     assert rows[0]["score"] == pytest.approx(aggregate(sub_stats, "max"))
     assert sub.shape == sub_stats.shape
+
+
+def test_one_pass_over_several_metrics_equals_metric_by_metric():
+    from prh.calibration import calibrate_pair
+
+    rng = np.random.default_rng(6)
+    X, Y = planted_pair(rng, n=40)
+    sx = ModelStats.from_features(X, device="cpu")
+    sy = ModelStats.from_features(Y, device="cpu")
+    metrics = {"cka": {}, "unbiased_cka": {}, "cycle_knn": {"topk": 4}}
+    both = calibrate_pair(sx, sy, metrics, n_permutations=20, n_boot=20, seed=3)
+    assert set(both) == {("xy", "cka"), ("xy", "unbiased_cka"), ("xy", "cycle_knn"), ("yx", "cycle_knn")}
+    for metric, p in metrics.items():
+        S, rows = calibrated_scores(sx, sy, metric, n_permutations=20, n_boot=20, seed=3, **p)
+        np.testing.assert_array_equal(both[("xy", metric)][0], S)
+        for key in ("p_value", "tau", "null_mean", "ci_low", "ci_high"):
+            assert both[("xy", metric)][1]["max"][key] == pytest.approx(rows["max"][key], abs=1e-9)
+    S_yx, rows_yx = calibrated_scores(sy, sx, "cycle_knn", n_permutations=20, seed=3, topk=4)
+    np.testing.assert_array_equal(both[("yx", "cycle_knn")][0], S_yx)
+    assert both[("yx", "cycle_knn")][1]["max"]["score"] == rows_yx["max"]["score"]
