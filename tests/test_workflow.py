@@ -1,0 +1,349 @@
+"""The Snakemake workflow, run for real on a tiny config in a copy of the repository.
+
+One module-scoped run builds everything (emoji, 48 samples, three cheap
+models, three metrics); the tests then ask Snakemake what it would redo after
+an edit (``--summary`` lists every output with its plan) and check that
+exactly the right jobs are planned, and finally run one incremental rerun for
+real. Tests that need no results run on fresh copies (dry runs only).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+WORKFLOW_FILES = ["Snakefile", "rules", "scripts", "schemas", "envs", "config", "profiles", "prh"]
+
+D = "results/emoji"
+TINY = {
+    "datasets": {"emoji": {"source": "emoji", "n_samples": 48}},
+    "models": {
+        "efficientnet_lite0": {"source": "efficientnet_lite0", "modality": "vision"},
+        "minilm_l6": {"source": "minilm_l6", "modality": "language"},
+        "glove_6b_50d": {"source": "glove_6b_50d", "modality": "language"},
+    },
+    "embedding": {"batch_size": 16, "threads": 1},
+    "alignment": {"threads": 1},
+    "metrics": {"mutual_knn": {"topk": 5}, "cycle_knn": {"topk": 5}, "cka": {}},
+}
+MODELS = sorted(TINY["models"])
+PAIRS = ["efficientnet_lite0__glove_6b_50d", "efficientnet_lite0__minilm_l6",
+         "glove_6b_50d__minilm_l6"]
+AGGREGATE = {f"{D}/alignment.h5", f"{D}/alignment.tsv"}
+HEATMAPS = {f"{D}/plots/heatmap_{m}.png" for m in TINY["metrics"]}
+
+
+def copy_workflow(dest: Path, config: dict | None = None) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in WORKFLOW_FILES:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=ignore)
+        else:
+            shutil.copy2(src, dest / name)
+    write_config(dest, config if config is not None else TINY)
+    return dest
+
+
+def write_config(wd: Path, config: dict, name: str = "config.yaml") -> Path:
+    path = wd / name
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def smk(wd: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
+    res = subprocess.run([str(BIN / "snakemake"), *args], cwd=wd, env=env, text=True,
+                         capture_output=True, timeout=timeout)
+    if check and res.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({res.returncode}):\n"
+                             f"{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
+    return res
+
+
+def pending(wd: Path, *args: str) -> set[str]:
+    """Output files Snakemake would (re)create, from its --summary plan column."""
+    res = smk(wd, "--summary", *args)
+    lines = [ln.split("\t") for ln in res.stdout.splitlines() if "\t" in ln]
+    header, rows = lines[0], lines[1:]
+    assert header[0] == "output_file" and header[-1] == "plan", header
+    return {r[0] for r in rows if r[-1] == "update pending"}
+
+
+def planned_outputs(res: subprocess.CompletedProcess) -> set[str]:
+    """First output file of every job a dry run lists."""
+    out = set()
+    for line in (res.stdout + res.stderr).splitlines():
+        s = line.strip()
+        if s.startswith("output: "):
+            out.add(s[len("output: "):].split(", ")[0])
+    return out
+
+
+def variant(**changes) -> dict:
+    """TINY with nested keys replaced: variant(models__minilm_l6__batch_size=8)."""
+    cfg = copy.deepcopy(TINY)
+    for key, value in changes.items():
+        *path, last = key.split("__")
+        node = cfg
+        for p in path:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return cfg
+
+
+def model_outputs(model: str) -> set[str]:
+    return {f"{D}/features/{model}.h5", f"{D}/stats/{model}.h5"} | {
+        f"{D}/pairs/{p}.h5" for p in PAIRS if model in p.split("__")}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    wd = copy_workflow(tmp_path_factory.mktemp("workflow") / "wf")
+    t0 = time.perf_counter()
+    smk(wd)
+    print(f"tiny workflow: full run {time.perf_counter() - t0:.1f}s")
+    return wd
+
+
+def _plan_with(wd: Path, config: dict) -> set[str]:
+    return pending(wd, "--configfile", str(write_config(wd, config, "variant.yaml")))
+
+
+# ---------------------------------------------------------------------------
+# after one full run
+
+
+def test_full_run_writes_every_output(built):
+    for m in MODELS:
+        with h5py.File(built / f"{D}/features/{m}.h5", "r") as f:
+            assert f["sample_ids"].shape == (48,)
+        assert (built / f"{D}/stats/{m}.h5").is_file()
+        assert (built / f"logs/emoji/embed/{m}.log").is_file()
+        assert (built / f"logs/emoji/embed/{m}.benchmark.tsv").is_file()
+    for p in PAIRS:
+        assert (built / f"{D}/pairs/{p}.h5").is_file()
+    with open(built / f"{D}/alignment.tsv") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    # symmetric metrics once per unordered pair, cycle_knn in both orders
+    assert len(rows) == 3 + 6 + 3
+    assert {r["metric"] for r in rows} == set(TINY["metrics"])
+    assert all(0.0 <= float(r["score"]) <= 1.0 for r in rows)
+    with h5py.File(built / f"{D}/alignment.h5", "r") as f:
+        assert list(f.attrs["models"]) == list(TINY["models"])
+        assert f["cka/score"].shape == (3, 3)
+    for png in HEATMAPS:
+        assert (built / png).read_bytes()[:4] == b"\x89PNG"
+    assert not list(built.glob("results/**/*.tmp"))
+
+
+def test_dry_run_after_full_run_has_nothing_to_do(built):
+    res = smk(built, "-n")
+    assert "Nothing to be done" in res.stdout + res.stderr
+    assert pending(built) == set()
+
+
+def test_model_setting_change_reruns_that_model_its_pairs_and_the_aggregate(built):
+    planned = _plan_with(built, variant(models__minilm_l6__batch_size=8))
+    assert planned == model_outputs("minilm_l6") | AGGREGATE | HEATMAPS
+
+
+def test_scheduling_only_settings_rerun_nothing(built):
+    cfg = variant(models__minilm_l6__threads=2, models__minilm_l6__mem_mb=9000,
+                  models__minilm_l6__runtime=5)
+    assert _plan_with(built, cfg) == set()
+
+
+def test_metric_parameter_change_reruns_no_embedding(built):
+    # a kernel parameter is applied at pair time: stats files stay
+    planned = _plan_with(built, variant(metrics__cka={"kernel": "rbf", "sigma": 0.5}))
+    assert planned == {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | HEATMAPS
+    # a new k changes what the stats files hold, but still no embedding
+    planned = _plan_with(built, variant(metrics__mutual_knn={"topk": 4}))
+    assert planned == ({f"{D}/stats/{m}.h5" for m in MODELS}
+                       | {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | HEATMAPS)
+
+
+def test_adding_a_model_adds_only_its_jobs(built):
+    cfg = variant(models__glove_b={"source": "glove_6b_50d", "modality": "language",
+                                   "batch_size": 7})
+    new_pairs = {"efficientnet_lite0__glove_b", "glove_6b_50d__glove_b", "glove_b__minilm_l6"}
+    planned = _plan_with(built, cfg)
+    assert planned == ({f"{D}/features/glove_b.h5", f"{D}/stats/glove_b.h5"}
+                       | {f"{D}/pairs/{p}.h5" for p in new_pairs} | AGGREGATE | HEATMAPS)
+
+
+@pytest.mark.parametrize("module, expected", [
+    ("prh/metrics.py", "alignment"),
+    ("prh/stats_io.py", "alignment"),
+    ("prh/pairs.py", "alignment"),
+    ("prh/plots.py", "plots"),
+    ("prh/models/language.py", "embedding"),
+    ("prh/datasets.py", "everything"),
+])
+def test_editing_a_library_module_reruns_the_stages_that_use_it(built, module, expected):
+    # Snakemake ignores a newer mtime when the content checksum is unchanged,
+    # so edit for real (a comment), then put the file back as it was.
+    path = built / module
+    st, text = path.stat(), path.read_text()
+    path.write_text(text + "\n# edited\n")
+    try:
+        planned = pending(built)
+    finally:
+        path.write_text(text)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    align = ({f"{D}/stats/{m}.h5" for m in MODELS} | {f"{D}/pairs/{p}.h5" for p in PAIRS}
+             | AGGREGATE | HEATMAPS)
+    embedding = {f"{D}/features/{m}.h5" for m in MODELS} | align
+    assert planned == {
+        "alignment": align,
+        "plots": HEATMAPS,
+        "embedding": embedding,
+        "everything": embedding | {f"{D}/manifest.json"},
+    }[expected]
+
+
+def test_incremental_rerun_for_real_touches_only_the_changed_model(built):
+    before = {p.relative_to(built).as_posix(): p.stat().st_mtime_ns
+              for p in (built / D).rglob("*") if p.is_file()}
+    cfg = variant(models__glove_6b_50d__batch_size=5)
+    res = smk(built, "--configfile", str(write_config(built, cfg, "variant.yaml")))
+    after = {p.relative_to(built).as_posix(): p.stat().st_mtime_ns
+             for p in (built / D).rglob("*") if p.is_file()}
+    changed = {k for k in after if after[k] != before.get(k)}
+    assert changed == model_outputs("glove_6b_50d") | AGGREGATE | HEATMAPS, res.stderr[-3000:]
+    assert pending(built, "--configfile", str(built / "variant.yaml")) == set()
+
+
+# ---------------------------------------------------------------------------
+# fresh copies: targets, bad input, the paper config
+
+
+@pytest.fixture
+def fresh(tmp_path) -> Path:
+    return copy_workflow(tmp_path / "wf")
+
+
+def test_single_output_target_builds_only_what_it_needs(fresh):
+    res = smk(fresh, "-n", f"{D}/features/glove_6b_50d.h5")
+    assert planned_outputs(res) == {f"{D}/manifest.json", f"{D}/features/glove_6b_50d.h5"}
+    res = smk(fresh, "-n", f"{D}/pairs/glove_6b_50d__minilm_l6.h5")
+    assert planned_outputs(res) == {f"{D}/manifest.json"} | {
+        f"{D}/{kind}/{m}.h5" for kind in ("features", "stats") for m in ("glove_6b_50d", "minilm_l6")
+    } | {f"{D}/pairs/glove_6b_50d__minilm_l6.h5"}
+
+
+def test_stage_targets(fresh):
+    embed = planned_outputs(smk(fresh, "-n", "embed"))
+    assert embed == {f"{D}/manifest.json"} | {f"{D}/features/{m}.h5" for m in MODELS}
+    align = planned_outputs(smk(fresh, "-n", "align"))
+    assert f"{D}/alignment.h5" in align and not any("plots/" in p for p in align)
+    everything = planned_outputs(smk(fresh, "-n"))
+    assert planned_outputs(smk(fresh, "-n", "plots")) == everything
+    assert f"{D}/plots/heatmap_mutual_knn.png" in everything
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"models__minilm_l6__modality": "audio"}, ["modality", "audio"]),
+    ({"datasets__emoji__n_sample": 48}, ["n_sample"]),
+    ({"metrics__cka": {"kernel": "linear"}}, ["cka", "linear"]),
+    ({"metrics__mutual_knn": {"topk": 0}}, ["mutual_knn", "topk"]),
+    ({"models": {**TINY["models"], "bad__name": {"source": "glove_6b_50d",
+                                                 "modality": "language"}}}, ["bad__name"]),
+])
+def test_invalid_config_stops_before_any_job_naming_the_key(fresh, change, words):
+    cfg = variant(**change)
+    write_config(fresh, cfg)
+    res = smk(fresh, check=False)
+    msg = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "Error validating config file" in msg
+    for w in words:
+        assert w in msg, msg[-3000:]
+    assert not (fresh / "results").exists() and not (fresh / "logs").exists()
+
+
+def test_unknown_model_stops_before_any_job(fresh):
+    write_config(fresh, variant(models__minilm_l6__source="minilm_l7"))
+    res = smk(fresh, check=False)
+    assert res.returncode != 0
+    assert "models.minilm_l6.source: unknown model 'minilm_l7'" in res.stdout + res.stderr
+    assert not (fresh / "results").exists()
+    # a vision model declared as language is caught the same way
+    write_config(fresh, variant(models__minilm_l6__source="efficientnet_lite1"))
+    res = smk(fresh, check=False)
+    assert res.returncode != 0
+    assert "efficientnet_lite1 is a vision model" in res.stdout + res.stderr
+
+
+def test_failing_embedding_leaves_no_output_and_others_finish(fresh):
+    cfg = variant(models={
+        "glove_6b_50d": {"source": "glove_6b_50d", "modality": "language"},
+        "broken": {"source": "hf:prh-tests/no-such-model", "modality": "language"},
+    })
+    write_config(fresh, cfg)
+    res = smk(fresh, "embed", "--keep-going", check=False)
+    assert res.returncode != 0
+    assert (fresh / f"{D}/features/glove_6b_50d.h5").is_file()
+    assert not (fresh / f"{D}/features/broken.h5").exists()
+    assert list((fresh / f"{D}/features").iterdir()) == [fresh / f"{D}/features/glove_6b_50d.h5"]
+    log = (fresh / "logs/emoji/embed/broken.log").read_text()
+    assert "error:" in log and "no-such-model" in log
+
+
+def test_paper_config_dry_run_with_slurm_profile_lists_every_job(fresh):
+    res = smk(fresh, "-n", "--workflow-profile", "profiles/slurm",
+              "--configfile", "config/paper.yaml")
+    out = res.stdout + res.stderr
+    counts = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+    assert counts["embed_model"] == 29  # 12 LLMs + 17 ViTs
+    assert counts["model_stats"] == 29
+    assert counts["pair_scores"] == 12 * 17  # language x vision
+    assert counts["prepare_dataset"] == counts["aggregate"] == counts["heatmaps"] == 1
+    assert "Group job pairs" in out  # pair jobs batched into SLURM submissions
+    assert "threads: 8" in out  # the local profile's 2 cores do not cap cluster jobs
+    assert "gpu=4" in out  # llama-65b
+
+
+def test_default_config_plans_the_offline_default(fresh):
+    shutil.copy2(REPO / "config.yaml", fresh / "config.yaml")
+    res = smk(fresh, "-n")
+    outs = planned_outputs(res)
+    assert {p for p in outs if "/features/" in p} == {
+        f"{D}/features/{m}.h5" for m in ("efficientnet_lite0", "efficientnet_lite1",
+                                         "efficientnet_lite2", "minilm_l6", "glove_6b_50d")}
+    assert len([p for p in outs if "/pairs/" in p]) == 10
+    with open(fresh / "config.yaml") as fh:
+        cfg = yaml.safe_load(fh)
+    assert cfg["datasets"]["emoji"]["n_samples"] == 1024
+    assert len(cfg["metrics"]) == 8
+    out = res.stdout + res.stderr
+    for m in cfg["metrics"]:
+        assert f"heatmap_{m}.png" in out
+
+
+def test_lint_and_format(fresh):
+    res = smk(fresh, "--lint")
+    assert "Congratulations, your workflow is in a good condition!" in res.stdout + res.stderr
+    fmt = subprocess.run([str(BIN / "snakefmt"), "--check", "Snakefile", "rules"], cwd=REPO,
+                         capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
