@@ -1,0 +1,84 @@
+"""envs/*.yaml pin exactly what requirements.txt pins, and every rule names one."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+ENVS = sorted((REPO / "envs").glob("*.yaml"))
+# Tools that run Snakemake or the tests, not a job's code: not needed in job envs.
+TOOLING = {"snakemake", "snakemake-executor-plugin-slurm", "snakefmt", "pytest", "hypothesis"}
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirements() -> dict[str, str]:
+    pins = {}
+    for line in (REPO / "requirements.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        m = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([^\s;]+)", line)
+        assert m, f"requirements.txt: {line!r} is not an exact pin"
+        pins[_norm(m.group(1))] = m.group(2)
+    return pins
+
+
+def env_pins(path: Path) -> tuple[dict[str, str], list]:
+    env = yaml.safe_load(path.read_text())
+    pins, conda = {}, []
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):
+            for line in dep.get("pip", []):
+                m = re.fullmatch(r"([A-Za-z0-9_.\-]+)==(\S+)", line.strip())
+                assert m, f"{path.name}: pip dependency {line!r} is not an exact pin"
+                pins[_norm(m.group(1))] = m.group(2)
+        else:
+            conda.append(dep)
+    return pins, conda
+
+
+def test_there_are_env_files():
+    assert {p.name for p in ENVS} >= {"embed.yaml", "align.yaml", "plots.yaml"}
+
+
+@pytest.mark.parametrize("path", ENVS, ids=lambda p: p.name)
+def test_env_pins_agree_with_requirements(path):
+    req = requirements()
+    pins, conda = env_pins(path)
+    assert pins, f"{path.name} pins nothing"
+    for name, version in pins.items():
+        assert name in req, f"{path.name}: {name} is not in requirements.txt"
+        assert version == req[name], (
+            f"{path.name}: {name}=={version} but requirements.txt has {req[name]}")
+    # the interpreter matches the project's (pyproject: requires-python >= 3.11, Makefile 3.11)
+    assert "python=3.11" in conda and "pip" in conda, conda
+
+
+def test_every_runtime_requirement_is_in_some_env():
+    req = requirements()
+    covered = set()
+    for path in ENVS:
+        covered |= set(env_pins(path)[0])
+    missing = sorted(set(req) - covered - TOOLING)
+    assert not missing, f"in requirements.txt but in no envs/*.yaml: {missing}"
+
+
+def test_every_rule_with_code_has_an_existing_conda_env():
+    for smk in sorted((REPO / "rules").glob("*.smk")):
+        text = smk.read_text()
+        blocks = re.split(r"^rule ", text, flags=re.M)[1:]
+        for block in blocks:
+            name = block.split(":", 1)[0]
+            if "script:" not in block and "shell:" not in block:
+                continue  # target rules run nothing
+            m = re.search(r"conda:\s*\n\s*\"([^\"]+)\"", block)
+            assert m, f"{smk.name}: rule {name} has no conda: env"
+            assert (smk.parent / m.group(1)).resolve().is_file(), f"rule {name}: {m.group(1)} missing"
+            assert "log:" in block, f"{smk.name}: rule {name} has no log:"
