@@ -112,6 +112,22 @@ def test_sequence_ops_batch_over_leading_dimensions():
             assert lev[i, j] == ref.levenshtein(x[i, j].tolist(), y[j].tolist())
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=12),
+       st.lists(st.integers(0, 4), min_size=1, max_size=12))
+def test_bit_parallel_sequence_ops_equal_the_plain_programme(x, y):
+    tx, ty = torch.tensor(x), torch.tensor(y)
+    assert int(lcs_length(tx, ty)) == ref.lcs(x, y)
+    assert int(levenshtein(tx, ty)) == ref.levenshtein(x, y)
+
+
+def test_long_lists_fall_back_to_the_plain_programme():
+    rng = np.random.default_rng(1)
+    x, y = rng.integers(0, 8, size=70).tolist(), rng.integers(0, 8, size=65).tolist()
+    assert int(lcs_length(torch.tensor(x), torch.tensor(y))) == ref.lcs(x, y)
+    assert int(levenshtein(torch.tensor(x), torch.tensor(y))) == ref.levenshtein(x, y)
+
+
 # --- agreement with the spec, metric by metric -------------------------------
 
 @pytest.mark.parametrize("metric", list_metrics())
