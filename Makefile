@@ -22,6 +22,7 @@ test: setup
 
 run: setup
 	$(BIN)/snakemake --profile profiles/default
+	$(BIN)/snakemake --profile profiles/default --report results/report.html
 
 bench: setup
 	$(BIN)/python benchmarks/bench_layer_scores.py

@@ -1,5 +1,6 @@
 # The prh workflow: datasets -> HDF5 embeddings -> per-model stats -> pair
-# score matrices -> model x model alignment (HDF5 + TSV) -> heatmaps.
+# score matrices -> model x model alignment (HDF5 + TSV) -> figures; the
+# report (`make run` writes results/report.html) gathers the figures.
 # `snakemake --profile profiles/default` runs config.yaml; see README.md.
 from snakemake.utils import min_version
 
@@ -12,6 +13,9 @@ min_version("9.0")
 if not config:
 
     configfile: "config.yaml"
+
+
+report: "report/workflow.rst"
 
 
 include: "rules/common.smk"

@@ -192,7 +192,9 @@ def pair_files(wildcards):
 
 
 def heatmap_paths(dataset):
-    return [f"{RESULTS}/{dataset}/plots/heatmap_{m}.png" for m in METRICS]
+    """Every heatmap file of a dataset (raw, and calibrated when calibration
+    is on; one file per plot format)."""
+    return [p for paths in heatmap_outputs(dataset).values() for p in paths]
 
 
 _check_models()
@@ -203,3 +205,204 @@ wildcard_constraints:
     model=_alternation(MODELS),
     model_x=_alternation(MODELS),
     model_y=_alternation(MODELS),
+
+
+# ---------------------------------------------------------------------------
+# Plots and the report (rules/plots.smk). Helpers added for the figures issue.
+
+PLOTS = config["plots"]
+PLOT_FORMATS = list(PLOTS.get("formats", ["png", "pdf"]))
+# Figures go to the report as PNG (or the first format when there is no PNG).
+REPORT_FORMAT = "png" if "png" in PLOT_FORMATS else PLOT_FORMATS[0]
+
+
+def _plot_metric(key, name):
+    if name not in METRICS:
+        raise ValueError(
+            f"config: plots.{key}: {name!r} is not a configured metric; "
+            f"configured: {', '.join(METRICS)}"
+        )
+    return name
+
+
+def competence_metrics():
+    """Metrics of the alignment-vs-competence figures: plots.competence_metric
+    (one or a list), else mutual_knn, else the first configured metric."""
+    names = PLOTS.get("competence_metric")
+    if names is None:
+        return ["mutual_knn"] if "mutual_knn" in METRICS else METRICS[:1]
+    names = [names] if isinstance(names, str) else list(names)
+    return [_plot_metric("competence_metric", n) for n in names]
+
+
+def layer_plot_metrics():
+    """Metrics of the layer x layer figures: plots.layer_metrics, else those of
+    mutual_knn and cka that are configured, else the first metric."""
+    names = PLOTS.get("layer_metrics")
+    if names is None:
+        names = [m for m in ("mutual_knn", "cka") if m in METRICS] or METRICS[:1]
+    return [_plot_metric("layer_metrics", n) for n in names]
+
+
+def layer_plot_pairs():
+    """(x, y) pairs with a layer x layer figure: plots.layer_pairs is
+    cross_modal (default), all, none, or a list of [x, y] (rows = x)."""
+    spec = PLOTS.get("layer_pairs", "cross_modal")
+    pairs = pairs_of(MODELS)
+    if spec == "all":
+        return pairs
+    if spec == "none":
+        return []
+    modality = {m: config["models"][m]["modality"] for m in MODELS}
+    if spec == "cross_modal":
+        return [(x, y) for x, y in pairs if modality[x] != modality[y]]
+    out = []
+    for x, y in spec:
+        for m in (x, y):
+            if m not in MODELS:
+                raise ValueError(f"config: plots.layer_pairs: unknown model {m!r}")
+        if (x, y) not in pairs and (y, x) not in pairs:
+            raise ValueError(
+                f"config: plots.layer_pairs: {x} x {y} is not aligned "
+                f"(alignment.pairs: {config['alignment']['pairs']})"
+            )
+        out.append((x, y))
+    return out
+
+
+def plot_calibrated():
+    """Calibrated figures only when calibration runs (same switch as the
+    alignment rules: a calibration section without enabled: false)."""
+    cal = config.get("calibration") or {}
+    return bool(cal) and cal.get("enabled", True) is not False
+
+
+def plot_sample_size():
+    return plot_calibrated() and bool(config["calibration"].get("sample_sizes"))
+
+
+def competence_params():
+    """Configured competence values and sources per model (only these keys,
+    so that no other model setting reruns the competence figures)."""
+    keys = ("competence", "competence_source")
+    return {
+        m: {k: config["models"][m][k] for k in keys if k in config["models"][m]}
+        for m in MODELS
+        if "competence" in config["models"][m]
+    }
+
+
+def modalities():
+    return {m: config["models"][m]["modality"] for m in MODELS}
+
+
+def _figure(dataset, stem, caption=None, **report_args):
+    """The files of one figure, one per plot format; with a caption, the
+    report's format is declared a report item."""
+    paths = [f"{RESULTS}/{dataset}/plots/{stem}.{ext}" for ext in PLOT_FORMATS]
+    if caption is None:
+        return paths
+    out = []
+    for p in paths:
+        if p.endswith(f".{REPORT_FORMAT}"):
+            p = report(p, caption=f"../report/{caption}.rst", **report_args)
+        out.append(p)
+    return out
+
+
+def heatmap_outputs(dataset, report_items=False):
+    out = {}
+    for m in METRICS:
+        kinds = ["raw", "calibrated"] if plot_calibrated() else ["raw"]
+        for kind in kinds:
+            name = f"heatmap_{m}" + ("" if kind == "raw" else "_calibrated")
+            args = {}
+            if report_items:
+                args = dict(
+                    caption="heatmap",
+                    category="1. Alignment heatmaps",
+                    subcategory=m,
+                    labels={"dataset": dataset, "metric": m, "scores": kind},
+                )
+            out[name] = _figure(dataset, name, **args)
+    return out
+
+
+def competence_outputs(dataset, report_items=False):
+    out = {}
+    for m in competence_metrics():
+        names = [(f"competence_{m}", "competence", "raw")]
+        if plot_calibrated():
+            names.append(
+                (f"competence_raw_vs_calibrated_{m}", "competence", "raw vs calibrated")
+            )
+        for name, caption, kind in names:
+            args = {}
+            if report_items:
+                args = dict(
+                    caption=caption,
+                    category="2. Alignment vs competence",
+                    subcategory=m,
+                    labels={"dataset": dataset, "metric": m, "scores": kind},
+                )
+            out[name] = _figure(dataset, name, **args)
+    return out
+
+
+def layer_outputs(dataset, report_items=False):
+    out = {}
+    for x, y in layer_plot_pairs():
+        for m in layer_plot_metrics():
+            args = {}
+            if report_items:
+                args = dict(
+                    caption="layers",
+                    category="3. Layer x layer scores",
+                    subcategory=f"{x} x {y}",
+                    labels={"dataset": dataset, "pair": f"{x} x {y}", "metric": m},
+                )
+            out[f"{x}__{y}/{m}"] = _figure(dataset, f"layers/{x}__{y}/{m}", **args)
+    return out
+
+
+def layer_pair_files(wildcards):
+    return [
+        pair_path(wildcards.dataset, *sorted((x, y))) for x, y in layer_plot_pairs()
+    ]
+
+
+def agreement_outputs(dataset, report_items=False):
+    args = {}
+    if report_items:
+        args = dict(
+            caption="agreement",
+            category="4. Metric agreement",
+            labels={"dataset": dataset},
+        )
+    return {"metric_agreement": _figure(dataset, "metric_agreement", **args)}
+
+
+def sample_size_outputs(dataset, report_items=False):
+    args = {}
+    if report_items:
+        args = dict(
+            caption="sample_size",
+            category="5. Sample size",
+            labels={"dataset": dataset},
+        )
+    return {"sample_size": _figure(dataset, "sample_size", **args)}
+
+
+def plot_paths(dataset):
+    """Every output of the plot rules for one dataset (the `plots` target)."""
+    outs = [
+        heatmap_outputs(dataset),
+        competence_outputs(dataset),
+        agreement_outputs(dataset),
+    ]
+    if layer_plot_pairs():
+        outs.append(layer_outputs(dataset))
+    if plot_sample_size():
+        outs.append(sample_size_outputs(dataset))
+    paths = [p for o in outs for paths in o.values() for p in paths]
+    return paths + [f"{RESULTS}/{dataset}/report/alignment.tsv"]

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-WORKFLOW_FILES = ["Snakefile", "rules", "scripts", "schemas", "envs", "config", "profiles", "prh"]
+WORKFLOW_FILES = ["Snakefile", "rules", "scripts", "schemas", "envs", "config", "profiles", "prh",
+                  "report"]
 
 D = "results/emoji"
 TINY = {
@@ -44,7 +45,27 @@ MODELS = sorted(TINY["models"])
 PAIRS = ["efficientnet_lite0__glove_6b_50d", "efficientnet_lite0__minilm_l6",
          "glove_6b_50d__minilm_l6"]
 AGGREGATE = {f"{D}/alignment.h5", f"{D}/alignment.tsv"}
-HEATMAPS = {f"{D}/plots/heatmap_{m}.png" for m in TINY["metrics"]}
+# Plot-stage outputs (rules/plots.smk), PNG and PDF each: heatmaps (and
+# calibrated ones when calibration is on), alignment vs competence, layer x
+# layer figures of the cross-modal pairs, metric agreement; and the report's
+# copy of the TSV.
+_CAL = bool(TINY.get("calibration")) and TINY["calibration"].get("enabled", True) is not False
+
+
+def figures(*stems: str) -> set[str]:
+    return {f"{D}/plots/{s}.{ext}" for s in stems for ext in ("png", "pdf")}
+
+
+def layer_figures(*pairs: str) -> set[str]:
+    return figures(*(f"layers/{p}/{m}" for p in pairs for m in ("mutual_knn", "cka")))
+
+
+HEATMAPS = figures(*(f"heatmap_{m}{c}" for m in TINY["metrics"]
+                     for c in ("", "_calibrated")[: 1 + _CAL]))
+FIGURES = (HEATMAPS | figures("competence_mutual_knn", "metric_agreement")
+           | (figures("competence_raw_vs_calibrated_mutual_knn") if _CAL else set())
+           | layer_figures("efficientnet_lite0__glove_6b_50d", "efficientnet_lite0__minilm_l6"))
+PLOTS = FIGURES | {f"{D}/report/alignment.tsv"}
 
 
 def copy_workflow(dest: Path, config: dict | None = None) -> Path:
@@ -147,8 +168,10 @@ def test_full_run_writes_every_output(built):
     with h5py.File(built / f"{D}/alignment.h5", "r") as f:
         assert list(f.attrs["models"]) == list(TINY["models"])
         assert f["cka/score"].shape == (3, 3)
-    for png in HEATMAPS:
-        assert (built / png).read_bytes()[:4] == b"\x89PNG"
+    for fig in FIGURES:
+        assert (built / fig).read_bytes()[:4] == (b"\x89PNG" if fig.endswith(".png") else b"%PDF")
+    assert (built / f"{D}/report/alignment.tsv").read_text() == (
+        built / f"{D}/alignment.tsv").read_text()
     assert not list(built.glob("results/**/*.tmp"))
 
 
@@ -160,7 +183,7 @@ def test_dry_run_after_full_run_has_nothing_to_do(built):
 
 def test_model_setting_change_reruns_that_model_its_pairs_and_the_aggregate(built):
     planned = _plan_with(built, variant(models__minilm_l6__batch_size=8))
-    assert planned == model_outputs("minilm_l6") | AGGREGATE | HEATMAPS
+    assert planned == model_outputs("minilm_l6") | AGGREGATE | PLOTS
 
 
 def test_scheduling_only_settings_rerun_nothing(built):
@@ -169,14 +192,24 @@ def test_scheduling_only_settings_rerun_nothing(built):
     assert _plan_with(built, cfg) == set()
 
 
+def test_competence_and_plot_settings_rerun_only_figures(built):
+    cfg = variant(models__efficientnet_lite0__competence=75.1,
+                  models__efficientnet_lite0__competence_source="ImageNet top-1 %")
+    assert _plan_with(built, cfg) == figures("competence_mutual_knn")
+    assert _plan_with(built, variant(plots={"dpi": 100})) == FIGURES
+    cka_only = {p for p in layer_figures("efficientnet_lite0__glove_6b_50d",
+                                         "efficientnet_lite0__minilm_l6") if "/cka." in p}
+    assert _plan_with(built, variant(plots={"layer_metrics": ["cka"]})) == cka_only
+
+
 def test_metric_parameter_change_reruns_no_embedding(built):
     # a kernel parameter is applied at pair time: stats files stay
     planned = _plan_with(built, variant(metrics__cka={"kernel": "rbf", "sigma": 0.5}))
-    assert planned == {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | HEATMAPS
+    assert planned == {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | PLOTS
     # a new k changes what the stats files hold, but still no embedding
     planned = _plan_with(built, variant(metrics__mutual_knn={"topk": 4}))
     assert planned == ({f"{D}/stats/{m}.h5" for m in MODELS}
-                       | {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | HEATMAPS)
+                       | {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | PLOTS)
 
 
 def test_adding_a_model_adds_only_its_jobs(built):
@@ -185,14 +218,15 @@ def test_adding_a_model_adds_only_its_jobs(built):
     new_pairs = {"efficientnet_lite0__glove_b", "glove_6b_50d__glove_b", "glove_b__minilm_l6"}
     planned = _plan_with(built, cfg)
     assert planned == ({f"{D}/features/glove_b.h5", f"{D}/stats/glove_b.h5"}
-                       | {f"{D}/pairs/{p}.h5" for p in new_pairs} | AGGREGATE | HEATMAPS)
+                       | {f"{D}/pairs/{p}.h5" for p in new_pairs} | AGGREGATE | PLOTS
+                       | layer_figures("efficientnet_lite0__glove_b"))
 
 
 @pytest.mark.parametrize("module, expected", [
     ("prh/metrics.py", "alignment"),
     ("prh/stats_io.py", "alignment"),
     ("prh/pairs.py", "alignment"),
-    ("prh/plots.py", "plots"),
+    ("prh/plots/heatmaps.py", "plots"),
     ("prh/models/language.py", "embedding"),
     ("prh/datasets.py", "everything"),
 ])
@@ -208,11 +242,11 @@ def test_editing_a_library_module_reruns_the_stages_that_use_it(built, module, e
         path.write_text(text)
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     align = ({f"{D}/stats/{m}.h5" for m in MODELS} | {f"{D}/pairs/{p}.h5" for p in PAIRS}
-             | AGGREGATE | HEATMAPS)
+             | AGGREGATE | PLOTS)
     embedding = {f"{D}/features/{m}.h5" for m in MODELS} | align
     assert planned == {
         "alignment": align,
-        "plots": HEATMAPS,
+        "plots": FIGURES,
         "embedding": embedding,
         "everything": embedding | {f"{D}/manifest.json"},
     }[expected]
@@ -226,7 +260,7 @@ def test_incremental_rerun_for_real_touches_only_the_changed_model(built):
     after = {p.relative_to(built).as_posix(): p.stat().st_mtime_ns
              for p in (built / D).rglob("*") if p.is_file()}
     changed = {k for k in after if after[k] != before.get(k)}
-    assert changed == model_outputs("glove_6b_50d") | AGGREGATE | HEATMAPS, res.stderr[-3000:]
+    assert changed == model_outputs("glove_6b_50d") | AGGREGATE | PLOTS, res.stderr[-3000:]
     assert pending(built, "--configfile", str(built / "variant.yaml")) == set()
 
 
@@ -319,6 +353,7 @@ def test_paper_config_dry_run_with_slurm_profile_lists_every_job(fresh):
     assert counts["model_stats"] == 29
     assert counts["pair_scores"] == 12 * 17  # language x vision
     assert counts["prepare_dataset"] == counts["aggregate"] == counts["heatmaps"] == 1
+    assert counts["competence"] == counts["layer_heatmaps"] == counts["metric_agreement"] == 1
     assert "Group job pairs" in out  # pair jobs batched into SLURM submissions
     assert "threads: 8" in out  # the local profile's 2 cores do not cap cluster jobs
     assert "gpu=4" in out  # llama-65b

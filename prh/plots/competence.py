@@ -1,0 +1,222 @@
+"""The paper's headline figure: alignment against competence.
+
+Competence is 1 - bits per byte for causal language models (measured by the
+embedding stage) or a configured value per model (``models.<m>.competence``
+with ``competence_source``). The x axis is the competence of the modality
+that has it (language if any language model has one, else vision); one line
+per model of the other modality; y is the alignment of the pair (best layer
+pair, the mean of both orders for an asymmetric metric).
+
+:func:`alignment_vs_competence` draws raw scores; with ``calibrated=True``,
+raw and calibrated scores side by side (same lines), non-significant points
+as open markers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from . import style as st
+from .data import (Competence, has_calibration, load_alignment, metric_of, model_info,
+                   p_values, resolve_competence)
+
+NO_COMPETENCE = "no competence values configured"
+HOW_TO = ("Set models.<name>.competence (a number) and models.<name>.competence_source "
+          "(where it comes from) in the config, or embed a causal language model, whose "
+          "bits per byte give 1 - bpb.")
+
+
+@dataclass
+class Curves:
+    x_side: str                      # modality on the x axis
+    line_side: str                   # modality of the lines
+    x_models: list[str]              # sorted by competence
+    x: np.ndarray                    # competence of x_models
+    sources: dict[str, str]          # x model -> competence source
+    line_models: list[str]
+    raw: np.ndarray                  # (lines, x models)
+    calibrated: np.ndarray | None
+    not_significant: np.ndarray | None
+    p_label: str = ""
+    alpha: float = 0.05
+    missing: list[str] = field(default_factory=list)   # x-side models without competence
+
+
+def _pair_values(mat: np.ndarray, a: int, b: int, symmetric: bool) -> float:
+    if symmetric:
+        return float(mat[a, b])
+    v = np.array([mat[a, b], mat[b, a]], dtype=float)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else float("nan")
+
+
+def competence_curves(data: Mapping[str, Any], metric: str, *,
+                      modalities: Mapping[str, str | None],
+                      competence: Mapping[str, Competence],
+                      source: str | os.PathLike = "alignment.h5") -> Curves | str:
+    """The curves to draw, or a sentence saying why there are none."""
+    m = metric_of(data, metric, source)
+    models = data["models"]
+    unknown = [x for x in models if modalities.get(x) not in ("vision", "language")]
+    if unknown:
+        raise ValueError(f"{source}: modality of {', '.join(unknown)} unknown "
+                         "(give it in the config or the features file)")
+    by_side = {s: [x for x in models if modalities[x] == s] for s in ("language", "vision")}
+    with_comp = {s: [x for x in by_side[s] if x in competence] for s in by_side}
+    if not with_comp["language"] and not with_comp["vision"]:
+        return NO_COMPETENCE
+    x_side = "language" if with_comp["language"] else "vision"
+    line_side = "vision" if x_side == "language" else "language"
+    if not by_side[line_side]:
+        return f"no {line_side} models to align with the {x_side} models"
+    x_models = sorted(with_comp[x_side], key=lambda x: (competence[x].value, x))
+    idx = {x: i for i, x in enumerate(models)}
+    sym = bool(m["symmetric"])
+
+    def grid(mat):
+        mat = np.asarray(mat, dtype=float)
+        return np.array([[_pair_values(mat, idx[l], idx[x], sym) for x in x_models]
+                         for l in by_side[line_side]])
+
+    raw = grid(m["score"])
+    if not np.isfinite(raw).any():
+        return (f"no {metric} scores between {x_side} and {line_side} models in {source} "
+                "(pairs not computed)")
+    cal = grid(m["calibrated"]) if has_calibration(m) else None
+    p, p_label = p_values(m)
+    alpha = float(m.get("alpha", 0.05))
+    ns = grid(p) > alpha if p is not None else None
+    return Curves(x_side, line_side, x_models, np.array([competence[x].value for x in x_models]),
+                  {x: competence[x].source for x in x_models}, by_side[line_side], raw, cal,
+                  ns, p_label, alpha, [x for x in by_side[x_side] if x not in competence])
+
+
+def _xlabel(c: Curves) -> str:
+    sources = sorted(set(c.sources.values()))
+    head = f"competence of the {c.x_side} model"
+    if len(sources) == 1:
+        return st.wrap(f"{head}\n({sources[0]})", 60)
+    return f"{head} (sources in the note below)"
+
+
+def _draw(ax, c: Curves, values: np.ndarray, ylabel: str, *, mark_ns: bool) -> list:
+    handles = []
+    for i, lm in enumerate(c.line_models):
+        sty = st.line_style(i)
+        y = values[i]
+        ok = np.isfinite(y)
+        h, = ax.plot(c.x[ok], y[ok], label=st.short_name(lm), markersize=6, linewidth=1.8,
+                     **sty)
+        handles.append(h)
+        if mark_ns and c.not_significant is not None:
+            ns = ok & c.not_significant[i]
+            ax.plot(c.x[ns], y[ns], linestyle="none", marker=sty["marker"], markersize=6,
+                    markerfacecolor="white", markeredgecolor=sty["color"], zorder=3)
+    ax.set_ylabel(ylabel)
+    ax.set_xlabel(_xlabel(c))
+    ax.grid(True, color="#e5e5e5", linewidth=0.8)
+    ax.set_axisbelow(True)
+    top = ax.secondary_xaxis("top")
+    top.set_xticks(c.x, [st.short_name(x) for x in c.x_models], rotation=35, ha="left",
+                   rotation_mode="anchor", fontsize=8)
+    top.tick_params(length=2)
+    return handles
+
+
+def _notes(c: Curves, metric: str) -> str:
+    lines = []
+    if len(set(c.sources.values())) > 1:
+        lines += [f"{x}: {c.sources[x]}" for x in c.x_models]
+    if c.missing:
+        lines.append(f"not shown (no competence): {', '.join(c.missing)}")
+    if c.not_significant is not None:
+        lines.append(f"open markers: {c.p_label} > α = {c.alpha:g} (not above the "
+                     "permutation null)")
+    return "\n".join(lines)
+
+
+def alignment_vs_competence(alignment_h5: str | os.PathLike, out: st.Outputs, *, metric: str,
+                            modalities: Mapping[str, str] | None = None,
+                            features: Mapping[str, str | os.PathLike] | None = None,
+                            competence: Mapping[str, Mapping[str, Any]] | None = None,
+                            calibrated: bool = False, dpi: int = 150) -> list:
+    """Alignment (``metric``) against competence; ``calibrated``: raw and
+    calibrated side by side. ``competence``: per model ``{"competence",
+    "competence_source"}`` from the config; ``features``: model -> features
+    file (for bits per byte and, without ``modalities``, the modality)."""
+    data = load_alignment(alignment_h5)
+    models = data["models"]
+    features = features or {}
+    modalities = dict(modalities or {})
+    for x in models:
+        if not modalities.get(x) and features.get(x) is not None:
+            modalities[x] = model_info(x, features[x]).modality
+    comp = resolve_competence(models, features=features, configured=competence)
+    m = metric_of(data, metric, alignment_h5)
+    params = ", ".join(f"{k}={v}" for k, v in m["params"].items())
+    title = f"{data['dataset']}: alignment vs competence, {metric}" + (
+        f" ({params})" if params else "")
+    c = competence_curves(data, metric, modalities=modalities, competence=comp,
+                          source=alignment_h5)
+    if isinstance(c, str):
+        msg = f"{c}.\n{HOW_TO}" if c == NO_COMPETENCE else c + "."
+        return _message(out, title, c, msg, calibrated=calibrated, dpi=dpi)
+
+    import matplotlib.pyplot as plt
+
+    ylabel = f"alignment: {metric}\n(best layer pair{'' if m['symmetric'] else ', mean of both orders'})"
+    legend_title = f"{c.line_side} model"
+    notes = _notes(c, metric)
+    with st.style():
+        if not calibrated:
+            fig, ax = plt.subplots(figsize=(6.8, 4.6))
+            handles = _draw(ax, c, c.raw, ylabel, mark_ns=True)
+            axes = [ax]
+        else:
+            fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.8))
+            handles = _draw(axes[0], c, c.raw, ylabel, mark_ns=True)
+            axes[0].set_title("raw score", loc="left", fontsize=10)
+            axes[1].set_title("calibrated score", loc="left", fontsize=10)
+            if c.calibrated is None:
+                st.axes_message(axes[1], f"{alignment_h5} has no calibrated scores for "
+                                f"{metric} (calibration is switched off)")
+            else:
+                _draw(axes[1], c, c.calibrated,
+                      f"calibrated {metric}\n(0 = not above the permutation null)",
+                      mark_ns=True)
+                axes[1].set_ylim(bottom=min(-0.02, axes[1].get_ylim()[0]))
+                axes[1].set_xlim(axes[0].get_xlim())
+        fig.suptitle(title, y=1.0)
+        fig.legend(handles=handles, title=legend_title, loc="upper left",
+                   bbox_to_anchor=(1.0, 0.9), frameon=False)
+        if notes:
+            fig.text(0.01, -0.02, st.wrap(notes, 110), ha="left", va="top", fontsize=8,
+                     color="#333333")
+        fig.tight_layout()
+        return st.save(fig, out, dpi=dpi)
+
+
+def _message(out, title, short, message, *, calibrated, dpi):
+    """A figure with the axes' place taken by what is missing (the axes say
+    "no competence values configured" when there are none)."""
+    import matplotlib.pyplot as plt
+
+    with st.style():
+        n = 2 if calibrated else 1
+        fig, axes = plt.subplots(1, n, figsize=(5.6 * n, 3.8), squeeze=False)
+        for ax, name in zip(axes[0], ("raw score", "calibrated score")[:n]):
+            ax.set_xlabel(f"competence: {short}")
+            ax.set_ylabel("alignment")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.text(0.5, 0.5, st.wrap(message, 46), ha="center", va="center",
+                    transform=ax.transAxes, fontsize=9.5, color="#333333")
+            if calibrated:
+                ax.set_title(name, loc="left", fontsize=10)
+        fig.suptitle(title)
+        fig.tight_layout()
+        return st.save(fig, out, dpi=dpi)

@@ -1,0 +1,180 @@
+"""What the figures read: alignment matrices, model attributes, competence.
+
+Only small things are read from a features file: its root attributes
+(``param_count``, ``modality``), ``layer_names`` and, for causal language
+models, ``bpb`` (bits per byte of each caption); never the features.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+MODALITY_ORDER = ("vision", "language")
+#: what read_alignment may return beside the raw scores when calibration ran
+CALIBRATION_KEYS = ("calibrated", "p_value", "p_bh", "tau", "null_mean", "null_std",
+                    "ci_low", "ci_high")
+
+
+def _open(path: str | os.PathLike):
+    import h5py
+
+    try:
+        return h5py.File(path, "r")
+    except (OSError, FileNotFoundError) as err:
+        raise ValueError(f"cannot read {path}: {err}") from None
+
+
+def load_alignment(path: str | os.PathLike) -> dict[str, Any]:
+    """``alignment.h5`` through :func:`prh.pairs.read_alignment`, with a clear
+    error for a file that is not one."""
+    from ..pairs import read_alignment
+
+    try:
+        data = read_alignment(path)
+    except (OSError, KeyError) as err:
+        raise ValueError(f"cannot read alignment file {path}: {err}") from None
+    n = len(data["models"])
+    # calibration arrays and alpha straight from the file when this
+    # read_alignment does not return them
+    with _open(path) as f:
+        for metric, m in data["metrics"].items():
+            g = f[metric]
+            for key in CALIBRATION_KEYS:
+                if key not in m and key in g:
+                    m[key] = g[key][...]
+            if "alpha" not in m and "alpha" in g.attrs:
+                m["alpha"] = float(g.attrs["alpha"])
+    for metric, m in data["metrics"].items():
+        for key, value in m.items():
+            if isinstance(value, np.ndarray) and value.shape != (n, n):
+                raise ValueError(f"{path}: {metric}/{key} has shape {value.shape}, "
+                                 f"expected ({n}, {n}) for {n} models")
+    return data
+
+
+def metric_of(data: Mapping[str, Any], metric: str, source: str | os.PathLike) -> dict[str, Any]:
+    if metric not in data["metrics"]:
+        raise ValueError(f"{source} has no metric {metric!r}; it has: "
+                         + ", ".join(data["metrics"]))
+    return data["metrics"][metric]
+
+
+def has_calibration(m: Mapping[str, Any]) -> bool:
+    """True when a metric group holds calibrated scores with at least one value."""
+    cal = m.get("calibrated")
+    return cal is not None and bool(np.isfinite(np.asarray(cal, dtype=float)).any())
+
+
+def p_values(m: Mapping[str, Any]) -> tuple[np.ndarray | None, str]:
+    """The p-values to judge significance by: BH-adjusted when present."""
+    for key, label in (("p_bh", "p_BH"), ("p_value", "p")):
+        if m.get(key) is not None:
+            return np.asarray(m[key], dtype=float), label
+    return None, ""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    modality: str | None
+    param_count: int | None
+
+
+def model_info(name: str, features: str | os.PathLike | None,
+               modality: str | None = None) -> ModelInfo:
+    """A model's modality and size from its features file's attributes."""
+    count = None
+    if features is not None:
+        with _open(features) as f:
+            modality = modality or (str(f.attrs["modality"]) if "modality" in f.attrs else None)
+            if "param_count" in f.attrs:
+                try:
+                    count = int(f.attrs["param_count"])
+                except (TypeError, ValueError):
+                    raise ValueError(f"{features}: attribute param_count "
+                                     f"{f.attrs['param_count']!r} is not a number") from None
+    return ModelInfo(name, modality, count)
+
+
+def order_models(models: Sequence[str], info: Mapping[str, ModelInfo]) -> list[int]:
+    """Indices of ``models`` grouped by modality (vision, then language, then
+    any other) and by size within a group (unknown sizes last), ties in the
+    given order."""
+    def key(i: int):
+        mi = info.get(models[i])
+        mod = mi.modality if mi else None
+        group = MODALITY_ORDER.index(mod) if mod in MODALITY_ORDER else len(MODALITY_ORDER)
+        size = mi.param_count if mi and mi.param_count is not None else math.inf
+        return (group, size, i)
+
+    return sorted(range(len(models)), key=key)
+
+
+def layer_names(features: str | os.PathLike | None, n_layers: int) -> list[str]:
+    """The layer names of a features file, or layer indices when there is no
+    file or it does not match the score matrix."""
+    if features is not None:
+        with _open(features) as f:
+            if "layer_names" in f:
+                names = [v.decode() if isinstance(v, bytes) else str(v)
+                         for v in f["layer_names"][...]]
+                if len(names) == n_layers:
+                    return names
+                raise ValueError(f"{features} lists {len(names)} layers but the pair file's "
+                                 f"score matrix has {n_layers}; rerun the pair job")
+    return [str(i) for i in range(n_layers)]
+
+
+def bpb_competence(features: str | os.PathLike) -> float | None:
+    """1 - mean bits per byte of a causal language model's features file, or
+    None when the file has no (finite) ``bpb``."""
+    with _open(features) as f:
+        if "bpb" not in f:
+            return None
+        bpb = np.asarray(f["bpb"][...], dtype=np.float64)
+    bpb = bpb[np.isfinite(bpb)]
+    return float(1.0 - bpb.mean()) if bpb.size else None
+
+
+BPB_SOURCE = "1 - bits per byte of the captions (embedding stage)"
+
+
+@dataclass(frozen=True)
+class Competence:
+    value: float
+    source: str
+
+
+def resolve_competence(models: Sequence[str], *, features: Mapping[str, Any] | None = None,
+                       configured: Mapping[str, Mapping[str, Any]] | None = None
+                       ) -> dict[str, Competence]:
+    """Competence per model: 1 - bits per byte where the features file has
+    ``bpb`` (causal language models), else the configured value
+    (``{"competence": float, "competence_source": str}``). Models with
+    neither are left out."""
+    features = features or {}
+    configured = configured or {}
+    out: dict[str, Competence] = {}
+    for m in models:
+        if features.get(m) is not None:
+            v = bpb_competence(features[m])
+            if v is not None:
+                out[m] = Competence(v, BPB_SOURCE)
+                continue
+        entry = configured.get(m)
+        if entry is None or entry.get("competence") is None:
+            continue
+        value = entry["competence"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"models.{m}.competence: {value!r} is not a finite number")
+        source = entry.get("competence_source")
+        if not source:
+            raise ValueError(f"models.{m}.competence_source: say where the competence "
+                             f"value {value} comes from")
+        out[m] = Competence(float(value), str(source))
+    return out

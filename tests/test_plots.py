@@ -1,0 +1,382 @@
+"""Every figure of prh.plots from small synthetic inputs (no Snakemake run):
+files are written, non-empty and of the right format; bad input gives a
+ValueError naming what is wrong, or a figure that says what is missing.
+Figure text is checked in SVG output, where it is plain text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import plot_fixtures as fx
+from prh import plots
+from prh.plots import data as pdata
+from prh.plots import style
+
+MODELS = ["minilm_l6", "efficientnet_lite1", "glove_6b_50d", "efficientnet_lite0",
+          "efficientnet_lite2"]
+MODALITY = {"minilm_l6": "language", "glove_6b_50d": "language",
+            "efficientnet_lite0": "vision", "efficientnet_lite1": "vision",
+            "efficientnet_lite2": "vision"}
+SIZES = {"minilm_l6": 22_700_000, "glove_6b_50d": 20_000_000, "efficientnet_lite0": 4_650_000,
+         "efficientnet_lite1": 5_420_000, "efficientnet_lite2": 6_090_000}
+METRICS = ["mutual_knn", "cycle_knn", "lcs_knn", "cka"]
+TOP1 = {"efficientnet_lite0": 75.1, "efficientnet_lite1": 76.7, "efficientnet_lite2": 77.6}
+COMPETENCE = {m: {"competence": v, "competence_source": "ImageNet top-1 %"}
+              for m, v in TOP1.items()}
+DPI = 60
+
+
+def is_png(p):
+    return p.is_file() and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 1000
+
+
+def is_pdf(p):
+    return p.is_file() and p.read_bytes()[:5] == b"%PDF-" and p.stat().st_size > 500
+
+
+def both(tmp_path, stem):
+    return [tmp_path / f"{stem}.png", tmp_path / f"{stem}.pdf"]
+
+
+def assert_written(paths):
+    for p in paths:
+        assert (is_png if p.suffix == ".png" else is_pdf)(p), p
+    assert not list(paths[0].parent.glob(".*.tmp"))
+
+
+@pytest.fixture
+def run(tmp_path):
+    feats = {m: fx.features(tmp_path / f"features/{m}.h5", modality=MODALITY[m],
+                            param_count=SIZES[m], n_layers=4 if MODALITY[m] == "vision" else 5)
+             for m in MODELS}
+    fx.alignment(tmp_path / "alignment.h5", MODELS, METRICS)
+    return tmp_path, feats
+
+
+# ---------------------------------------------------------------------------
+# every figure
+
+
+def test_heatmaps_raw_and_calibrated(run):
+    d, feats = run
+    raw = [both(d, f"heatmap_{m}") for m in METRICS]
+    cal = [both(d, f"heatmap_{m}_calibrated") for m in METRICS]
+    plots.alignment_heatmaps(d / "alignment.h5", raw, METRICS, modalities=MODALITY,
+                             features=feats, calibrated_outputs=cal, dpi=DPI)
+    for paths in raw + cal:
+        assert_written(paths)
+
+
+def test_heatmap_order_is_vision_then_language_by_size(run):
+    d, feats = run
+    info = {m: pdata.model_info(m, feats[m]) for m in MODELS}
+    order = [MODELS[i] for i in pdata.order_models(MODELS, info)]
+    assert order == ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
+                     "glove_6b_50d", "minilm_l6"]
+    # unknown sizes go last within their group
+    info["efficientnet_lite0"] = pdata.ModelInfo("efficientnet_lite0", "vision", None)
+    order = [MODELS[i] for i in pdata.order_models(MODELS, info)]
+    assert order[:3] == ["efficientnet_lite1", "efficientnet_lite2", "efficientnet_lite0"]
+
+
+def test_heatmap_compatible_call_and_svg(run):
+    """The old call (one path per metric, modalities as a list) still works."""
+    d, _ = run
+    outs = [d / f"old_{m}.png" for m in METRICS]
+    plots.alignment_heatmaps(d / "alignment.h5", outs, METRICS, dpi=DPI,
+                             modalities=[MODALITY[m] for m in MODELS])
+    assert all(is_png(p) for p in outs)
+    plots.alignment_heatmaps(d / "alignment.h5", [d / "h.svg"], ["cka"], dpi=DPI)
+    svg = (d / "h.svg").read_text()
+    assert "toy: cka" in svg and "EffNet-Lite0" in svg
+
+
+def test_calibrated_heatmap_without_calibration_says_so(tmp_path):
+    fx.alignment(tmp_path / "alignment.h5", MODELS, ["cka"], calibrated=False)
+    plots.alignment_heatmaps(tmp_path / "alignment.h5", [tmp_path / "raw.svg"], ["cka"],
+                             calibrated_outputs=[tmp_path / "cal.svg"], dpi=DPI)
+    assert "calibration is switched off" in (tmp_path / "cal.svg").read_text()
+    # no p-values: nothing marked n.s.
+    assert "n.s." not in (tmp_path / "raw.svg").read_text()
+
+
+def test_not_significant_cells_are_marked(tmp_path):
+    fx.alignment(tmp_path / "alignment.h5", MODELS, ["cka"], alpha=0.05)
+    plots.alignment_heatmaps(tmp_path / "alignment.h5", [tmp_path / "raw.svg"], ["cka"],
+                             dpi=DPI)
+    svg = (tmp_path / "raw.svg").read_text()
+    assert "n.s." in svg and "p_BH" in svg
+
+
+@pytest.mark.parametrize("calibrated", [False, True])
+def test_competence_figures(run, calibrated):
+    d, feats = run
+    out = both(d, f"competence_{calibrated}")
+    plots.alignment_vs_competence(d / "alignment.h5", out, metric="mutual_knn",
+                                  modalities=MODALITY, features=feats, competence=COMPETENCE,
+                                  calibrated=calibrated, dpi=DPI)
+    assert_written(out)
+
+
+def test_competence_curves_put_the_side_with_competence_on_x(run):
+    d, feats = run
+    data = pdata.load_alignment(d / "alignment.h5")
+    comp = pdata.resolve_competence(MODELS, features=feats, configured=COMPETENCE)
+    c = plots.competence.competence_curves(data, "mutual_knn", modalities=MODALITY,
+                                           competence=comp)
+    assert c.x_side == "vision" and c.x_models == list(TOP1)
+    assert c.x.tolist() == list(TOP1.values())
+    assert c.line_models == ["minilm_l6", "glove_6b_50d"]
+    idx = {m: i for i, m in enumerate(MODELS)}
+    s = data["metrics"]["mutual_knn"]["score"]
+    assert c.raw[0, 2] == s[idx["minilm_l6"], idx["efficientnet_lite2"]]
+    assert c.calibrated is not None and c.not_significant is not None
+    # asymmetric metric: the mean of both orders
+    c = plots.competence.competence_curves(data, "cycle_knn", modalities=MODALITY,
+                                           competence=comp)
+    s = data["metrics"]["cycle_knn"]["score"]
+    a, b = idx["glove_6b_50d"], idx["efficientnet_lite0"]
+    assert c.raw[1, 0] == pytest.approx((s[a, b] + s[b, a]) / 2)
+
+
+def test_bits_per_byte_competence_puts_language_on_x(tmp_path):
+    feats = {m: fx.features(tmp_path / f"{m}.h5", modality=MODALITY[m], param_count=SIZES[m])
+             for m in MODELS}
+    feats["minilm_l6"] = fx.features(tmp_path / "lm.h5", modality="language", param_count=1,
+                                     bpb=np.array([0.8, 1.0, np.nan]))
+    comp = pdata.resolve_competence(MODELS, features=feats, configured=COMPETENCE)
+    assert comp["minilm_l6"].value == pytest.approx(1 - 0.9)
+    assert comp["minilm_l6"].source == pdata.BPB_SOURCE
+    assert "glove_6b_50d" not in comp
+    fx.alignment(tmp_path / "alignment.h5", MODELS, ["mutual_knn"])
+    data = pdata.load_alignment(tmp_path / "alignment.h5")
+    c = plots.competence.competence_curves(data, "mutual_knn", modalities=MODALITY,
+                                           competence=comp)
+    assert c.x_side == "language" and c.x_models == ["minilm_l6"]
+    assert c.missing == ["glove_6b_50d"]
+    out = tmp_path / "c.svg"
+    plots.alignment_vs_competence(tmp_path / "alignment.h5", out, metric="mutual_knn",
+                                  features=feats, competence=COMPETENCE, dpi=DPI)
+    assert "not shown (no competence): glove_6b_50d" in out.read_text()
+
+
+def test_layer_heatmaps(tmp_path):
+    feats = {m: fx.features(tmp_path / f"{m}.h5", modality=MODALITY[m], param_count=1,
+                            n_layers=n) for m, n in (("efficientnet_lite0", 4), ("minilm_l6", 5))}
+    pair = fx.pair(tmp_path / "efficientnet_lite0__minilm_l6.h5", "efficientnet_lite0",
+                   "minilm_l6", ["mutual_knn", "cycle_knn"], lx=4, ly=5)
+    outs = {"mutual_knn": both(tmp_path, "l_mknn"), "cycle_knn": both(tmp_path, "l_cycle")}
+    plots.pair_layer_heatmaps(pair, outs, model_x="efficientnet_lite0", model_y="minilm_l6",
+                              features_x=feats["efficientnet_lite0"],
+                              features_y=feats["minilm_l6"], dataset="toy", dpi=DPI)
+    for paths in outs.values():
+        assert_written(paths)
+    # asked the other way round: rows are minilm's layers
+    plots.pair_layer_heatmaps(pair, {"mutual_knn": tmp_path / "rev.svg"}, model_x="minilm_l6",
+                              model_y="efficientnet_lite0", dpi=DPI)
+    from prh.pairs import read_pair
+    from prh.plots.layers import pair_matrix
+
+    p = read_pair(pair)
+    np.testing.assert_array_equal(pair_matrix(p, "mutual_knn", "minilm_l6",
+                                              "efficientnet_lite0", pair), p["xy"]["mutual_knn"].T)
+    np.testing.assert_array_equal(pair_matrix(p, "cycle_knn", "minilm_l6",
+                                              "efficientnet_lite0", pair), p["yx"]["cycle_knn"])
+    s = p["xy"]["mutual_knn"].T
+    i, j = np.unravel_index(np.argmax(s), s.shape)
+    assert f"X layer {i}" in (tmp_path / "rev.svg").read_text()
+
+
+def test_metric_agreement(run):
+    d, _ = run
+    out = both(d, "agreement")
+    plots.metric_agreement(d / "alignment.h5", out, dpi=DPI)
+    assert_written(out)
+
+
+def test_agreement_matrix_is_spearman_over_pairs():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(1)
+    a = rng.uniform(size=(5, 5))
+    a = np.triu(a, 1) + np.triu(a, 1).T
+    np.fill_diagonal(a, np.nan)
+    b = a ** 2 + 0.0            # same ranks
+    c = -a                      # reversed
+    rho, n = plots.agreement.agreement_matrix({"a": a, "b": b, "c": c})
+    assert n == 10
+    np.testing.assert_allclose(rho, [[1, 1, -1], [1, 1, -1], [-1, -1, 1]])
+    d = rng.uniform(size=(5, 5))
+    rho, _ = plots.agreement.agreement_matrix({"a": a, "d": d})
+    off = ~np.eye(5, dtype=bool)
+    assert rho[0, 1] == pytest.approx(spearmanr(a[off], d[off]).statistic)
+
+
+def test_sample_size_curve(tmp_path):
+    tsv = fx.sample_size_tsv(tmp_path / "s.tsv", [("efficientnet_lite0", "minilm_l6"),
+                                                 ("efficientnet_lite1", "glove_6b_50d")],
+                             ["mutual_knn", "cka"])
+    out = both(tmp_path, "sample_size")
+    plots.sample_size_curve(tsv, out, dpi=DPI)
+    assert_written(out)
+
+
+def test_every_format_and_atomic_writes(run):
+    d, _ = run
+    out = [d / "a.png", d / "a.pdf", d / "a.svg"]
+    plots.metric_agreement(d / "alignment.h5", out, dpi=DPI)
+    assert is_png(out[0]) and is_pdf(out[1]) and out[2].read_text().startswith("<?xml")
+    with pytest.raises(ValueError, match="unknown figure format 'jpeg'"):
+        plots.metric_agreement(d / "alignment.h5", d / "a.jpeg", dpi=DPI)
+    assert not (d / "a.jpeg").exists()
+
+
+def test_pdf_output_is_reproducible(run):
+    d, _ = run
+    plots.metric_agreement(d / "alignment.h5", d / "x.pdf", dpi=DPI)
+    first = (d / "x.pdf").read_bytes()
+    plots.metric_agreement(d / "alignment.h5", d / "x.pdf", dpi=DPI)
+    assert (d / "x.pdf").read_bytes() == first
+
+
+def test_short_names():
+    assert style.short_name("efficientnet_lite0") == "EffNet-Lite0"
+    assert style.short_name("vit_large_patch14_dinov2_lvd142m") == "ViT-L/14 DINOv2"
+    assert style.short_name("llama_65b") == "LLaMA-65B"
+    assert style.short_name("open_llama_3b") == "OpenLLaMA-3B"
+    assert style.short_name("my_model") == "my_model"
+    assert len(style.short_name("x" * 40)) == 22
+    assert style.format_count(4_650_000) == "4.7M" and style.format_count(None) == "?"
+
+
+# ---------------------------------------------------------------------------
+# bad input
+
+
+def test_all_nan_matrix_draws_a_figure_saying_so(tmp_path):
+    s = np.full((3, 3), np.nan)
+    out = tmp_path / "h.svg"
+    plots.heatmap(s, ["a", "b", "c"], out, title="toy: cka", dpi=DPI)
+    assert "every cell is NaN" in out.read_text()
+    plots.heatmap(s, ["a", "b", "c"], tmp_path / "h.png", title="toy: cka", dpi=DPI)
+    assert is_png(tmp_path / "h.png")
+
+
+def test_partly_nan_matrix_is_drawn_with_grey_cells(tmp_path):
+    s = np.array([[np.nan, 0.5, np.nan], [0.5, np.nan, 0.2], [np.nan, 0.2, np.nan]])
+    plots.heatmap(s, ["a", "b", "c"], tmp_path / "h.svg", title="t", dpi=DPI)
+    text = (tmp_path / "h.svg").read_text()
+    assert "0.50" in text and "0.20" in text
+
+
+def test_one_model_draws_a_figure_saying_so(tmp_path):
+    out = tmp_path / "one.svg"
+    plots.heatmap(np.full((1, 1), np.nan), ["glove_6b_50d"], out, title="toy: cka", dpi=DPI)
+    assert "Only one model (glove_6b_50d)" in out.read_text()
+    fx.alignment(tmp_path / "a1.h5", ["glove_6b_50d"], ["cka", "mutual_knn"])
+    plots.metric_agreement(tmp_path / "a1.h5", tmp_path / "ag.svg", dpi=DPI)
+    assert "Only 0 model pair(s)" in (tmp_path / "ag.svg").read_text()
+
+
+def test_fewer_than_three_pairs_or_one_metric(tmp_path):
+    fx.alignment(tmp_path / "a.h5", ["a", "b"], ["cka", "svcca"])
+    plots.metric_agreement(tmp_path / "a.h5", tmp_path / "ag.svg", dpi=DPI)
+    assert "Only 1 model pair(s)" in (tmp_path / "ag.svg").read_text()
+    fx.alignment(tmp_path / "b.h5", MODELS, ["cka"])
+    plots.metric_agreement(tmp_path / "b.h5", tmp_path / "ag1.svg", dpi=DPI)
+    assert "Only one metric (cka)" in (tmp_path / "ag1.svg").read_text()
+
+
+def test_no_competence_says_so_in_the_figure(run):
+    d, feats = run
+    for calibrated in (False, True):
+        out = d / f"none_{calibrated}.svg"
+        plots.alignment_vs_competence(d / "alignment.h5", out, metric="cka",
+                                      modalities=MODALITY, features=feats, competence={},
+                                      calibrated=calibrated, dpi=DPI)
+        assert "no competence values configured" in out.read_text()
+        plots.alignment_vs_competence(d / "alignment.h5", d / "none.png", metric="cka",
+                                      modalities=MODALITY, competence={},
+                                      calibrated=calibrated, dpi=DPI)
+        assert is_png(d / "none.png")
+
+
+def test_competence_without_other_modality_or_pairs_says_so(tmp_path):
+    vision = ["efficientnet_lite0", "efficientnet_lite1"]
+    fx.alignment(tmp_path / "v.h5", vision, ["cka"])
+    plots.alignment_vs_competence(tmp_path / "v.h5", tmp_path / "v.svg", metric="cka",
+                                  modalities=MODALITY, competence=COMPETENCE, dpi=DPI)
+    assert "no language models to align" in (tmp_path / "v.svg").read_text()
+    # cross-modal pairs not computed
+    fx.alignment(tmp_path / "n.h5", ["efficientnet_lite0", "minilm_l6"], ["cka"],
+                 nan_pairs=[("efficientnet_lite0", "minilm_l6")])
+    plots.alignment_vs_competence(tmp_path / "n.h5", tmp_path / "n.svg", metric="cka",
+                                  modalities=MODALITY, competence=COMPETENCE, dpi=DPI)
+    assert "pairs not computed" in (tmp_path / "n.svg").read_text()
+
+
+@pytest.mark.parametrize("entry, words", [
+    ({"competence": "high", "competence_source": "x"}, "models.m.competence: 'high'"),
+    ({"competence": float("nan"), "competence_source": "x"}, "not a finite number"),
+    ({"competence": 70.0}, "models.m.competence_source"),
+])
+def test_bad_competence_values_are_named(entry, words):
+    with pytest.raises(ValueError, match=words):
+        pdata.resolve_competence(["m"], configured={"m": entry})
+
+
+def test_unknown_metric_is_named(run):
+    d, feats = run
+    with pytest.raises(ValueError, match="has no metric 'svcca'; it has: mutual_knn"):
+        plots.alignment_heatmaps(d / "alignment.h5", [d / "x.png"], ["svcca"], dpi=DPI)
+    with pytest.raises(ValueError, match="has no metric 'svcca'"):
+        plots.alignment_vs_competence(d / "alignment.h5", d / "x.png", metric="svcca",
+                                      modalities=MODALITY, competence=COMPETENCE, dpi=DPI)
+    with pytest.raises(ValueError, match="has no metric 'svcca'"):
+        plots.metric_agreement(d / "alignment.h5", d / "x.png", metrics=["cka", "svcca"])
+    pair = fx.pair(d / "p.h5", "a", "b", ["cka"])
+    with pytest.raises(ValueError, match="has no scores for metric 'svcca'; it has: cka"):
+        plots.pair_layer_heatmaps(pair, {"svcca": d / "x.png"}, model_x="a", model_y="b")
+    with pytest.raises(ValueError, match="holds a x b, not a x c"):
+        plots.pair_layer_heatmaps(pair, {"cka": d / "x.png"}, model_x="a", model_y="c")
+    assert not (d / "x.png").exists()
+
+
+def test_bad_shapes_and_files_are_named(tmp_path):
+    with pytest.raises(ValueError, match="score must be 3 x 3 for 3 models, got \\(2, 2\\)"):
+        plots.heatmap(np.zeros((2, 2)), ["a", "b", "c"], tmp_path / "x.png", title="t")
+    with pytest.raises(ValueError, match="infinite"):
+        plots.heatmap(np.full((2, 2), np.inf), ["a", "b"], tmp_path / "x.png", title="t")
+    with pytest.raises(ValueError, match="cannot read alignment file .*missing.h5"):
+        plots.metric_agreement(tmp_path / "missing.h5", tmp_path / "x.png")
+    with pytest.raises(ValueError, match="modality of c unknown"):
+        fx.alignment(tmp_path / "a.h5", ["a", "c"], ["cka"])
+        plots.alignment_vs_competence(tmp_path / "a.h5", tmp_path / "x.png", metric="cka",
+                                      modalities={"a": "vision"},
+                                      competence={"a": {"competence": 1.0,
+                                                        "competence_source": "s"}})
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("dataset\tmodel_x\n")
+    with pytest.raises(ValueError, match="bad.tsv: missing column\\(s\\) model_y"):
+        plots.sample_size_curve(bad, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="layer scores must be a non-empty 2-D matrix"):
+        plots.layer_heatmap(np.zeros((0, 3)), tmp_path / "x.png", model_x="a", model_y="b",
+                            metric="cka")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_layer_heatmap_with_nan(tmp_path):
+    s = np.array([[0.1, np.nan], [0.3, 0.2]])
+    plots.layer_heatmap(s, tmp_path / "l.svg", model_x="a", model_y="b", metric="cka", dpi=DPI)
+    text = (tmp_path / "l.svg").read_text()
+    assert "1 NaN cell(s)" in text and "X layer 1" in text
+    plots.layer_heatmap(np.full((2, 2), np.nan), tmp_path / "n.svg", model_x="a", model_y="b",
+                        metric="cka", dpi=DPI)
+    assert "Every layer pair" in (tmp_path / "n.svg").read_text()
+
+
+def test_layer_names_mismatch_is_named(tmp_path):
+    f = fx.features(tmp_path / "a.h5", modality="vision", param_count=1, n_layers=3)
+    with pytest.raises(ValueError, match="lists 3 layers but the pair file's score matrix has 4"):
+        pdata.layer_names(f, 4)
