@@ -201,6 +201,28 @@ def standardize_columns(x: torch.Tensor) -> torch.Tensor:
 
 
 def top_left_singular_vectors(x: torch.Tensor, d: int) -> torch.Tensor:
+    """An orthonormal basis of the top-d left singular subspace of x (float64).
+
+    SVCCA's score depends on this subspace only, so the basis comes from the
+    symmetric eigenproblem of the smaller of x^T x and x x^T, several times
+    cheaper than a full SVD (bootstrap resamples recompute it for every layer).
+    When the top d singular values are not well above zero that basis is
+    ill-defined, and the SVD is used instead.
+    """
+    n, dim = x.shape
+    if dim <= n:
+        w, v = torch.linalg.eigh(x.T @ x)
+    else:
+        w, v = torch.linalg.eigh(x @ x.T)
+    top_w = w[-d:].flip(0)
+    if d <= w.numel() and bool(top_w.min() > 1e-8 * w[-1].clamp(min=1e-300)):
+        top_v = v[:, -d:].flip(1)
+        if dim <= n:
+            u = (x @ top_v) / top_w.sqrt()
+            # One Gram-Schmidt pass restores orthonormality lost to rounding.
+            q, r = torch.linalg.qr(u)
+            return q * torch.sign(r.diagonal())
+        return top_v
     u, _, _ = torch.linalg.svd(x, full_matrices=False)
     return u[:, :d]
 
