@@ -121,8 +121,9 @@ def _draw(ax, c: Curves, values: np.ndarray, ylabel: str, *, mark_ns: bool) -> l
     ax.grid(True, color="#e5e5e5", linewidth=0.8)
     ax.set_axisbelow(True)
     top = ax.secondary_xaxis("top")
-    top.set_xticks(c.x, [st.short_name(x) for x in c.x_models], rotation=35, ha="left",
-                   rotation_mode="anchor", fontsize=8)
+    many = len(c.x_models) > 6
+    top.set_xticks(c.x, [st.short_name(x) for x in c.x_models], rotation=60 if many else 35,
+                   ha="left", rotation_mode="anchor", fontsize=7 if many else 8)
     top.tick_params(length=2)
     return handles
 
@@ -188,7 +189,10 @@ def alignment_vs_competence(alignment_h5: str | os.PathLike, out: st.Outputs, *,
                 _draw(axes[1], c, c.calibrated,
                       f"calibrated {metric}\n(0 = not above the permutation null)",
                       mark_ns=True)
-                axes[1].set_ylim(bottom=min(-0.02, axes[1].get_ylim()[0]))
+                vals = c.calibrated[np.isfinite(c.calibrated)]
+                top = float(vals.max()) if vals.size else 1.0
+                pad = 0.08 * max(top, 0.05)
+                axes[1].set_ylim(-pad, top + pad)
                 axes[1].set_xlim(axes[0].get_xlim())
         fig.suptitle(title, y=1.0)
         fig.legend(handles=handles, title=legend_title, loc="upper left",
