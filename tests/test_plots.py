@@ -107,6 +107,12 @@ def test_not_significant_cells_are_marked(tmp_path):
                              dpi=DPI)
     svg = (tmp_path / "raw.svg").read_text()
     assert "n.s." in svg and "p_BH" in svg
+    # alpha above every p: nothing hatched, and the note says so
+    fx.alignment(tmp_path / "alignment.h5", MODELS, ["cka"], alpha=0.5)
+    plots.alignment_heatmaps(tmp_path / "alignment.h5", [tmp_path / "raw.svg"], ["cka"],
+                             dpi=DPI)
+    svg = (tmp_path / "raw.svg").read_text()
+    assert "n.s." not in svg and "every pair is above its permutation null" in svg
 
 
 @pytest.mark.parametrize("calibrated", [False, True])

@@ -185,7 +185,10 @@ def alignment_heatmaps(alignment_h5: str | os.PathLike, outputs: Sequence[st.Out
         note = None
         if mark_not_significant and p is not None:
             ns = (p > alpha)[ix]
-            note = (f"hatched, n.s.: {p_label} > α = {alpha:g} (not above the permutation null)")
+            if ns.any():
+                note = f"hatched, n.s.: {p_label} > α = {alpha:g} (not above the permutation null)"
+            else:
+                note = f"every pair is above its permutation null ({p_label} ≤ α = {alpha:g})"
         heatmap(m["score"][ix], ordered, outputs[k], title=f"{head}\nraw score, {which}",
                 dpi=dpi, modalities=show_mods, sizes=sizes, not_significant=ns, note=note,
                 colorbar_label=f"{metric} (max {m['max_score']:g})")
