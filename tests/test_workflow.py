@@ -64,6 +64,7 @@ HEATMAPS = figures(*(f"heatmap_{m}{c}" for m in TINY["metrics"]
                      for c in ("", "_calibrated")[: 1 + _CAL]))
 FIGURES = (HEATMAPS | figures("competence_mutual_knn", "metric_agreement")
            | (figures("competence_raw_vs_calibrated_mutual_knn") if _CAL else set())
+           | (figures("sample_size") if _CAL and TINY["calibration"].get("sample_sizes") else set())
            | layer_figures("efficientnet_lite0__glove_6b_50d", "efficientnet_lite0__minilm_l6"))
 PLOTS = FIGURES | {f"{D}/report/alignment.tsv"}
 
