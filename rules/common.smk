@@ -405,4 +405,5 @@ def plot_paths(dataset):
     if plot_sample_size():
         outs.append(sample_size_outputs(dataset))
     paths = [p for o in outs for paths in o.values() for p in paths]
-    return paths + [f"{RESULTS}/{dataset}/report/alignment.tsv"]
+    tables = ["alignment", "aggregates"] if plot_calibrated() else ["alignment"]
+    return paths + [f"{RESULTS}/{dataset}/report/{t}.tsv" for t in tables]

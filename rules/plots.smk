@@ -125,19 +125,22 @@ if plot_sample_size():
             "../scripts/plot_sample_size.py"
 
 
-# The scores table in the report (alignment.tsv belongs to rule aggregate).
+# The scores tables in the report (alignment.tsv and, with calibration,
+# aggregates.tsv belong to rule aggregate): copies marked for the report.
 rule scores_table:
     input:
-        f"{RESULTS}/{{dataset}}/alignment.tsv",
+        f"{RESULTS}/{{dataset}}/{{table}}.tsv",
     output:
         report(
-            f"{RESULTS}/{{dataset}}/report/alignment.tsv",
+            f"{RESULTS}/{{dataset}}/report/{{table}}.tsv",
             caption="../report/scores_table.rst",
             category="6. Scores table",
-            labels={"dataset": "{dataset}", "file": "alignment.tsv"},
+            labels={"dataset": "{dataset}", "file": "{table}.tsv"},
         ),
     log:
-        f"{LOGS}/{{dataset}}/plots/scores_table.log",
+        f"{LOGS}/{{dataset}}/plots/scores_table_{{table}}.log",
+    wildcard_constraints:
+        table="alignment|aggregates",
     conda:
         "../envs/plots.yaml"
     threads: 1

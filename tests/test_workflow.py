@@ -66,7 +66,7 @@ FIGURES = (HEATMAPS | figures("competence_mutual_knn", "metric_agreement")
            | (figures("competence_raw_vs_calibrated_mutual_knn") if _CAL else set())
            | (figures("sample_size") if _CAL and TINY["calibration"].get("sample_sizes") else set())
            | layer_figures("efficientnet_lite0__glove_6b_50d", "efficientnet_lite0__minilm_l6"))
-PLOTS = FIGURES | {f"{D}/report/alignment.tsv"}
+PLOTS = FIGURES | {f"{D}/report/{t}.tsv" for t in ("alignment", "aggregates")[: 1 + _CAL]}
 
 
 def copy_workflow(dest: Path, config: dict | None = None) -> Path:
