@@ -169,7 +169,8 @@ def alignment_vs_competence(alignment_h5: str | os.PathLike, out: st.Outputs, *,
 
     import matplotlib.pyplot as plt
 
-    ylabel = f"alignment: {metric}\n(best layer pair{'' if m['symmetric'] else ', mean of both orders'})"
+    orders = "" if m["symmetric"] else ", mean of both orders"
+    ylabel = f"alignment: {metric}\n(best layer pair{orders})"
     legend_title = f"{c.line_side} model"
     notes = _notes(c, metric)
     with st.style():

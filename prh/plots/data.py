@@ -170,7 +170,8 @@ def resolve_competence(models: Sequence[str], *, features: Mapping[str, Any] | N
         if entry is None or entry.get("competence") is None:
             continue
         value = entry["competence"]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not math.isfinite(value):
             raise ValueError(f"models.{m}.competence: {value!r} is not a finite number")
         source = entry.get("competence_source")
         if not source:

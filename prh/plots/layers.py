@@ -40,7 +40,8 @@ def layer_heatmap(scores: np.ndarray, out: st.Outputs, *, model_x: str, model_y:
     head = (f"{dataset + ': ' if dataset else ''}{st.short_name(model_x)} × "
             f"{st.short_name(model_y)}, {metric}")
     if s.ndim != 2 or 0 in s.shape:
-        raise ValueError(f"{head}: layer scores must be a non-empty 2-D matrix, got shape {s.shape}")
+        raise ValueError(f"{head}: layer scores must be a non-empty 2-D matrix, "
+                         f"got shape {s.shape}")
     names_x = list(names_x) if names_x is not None else [str(i) for i in range(s.shape[0])]
     names_y = list(names_y) if names_y is not None else [str(i) for i in range(s.shape[1])]
     if (len(names_x), len(names_y)) != s.shape:
@@ -77,7 +78,8 @@ def layer_heatmap(scores: np.ndarray, out: st.Outputs, *, model_x: str, model_y:
         nan_note = f"; {int((~finite).sum())} NaN cell(s) in grey" if not finite.all() else ""
         ax.set_title(f"{head}\nbest {st.format_value(s[i, j])} at X layer {i} ({names_x[i]}), "
                      f"Y layer {j} ({names_y[j]}){nan_note}", fontsize=10)
-        st.add_note(fig, "☆ the best layer pair: its score is the pair's max-over-layer-pairs alignment", width=80)
+        st.add_note(fig, "☆ the best layer pair: its score is the pair's "
+                    "max-over-layer-pairs alignment", width=80)
         return st.save(fig, out, dpi=dpi)
 
 

@@ -39,7 +39,8 @@ def read_sample_size(path: str | os.PathLike) -> list[dict]:
                 try:
                     r[c] = float(r[c]) if r[c] not in ("", "nan", "NaN") else math.nan
                 except ValueError:
-                    raise ValueError(f"{path}, line {line}: {c} = {r[c]!r} is not a number") from None
+                    raise ValueError(f"{path}, line {line}: {c} = {r[c]!r} "
+                                     "is not a number") from None
             rows.append(r)
     return rows
 
@@ -55,7 +56,9 @@ def sample_size_curve(tsv: str | os.PathLike, out: st.Outputs, *,
     if not rows:
         return st.message_figure(out, title, f"{tsv} has no rows: no sample sizes were "
                                  "computed (calibration.sample_sizes is empty?).", dpi=dpi)
-    metrics = list(metrics) if metrics is not None else list(dict.fromkeys(r["metric"] for r in rows))
+    if metrics is None:
+        metrics = list(dict.fromkeys(r["metric"] for r in rows))
+    metrics = list(metrics)
     absent = [m for m in metrics if not any(r["metric"] == m for r in rows)]
     if absent:
         raise ValueError(f"{tsv} has no rows for metric(s) {', '.join(absent)}")

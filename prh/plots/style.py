@@ -178,7 +178,8 @@ def format_count(n: float | None) -> str:
     for unit, div in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if n >= div:
             v = n / div
-            return f"{v:.0f}{unit}" if v >= 100 else f"{v:.1f}{unit}" if v >= 10 else f"{v:.2g}{unit}"
+            digits = ".0f" if v >= 100 else ".1f" if v >= 10 else ".2g"
+            return f"{v:{digits}}{unit}"
     return str(int(n))
 
 
