@@ -228,7 +228,8 @@ def calibrate_pair(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Mapping
     Returns {(order, metric): (S, {aggregate: row})}, order "xy" for every
     metric and "yx" for asymmetric ones (when ``both_orders``); a row holds
     score, p_value, tau, calibrated, null_mean, null_std, n_permutations,
-    alpha, ci_low and ci_high (NaN when n_boot is 0).
+    alpha, ci_low and ci_high (NaN when n_boot is 0), and ``null``, the (K,)
+    null values of the aggregate.
     """
     hows = _check_aggregates(aggregates)
     alpha = check_alpha(alpha)
@@ -246,6 +247,7 @@ def calibrate_pair(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Mapping
             row = calibrate(aggregate(S, how), nulls[(order, metric)][how], alpha=alpha,
                             s_max=s_max).as_dict()
             row["ci_low"], row["ci_high"] = cis.get((order, metric), {}).get(how, (math.nan, math.nan))
+            row["null"] = nulls[(order, metric)][how]
             rows[how] = row
         out[(order, metric)] = (S, rows)
     return out

@@ -29,7 +29,7 @@ rule model_stats:
 # slurm profile batches pair jobs with group-components instead.
 rule pair_scores:
     input:
-        lib(*ALIGN_LIB),
+        lib(*ALIGN_LIB, "calibration"),
         x=stats_path("{dataset}", "{model_x}"),
         y=stats_path("{dataset}", "{model_y}"),
     output:
@@ -49,6 +49,7 @@ rule pair_scores:
         gpu=alignment_gpus(),
     params:
         metrics=metric_params(),
+        calibration=calibration_params,
         device=config["alignment"]["device"],
     script:
         "../scripts/pair_scores.py"
@@ -56,11 +57,12 @@ rule pair_scores:
 
 rule aggregate:
     input:
-        lib("pairs", "jobio", "metrics", "alignment"),
+        lib("pairs", "jobio", "metrics", "alignment", "calibration"),
         pairs=pair_files,
     output:
         h5=f"{RESULTS}/{{dataset}}/alignment.h5",
         tsv=f"{RESULTS}/{{dataset}}/alignment.tsv",
+        aggregates=f"{RESULTS}/{{dataset}}/aggregates.tsv",
     log:
         f"{LOGS}/{{dataset}}/aggregate.log",
     conda:
@@ -76,6 +78,36 @@ rule aggregate:
         "../scripts/aggregate.py"
 
 
+# Is alignment still moving at this N? Score and null on nested subsets.
+rule sample_size_curve:
+    input:
+        lib(*ALIGN_LIB, "calibration", "sample_size"),
+        stats=lambda wc: [
+            stats_path(wc.dataset, m) for m in sorted({m for p in sample_size_pairs() for m in p})
+        ],
+    output:
+        f"{RESULTS}/{{dataset}}/sample_size.tsv",
+    log:
+        f"{LOGS}/{{dataset}}/sample_size.log",
+    benchmark:
+        f"{LOGS}/{{dataset}}/sample_size.benchmark.tsv"
+    conda:
+        "../envs/align.yaml"
+    threads: config["alignment"]["threads"]
+    resources:
+        mem_mb=lambda wc: kernel_mem_mb(wc.dataset, 4),
+        runtime=60,
+        gpu=alignment_gpus(),
+    params:
+        pairs=sample_size_pairs(),
+        curve=sample_size_params(),
+        device=config["alignment"]["device"],
+    script:
+        "../scripts/sample_size.py"
+
+
 rule align:
     input:
         [f"{RESULTS}/{d}/alignment.{ext}" for d in DATASETS for ext in ("h5", "tsv")],
+        [f"{RESULTS}/{d}/aggregates.tsv" for d in DATASETS],
+        [p for d in DATASETS for p in sample_size_targets(d)],

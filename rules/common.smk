@@ -61,6 +61,20 @@ def _check_models():
     for name, entry in config["datasets"].items():
         if entry["source"] == "folder" and "path" not in entry:
             raise ValueError(f"config: datasets.{name}: source 'folder' needs a 'path'")
+    if CALIBRATED:
+        for m in CALIBRATION["sample_size_metrics"] if CALIBRATION["sample_sizes"] else []:
+            if m not in METRICS:
+                raise ValueError(
+                    f"config: calibration.sample_size_metrics: {m!r} is not a configured "
+                    f"metric; configured: {', '.join(METRICS)}"
+                )
+        for name, entry in config["datasets"].items():
+            too_big = [n for n in CALIBRATION["sample_sizes"] if n > entry["n_samples"]]
+            if too_big:
+                raise ValueError(
+                    f"config: calibration.sample_sizes: {too_big} exceed "
+                    f"datasets.{name}.n_samples={entry['n_samples']}; lower them"
+                )
     if not pairs_of(MODELS):
         raise ValueError(
             "config: alignment.pairs: no model pairs to align "
@@ -127,7 +141,68 @@ def stats_params():
         "normalize": a["normalize"],
         "topk": topk,
         "cca_dims": cca_dims,
+        "layers": keep_layers(),
     }
+
+
+CALIBRATION = config.get("calibration", {})
+CALIBRATED = bool(CALIBRATION) and CALIBRATION.get("enabled", True)
+
+
+def calibrated_pair(x, y):
+    if not CALIBRATED:
+        return False
+    cross = config["models"][x]["modality"] != config["models"][y]["modality"]
+    return CALIBRATION["pairs"] == "all" or cross
+
+
+def calibration_params(wildcards):
+    """What a pair job's calibration depends on ({} when the pair is not
+    calibrated), so the sample-size settings rerun no pair."""
+    if not calibrated_pair(wildcards.model_x, wildcards.model_y):
+        return {}
+    keys = ("n_permutations", "n_boot", "alpha", "seed", "aggregates")
+    return {k: CALIBRATION[k] for k in keys}
+
+
+def sample_size_params():
+    if not sample_size_targets(DATASETS[0]):
+        return {}
+    c = CALIBRATION
+    return {
+        "sizes": c["sample_sizes"],
+        "metrics": {m: metric_params()[m] for m in c["sample_size_metrics"]},
+        "n_permutations": c["sample_size_permutations"],
+        "alpha": c["alpha"],
+        "seed": c["seed"],
+    }
+
+
+def sample_size_pairs():
+    """The curve's pairs: cross-modal ones, or all configured pairs when there
+    are none."""
+    pairs = pairs_of(MODELS)
+    cross = [
+        (x, y)
+        for x, y in pairs
+        if config["models"][x]["modality"] != config["models"][y]["modality"]
+    ]
+    return cross or pairs
+
+
+def keep_layers():
+    """SVCCA on bootstrap resamples and sample subsets recomputes its bases
+    from the preprocessed layers, so stats files then keep them."""
+    if not CALIBRATED or "svcca" not in METRICS:
+        return False
+    curve = CALIBRATION["sample_sizes"] and "svcca" in CALIBRATION["sample_size_metrics"]
+    return CALIBRATION["n_boot"] > 0 or bool(curve)
+
+
+def sample_size_targets(dataset):
+    if CALIBRATED and CALIBRATION["sample_sizes"]:
+        return [f"{RESULTS}/{dataset}/sample_size.tsv"]
+    return []
 
 
 def n_samples(dataset):

@@ -15,4 +15,5 @@ with logged(snakemake.log[0]):
         metrics=snakemake.params.metrics,
         out_h5=snakemake.output.h5,
         out_tsv=snakemake.output.tsv,
+        out_aggregates_tsv=snakemake.output.aggregates,
     )

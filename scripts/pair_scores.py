@@ -17,4 +17,5 @@ with logged(snakemake.log[0]):
         model_x=snakemake.wildcards.model_x,
         model_y=snakemake.wildcards.model_y,
         device=snakemake.params.device,
+        calibration=snakemake.params.calibration,
     )
