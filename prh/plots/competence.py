@@ -135,8 +135,12 @@ def _notes(c: Curves, metric: str) -> str:
     if c.missing:
         lines.append(f"not shown (no competence): {', '.join(c.missing)}")
     if c.not_significant is not None:
-        lines.append(f"open markers: {c.p_label} > α = {c.alpha:g} (not above the "
-                     "permutation null)")
+        if (c.not_significant & np.isfinite(c.raw)).any():
+            lines.append(f"open markers: {c.p_label} > α = {c.alpha:g} (not above the "
+                         "permutation null)")
+        else:
+            lines.append(f"every point is above its permutation null ({c.p_label} ≤ α = "
+                         f"{c.alpha:g})")
     return "\n".join(lines)
 
 
