@@ -188,7 +188,8 @@ def alignment_heatmaps(alignment_h5: str | os.PathLike, outputs: Sequence[st.Out
             if ns.any():
                 note = f"hatched, n.s.: {p_label} > α = {alpha:g} (not above the permutation null)"
             else:
-                note = f"every pair is above its permutation null ({p_label} ≤ α = {alpha:g})"
+                note = (f"every calibrated pair is above its permutation null "
+                        f"({p_label} ≤ α = {alpha:g})")
         heatmap(m["score"][ix], ordered, outputs[k], title=f"{head}\nraw score, {which}",
                 dpi=dpi, modalities=show_mods, sizes=sizes, not_significant=ns, note=note,
                 colorbar_label=f"{metric} (max {m['max_score']:g})")
