@@ -62,11 +62,15 @@ def layer_figures(*pairs: str) -> set[str]:
 
 HEATMAPS = figures(*(f"heatmap_{m}{c}" for m in TINY["metrics"]
                      for c in ("", "_calibrated")[: 1 + _CAL]))
-FIGURES = (HEATMAPS | figures("competence_mutual_knn", "metric_agreement")
-           | (figures("competence_raw_vs_calibrated_mutual_knn") if _CAL else set())
-           | (figures("sample_size") if _CAL and TINY["calibration"].get("sample_sizes") else set())
+COMPETENCE = figures("competence_mutual_knn") | (
+    figures("competence_raw_vs_calibrated_mutual_knn") if _CAL else set())
+# the sample-size figure follows sample_size.tsv, not the aggregate
+SAMPLE_FIGURE = figures("sample_size") if _CAL and TINY["calibration"].get("sample_sizes") else set()
+FIGURES = (HEATMAPS | COMPETENCE | figures("metric_agreement") | SAMPLE_FIGURE
            | layer_figures("efficientnet_lite0__glove_6b_50d", "efficientnet_lite0__minilm_l6"))
-PLOTS = FIGURES | {f"{D}/report/{t}.tsv" for t in ("alignment", "aggregates")[: 1 + _CAL]}
+# everything downstream of the aggregate
+PLOTS = (FIGURES - SAMPLE_FIGURE) | {
+    f"{D}/report/{t}.tsv" for t in ("alignment", "aggregates")[: 1 + _CAL]}
 
 
 def copy_workflow(dest: Path, config: dict | None = None) -> Path:
@@ -196,7 +200,7 @@ def test_scheduling_only_settings_rerun_nothing(built):
 def test_competence_and_plot_settings_rerun_only_figures(built):
     cfg = variant(models__efficientnet_lite0__competence=75.1,
                   models__efficientnet_lite0__competence_source="ImageNet top-1 %")
-    assert _plan_with(built, cfg) == figures("competence_mutual_knn")
+    assert _plan_with(built, cfg) == COMPETENCE
     assert _plan_with(built, variant(plots={"dpi": 100})) == FIGURES
     cka_only = {p for p in layer_figures("efficientnet_lite0__glove_6b_50d",
                                          "efficientnet_lite0__minilm_l6") if "/cka." in p}
