@@ -49,6 +49,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .jobio import publish
+
 log = logging.getLogger(__name__)
 
 MANIFEST_VERSION = 1
@@ -135,7 +137,7 @@ class Manifest:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(self.to_dict(), f, ensure_ascii=False, indent=1)
                 f.write("\n")
-            os.replace(tmp, path)
+            publish(tmp, path)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -343,7 +345,7 @@ def _materialise_image(value: Any, out_dir: Path, sid: str) -> Path:
         fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.replace(tmp, path)
+        publish(tmp, path)
     return path
 
 

@@ -33,6 +33,7 @@ import torch
 from . import __version__
 from .alignment import ModelStats
 from .checks import resolve_device
+from .jobio import publish
 
 
 def save_model_stats(stats: ModelStats, path: str | os.PathLike, *,
@@ -65,7 +66,7 @@ def save_model_stats(stats: ModelStats, path: str | os.PathLike, *,
             f.attrs["prh_version"] = __version__
             for key, value in (attrs or {}).items():
                 f.attrs[key] = value
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

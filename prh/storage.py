@@ -46,6 +46,7 @@ from typing import Any, Iterable, Sequence
 
 import h5py
 import numpy as np
+from .jobio import publish
 
 FEATS = "feats"
 SAMPLE_IDS = "sample_ids"
@@ -168,7 +169,7 @@ class FeatureWriter:
             self._h5.close()
             self._h5 = None
             if exc_type is None:
-                os.replace(self._tmp, self.path)
+                publish(self._tmp, self.path)
                 self._tmp = None
         finally:
             if self._h5 is not None:

@@ -83,7 +83,8 @@ rule sample_size_curve:
     input:
         lib(*ALIGN_LIB, "calibration", "sample_size"),
         stats=lambda wc: [
-            stats_path(wc.dataset, m) for m in sorted({m for p in sample_size_pairs() for m in p})
+            stats_path(wc.dataset, m)
+            for m in sorted({m for p in sample_size_pairs() for m in p})
         ],
     output:
         f"{RESULTS}/{{dataset}}/sample_size.tsv",

@@ -62,7 +62,9 @@ def _check_models():
         if entry["source"] == "folder" and "path" not in entry:
             raise ValueError(f"config: datasets.{name}: source 'folder' needs a 'path'")
     if CALIBRATED:
-        for m in CALIBRATION["sample_size_metrics"] if CALIBRATION["sample_sizes"] else []:
+        for m in (
+            CALIBRATION["sample_size_metrics"] if CALIBRATION["sample_sizes"] else []
+        ):
             if m not in METRICS:
                 raise ValueError(
                     f"config: calibration.sample_size_metrics: {m!r} is not a configured "
@@ -195,7 +197,9 @@ def keep_layers():
     from the preprocessed layers, so stats files then keep them."""
     if not CALIBRATED or "svcca" not in METRICS:
         return False
-    curve = CALIBRATION["sample_sizes"] and "svcca" in CALIBRATION["sample_size_metrics"]
+    curve = (
+        CALIBRATION["sample_sizes"] and "svcca" in CALIBRATION["sample_size_metrics"]
+    )
     return CALIBRATION["n_boot"] > 0 or bool(curve)
 
 

@@ -40,11 +40,17 @@ TINY = {
     "embedding": {"batch_size": 16, "threads": 1},
     "alignment": {"threads": 1},
     "metrics": {"mutual_knn": {"topk": 5}, "cycle_knn": {"topk": 5}, "cka": {}},
+    "calibration": {"n_permutations": 20, "n_boot": 20, "aggregates": ["max", "mean"],
+                    "sample_sizes": [24, 48], "sample_size_metrics": ["mutual_knn"],
+                    "sample_size_permutations": 20},
 }
 MODELS = sorted(TINY["models"])
 PAIRS = ["efficientnet_lite0__glove_6b_50d", "efficientnet_lite0__minilm_l6",
          "glove_6b_50d__minilm_l6"]
-AGGREGATE = {f"{D}/alignment.h5", f"{D}/alignment.tsv"}
+AGGREGATE = {f"{D}/alignment.h5", f"{D}/alignment.tsv", f"{D}/aggregates.tsv"}
+SAMPLE = {f"{D}/sample_size.tsv"}  # depends on the stats of the cross-modal pairs' models
+SAMPLE |= {f"{D}/plots/sample_size.{ext}" for ext in ("png", "pdf")}  # and its figure
+CALIBRATED_PAIRS = ["efficientnet_lite0__glove_6b_50d", "efficientnet_lite0__minilm_l6"]
 # Plot-stage outputs (rules/plots.smk), PNG and PDF each: heatmaps (and
 # calibrated ones when calibration is on), alignment vs competence, layer x
 # layer figures of the cross-modal pairs, metric agreement; and the report's
@@ -170,6 +176,16 @@ def test_full_run_writes_every_output(built):
     assert len(rows) == 3 + 6 + 3
     assert {r["metric"] for r in rows} == set(TINY["metrics"])
     assert all(0.0 <= float(r["score"]) <= 1.0 for r in rows)
+    # calibration: cross-modal pairs only (calibration.pairs defaults to cross_modal)
+    for r in rows:
+        cross = "__".join(sorted((r["model_x"], r["model_y"]))) in CALIBRATED_PAIRS
+        assert bool(r["p_value"]) == bool(r["p_bh"]) == bool(r["ci_low"]) == cross, r
+        if cross:
+            assert 1 / 21 - 1e-6 <= float(r["p_value"]) <= 1 and 0 <= float(r["calibrated"]) <= 1
+    with open(built / f"{D}/sample_size.tsv") as fh:
+        curve = list(csv.DictReader(fh, delimiter="\t"))
+    assert sorted({(r["model_x"], r["model_y"], int(r["n"])) for r in curve}) == [
+        (x, y, n) for x, y in (p.split("__") for p in CALIBRATED_PAIRS) for n in (24, 48)]
     with h5py.File(built / f"{D}/alignment.h5", "r") as f:
         assert list(f.attrs["models"]) == list(TINY["models"])
         assert f["cka/score"].shape == (3, 3)
@@ -188,7 +204,7 @@ def test_dry_run_after_full_run_has_nothing_to_do(built):
 
 def test_model_setting_change_reruns_that_model_its_pairs_and_the_aggregate(built):
     planned = _plan_with(built, variant(models__minilm_l6__batch_size=8))
-    assert planned == model_outputs("minilm_l6") | AGGREGATE | PLOTS
+    assert planned == model_outputs("minilm_l6") | AGGREGATE | SAMPLE | PLOTS
 
 
 def test_scheduling_only_settings_rerun_nothing(built):
@@ -214,7 +230,16 @@ def test_metric_parameter_change_reruns_no_embedding(built):
     # a new k changes what the stats files hold, but still no embedding
     planned = _plan_with(built, variant(metrics__mutual_knn={"topk": 4}))
     assert planned == ({f"{D}/stats/{m}.h5" for m in MODELS}
-                       | {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | PLOTS)
+                       | {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | SAMPLE | PLOTS)
+
+
+def test_calibration_settings_rerun_only_what_they_change(built):
+    # the null's size: calibrated (cross-modal) pairs only, never stats or embeddings
+    planned = _plan_with(built, variant(calibration__n_permutations=25))
+    assert planned == {f"{D}/pairs/{p}.h5" for p in CALIBRATED_PAIRS} | AGGREGATE | PLOTS
+    # the sample-size curve's sizes: that table and its figure
+    planned = _plan_with(built, variant(calibration__sample_sizes=[16, 48]))
+    assert planned == SAMPLE | figures("sample_size")
 
 
 def test_adding_a_model_adds_only_its_jobs(built):
@@ -223,7 +248,7 @@ def test_adding_a_model_adds_only_its_jobs(built):
     new_pairs = {"efficientnet_lite0__glove_b", "glove_6b_50d__glove_b", "glove_b__minilm_l6"}
     planned = _plan_with(built, cfg)
     assert planned == ({f"{D}/features/glove_b.h5", f"{D}/stats/glove_b.h5"}
-                       | {f"{D}/pairs/{p}.h5" for p in new_pairs} | AGGREGATE | PLOTS
+                       | {f"{D}/pairs/{p}.h5" for p in new_pairs} | AGGREGATE | SAMPLE | PLOTS
                        | layer_figures("efficientnet_lite0__glove_b"))
 
 
@@ -247,7 +272,7 @@ def test_editing_a_library_module_reruns_the_stages_that_use_it(built, module, e
         path.write_text(text)
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     align = ({f"{D}/stats/{m}.h5" for m in MODELS} | {f"{D}/pairs/{p}.h5" for p in PAIRS}
-             | AGGREGATE | PLOTS)
+             | AGGREGATE | SAMPLE | PLOTS)
     embedding = {f"{D}/features/{m}.h5" for m in MODELS} | align
     assert planned == {
         "alignment": align,
@@ -265,7 +290,7 @@ def test_incremental_rerun_for_real_touches_only_the_changed_model(built):
     after = {p.relative_to(built).as_posix(): p.stat().st_mtime_ns
              for p in (built / D).rglob("*") if p.is_file()}
     changed = {k for k in after if after[k] != before.get(k)}
-    assert changed == model_outputs("glove_6b_50d") | AGGREGATE | PLOTS, res.stderr[-3000:]
+    assert changed == model_outputs("glove_6b_50d") | AGGREGATE | SAMPLE | PLOTS, res.stderr[-3000:]
     assert pending(built, "--configfile", str(built / "variant.yaml")) == set()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import h5py
 import numpy as np
@@ -124,9 +125,14 @@ def test_atomic_output_leaves_nothing_on_error(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("boom")
     assert list((tmp_path / "sub").iterdir()) == []
-    with atomic_output(target) as tmp:
-        tmp.write_text("whole")
+    old = os.umask(0o022)
+    try:
+        with atomic_output(target) as tmp:
+            tmp.write_text("whole")
+    finally:
+        os.umask(old)
     assert target.read_text() == "whole"
+    assert target.stat().st_mode & 0o777 == 0o644  # not mkstemp's private 0600
 
 
 def test_logged_writes_output_and_traceback_to_the_log(tmp_path, capsys):
