@@ -127,8 +127,12 @@ class ModelStats:
         def build():
             square = self.kernels(kernel, sigma)
             flat = square.reshape(self.n_layers, -1)
-            rows = square.sum(dim=2, dtype=torch.float64)
-            return {"flat": flat, "sq": torch.diagonal(_flat_products(flat, flat)),
+            if kernel == "ip" and self.layers:
+                # K 1 = X (X^T 1): O(N D) in float64 instead of summing N x N in float64.
+                rows = torch.stack([x.double() @ x.double().sum(dim=0) for x in self.layers])
+            else:
+                rows = square.sum(dim=2, dtype=torch.float64)
+            return {"flat": flat, "sq": _flat_squared_norms(flat),
                     "diag": square.diagonal(dim1=1, dim2=2).double(),
                     "rows": rows, "total": rows.sum(dim=1)}
         return self._cached(("kernel_terms", kernel, sigma), build)
@@ -139,20 +143,24 @@ class ModelStats:
         One centred side suffices for the HSIC of a pair, <HKH, L> = trace(KHLH)
         and <U(K), L> = N(N-3) HSIC_u(K, L), and the products then carry no
         large cancelling terms, so permutation nulls can use float32 products.
+        The corrections are float64 sums rounded once to float32 (no float64
+        copy of the kernels): their rounding is constant along rows and
+        columns, and HSIC is blind to such terms.
         """
         def build():
             t = self.kernel_terms(kernel, sigma)
             n = self.n
-            k = self.kernels(kernel, sigma).double()
+            k = self.kernels(kernel, sigma)
             if unbiased:
                 rows, total = t["rows"] - t["diag"], t["total"] - t["diag"].sum(1)
-                out = (k - rows[:, :, None] / (n - 2) - rows[:, None, :] / (n - 2)
-                       + (total / ((n - 1) * (n - 2)))[:, None, None])
-                out.diagonal(dim1=1, dim2=2).zero_()
+                r = (rows / (n - 2)).float()
+                c = (total / ((n - 1) * (n - 2))).float()
             else:
-                out = (k - t["rows"][:, :, None] / n - t["rows"][:, None, :] / n
-                       + (t["total"] / n**2)[:, None, None])
-            return out.float().reshape(self.n_layers, -1)
+                r, c = (t["rows"] / n).float(), (t["total"] / n**2).float()
+            out = k - r[:, :, None] - r[:, None, :] + c[:, None, None]
+            if unbiased:
+                out.diagonal(dim1=1, dim2=2).zero_()
+            return out.reshape(self.n_layers, -1)
         return self._cached(("centered", kernel, sigma, unbiased), build)
 
     def knn(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -309,6 +317,16 @@ def _flat_products(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         ca = a[:, start:start + _PRODUCT_CHUNK].double()
         cb = ca if same else b[:, start:start + _PRODUCT_CHUNK].double()
         out.addmm_(ca, cb.T)
+    return out
+
+
+def _flat_squared_norms(a: torch.Tensor) -> torch.Tensor:
+    """Row-wise <a, a> in float64 for float32 (L, M), converted in cached chunks
+    (the diagonal of _flat_products at 1/L of its cost)."""
+    out = torch.zeros(a.shape[0], dtype=torch.float64, device=a.device)
+    for start in range(0, a.shape[1], _PRODUCT_CHUNK):
+        c = a[:, start:start + _PRODUCT_CHUNK].double()
+        out += torch.einsum("lm,lm->l", c, c)
     return out
 
 

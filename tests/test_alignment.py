@@ -138,7 +138,9 @@ def test_stats_file_round_trip_gives_the_same_scores(tmp_path):
     assert lx.widths == (4, 9, 16) and lx.n == 40
     for m in list_metrics():
         p = {"cca_dim": 3} if m == "svcca" else params_for(m)
-        np.testing.assert_allclose(sweep(lx, ly, m, **p), sweep(sx, sy, m, **p), atol=1e-12)
+        # the same up to float32 rounding: row sums of a linear kernel come from
+        # the features when they are at hand, else from the stored float32 K
+        np.testing.assert_allclose(sweep(lx, ly, m, **p), sweep(sx, sy, m, **p), atol=1e-6)
     # k not stored: derived from the Gram matrices, same answer.
     np.testing.assert_array_equal(sweep(lx, ly, "mutual_knn", topk=3), sweep(sx, sy, "mutual_knn", topk=3))
     with pytest.raises(ValueError, match=r"cca_dim=2 needs this model.s features.*\[3\]"):
