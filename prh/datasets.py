@@ -49,7 +49,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .jobio import publish
+from .jobio import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -131,16 +131,10 @@ class Manifest:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the manifest as JSON, atomically (temporary file + os.replace)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with atomic_output(path) as tmp:
+            with open(tmp, "w", encoding="utf-8") as f:
                 json.dump(self.to_dict(), f, ensure_ascii=False, indent=1)
                 f.write("\n")
-            publish(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return path
 
     def check_images(self) -> None:
@@ -342,10 +336,8 @@ def _materialise_image(value: Any, out_dir: Path, sid: str) -> Path:
         raise DatasetError(f"sample {sid}: image value of type {type(value).__name__} is not an image")
     path = out_dir / f"{sid}{ext}"
     if not path.exists() or path.read_bytes() != data:
-        fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        publish(tmp, path)
+        with atomic_output(path) as tmp:
+            tmp.write_bytes(data)
     return path
 
 

@@ -22,8 +22,6 @@ from the Gram matrix, so they are recomputed on load rather than stored.
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
 from typing import Iterable
 
 import h5py
@@ -33,7 +31,7 @@ import torch
 from . import __version__
 from .alignment import ModelStats
 from .checks import resolve_device
-from .jobio import publish
+from .jobio import atomic_output
 
 
 def save_model_stats(stats: ModelStats, path: str | os.PathLike, *,
@@ -44,11 +42,7 @@ def save_model_stats(stats: ModelStats, path: str | os.PathLike, *,
     Written to a temporary file beside ``path`` and renamed, so an interrupted
     job never leaves a half-written stats file.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.create_dataset("gram", data=stats.grams().cpu().numpy())
             for k in sorted(set(topk)):
@@ -66,11 +60,6 @@ def save_model_stats(stats: ModelStats, path: str | os.PathLike, *,
             f.attrs["prh_version"] = __version__
             for key, value in (attrs or {}).items():
                 f.attrs[key] = value
-        publish(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def load_model_stats(path: str | os.PathLike, device: torch.device | str | None = None) -> ModelStats:
