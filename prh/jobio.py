@@ -43,6 +43,16 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def open_h5(path: str | os.PathLike, what: str):
+    """An HDF5 file opened for reading, or a one-line ValueError naming it."""
+    import h5py
+
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(f"cannot read {what} {path}: {err}") from None
+
+
 @contextlib.contextmanager
 def logged(log_path: str | os.PathLike) -> Iterator[None]:
     """Send a job's stdout, stderr and ``prh`` log records to its log file; on

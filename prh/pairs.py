@@ -46,7 +46,7 @@ import sys
 import time
 from typing import Any, Mapping, Sequence
 
-from .jobio import atomic_output
+from .jobio import atomic_output, open_h5
 
 log = logging.getLogger(__name__)
 
@@ -159,13 +159,7 @@ def read_pair(path: str | os.PathLike) -> dict[str, Any]:
     """A pair file as {'model_x', 'model_y', 'metrics', 'xy': {metric: S}, 'yx': {...},
     'calibration': {(order, metric): {aggregate: {field: value}}}} (empty without
     calibration)."""
-    import h5py
-
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise ValueError(f"cannot read pair file {path}: {err}") from None
-    with f:
+    with open_h5(path, "pair file") as f:
         if "xy" not in f:
             raise ValueError(f"{path} is not a prh pair file (no 'xy' group)")
         calibration = {}
@@ -281,8 +275,7 @@ def aggregate(pair_paths: Sequence[str | os.PathLike], *, dataset: str,
                 g.attrs["params"] = json.dumps(p)
                 g.attrs["symmetric"] = sym
                 g.attrs["max_score"] = info.max_score(**p)
-                done = [r for r in rs if r["cal"] and r["cal"][hows[0]]["n_permutations"]] \
-                    if hows else []
+                done = [r for r in rs if hows and r["cal"][hows[0]]["n_permutations"]]
                 if done:
                     first = done[0]["cal"][hows[0]]
                     g.attrs["alpha"] = first["alpha"]
@@ -322,13 +315,7 @@ def read_alignment(path: str | os.PathLike) -> dict[str, Any]:
     'layer_x', 'layer_y', 'params', 'symmetric', 'max_score', and with calibration
     'alpha', 'n_permutations', 'n_boot', the calibration fields of the max aggregate
     ('p_value', 'calibrated', 'p_bh', ...) and 'aggregates': {aggregate: {field: M x M}}}}}."""
-    import h5py
-
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise ValueError(f"cannot read alignment file {path}: {err}") from None
-    with f:
+    with open_h5(path, "alignment file") as f:
         out = {"dataset": str(f.attrs["dataset"]),
                "models": [str(m) for m in f.attrs["models"]],
                "aggregates": [str(a) for a in f.attrs.get("aggregates", [])],

@@ -39,10 +39,11 @@ def sample_size_table(stats: Mapping[str, str | os.PathLike], pairs: Sequence[Se
     from .calibration import sample_size_curve
     from .stats_io import load_model_stats
 
-    missing = sorted({m for p in pairs for m in p} - set(stats))
+    models = sorted({m for p in pairs for m in p})
+    missing = [m for m in models if m not in stats]
     if missing:
         raise ValueError(f"no stats file given for model(s) {', '.join(missing)}")
-    loaded = {m: load_model_stats(stats[m], device=device) for m in sorted({m for p in pairs for m in p})}
+    loaded = {m: load_model_stats(stats[m], device=device) for m in models}
     too_big = [n for n in sizes if any(n > s.n for s in loaded.values())]
     if too_big:
         n = min(s.n for s in loaded.values())

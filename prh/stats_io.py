@@ -31,7 +31,7 @@ import torch
 from . import __version__
 from .alignment import ModelStats
 from .checks import resolve_device
-from .jobio import atomic_output
+from .jobio import atomic_output, open_h5
 
 
 def save_model_stats(stats: ModelStats, path: str | os.PathLike, *,
@@ -65,11 +65,7 @@ def save_model_stats(stats: ModelStats, path: str | os.PathLike, *,
 def load_model_stats(path: str | os.PathLike, device: torch.device | str | None = None) -> ModelStats:
     """Rebuild a ModelStats from a stats file; kNN lists for other k come from the Gram matrices."""
     dev = resolve_device(device)
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise ValueError(f"cannot read stats file {path}: {err}") from None
-    with f:
+    with open_h5(path, "stats file") as f:
         if "gram" not in f:
             raise ValueError(f"{path} is not a prh stats file (no 'gram' dataset)")
         layers = [torch.from_numpy(f["layers"][name][...]).to(dev) for name in sorted(f["layers"])] \

@@ -109,6 +109,10 @@ def embed_gpus(model):
     return s.get("gpus", 0 if s["device"] == "cpu" else 1)
 
 
+def cross_modal(x, y):
+    return config["models"][x]["modality"] != config["models"][y]["modality"]
+
+
 def pairs_of(models):
     """Unordered model pairs in a fixed (sorted) order, so that adding or
     reordering models never renames an existing pair file."""
@@ -116,9 +120,7 @@ def pairs_of(models):
     out = []
     for i, x in enumerate(sorted(models)):
         for y in sorted(models)[i + 1 :]:
-            mx = config["models"][x]["modality"]
-            my = config["models"][y]["modality"]
-            if mode == "cross_modal" and mx == my:
+            if mode == "cross_modal" and not cross_modal(x, y):
                 continue
             out.append((x, y))
     return out
@@ -154,8 +156,7 @@ CALIBRATED = bool(CALIBRATION) and CALIBRATION.get("enabled", True)
 def calibrated_pair(x, y):
     if not CALIBRATED:
         return False
-    cross = config["models"][x]["modality"] != config["models"][y]["modality"]
-    return CALIBRATION["pairs"] == "all" or cross
+    return CALIBRATION["pairs"] == "all" or cross_modal(x, y)
 
 
 def calibration_params(wildcards):
@@ -184,11 +185,7 @@ def sample_size_pairs():
     """The curve's pairs: cross-modal ones, or all configured pairs when there
     are none."""
     pairs = pairs_of(MODELS)
-    cross = [
-        (x, y)
-        for x, y in pairs
-        if config["models"][x]["modality"] != config["models"][y]["modality"]
-    ]
+    cross = [(x, y) for x, y in pairs if cross_modal(x, y)]
     return cross or pairs
 
 
@@ -332,9 +329,8 @@ def layer_plot_pairs():
         return pairs
     if spec == "none":
         return []
-    modality = {m: config["models"][m]["modality"] for m in MODELS}
     if spec == "cross_modal":
-        return [(x, y) for x, y in pairs if modality[x] != modality[y]]
+        return [(x, y) for x, y in pairs if cross_modal(x, y)]
     out = []
     for x, y in spec:
         for m in (x, y):
