@@ -7,12 +7,10 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-# config.yaml unless a config is given on the command line: --configfile
-# replaces it rather than merging into it (the paper config has none of the
-# offline models).
-if not config:
-
-    configfile: "config.yaml"
+# config.yaml always; --config and --configfile merge into it. To run another
+# config alone (the paper's has none of the offline models), add
+# --replace-workflow-config: the command line's config then replaces it.
+configfile: "config.yaml"
 
 
 report: "report/workflow.rst"

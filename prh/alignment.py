@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-from .checks import resolve_device
+from .devices import resolve_device
 from .metrics import (cka_ratio, get_metric, knn_from_gram, rbf_from_gram,
                       resolve_params, standardize_columns, top_left_singular_vectors)
 from .preprocess import prepare_layers
@@ -46,7 +46,7 @@ class ModelStats:
     ``layers`` are (N, D_l) float32 tensors that are already clamped and
     normalised (see :func:`prh.preprocess.prepare_layers`). A ModelStats may
     also be rebuilt without its layers (from a stats file, see
-    :mod:`prh.stats_io`): then only what was stored, and what derives from the
+    :mod:`prh.formats.stats`): then only what was stored, and what derives from the
     Gram matrices, is available.
     """
 
@@ -65,7 +65,7 @@ class ModelStats:
     def from_features(cls, features: Any, *, name: str = "X", q: float = 0.95,
                       exact: bool = False, normalize: bool = True,
                       device: torch.device | str | None = None) -> "ModelStats":
-        dev = resolve_device(device)
+        dev = resolve_device(device, accelerators=("cuda",))
         with torch.inference_mode():
             return cls(prepare_layers(features, name, q=q, exact=exact,
                                       normalize=normalize, device=dev))
@@ -527,7 +527,7 @@ def layer_scores(X: Any, Y: Any, metric: str, *, q: float = 0.95, exact: bool = 
     ``params`` are the metric's parameters (topk, kernel, sigma, cca_dim).
     """
     get_metric(metric)
-    dev = resolve_device(device)
+    dev = resolve_device(device, accelerators=("cuda",))
     sx = ModelStats.from_features(X, name="X", q=q, exact=exact, normalize=normalize, device=dev)
     sy = ModelStats.from_features(Y, name="Y", q=q, exact=exact, normalize=normalize, device=dev)
     return sweep(sx, sy, metric, **params)

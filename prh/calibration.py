@@ -220,7 +220,7 @@ def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
 
 def calibrate_pair(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Mapping[str, Any]], *,
                    aggregates: Iterable[str] = ("max",), n_permutations: int = 200,
-                   n_boot: int = 0, alpha: float = 0.05, seed: int = 0, both_orders: bool = True,
+                   n_boot: int = 200, alpha: float = 0.05, seed: int = 0, both_orders: bool = True,
                    progress: Callable[[Iterable], Iterable] | None = None,
                    ) -> dict[tuple[str, str], tuple[np.ndarray, dict[str, dict[str, float]]]]:
     """Scores of one model pair with every metric, each calibrated against its null.

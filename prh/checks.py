@@ -86,13 +86,3 @@ def check_topk(topk: Any, n: int, *, low: int = 1, name: str = "topk") -> int:
     if n - 1 < low:
         raise ValueError(f"{name}={topk!r} needs at least {low + 1} samples, got N={n}")
     return check_int(topk, name, low=low, high=n - 1)
-
-
-def resolve_device(device: torch.device | str | None) -> torch.device:
-    """``None`` means CUDA when available, else CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"device={device!r} is not a torch device ({err})") from None

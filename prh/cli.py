@@ -87,11 +87,11 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .models.registry import BUNDLED, PREFIXES
+    from .models.registry import BUNDLED, PREFIX_MODALITY, PREFIXES
     for info in BUNDLED.values():
         print(f"{info.name:20s} {info.modality:9s} {info.description}")
     for p, d in PREFIXES.items():
-        print(f"{p + '<name>':20s} {'vision' if p == 'timm:' else 'language':9s} {d}")
+        print(f"{p + '<name>':20s} {PREFIX_MODALITY[p]:9s} {d}")
     return 0
 
 

@@ -2,7 +2,7 @@
 
 :func:`embed` runs the samples through the model batch by batch, in manifest
 order, and streams each batch's pooled features into a
-:class:`prh.storage.FeatureWriter` (layout in :mod:`prh.storage`). A complete
+:class:`prh.formats.features.FeatureWriter` (layout in :mod:`prh.formats.features`). A complete
 file with the same model, dataset, samples, pooling and storage dtype is left
 alone unless ``force``.
 """
@@ -17,31 +17,16 @@ from typing import Any
 
 import torch
 
-from . import __version__, storage
+from . import __version__
+from .formats import features as storage
 from .datasets import Manifest, load_image
 from .models.base import Embedder
+from .devices import resolve_device
 from .models.registry import get_embedder
 
 log = logging.getLogger(__name__)
 
 MODEL_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``auto``: CUDA, then Apple MPS, then CPU."""
-    if device is None or str(device) == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ValueError(f"device {device!r} is not a torch device ({e}); use auto, cpu, cuda or mps") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available; use --device cpu")
-    return dev
 
 
 def _setup_torch(device: torch.device, threads: int | None) -> None:

@@ -1,4 +1,5 @@
-"""Plumbing shared by every workflow job: atomic outputs, logs, threads.
+"""Plumbing shared by every workflow job: atomic outputs, the HDF5 opener,
+TSV reading and writing, logs, threads.
 
 Files written through :func:`atomic_output` appear whole or not at all
 (temporary file in the same folder, then rename), so an interrupted job never
@@ -9,13 +10,16 @@ errors to its log file.
 from __future__ import annotations
 
 import contextlib
+import csv
+import math
+import numbers
 import logging
 import os
 import sys
 import tempfile
 import traceback
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 
 def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
@@ -44,13 +48,50 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def open_h5(path: str | os.PathLike, what: str):
-    """An HDF5 file opened for reading, or a one-line ValueError naming it."""
+    """An HDF5 file opened for reading, or a one-line ValueError naming it
+    (the one opener of every prh file format)."""
     import h5py
 
+    if not os.path.exists(path):
+        raise ValueError(f"cannot read {what} {path}: no such file")
     try:
         return h5py.File(path, "r")
     except OSError as err:
         raise ValueError(f"cannot read {what} {path}: {err}") from None
+
+
+def fmt(value: Any) -> str:
+    """A TSV cell: integers as they are, other numbers with 6 significant
+    digits, NaN and None empty."""
+    if value is None or isinstance(value, (bool, numbers.Integral)):
+        return "" if value is None else str(value)
+    if isinstance(value, numbers.Real):
+        return "" if math.isnan(value) else f"{value:.6g}"
+    return str(value)
+
+
+def write_tsv(out: str | os.PathLike, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    with atomic_output(out) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.writer(fh, delimiter="\t", lineterminator="\n")
+            w.writerow(columns)
+            for row in rows:
+                w.writerow(row)
+
+
+def read_tsv(path: str | os.PathLike, columns: Sequence[str]) -> list[dict[str, str]]:
+    """Rows of a TSV as dicts of strings; a file without the expected columns
+    is a one-line ValueError naming it and the missing columns."""
+    try:
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh, delimiter="\t")
+            missing = [c for c in columns if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ValueError(f"{path}: not a prh table: missing column(s) "
+                                 f"{', '.join(missing)}")
+            return list(reader)
+    except OSError as err:
+        raise ValueError(f"cannot read table {path}: {err.strerror or err}") from None
 
 
 @contextlib.contextmanager

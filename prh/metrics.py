@@ -13,78 +13,16 @@ the unbiased estimator costs no accuracy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import torch
 
+from .metric_info import METRICS, MetricInfo, get_metric, list_metrics  # noqa: F401
 from .checks import as_tensor, check_float, check_int, check_same_n, check_topk
 from .sequences import lcs_length, levenshtein
 
 CKA_EPS = 1e-6  # added to the CKA / CKNNA denominators, as the reference does
 SVCCA_STD_EPS = 1e-8
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    """One metric: its parameters with their defaults, and how its scores behave."""
-
-    name: str
-    defaults: Mapping[str, Any]
-    symmetric: bool
-    family: str  # "knn" (neighbour lists), "kernel" (Gram matrices) or "cca"
-    description: str
-    min_samples: int = 2
-    choices: Mapping[str, tuple] = field(default_factory=dict)
-
-    def max_score(self, **params: Any) -> float:
-        """The largest score the metric can reach (lcs_knn is not normalised: k)."""
-        if self.name == "lcs_knn":
-            return float(params.get("topk", self.defaults["topk"]))
-        return 1.0
-
-
-_KNN = {"topk": 10}
-_KERNEL = {"kernel": "ip", "sigma": 1.0}
-
-METRICS: dict[str, MetricInfo] = {
-    m.name: m
-    for m in [
-        MetricInfo("mutual_knn", _KNN, True, "knn",
-                   "mean fraction of shared k nearest neighbours"),
-        MetricInfo("cycle_knn", _KNN, False, "knn",
-                   "fraction of samples found among A's neighbours of their B-neighbours"),
-        MetricInfo("lcs_knn", _KNN, True, "knn",
-                   "mean longest common subsequence of the ordered kNN lists (0..k)"),
-        MetricInfo("edit_distance_knn", _KNN, True, "knn",
-                   "1 - mean Levenshtein distance of the ordered kNN lists / k"),
-        MetricInfo("cka", _KERNEL, True, "kernel",
-                   "centred kernel alignment, biased HSIC",
-                   choices={"kernel": ("ip", "rbf")}),
-        MetricInfo("unbiased_cka", _KERNEL, True, "kernel",
-                   "centred kernel alignment, unbiased HSIC (Song et al. 2012)",
-                   min_samples=4, choices={"kernel": ("ip", "rbf")}),
-        # HSIC_u(M*K, M*L) is not symmetric in its arguments once the mask breaks
-        # the kernels' symmetry, so cknna(A, B) and cknna(B, A) can differ slightly.
-        MetricInfo("cknna", {"topk": 10}, False, "kernel",
-                   "CKA restricted to mutual k-nearest-neighbour pairs", min_samples=4),
-        MetricInfo("svcca", {"cca_dim": 10}, True, "cca",
-                   "mean canonical correlation of the top singular subspaces"),
-    ]
-}
-
-
-def list_metrics() -> list[str]:
-    return list(METRICS)
-
-
-def get_metric(name: str) -> MetricInfo:
-    try:
-        return METRICS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown metric {name!r}; known metrics: {', '.join(METRICS)}"
-        ) from None
 
 
 def resolve_params(name: str, params: Mapping[str, Any], n: int | None = None,

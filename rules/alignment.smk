@@ -2,7 +2,7 @@
 # done once per model here, so that each pair job only combines two files.
 rule model_stats:
     input:
-        lib(*ALIGN_LIB, "storage"),
+        library("model_stats.py"),
         features=features_path("{dataset}", "{model}"),
     output:
         stats_path("{dataset}", "{model}"),
@@ -12,14 +12,14 @@ rule model_stats:
         f"{LOGS}/{{dataset}}/stats/{{model}}.benchmark.tsv"
     conda:
         "../envs/align.yaml"
-    threads: config["alignment"]["threads"]
+    threads: CFG.alignment["threads"]
     resources:
-        mem_mb=lambda wc: kernel_mem_mb(wc.dataset, 2),
+        mem_mb=lambda wc: CFG.kernel_mem_mb(wc.dataset, 2),
         runtime=30,
-        gpu=alignment_gpus(),
+        gpu=CFG.alignment_gpus,
     params:
-        stats=stats_params(),
-        device=config["alignment"]["device"],
+        stats=CFG.stats_params(),
+        device=CFG.alignment["device"],
     script:
         "../scripts/model_stats.py"
 
@@ -29,7 +29,7 @@ rule model_stats:
 # slurm profile batches pair jobs with group-components instead.
 rule pair_scores:
     input:
-        lib(*ALIGN_LIB, "calibration"),
+        library("pair_scores.py"),
         x=stats_path("{dataset}", "{model_x}"),
         y=stats_path("{dataset}", "{model_y}"),
     output:
@@ -42,22 +42,22 @@ rule pair_scores:
         "pairs"
     conda:
         "../envs/align.yaml"
-    threads: config["alignment"]["threads"]
+    threads: CFG.alignment["threads"]
     resources:
-        mem_mb=lambda wc: kernel_mem_mb(wc.dataset, 6),
+        mem_mb=lambda wc: CFG.kernel_mem_mb(wc.dataset, 6),
         runtime=30,
-        gpu=alignment_gpus(),
+        gpu=CFG.alignment_gpus,
     params:
-        metrics=metric_params(),
-        calibration=calibration_params,
-        device=config["alignment"]["device"],
+        metrics=CFG.metric_params(),
+        calibration=lambda wc: CFG.calibration_params(wc.model_x, wc.model_y),
+        device=CFG.alignment["device"],
     script:
         "../scripts/pair_scores.py"
 
 
 rule aggregate:
     input:
-        lib("pairs", "jobio", "metrics", "alignment", "calibration"),
+        library("aggregate.py"),
         pairs=pair_files,
     output:
         h5=f"{RESULTS}/{{dataset}}/alignment.h5",
@@ -81,11 +81,12 @@ rule aggregate:
 # Is alignment still moving at this N? Score and null on nested subsets.
 rule sample_size_curve:
     input:
-        lib(*ALIGN_LIB, "calibration", "sample_size"),
-        stats=lambda wc: [
-            stats_path(wc.dataset, m)
-            for m in sorted({m for p in sample_size_pairs() for m in p})
-        ],
+        library("sample_size_curve.py"),
+        unpack(
+            lambda wc: {
+                f"stats_{m}": stats_path(wc.dataset, m) for m in CFG.sample_size_models()
+            }
+        ),
     output:
         f"{RESULTS}/{{dataset}}/sample_size.tsv",
     log:
@@ -94,21 +95,20 @@ rule sample_size_curve:
         f"{LOGS}/{{dataset}}/sample_size.benchmark.tsv"
     conda:
         "../envs/align.yaml"
-    threads: config["alignment"]["threads"]
+    threads: CFG.alignment["threads"]
     resources:
-        mem_mb=lambda wc: kernel_mem_mb(wc.dataset, 4),
+        mem_mb=lambda wc: CFG.kernel_mem_mb(wc.dataset, 4),
         runtime=60,
-        gpu=alignment_gpus(),
+        gpu=CFG.alignment_gpus,
     params:
-        pairs=sample_size_pairs(),
-        curve=sample_size_params(),
-        device=config["alignment"]["device"],
+        pairs=CFG.sample_size_pairs(),
+        models=CFG.sample_size_models(),
+        curve=CFG.sample_size_params(),
+        device=CFG.alignment["device"],
     script:
-        "../scripts/sample_size.py"
+        "../scripts/sample_size_curve.py"
 
 
 rule align:
     input:
-        [f"{RESULTS}/{d}/alignment.{ext}" for d in DATASETS for ext in ("h5", "tsv")],
-        [f"{RESULTS}/{d}/aggregates.tsv" for d in DATASETS],
-        [p for d in DATASETS for p in sample_size_targets(d)],
+        [p for d in DATASETS for p in CFG.align_targets(d)],

@@ -1,6 +1,6 @@
 rule prepare_dataset:
     input:
-        lib(*DATA_LIB),
+        library("prepare_dataset.py"),
     output:
         f"{RESULTS}/{{dataset}}/manifest.json",
     log:
@@ -14,6 +14,6 @@ rule prepare_dataset:
         mem_mb=2000,
         runtime=30,
     params:
-        dataset=lambda wc: config["datasets"][wc.dataset],
+        dataset=lambda wc: CFG.raw["datasets"][wc.dataset],
     script:
         "../scripts/prepare_dataset.py"

@@ -1,6 +1,6 @@
 rule embed_model:
     input:
-        lib(*EMBED_LIB),
+        library("embed.py"),
         manifest=f"{RESULTS}/{{dataset}}/manifest.json",
     output:
         features_path("{dataset}", "{model}"),
@@ -10,13 +10,13 @@ rule embed_model:
         f"{LOGS}/{{dataset}}/embed/{{model}}.benchmark.tsv"
     conda:
         "../envs/embed.yaml"
-    threads: lambda wc: model_settings(wc.model)["threads"]
+    threads: lambda wc: CFG.embed_resources(wc.model)["threads"]
     resources:
-        mem_mb=lambda wc: model_settings(wc.model)["mem_mb"],
-        runtime=lambda wc: model_settings(wc.model)["runtime"],
-        gpu=lambda wc: embed_gpus(wc.model),
+        mem_mb=lambda wc: CFG.embed_resources(wc.model)["mem_mb"],
+        runtime=lambda wc: CFG.embed_resources(wc.model)["runtime"],
+        gpu=lambda wc: CFG.embed_resources(wc.model)["gpu"],
     params:
-        model=lambda wc: embed_params(wc.model),
+        model=lambda wc: CFG.embed_params(wc.model),
     script:
         "../scripts/embed.py"
 

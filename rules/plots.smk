@@ -1,17 +1,16 @@
 # Figures and the report's table. Each figure kind is its own rule, reading
 # only the alignment outputs (alignment.h5, pair files) and the features
 # files' attributes: restyling a figure (prh/plots/*) reruns no alignment.
-# Output names, report categories and captions: the plot helpers at the end
-# of rules/common.smk; the drawing: prh/plots/.
+# Which figures exist, their names and report entries: prh.config.Config.figures.
 
 
 rule heatmaps:
     input:
-        lib("plots", "pairs", "jobio"),
+        library("plot_heatmaps.py"),
         alignment=f"{RESULTS}/{{dataset}}/alignment.h5",
-        features=[features_path("{dataset}", m) for m in MODELS],
+        features=lambda wc: list(features_files(wc).values()),
     output:
-        **heatmap_outputs("{dataset}", report_items=True),
+        **figure_outputs("heatmaps"),
     log:
         f"{LOGS}/{{dataset}}/plots/heatmaps.log",
     conda:
@@ -21,22 +20,21 @@ rule heatmaps:
         mem_mb=2000,
         runtime=10,
     params:
-        models=MODELS,
-        metrics=METRICS,
-        modalities=modalities(),
-        calibrated=plot_calibrated(),
-        dpi=PLOTS["dpi"],
+        figures=CFG.figure_params("heatmaps"),
+        features=features_files,
+        modalities=CFG.modalities(),
+        dpi=CFG.plots["dpi"],
     script:
         "../scripts/plot_heatmaps.py"
 
 
 rule competence:
     input:
-        lib("plots", "pairs", "jobio"),
+        library("plot_competence.py"),
         alignment=f"{RESULTS}/{{dataset}}/alignment.h5",
-        features=[features_path("{dataset}", m) for m in MODELS],
+        features=lambda wc: list(features_files(wc).values()),
     output:
-        **competence_outputs("{dataset}", report_items=True),
+        **figure_outputs("competence"),
     log:
         f"{LOGS}/{{dataset}}/plots/competence.log",
     conda:
@@ -46,25 +44,29 @@ rule competence:
         mem_mb=2000,
         runtime=10,
     params:
-        models=MODELS,
-        metrics=competence_metrics(),
-        modalities=modalities(),
-        competence=competence_params(),
-        calibrated=plot_calibrated(),
-        dpi=PLOTS["dpi"],
+        figures=CFG.figure_params("competence"),
+        features=features_files,
+        modalities=CFG.modalities(),
+        competence=CFG.competence_params(),
+        dpi=CFG.plots["dpi"],
     script:
         "../scripts/plot_competence.py"
 
 
-if layer_plot_pairs():
+if CFG.figures("layer_heatmaps"):
 
     rule layer_heatmaps:
         input:
-            lib("plots", "pairs", "jobio"),
-            pairs=layer_pair_files,
-            features=[features_path("{dataset}", m) for m in MODELS],
+            library("plot_layers.py"),
+            unpack(
+                lambda wc: {
+                    f"pair_{x}__{y}": pair_path(wc.dataset, x, y)
+                    for x, y in sorted({tuple(sorted(p)) for p in CFG.layer_plot_pairs()})
+                }
+            ),
+            features=lambda wc: list(features_files(wc).values()),
         output:
-            **layer_outputs("{dataset}", report_items=True),
+            **figure_outputs("layer_heatmaps"),
         log:
             f"{LOGS}/{{dataset}}/plots/layer_heatmaps.log",
         conda:
@@ -72,22 +74,21 @@ if layer_plot_pairs():
         threads: 1
         resources:
             mem_mb=2000,
-            runtime=lambda wc, input: 10 + len(input.pairs) // 10,
+            runtime=lambda wc: 10 + len(CFG.layer_plot_pairs()) // 10,
         params:
-            models=MODELS,
-            pairs=[list(p) for p in layer_plot_pairs()],
-            metrics=layer_plot_metrics(),
-            dpi=PLOTS["dpi"],
+            figures=CFG.figure_params("layer_heatmaps"),
+            features=features_files,
+            dpi=CFG.plots["dpi"],
         script:
             "../scripts/plot_layers.py"
 
 
 rule metric_agreement:
     input:
-        lib("plots", "pairs", "jobio"),
+        library("plot_agreement.py"),
         alignment=f"{RESULTS}/{{dataset}}/alignment.h5",
     output:
-        **agreement_outputs("{dataset}", report_items=True),
+        **figure_outputs("metric_agreement"),
     log:
         f"{LOGS}/{{dataset}}/plots/metric_agreement.log",
     conda:
@@ -97,20 +98,20 @@ rule metric_agreement:
         mem_mb=2000,
         runtime=10,
     params:
-        metrics=METRICS,
-        dpi=PLOTS["dpi"],
+        figures=CFG.figure_params("metric_agreement"),
+        dpi=CFG.plots["dpi"],
     script:
         "../scripts/plot_agreement.py"
 
 
-if plot_sample_size():
+if CFG.figures("sample_size_plot"):
 
     rule sample_size_plot:
         input:
-            lib("plots", "jobio"),
+            library("plot_sample_size.py"),
             tsv=f"{RESULTS}/{{dataset}}/sample_size.tsv",
         output:
-            **sample_size_outputs("{dataset}", report_items=True),
+            **figure_outputs("sample_size_plot"),
         log:
             f"{LOGS}/{{dataset}}/plots/sample_size.log",
         conda:
@@ -120,7 +121,8 @@ if plot_sample_size():
             mem_mb=2000,
             runtime=10,
         params:
-            dpi=PLOTS["dpi"],
+            figures=CFG.figure_params("sample_size_plot"),
+            dpi=CFG.plots["dpi"],
         script:
             "../scripts/plot_sample_size.py"
 
@@ -153,4 +155,4 @@ rule scores_table:
 
 rule plots:
     input:
-        [p for d in DATASETS for p in plot_paths(d)],
+        [p for d in DATASETS for p in CFG.plot_targets(d)],

@@ -1,14 +1,9 @@
-import sys
-from pathlib import Path
-
-# This checkout's prh, also in conda environments that do not install it.
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-
+# Snakemake `script:` of one rule; prh comes from PYTHONPATH (rules/common.smk).
 from prh.jobio import logged
-from prh.pairs import aggregate
+from prh.steps import aggregate
 
 with logged(snakemake.log[0]):
-    aggregate(
+    aggregate.run(
         snakemake.input.pairs,
         dataset=snakemake.wildcards.dataset,
         models=snakemake.params.models,

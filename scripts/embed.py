@@ -1,14 +1,9 @@
-import sys
-from pathlib import Path
-
-# This checkout's prh, also in conda environments that do not install it.
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-
+# Snakemake `script:` of one rule; prh comes from PYTHONPATH (rules/common.smk).
 from prh.jobio import logged
-from prh.workflow_steps import embed
+from prh.steps import embed
 
 with logged(snakemake.log[0]):
-    embed(
+    embed.run(
         snakemake.params.model,
         snakemake.input.manifest,
         snakemake.output[0],

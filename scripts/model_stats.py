@@ -1,15 +1,10 @@
-import sys
-from pathlib import Path
-
-# This checkout's prh, also in conda environments that do not install it.
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-
+# Snakemake `script:` of one rule; prh comes from PYTHONPATH (rules/common.smk).
 from prh.jobio import logged, set_threads
-from prh.pairs import model_stats
+from prh.steps import model_stats
 
 with logged(snakemake.log[0]):
     set_threads(snakemake.threads)
-    model_stats(
+    model_stats.run(
         snakemake.input.features,
         snakemake.output[0],
         device=snakemake.params.device,

@@ -1,15 +1,10 @@
-import sys
-from pathlib import Path
-
-# This checkout's prh, also in conda environments that do not install it.
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-
+# Snakemake `script:` of one rule; prh comes from PYTHONPATH (rules/common.smk).
 from prh.jobio import logged, set_threads
-from prh.pairs import pair_scores
+from prh.steps import pair_scores
 
 with logged(snakemake.log[0]):
     set_threads(snakemake.threads)
-    pair_scores(
+    pair_scores.run(
         snakemake.input.x,
         snakemake.input.y,
         snakemake.output[0],

@@ -1,16 +1,9 @@
-import sys
-from pathlib import Path
-
-# This checkout's prh, also in conda environments that do not install it.
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-
+# Snakemake `script:` of one rule; prh comes from PYTHONPATH (rules/common.smk).
 from prh.jobio import logged
-from prh.plots import metric_agreement
+from prh.steps import plots
 
+p = snakemake.params
 with logged(snakemake.log[0]):
-    metric_agreement(
-        snakemake.input.alignment,
-        snakemake.output.metric_agreement,
-        metrics=snakemake.params.metrics,
-        dpi=snakemake.params.dpi,
+    plots.metric_agreement(
+        snakemake.input.alignment, p.figures, dict(snakemake.output.items()), dpi=p.dpi
     )

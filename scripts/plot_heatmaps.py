@@ -1,25 +1,14 @@
-import sys
-from pathlib import Path
-
-# This checkout's prh, also in conda environments that do not install it.
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-
+# Snakemake `script:` of one rule; prh comes from PYTHONPATH (rules/common.smk).
 from prh.jobio import logged
-from prh.plots import alignment_heatmaps
+from prh.steps import plots
 
-out = dict(snakemake.output.items())
-metrics = snakemake.params.metrics
+p = snakemake.params
 with logged(snakemake.log[0]):
-    alignment_heatmaps(
+    plots.heatmaps(
         snakemake.input.alignment,
-        [out[f"heatmap_{m}"] for m in metrics],
-        metrics,
-        dpi=snakemake.params.dpi,
-        modalities=snakemake.params.modalities,
-        features=dict(zip(snakemake.params.models, snakemake.input.features)),
-        calibrated_outputs=(
-            [out[f"heatmap_{m}_calibrated"] for m in metrics]
-            if snakemake.params.calibrated
-            else None
-        ),
+        p.figures,
+        dict(snakemake.output.items()),
+        modalities=p.modalities,
+        features=p.features,
+        dpi=p.dpi,
     )

@@ -1,13 +1,9 @@
-import sys
-from pathlib import Path
-
-# This checkout's prh, also in conda environments that do not install it.
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-
+# Snakemake `script:` of one rule; prh comes from PYTHONPATH (rules/common.smk).
 from prh.jobio import logged
-from prh.plots import sample_size_curve
+from prh.steps import plots
 
+p = snakemake.params
 with logged(snakemake.log[0]):
-    sample_size_curve(
-        snakemake.input.tsv, snakemake.output.sample_size, dpi=snakemake.params.dpi
+    plots.sample_size(
+        snakemake.input.tsv, p.figures, dict(snakemake.output.items()), dpi=p.dpi
     )

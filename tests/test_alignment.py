@@ -9,7 +9,7 @@ import spec_reference as ref
 from prh.alignment import ModelStats, best_layer_pair, layer_scores, sweep
 from prh.metrics import list_metrics, measure
 from prh.preprocess import clamp_threshold, prepare_layers
-from prh.stats_io import load_model_stats, save_model_stats
+from prh.formats.stats import load_model_stats, save_model_stats
 
 CPU = torch.device("cpu")
 

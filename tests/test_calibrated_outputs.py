@@ -10,9 +10,14 @@ import pytest
 
 from prh.alignment import ModelStats
 from prh.calibration import benjamini_hochberg, calibrate_pair
-from prh.pairs import AGGREGATE_COLUMNS, TSV_COLUMNS, aggregate, pair_scores, read_alignment, read_pair
-from prh.sample_size import COLUMNS, sample_size_table
-from prh.stats_io import save_model_stats
+from prh.formats.alignment import read_alignment
+from prh.formats.pair import read_pair
+from prh.formats.tables import AGGREGATE_COLUMNS, ALIGNMENT_COLUMNS as TSV_COLUMNS
+from prh.steps.aggregate import run as aggregate
+from prh.steps.pair_scores import run as pair_scores
+from prh.formats.sample_size import SAMPLE_SIZE_COLUMNS as COLUMNS
+from prh.steps.sample_size_curve import run as sample_size_table
+from prh.formats.stats import save_model_stats
 
 N = 40
 CAL = {"n_permutations": 20, "n_boot": 20, "alpha": 0.1, "seed": 3,
@@ -48,7 +53,7 @@ def test_calibrated_pair_file_holds_what_calibrate_pair_computes(stats_files, tm
     paths, feats = stats_files
     out = tmp_path / "a__b.h5"
     pair_scores(paths["a"], paths["b"], out, metrics=METRICS, model_x="a", model_y="b",
-                calibration={"enabled": True, **CAL})
+                calibration=CAL, device="cpu")
     pair = read_pair(out)
     direct = calibrate_pair(ModelStats.from_features([x.astype(np.float32) for x in feats["a"]]),
                             ModelStats.from_features([x.astype(np.float32) for x in feats["b"]]),
@@ -75,7 +80,7 @@ def test_aggregate_adds_calibration_columns_and_bh_over_the_runs_pairs(stats_fil
     for x, y, cal in [("a", "b", CAL), ("a", "c", CAL), ("b", "c", None)]:  # b-c left out
         files.append(tmp_path / f"{x}__{y}.h5")
         pair_scores(paths[x], paths[y], files[-1], metrics=metrics, model_x=x, model_y=y,
-                    calibration=cal)
+                    calibration=cal, device="cpu")
     models = ["a", "b", "c"]
     aggregate(files, dataset="toy", models=models, metrics=list(metrics),
               out_h5=tmp_path / "alignment.h5", out_tsv=tmp_path / "alignment.tsv",
@@ -118,7 +123,7 @@ def test_aggregate_adds_calibration_columns_and_bh_over_the_runs_pairs(stats_fil
 def test_uncalibrated_run_keeps_calibration_columns_empty(stats_files, tmp_path):
     paths, _ = stats_files
     pair_scores(paths["a"], paths["c"], tmp_path / "a__c.h5", metrics={"cka": {}},
-                model_x="a", model_y="c", calibration={"enabled": False, **CAL})
+                model_x="a", model_y="c", calibration=None, device="cpu")
     aggregate([tmp_path / "a__c.h5"], dataset="toy", models=["a", "c"], metrics=["cka"],
               out_h5=tmp_path / "al.h5", out_tsv=tmp_path / "al.tsv")
     (row,) = _rows(tmp_path / "al.tsv")
@@ -130,7 +135,7 @@ def test_sample_size_table_rows_and_bad_sizes(stats_files, tmp_path):
     paths, _ = stats_files
     out = tmp_path / "sample_size.tsv"
     sample_size_table(paths, [("a", "b"), ("a", "c")], out, dataset="toy", sizes=[20, 12, 40],
-                      metrics={"mutual_knn": {"topk": 4}, "cka": {}}, n_permutations=20, seed=1)
+                      metrics={"mutual_knn": {"topk": 4}, "cka": {}}, n_permutations=20, seed=1, alpha=0.05, device="cpu")
     rows = _rows(out)
     assert tuple(rows[0]) == COLUMNS and len(rows) == 2 * 2 * 3
     ab = [r for r in rows if r["model_y"] == "b" and r["metric"] == "cka"]
@@ -138,8 +143,9 @@ def test_sample_size_table_rows_and_bad_sizes(stats_files, tmp_path):
     assert float(ab[-1]["p_value"]) == pytest.approx(1 / 21)
     with pytest.raises(ValueError, match="exceed the 40 samples"):
         sample_size_table(paths, [("a", "b")], tmp_path / "x.tsv", dataset="toy", sizes=[41],
-                          metrics={"cka": {}})
+                          metrics={"cka": {}}, n_permutations=20, alpha=0.05, seed=0, device="cpu")
     assert not (tmp_path / "x.tsv").exists()
     with pytest.raises(ValueError, match="no stats file given for model"):
         sample_size_table({"a": paths["a"]}, [("a", "b")], tmp_path / "x.tsv", dataset="toy",
-                          sizes=[20], metrics={"cka": {}})
+                          sizes=[20], metrics={"cka": {}}, n_permutations=20, alpha=0.05,
+                          seed=0, device="cpu")

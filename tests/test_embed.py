@@ -11,7 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from prh import cli, storage
+from prh import cli
+from prh.formats import features as storage
 from prh import datasets as D
 from prh.embed import embed
 from prh.models.language import HFTextEmbedder

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from prh import datasets as D
-from prh import storage
+from prh.formats import features as storage
 from prh.embed import embed
 from prh.metrics import measure
 

@@ -181,7 +181,7 @@ def test_layer_heatmaps(tmp_path):
     # asked the other way round: rows are minilm's layers
     plots.pair_layer_heatmaps(pair, {"mutual_knn": tmp_path / "rev.svg"}, model_x="minilm_l6",
                               model_y="efficientnet_lite0", dpi=DPI)
-    from prh.pairs import read_pair
+    from prh.formats.pair import read_pair
     from prh.plots.layers import pair_matrix
 
     p = read_pair(pair)
@@ -364,7 +364,7 @@ def test_bad_shapes_and_files_are_named(tmp_path):
                                                         "competence_source": "s"}})
     bad = tmp_path / "bad.tsv"
     bad.write_text("dataset\tmodel_x\n")
-    with pytest.raises(ValueError, match="bad.tsv: missing column\\(s\\) model_y"):
+    with pytest.raises(ValueError, match="bad.tsv: not a prh table: missing column\\(s\\) model_y"):
         plots.sample_size_curve(bad, tmp_path / "x.png")
     with pytest.raises(ValueError, match="layer scores must be a non-empty 2-D matrix"):
         plots.layer_heatmap(np.zeros((0, 3)), tmp_path / "x.png", model_x="a", model_y="b",

@@ -26,8 +26,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-WORKFLOW_FILES = ["Snakefile", "rules", "scripts", "schemas", "envs", "config", "profiles", "prh",
-                  "report"]
+WORKFLOW_FILES = ["Snakefile", "rules", "scripts", "envs", "config", "profiles", "prh", "report"]
 
 D = "results/emoji"
 TINY = {
@@ -254,10 +253,12 @@ def test_adding_a_model_adds_only_its_jobs(built):
 
 @pytest.mark.parametrize("module, expected", [
     ("prh/metrics.py", "alignment"),
-    ("prh/stats_io.py", "alignment"),
-    ("prh/pairs.py", "alignment"),
+    ("prh/formats/stats.py", "alignment"),
+    ("prh/steps/pair_scores.py", "pairs"),
+    ("prh/formats/tables.py", "aggregate"),
     ("prh/plots/heatmaps.py", "plots"),
     ("prh/models/language.py", "embedding"),
+    ("prh/steps/embed.py", "embedding"),
     ("prh/datasets.py", "everything"),
 ])
 def test_editing_a_library_module_reruns_the_stages_that_use_it(built, module, expected):
@@ -275,6 +276,8 @@ def test_editing_a_library_module_reruns_the_stages_that_use_it(built, module, e
              | AGGREGATE | SAMPLE | PLOTS)
     embedding = {f"{D}/features/{m}.h5" for m in MODELS} | align
     assert planned == {
+        "pairs": {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | PLOTS,
+        "aggregate": AGGREGATE | PLOTS,
         "alignment": align,
         "plots": FIGURES,
         "embedding": embedding,
@@ -336,7 +339,7 @@ def test_invalid_config_stops_before_any_job_naming_the_key(fresh, change, words
     res = smk(fresh, check=False)
     msg = res.stdout + res.stderr
     assert res.returncode != 0
-    assert "Error validating config file" in msg
+    assert "config: " in msg
     for w in words:
         assert w in msg, msg[-3000:]
     assert not (fresh / "results").exists() and not (fresh / "logs").exists()
@@ -372,7 +375,7 @@ def test_failing_embedding_leaves_no_output_and_others_finish(fresh):
 
 def test_paper_config_dry_run_with_slurm_profile_lists_every_job(fresh):
     res = smk(fresh, "-n", "--workflow-profile", "profiles/slurm",
-              "--configfile", "config/paper.yaml")
+              "--configfile", "config/paper.yaml", "--replace-workflow-config")
     out = res.stdout + res.stderr
     counts = {}
     for line in out.splitlines():
@@ -404,6 +407,20 @@ def test_default_config_plans_the_offline_default(fresh):
     out = res.stdout + res.stderr
     for m in cfg["metrics"]:
         assert f"heatmap_{m}.png" in out
+
+
+def test_config_override_on_the_command_line_keeps_config_yaml(fresh):
+    # --config merges into config.yaml (it used to replace it and fail validation)
+    res = smk(fresh, "-n", "--config", 'plots={"dpi": 100}')
+    assert f"{D}/features/minilm_l6.h5" in planned_outputs(res)
+
+
+def test_a_config_error_is_one_line_naming_the_key(fresh):
+    write_config(fresh, {**TINY, "colour": "blue"})
+    res = smk(fresh, check=False)
+    msg = res.stdout + res.stderr
+    assert res.returncode != 0 and "config: (top level): " in msg and "'colour'" in msg
+    assert "$schema" not in msg and "additionalProperties:" not in msg
 
 
 def test_lint_and_format(fresh):

@@ -14,9 +14,13 @@ import torch
 from prh.alignment import ModelStats, sweep
 from prh.metrics import METRICS
 from prh.plots import alignment_heatmaps
-from prh.stats_io import save_model_stats
+from prh.formats.stats import save_model_stats
 from prh.jobio import atomic_output, logged
-from prh.pairs import TSV_COLUMNS, aggregate, pair_scores, read_alignment, read_pair
+from prh.formats.alignment import read_alignment
+from prh.formats.pair import read_pair
+from prh.formats.tables import ALIGNMENT_COLUMNS as TSV_COLUMNS
+from prh.steps.aggregate import run as aggregate
+from prh.steps.pair_scores import run as pair_scores
 
 N = 24
 
@@ -46,7 +50,8 @@ METRIC_PARAMS = {"mutual_knn": {"topk": 5}, "cycle_knn": {"topk": 3}, "cka": {},
 def test_pair_file_matches_direct_sweep_and_scores_asymmetric_metrics_both_ways(stats_files, tmp_path):
     paths, feats = stats_files
     out = tmp_path / "pairs" / "a__b.h5"
-    pair_scores(paths["a"], paths["b"], out, metrics=METRIC_PARAMS, model_x="a", model_y="b")
+    pair_scores(paths["a"], paths["b"], out, metrics=METRIC_PARAMS, model_x="a", model_y="b",
+                device="cpu", calibration=None)
     pair = read_pair(out)
     assert (pair["model_x"], pair["model_y"]) == ("a", "b")
     sa, sb = ModelStats.from_features(feats["a"]), ModelStats.from_features(feats["b"])
@@ -69,7 +74,8 @@ def test_aggregate_builds_matrices_and_tidy_tsv(stats_files, tmp_path):
     pair_paths = []
     for x, y in [("a", "b"), ("a", "c"), ("b", "c")]:
         p = tmp_path / f"{x}__{y}.h5"
-        pair_scores(paths[x], paths[y], p, metrics=params, model_x=x, model_y=y)
+        pair_scores(paths[x], paths[y], p, metrics=params, model_x=x, model_y=y,
+                    device="cpu", calibration=None)
         pair_paths.append(p)
     models = ["c", "a", "b"]  # matrix order follows the configured order, not file order
     aggregate(pair_paths, dataset="toy", models=models, metrics=metrics,
@@ -111,7 +117,8 @@ def test_aggregate_builds_matrices_and_tidy_tsv(stats_files, tmp_path):
 def test_aggregate_refuses_pairs_missing_a_metric(stats_files, tmp_path):
     paths, _ = stats_files
     p = tmp_path / "a__b.h5"
-    pair_scores(paths["a"], paths["b"], p, metrics={"cka": {}}, model_x="a", model_y="b")
+    pair_scores(paths["a"], paths["b"], p, metrics={"cka": {}}, model_x="a", model_y="b",
+                device="cpu", calibration=None)
     with pytest.raises(ValueError, match="no scores for metric 'svcca'"):
         aggregate([p], dataset="toy", models=["a", "b"], metrics=["cka", "svcca"],
                   out_h5=tmp_path / "x.h5", out_tsv=tmp_path / "x.tsv")

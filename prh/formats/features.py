@@ -46,7 +46,7 @@ from typing import Any, Iterable, Sequence
 
 import h5py
 import numpy as np
-from .jobio import publish
+from ..jobio import open_h5, publish
 
 FEATS = "feats"
 SAMPLE_IDS = "sample_ids"
@@ -189,13 +189,7 @@ def _to_numpy(x: Any) -> np.ndarray:
 
 
 def _open(path: str | os.PathLike) -> h5py.File:
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: no such embedding file")
-    try:
-        return h5py.File(p, "r")
-    except OSError as e:
-        raise ValueError(f"{p}: not a readable HDF5 file ({e})") from None
+    return open_h5(path, "embedding file")
 
 
 def _layer_keys(h5: h5py.File, path: Any) -> list[str]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from prh import storage
+from prh.formats import features as storage
 from prh.alignment import layer_scores
 
 WIDTHS = (16, 24, 1280)

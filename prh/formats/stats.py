@@ -28,10 +28,10 @@ import h5py
 import numpy as np
 import torch
 
-from . import __version__
-from .alignment import ModelStats
-from .checks import resolve_device
-from .jobio import atomic_output, open_h5
+from .. import __version__
+from ..alignment import ModelStats
+from ..devices import resolve_device
+from ..jobio import atomic_output, open_h5
 
 
 def save_model_stats(stats: ModelStats, path: str | os.PathLike, *,
@@ -64,7 +64,7 @@ def save_model_stats(stats: ModelStats, path: str | os.PathLike, *,
 
 def load_model_stats(path: str | os.PathLike, device: torch.device | str | None = None) -> ModelStats:
     """Rebuild a ModelStats from a stats file; kNN lists for other k come from the Gram matrices."""
-    dev = resolve_device(device)
+    dev = resolve_device(device, accelerators=("cuda",))
     with open_h5(path, "stats file") as f:
         if "gram" not in f:
             raise ValueError(f"{path} is not a prh stats file (no 'gram' dataset)")

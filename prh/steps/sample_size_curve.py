@@ -1,43 +1,36 @@
-"""The sample-size curve as a workflow step: is alignment still moving at this N?
+"""Step of rule ``sample_size_curve``: is alignment still moving at this N?
 
 For each model pair and metric, :func:`prh.calibration.sample_size_curve`
 scores nested, seeded subsets of the samples (each contains the smaller ones)
-and builds each subset's own permutation null. The table has one row per
-(pair, metric, subset size), columns :data:`COLUMNS`. Subsets are taken from
-the preprocessed features of the full set (the clamp threshold stays that of
-all N samples), so only the pairing statistics change with N.
+and builds each subset's own permutation null; the rows go to
+``sample_size.tsv`` (:mod:`prh.formats.sample_size`). Subsets are taken from the
+preprocessed features of the full set (the clamp threshold stays that of all
+N samples), so only the pairing statistics change with N.
 """
 
 from __future__ import annotations
 
-import csv
 import logging
-import math
 import os
 import time
 from typing import Any, Mapping, Sequence
 
-from .jobio import atomic_output
-
 log = logging.getLogger(__name__)
 
-COLUMNS = ("dataset", "model_x", "model_y", "metric", "aggregate", "n", "score", "p_value",
-           "tau", "calibrated", "null_mean", "null_std", "n_permutations", "alpha")
 
-
-def sample_size_table(stats: Mapping[str, str | os.PathLike], pairs: Sequence[Sequence[str]],
-                      out: str | os.PathLike, *, dataset: str, sizes: Sequence[int],
-                      metrics: Mapping[str, Mapping[str, Any]], n_permutations: int = 100,
-                      alpha: float = 0.05, seed: int = 0, how: str = "max",
-                      device: str | None = None) -> None:
+def run(stats: Mapping[str, str | os.PathLike], pairs: Sequence[Sequence[str]],
+        out: str | os.PathLike, *, dataset: str, sizes: Sequence[int],
+        metrics: Mapping[str, Mapping[str, Any]], n_permutations: int, alpha: float,
+        seed: int, device: str, how: str = "max") -> None:
     """Write the sample-size curve of every pair and metric to a TSV.
 
     ``stats`` maps model names to their stats files; ``pairs`` are (x, y) names.
     """
     from tqdm import tqdm
 
-    from .calibration import sample_size_curve
-    from .stats_io import load_model_stats
+    from ..calibration import sample_size_curve
+    from ..formats.stats import load_model_stats
+    from ..formats.sample_size import write_sample_size_tsv
 
     models = sorted({m for p in pairs for m in p})
     missing = [m for m in models if m not in stats]
@@ -59,15 +52,4 @@ def sample_size_table(stats: Mapping[str, str | os.PathLike], pairs: Sequence[Se
                  time.perf_counter() - t0)
         rows += [{"dataset": dataset, "model_x": x, "model_y": y, "metric": metric,
                   "aggregate": how, **r} for r in curve]
-    with atomic_output(out) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.writer(fh, delimiter="\t", lineterminator="\n")
-            w.writerow(COLUMNS)
-            for r in rows:
-                w.writerow([_fmt(r[c]) for c in COLUMNS])
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return "" if math.isnan(v) else f"{v:.6g}"
-    return str(v)
+    write_sample_size_tsv(out, rows)

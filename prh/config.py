@@ -1,0 +1,482 @@
+"""The workflow's configuration: load, validate, fill defaults, and decide.
+
+:class:`Config` takes a config dictionary (what Snakemake read from
+config.yaml and the command line), validates it against
+``prh/config.schema.yaml`` (the one home of every setting's default), fills
+the defaults in, and answers every question the rules ask: which models and
+settings, which pairs, which pairs are calibrated, what a stats file must
+hold, which figures exist and what they are called, what a job needs. The
+rules only read these answers (``rules/common.smk``), so every decision is
+plain Python, tested without Snakemake (``tests/test_config.py``).
+
+Torch-free: building the DAG never imports torch.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Mapping
+
+SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
+RESULTS = "results"
+LOGS = "logs"
+MODALITIES = ("vision", "language")
+
+# Keys of a model's settings that change what its features file holds; the
+# others only schedule the job, so editing them reruns nothing.
+EMBED_RESULT_KEYS = ("source", "modality", "batch_size", "device", "dtype", "storage_dtype",
+                     "pool")
+# What a pair job's calibration depends on (the sample-size keys rerun no pair).
+CALIBRATION_KEYS = ("n_permutations", "n_boot", "alpha", "seed", "aggregates")
+KNN_METRICS = ("mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "cknna")
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message names the key and what to do."""
+
+
+# ---------------------------------------------------------------------------
+# schema: validation and defaults
+
+
+def load_schema() -> dict:
+    import yaml
+
+    with open(SCHEMA_PATH) as fh:
+        return yaml.safe_load(fh)
+
+
+def _key_path(path) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def _resolve(schema: Mapping, root: Mapping) -> Mapping:
+    ref = schema.get("$ref")
+    if ref is None:
+        return schema
+    node: Any = root
+    for part in ref.lstrip("#/").split("/"):
+        node = node[part]
+    return node
+
+
+def fill_defaults(schema: Mapping, instance: Any, root: Mapping | None = None) -> None:
+    """Set every absent key that has a ``default`` in ``schema``, recursively
+    (through ``$ref``, ``properties`` and map-like ``additionalProperties``)."""
+    root = schema if root is None else root
+    if not isinstance(instance, dict):
+        return
+    parts = [schema, _resolve(schema, root)]
+    for part in parts:
+        props = part.get("properties", {})
+        for key, sub in props.items():
+            if key not in instance and "default" in sub:
+                instance[key] = copy.deepcopy(sub["default"])
+            if key in instance:
+                fill_defaults(sub, instance[key], root)
+        extra = part.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key, value in instance.items():
+                if key not in props:
+                    fill_defaults(extra, value, root)
+
+
+def schema_defaults(*path: str) -> Any:
+    """The schema's default of one setting, e.g. ``schema_defaults("calibration",
+    "n_boot")``; for code outside the workflow (the CLI) that offers the same
+    settings."""
+    schema = load_schema()
+    node: Mapping = schema
+    for key in path:
+        props = {**_resolve(node, schema).get("properties", {}), **node.get("properties", {})}
+        node = props[key]
+    return copy.deepcopy(node["default"])
+
+
+def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A validated copy of ``raw`` with the schema's defaults filled in; the
+    first problem is a one-line :class:`ConfigError` naming the key."""
+    import jsonschema
+
+    schema = load_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(raw))
+    if error is not None:
+        message = " ".join(error.message.split())
+        if len(message) > 300:
+            message = message[:300] + " ..."
+        raise ConfigError(f"config: {_key_path(error.absolute_path)}: {message}")
+    cfg = copy.deepcopy(dict(raw))
+    fill_defaults(schema, cfg)
+    return cfg
+
+
+# ---------------------------------------------------------------------------
+# paths of every workflow output
+
+
+def manifest_path(dataset: str) -> str:
+    return f"{RESULTS}/{dataset}/manifest.json"
+
+
+def features_path(dataset: str, model: str) -> str:
+    return f"{RESULTS}/{dataset}/features/{model}.h5"
+
+
+def stats_path(dataset: str, model: str) -> str:
+    return f"{RESULTS}/{dataset}/stats/{model}.h5"
+
+
+def pair_path(dataset: str, x: str, y: str) -> str:
+    return f"{RESULTS}/{dataset}/pairs/{x}__{y}.h5"
+
+
+def log_path(dataset: str, name: str) -> str:
+    return f"{LOGS}/{dataset}/{name}"
+
+
+# ---------------------------------------------------------------------------
+# figures
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure: its rule, output name (the rule's named output), file stem
+    under ``plots/``, what the drawing needs (``params``) and its report entry."""
+
+    rule: str
+    name: str
+    stem: str
+    params: Mapping[str, Any]
+    caption: str
+    category: str
+    subcategory: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------
+
+
+class Config:
+    """A validated workflow config and every decision derived from it."""
+
+    def __init__(self, raw: Mapping[str, Any]):
+        self.raw = validate(raw)
+        self.datasets: list[str] = list(self.raw["datasets"])
+        self.models: list[str] = list(self.raw["models"])
+        self.metrics: list[str] = list(self.raw["metrics"])
+        self.alignment: dict[str, Any] = self.raw["alignment"]
+        self.calibration: dict[str, Any] = self.raw["calibration"]
+        self.plots: dict[str, Any] = self.raw["plots"]
+        self._check()
+
+    # -- models ------------------------------------------------------------
+
+    def source(self, model: str):
+        """The model's parsed source (:func:`prh.models.registry.parse_source`)."""
+        from .models.registry import ModelError, parse_source
+
+        try:
+            return parse_source(self.raw["models"][model]["source"])
+        except ModelError as err:
+            raise ConfigError(f"config: models.{model}.source: {err}") from None
+
+    def modality(self, model: str) -> str:
+        return self.source(model).modality
+
+    def model(self, model: str) -> dict[str, Any]:
+        """A model's settings: the ``embedding`` block, then its own keys, its
+        modality from its source."""
+        entry = self.raw["models"][model]
+        return {**self.raw["embedding"], **entry, "modality": self.modality(model)}
+
+    def embed_params(self, model: str) -> dict[str, Any]:
+        """Only what changes a model's features, so other edits do not rerun it."""
+        s = self.model(model)
+        return {k: s[k] for k in EMBED_RESULT_KEYS}
+
+    def embed_resources(self, model: str) -> dict[str, int]:
+        s = self.model(model)
+        return {"threads": s["threads"], "mem_mb": s["mem_mb"], "runtime": s["runtime"],
+                "gpu": s.get("gpus", 0 if s["device"] == "cpu" else 1)}
+
+    def modalities(self) -> dict[str, str]:
+        return {m: self.modality(m) for m in self.models}
+
+    # -- pairs and calibration ---------------------------------------------
+
+    def cross_modal(self, x: str, y: str) -> bool:
+        return self.modality(x) != self.modality(y)
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Unordered model pairs in a fixed (sorted) order, so that adding or
+        reordering models never renames an existing pair file."""
+        names = sorted(self.models)
+        out = []
+        for i, x in enumerate(names):
+            for y in names[i + 1:]:
+                if self.alignment["pairs"] == "cross_modal" and not self.cross_modal(x, y):
+                    continue
+                out.append((x, y))
+        return out
+
+    @property
+    def calibrated(self) -> bool:
+        return bool(self.calibration["enabled"])
+
+    def calibrated_pair(self, x: str, y: str) -> bool:
+        if not self.calibrated:
+            return False
+        return self.calibration["pairs"] == "all" or self.cross_modal(x, y)
+
+    def calibration_params(self, x: str, y: str) -> dict[str, Any]:
+        """What a pair job's calibration depends on ({} when not calibrated)."""
+        if not self.calibrated_pair(x, y):
+            return {}
+        return {k: self.calibration[k] for k in CALIBRATION_KEYS}
+
+    def metric_params(self) -> dict[str, dict[str, Any]]:
+        """Configured metrics with their parameters ({} where the defaults apply)."""
+        return {m: dict(self.raw["metrics"][m] or {}) for m in self.metrics}
+
+    def resolved_metric_params(self, metric: str) -> dict[str, Any]:
+        """A metric's parameters with the library's defaults filled in."""
+        from .metric_info import get_metric
+
+        return {**get_metric(metric).defaults, **self.metric_params()[metric]}
+
+    def keep_layers(self) -> bool:
+        """SVCCA on bootstrap resamples and sample subsets recomputes its bases
+        from the preprocessed layers, so stats files then keep them."""
+        if not self.calibrated or "svcca" not in self.metrics:
+            return False
+        curve = self.has_sample_size_curve and "svcca" in self.calibration["sample_size_metrics"]
+        return self.calibration["n_boot"] > 0 or curve
+
+    def stats_params(self) -> dict[str, Any]:
+        """What a stats file must hold: the preprocessing and every k and
+        cca_dim the configured metrics use."""
+        topk = sorted({self.resolved_metric_params(m)["topk"]
+                       for m in self.metrics if m in KNN_METRICS})
+        cca_dims = sorted({self.resolved_metric_params(m)["cca_dim"]
+                           for m in self.metrics if m == "svcca"})
+        a = self.alignment
+        return {"q": a["q"], "exact": a["exact"], "normalize": a["normalize"], "topk": topk,
+                "cca_dims": cca_dims, "layers": self.keep_layers()}
+
+    # -- the sample-size curve ---------------------------------------------
+
+    @property
+    def has_sample_size_curve(self) -> bool:
+        return self.calibrated and bool(self.calibration["sample_sizes"])
+
+    def sample_size_pairs(self) -> list[tuple[str, str]]:
+        """The curve's pairs: cross-modal ones, or all configured pairs when
+        there are none."""
+        pairs = self.pairs()
+        return [p for p in pairs if self.cross_modal(*p)] or pairs
+
+    def sample_size_models(self) -> list[str]:
+        return sorted({m for p in self.sample_size_pairs() for m in p})
+
+    def sample_size_params(self) -> dict[str, Any]:
+        if not self.has_sample_size_curve:
+            return {}
+        c = self.calibration
+        return {"sizes": c["sample_sizes"],
+                "metrics": {m: self.metric_params()[m] for m in c["sample_size_metrics"]},
+                "n_permutations": c["sample_size_permutations"], "alpha": c["alpha"],
+                "seed": c["seed"]}
+
+    # -- resources -----------------------------------------------------------
+
+    def n_samples(self, dataset: str) -> int:
+        return self.raw["datasets"][dataset]["n_samples"]
+
+    def kernel_mem_mb(self, dataset: str, copies: int) -> int:
+        """Memory for ``copies`` float64 N x N matrices per layer for up to 100
+        layers (LLaMA-65B has 81), plus the interpreter and torch."""
+        n = self.n_samples(dataset)
+        return 1500 + math.ceil(copies * 100 * n * n * 8 / 2**20)
+
+    @property
+    def alignment_gpus(self) -> int:
+        return 0 if self.alignment["device"] == "cpu" else 1
+
+    # -- figures ---------------------------------------------------------------
+
+    def _plot_metrics(self, key: str, names: list[str]) -> list[str]:
+        for name in names:
+            if name not in self.metrics:
+                raise ConfigError(f"config: plots.{key}: {name!r} is not a configured metric; "
+                                  f"configured: {', '.join(self.metrics)}")
+        return names
+
+    def competence_metrics(self) -> list[str]:
+        """plots.competence_metric (one or a list), else mutual_knn, else the
+        first configured metric."""
+        names = self.plots.get("competence_metric")
+        if names is None:
+            return ["mutual_knn"] if "mutual_knn" in self.metrics else self.metrics[:1]
+        names = [names] if isinstance(names, str) else list(names)
+        return self._plot_metrics("competence_metric", names)
+
+    def layer_plot_metrics(self) -> list[str]:
+        """plots.layer_metrics, else those of mutual_knn and cka that are
+        configured, else the first metric."""
+        names = self.plots.get("layer_metrics")
+        if names is None:
+            names = [m for m in ("mutual_knn", "cka") if m in self.metrics] or self.metrics[:1]
+        return self._plot_metrics("layer_metrics", list(names))
+
+    def layer_plot_pairs(self) -> list[tuple[str, str]]:
+        """(x, y) pairs with a layer x layer figure: cross_modal, all, none, or
+        a list of [x, y] (rows = x)."""
+        spec = self.plots["layer_pairs"]
+        pairs = self.pairs()
+        if spec == "all":
+            return pairs
+        if spec == "none":
+            return []
+        if spec == "cross_modal":
+            return [p for p in pairs if self.cross_modal(*p)]
+        out = []
+        for x, y in spec:
+            for m in (x, y):
+                if m not in self.models:
+                    raise ConfigError(f"config: plots.layer_pairs: unknown model {m!r}")
+            if (x, y) not in pairs and (y, x) not in pairs:
+                raise ConfigError(f"config: plots.layer_pairs: {x} x {y} is not aligned "
+                                  f"(alignment.pairs: {self.alignment['pairs']})")
+            out.append((x, y))
+        return out
+
+    def competence_params(self) -> dict[str, dict[str, Any]]:
+        """Configured competence values and sources per model (only these keys,
+        so that no other model setting reruns the competence figures)."""
+        keys = ("competence", "competence_source")
+        entries = self.raw["models"]
+        return {m: {k: entries[m][k] for k in keys if k in entries[m]}
+                for m in self.models if "competence" in entries[m]}
+
+    @cached_property
+    def _figures(self) -> list[Figure]:
+        cal = self.calibrated
+        figs = []
+        for m in self.metrics:
+            for calibrated in (False, True)[: 1 + cal]:
+                name = f"heatmap_{m}" + ("_calibrated" if calibrated else "")
+                figs.append(Figure("heatmaps", name, name,
+                                   {"metric": m, "calibrated": calibrated}, "heatmap",
+                                   "1. Alignment heatmaps", m,
+                                   {"metric": m, "scores": "calibrated" if calibrated else "raw"}))
+        for m in self.competence_metrics():
+            kinds = [(f"competence_{m}", False, "raw")]
+            if cal:
+                kinds.append((f"competence_raw_vs_calibrated_{m}", True, "raw vs calibrated"))
+            for name, calibrated, label in kinds:
+                figs.append(Figure("competence", name, name,
+                                   {"metric": m, "calibrated": calibrated}, "competence",
+                                   "2. Alignment vs competence", m,
+                                   {"metric": m, "scores": label}))
+        for x, y in self.layer_plot_pairs():
+            for m in self.layer_plot_metrics():
+                name = f"{x}__{y}/{m}"
+                figs.append(Figure("layer_heatmaps", name, f"layers/{name}",
+                                   {"x": x, "y": y, "metric": m}, "layers",
+                                   "3. Layer x layer scores", f"{x} x {y}",
+                                   {"pair": f"{x} x {y}", "metric": m}))
+        figs.append(Figure("metric_agreement", "metric_agreement", "metric_agreement",
+                           {"metrics": list(self.metrics)}, "agreement", "4. Metric agreement"))
+        if self.has_sample_size_curve:
+            figs.append(Figure("sample_size_plot", "sample_size", "sample_size", {},
+                               "sample_size", "5. Sample size"))
+        return figs
+
+    def figures(self, rule: str | None = None) -> list[Figure]:
+        """Every figure (of one rule), in a fixed order."""
+        return [f for f in self._figures if rule is None or f.rule == rule]
+
+    @property
+    def plot_formats(self) -> list[str]:
+        return list(self.plots["formats"])
+
+    @property
+    def report_format(self) -> str:
+        """Figures go to the report as PNG (or the first format when there is no PNG)."""
+        return "png" if "png" in self.plot_formats else self.plot_formats[0]
+
+    def figure_files(self, dataset: str, figure: Figure) -> list[str]:
+        return [f"{RESULTS}/{dataset}/plots/{figure.stem}.{ext}" for ext in self.plot_formats]
+
+    def figure_params(self, rule: str) -> dict[str, dict[str, Any]]:
+        """Output name -> what the drawing needs, for a plot rule's params."""
+        return {f.name: dict(f.params) for f in self.figures(rule)}
+
+    def tables(self) -> list[str]:
+        return ["alignment", "aggregates"] if self.calibrated else ["alignment"]
+
+    def plot_targets(self, dataset: str) -> list[str]:
+        """Every output of the plot rules for one dataset (the ``plots`` target)."""
+        paths = [p for f in self.figures() for p in self.figure_files(dataset, f)]
+        return paths + [f"{RESULTS}/{dataset}/report/{t}.tsv" for t in self.tables()]
+
+    def align_targets(self, dataset: str) -> list[str]:
+        out = [f"{RESULTS}/{dataset}/alignment.{ext}" for ext in ("h5", "tsv")]
+        out.append(f"{RESULTS}/{dataset}/aggregates.tsv")
+        if self.has_sample_size_curve:
+            out.append(f"{RESULTS}/{dataset}/sample_size.tsv")
+        return out
+
+    # -- checks that need more than the schema ------------------------------
+
+    def _check(self) -> None:
+        for name, entry in self.raw["models"].items():
+            source = self.source(name)
+            given = entry.get("modality")
+            if given is not None and given != source.modality:
+                raise ConfigError(f"config: models.{name}.modality: {source.text} is a "
+                                  f"{source.modality} model, not {given}; drop the key or fix it")
+        for name, entry in self.raw["datasets"].items():
+            if entry["source"] == "folder" and "path" not in entry:
+                raise ConfigError(f"config: datasets.{name}: source 'folder' needs a 'path'")
+        for metric in self.metrics:
+            from .metric_info import get_metric
+
+            info = get_metric(metric)
+            unknown = set(self.metric_params()[metric]) - set(info.defaults)
+            if unknown:
+                raise ConfigError(f"config: metrics.{metric}: unknown parameter "
+                                  f"{sorted(unknown)[0]!r}; its parameters: "
+                                  f"{', '.join(info.defaults) or 'none'}")
+            params = self.resolved_metric_params(metric)
+            for dataset in self.datasets:
+                n = self.n_samples(dataset)
+                if "topk" in params and params["topk"] > n - 1:
+                    raise ConfigError(f"config: metrics.{metric}.topk: {params['topk']} needs "
+                                      f"more than datasets.{dataset}.n_samples={n} samples; "
+                                      "lower topk or use more samples")
+                if "cca_dim" in params and params["cca_dim"] > n:
+                    raise ConfigError(f"config: metrics.{metric}.cca_dim: {params['cca_dim']} "
+                                      f"exceeds datasets.{dataset}.n_samples={n}")
+        if self.has_sample_size_curve:
+            for m in self.calibration["sample_size_metrics"]:
+                if m not in self.metrics:
+                    raise ConfigError(f"config: calibration.sample_size_metrics: {m!r} is not "
+                                      f"a configured metric; configured: {', '.join(self.metrics)}")
+            for name in self.datasets:
+                too_big = [n for n in self.calibration["sample_sizes"] if n > self.n_samples(name)]
+                if too_big:
+                    raise ConfigError(f"config: calibration.sample_sizes: {too_big} exceed "
+                                      f"datasets.{name}.n_samples={self.n_samples(name)}; "
+                                      "lower them")
+        if not self.pairs():
+            raise ConfigError(f"config: alignment.pairs: no model pairs to align (pairs: "
+                              f"{self.alignment['pairs']}; check the models' sources)")
+        self.competence_metrics()
+        self.layer_plot_metrics()
+        self.layer_plot_pairs()

@@ -1,0 +1,73 @@
+"""Step of rule ``aggregate``: every pair file of a dataset -> the model x
+model matrices (``alignment.h5``) and the tidy tables (``alignment.tsv``,
+``aggregates.tsv``); formats in :mod:`prh.formats.alignment` and
+:mod:`prh.formats.tables`."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Sequence
+
+
+def run(pair_paths: Sequence[str | os.PathLike], *, dataset: str, models: Sequence[str],
+        metrics: Sequence[str], out_h5: str | os.PathLike, out_tsv: str | os.PathLike,
+        out_aggregates_tsv: str | os.PathLike | None = None) -> None:
+    """Each metric's best layer pair per model pair, as matrices and tables.
+
+    Symmetric metrics have one TSV row per unordered pair and a mirrored matrix;
+    asymmetric metrics one row per ordered pair. When the pair files hold
+    calibrations, each aggregate's calibration fields fill matrices and
+    columns, with Benjamini-Hochberg p-values over the run's pairs.
+    """
+    from ..alignment import best_layer_pair
+    from ..calibration import aggregate as aggregate_scores, benjamini_hochberg
+    from ..formats.alignment import write_alignment
+    from ..formats.pair import CALIBRATION_FIELDS, read_pair
+    from ..formats.tables import write_aggregates_tsv, write_alignment_tsv
+    from ..metrics import get_metric
+
+    index = {m: i for i, m in enumerate(models)}
+    metrics = list(metrics)
+    params: dict[str, Any] = {}
+    # rows[metric]: one dict per (ordered) pair: names, best layers, calibration
+    rows: dict[str, list[dict[str, Any]]] = {m: [] for m in metrics}
+    for path in pair_paths:
+        pair = read_pair(path)
+        x, y = pair["model_x"], pair["model_y"]
+        for m in (x, y):
+            if m not in index:
+                raise ValueError(f"{path}: model {m!r} is not among the configured models")
+        for metric in metrics:
+            if metric not in pair["xy"]:
+                raise ValueError(f"{path}: no scores for metric {metric!r}; rerun its pair job")
+            params.setdefault(metric, pair["metrics"].get(metric, {}))
+            orders = [("xy", x, y)]
+            if not get_metric(metric).symmetric:
+                orders.append(("yx", y, x))
+            for order, a, b in orders:
+                best, (i, j) = best_layer_pair(pair[order][metric])
+                rows[metric].append({"x": a, "y": b, "score": best, "layer_x": i, "layer_y": j,
+                                     "S": pair[order][metric],
+                                     "cal": pair["calibration"].get((order, metric), {})})
+    hows = sorted({h for rs in rows.values() for r in rs for h in r["cal"]},
+                  key=lambda h: (h != "max", h))
+    blank = dict.fromkeys(CALIBRATION_FIELDS, math.nan)
+    for metric, rs in rows.items():
+        for how in hows:
+            for r in rs:  # pairs left uncalibrated (calibration.pairs) get NaN
+                r["cal"].setdefault(how, {**blank, "score": aggregate_scores(r["S"], how),
+                                          "alpha": math.nan,
+                                          "n_permutations": 0, "n_boot": 0})
+            p_bh = benjamini_hochberg([r["cal"][how]["p_value"] for r in rs])
+            for r, p in zip(rs, p_bh):
+                r["cal"][how]["p_bh"] = float(p)
+        rs.sort(key=lambda r: (index[r["x"]], index[r["y"]]))
+
+    write_alignment(out_h5, dataset=dataset, models=models, rows=rows, aggregates=hows,
+                    params=params,
+                    symmetric={m: get_metric(m).symmetric for m in metrics},
+                    max_score={m: get_metric(m).max_score(**params.get(m, {})) for m in metrics})
+    write_alignment_tsv(out_tsv, dataset=dataset, rows=rows)
+    if out_aggregates_tsv is not None:
+        write_aggregates_tsv(out_aggregates_tsv, dataset=dataset, rows=rows, aggregates=hows)

@@ -1,0 +1,63 @@
+"""Step of rule ``pair_scores``: one unordered model pair's layer x layer
+scores, and their calibration when the pair is calibrated."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from typing import Any, Mapping
+
+log = logging.getLogger(__name__)
+
+
+def _progress(desc: str):
+    """A tqdm wrapper for long loops; a job's stderr is its log file, so the
+    bar updates rarely."""
+    from tqdm import tqdm
+
+    return lambda it: tqdm(it, desc=desc, mininterval=15, file=sys.stderr)
+
+
+def run(stats_x: str | os.PathLike, stats_y: str | os.PathLike, out: str | os.PathLike, *,
+        metrics: Mapping[str, Mapping[str, Any]], model_x: str, model_y: str, device: str,
+        calibration: Mapping[str, Any] | None) -> None:
+    """Write the layer x layer scores of every metric for one unordered model
+    pair; asymmetric metrics are scored in both orders.
+
+    ``calibration`` (keys ``n_permutations``, ``n_boot``, ``alpha``,
+    ``aggregates``, ``seed``: :meth:`prh.config.Config.calibration_params`;
+    None or empty for an uncalibrated pair) adds each aggregate's
+    permutation-null calibration and bootstrap interval.
+    """
+    from ..alignment import sweep
+    from ..calibration import calibrate_pair
+    from ..formats.pair import write_pair
+    from ..formats.stats import load_model_stats
+    from ..metrics import get_metric, resolve_params
+
+    sx = load_model_stats(stats_x, device=device)
+    sy = load_model_stats(stats_y, device=device)
+    metrics = {m: dict(p or {}) for m, p in metrics.items()}
+    cal = dict(calibration or {})
+    scores: dict[tuple[str, str], Any] = {}
+    rows: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
+    if cal:
+        t0 = time.perf_counter()
+        result = calibrate_pair(sx, sy, metrics, aggregates=list(cal["aggregates"]),
+                                n_permutations=cal["n_permutations"], n_boot=cal["n_boot"],
+                                alpha=cal["alpha"], seed=cal["seed"], both_orders=True,
+                                progress=_progress(f"{model_x} vs {model_y}"))
+        log.info("calibrated %s vs %s in %.1f s", model_x, model_y, time.perf_counter() - t0)
+        for key, (S, per) in result.items():
+            scores[key], rows[key] = S, per
+    else:
+        for name, params in metrics.items():
+            p = resolve_params(name, params, n=sx.n)
+            scores[("xy", name)] = sweep(sx, sy, name, **p)
+            if not get_metric(name).symmetric:
+                scores[("yx", name)] = sweep(sy, sx, name, **p)
+    write_pair(out, model_x=model_x, model_y=model_y, n_samples=sx.n, metrics=metrics,
+               scores=scores, calibration=rows, n_boot=int(cal.get("n_boot", 0)),
+               seed=int(cal.get("seed", 0)))

@@ -1,0 +1,187 @@
+"""prh.config: validation, defaults and every decision the rules read."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+import yaml
+
+from prh import config as C
+from prh.config import Config, ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_are_filled_from_the_schema(tiny_config):
+    cfg = Config(tiny_config)
+    assert cfg.model("minilm_l6")["batch_size"] == C.schema_defaults("embedding", "batch_size")
+    assert cfg.alignment["q"] == 0.95 and cfg.alignment["device"] == "cpu"
+    assert not cfg.calibrated
+    tiny_config["embedding"] = {"batch_size": 8}
+    tiny_config["models"]["glove_6b_50d"]["batch_size"] = 4
+    cfg = Config(tiny_config)
+    assert cfg.model("minilm_l6")["batch_size"] == 8
+    assert cfg.model("glove_6b_50d")["batch_size"] == 4
+    assert cfg.model("minilm_l6")["device"] == "cpu"  # schema default under a partial block
+
+
+def test_every_schema_default_is_valid_and_each_setting_has_one_home():
+    schema = C.load_schema()
+    # a config of only the required keys validates once the defaults are in
+    Config({"datasets": {"d": {"source": "emoji", "n_samples": 16}},
+            "models": {"a": {"source": "glove_6b_50d"}, "b": {"source": "efficientnet_lite0"}},
+            "metrics": {"cka": None}})
+    # the library API's defaults agree with the workflow's (pypsa-eur style check)
+    from prh.calibration import calibrate_pair, sample_size_curve
+
+    sig = inspect.signature(calibrate_pair).parameters
+    for key in ("n_permutations", "n_boot", "alpha", "seed"):
+        assert sig[key].default == C.schema_defaults("calibration", key), key
+    assert (inspect.signature(sample_size_curve).parameters["n_permutations"].default
+            == C.schema_defaults("calibration", "sample_size_permutations"))
+    # config.yaml's embedding block holds no value that merely repeats a default
+    with open(REPO / "config.yaml") as fh:
+        default_run = yaml.safe_load(fh)
+    for block in ("embedding", "alignment", "calibration", "plots"):
+        for key, value in (default_run.get(block) or {}).items():
+            if block == "calibration" and key == "enabled":
+                continue  # the block's own default is off: enabled says it is on
+            assert value != C.schema_defaults(block, key), f"{block}.{key} repeats its default"
+    # model entries share the embedding settings' definition but no defaults,
+    # so a model's own keys override the embedding block and nothing else
+    assert not any("default" in p for p in schema["$defs"]["embedding_settings"]["properties"].values())
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda c: c["models"]["minilm_l6"].update(modality="audio"), ["models.minilm_l6.modality", "audio"]),
+    (lambda c: c.update(colour="blue"), ["(top level)", "colour"]),
+    (lambda c: c["metrics"].update(cka={"kernel": "linear"}), ["metrics.cka.kernel", "linear"]),
+    (lambda c: c["metrics"].update(mutual_knn={"topk": 0}), ["metrics.mutual_knn.topk"]),
+    (lambda c: c["models"].update(bad__name={"source": "glove_6b_50d"}), ["bad__name"]),
+])
+def test_schema_errors_are_one_line_and_name_the_key(tiny_config, change, words):
+    change(tiny_config)
+    with pytest.raises(ConfigError) as err:
+        Config(tiny_config)
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("config: ")
+    for w in words:
+        assert w in msg
+
+
+@pytest.mark.parametrize("source, declared, truth", [
+    ("hf:org/some-lm", "vision", "language"),
+    ("timm:resnet18", "language", "vision"),
+    ("efficientnet_lite1", "language", "vision"),
+])
+def test_every_source_fixes_its_modality(tiny_config, source, declared, truth):
+    tiny_config["models"]["x"] = {"source": source, "modality": declared}
+    with pytest.raises(ConfigError, match=f"models.x.modality: {source} is a {truth} model"):
+        Config(tiny_config)
+    tiny_config["models"]["x"] = {"source": source}
+    assert Config(tiny_config).modality("x") == truth
+
+
+def test_unknown_source_names_the_model_and_lists_known(tiny_config):
+    tiny_config["models"]["minilm_l6"]["source"] = "minilm_l7"
+    with pytest.raises(ConfigError, match="models.minilm_l6.source: unknown model 'minilm_l7'; "
+                                          "known: .*timm:<name>"):
+        Config(tiny_config)
+
+
+def test_pairs_cross_modal_and_calibration(tiny_config):
+    cfg = Config(tiny_config)
+    assert cfg.pairs() == [("efficientnet_lite0", "glove_6b_50d"),
+                           ("efficientnet_lite0", "minilm_l6"), ("glove_6b_50d", "minilm_l6")]
+    assert cfg.calibration_params("efficientnet_lite0", "minilm_l6") == {}
+    tiny_config["calibration"] = {"n_permutations": 30}
+    tiny_config["alignment"] = {"pairs": "cross_modal"}
+    cfg = Config(tiny_config)
+    assert cfg.pairs() == [("efficientnet_lite0", "glove_6b_50d"),
+                           ("efficientnet_lite0", "minilm_l6")]
+    assert cfg.calibration_params("efficientnet_lite0", "minilm_l6") == {
+        "n_permutations": 30, "n_boot": 200, "alpha": 0.05, "seed": 0, "aggregates": ["max"]}
+    tiny_config["models"] = {"a": {"source": "glove_6b_50d"}, "b": {"source": "minilm_l6"}}
+    with pytest.raises(ConfigError, match="alignment.pairs: no model pairs"):
+        Config(tiny_config)
+
+
+def test_stats_params_hold_every_k_and_cca_dim(tiny_config):
+    tiny_config["metrics"] = {"mutual_knn": {"topk": 5}, "cknna": None, "svcca": {"cca_dim": 3},
+                              "cka": None}
+    p = Config(tiny_config).stats_params()
+    assert p["topk"] == [5, 10] and p["cca_dims"] == [3] and p["layers"] is False
+    tiny_config["calibration"] = {"n_boot": 20}
+    assert Config(tiny_config).stats_params()["layers"] is True  # SVCCA resamples need layers
+
+
+def test_data_dependent_parameters_are_checked_at_config_time(tiny_config):
+    tiny_config["metrics"]["mutual_knn"] = {"topk": 48}
+    with pytest.raises(ConfigError, match="metrics.mutual_knn.topk: 48 needs more than "
+                                          "datasets.emoji.n_samples=48"):
+        Config(tiny_config)
+    tiny_config["metrics"]["mutual_knn"] = {"topk": 5}
+    tiny_config["calibration"] = {"sample_sizes": [16, 64]}
+    with pytest.raises(ConfigError, match="calibration.sample_sizes: \\[64\\] exceed"):
+        Config(tiny_config)
+
+
+def test_alignment_device_auto_is_accepted_and_resolves():
+    from prh.devices import resolve_device
+
+    assert str(resolve_device("auto", accelerators=("cuda",))) in ("cpu", "cuda")
+    with pytest.raises(ValueError, match="not a torch device"):
+        resolve_device("tpu")
+
+
+def test_embed_params_and_resources(tiny_config):
+    tiny_config["models"]["minilm_l6"].update(threads=3, mem_mb=9000, device="cuda")
+    cfg = Config(tiny_config)
+    assert set(cfg.embed_params("minilm_l6")) == set(C.EMBED_RESULT_KEYS)
+    assert cfg.embed_params("minilm_l6")["modality"] == "language"
+    assert cfg.embed_resources("minilm_l6") == {"threads": 3, "mem_mb": 9000, "runtime": 60,
+                                                 "gpu": 1}
+    assert cfg.embed_resources("glove_6b_50d")["gpu"] == 0
+
+
+def test_figures_names_and_files(tiny_config):
+    cfg = Config(tiny_config)
+    names = [f.name for f in cfg.figures()]
+    assert names[:3] == ["heatmap_mutual_knn", "heatmap_cycle_knn", "heatmap_cka"]
+    assert "competence_mutual_knn" in names and "metric_agreement" in names
+    assert "efficientnet_lite0__minilm_l6/mutual_knn" in names  # cross-modal layer figures
+    assert not any("sample_size" == n or "calibrated" in n for n in names)
+    tiny_config["calibration"] = {"sample_sizes": [16, 48]}
+    tiny_config["plots"] = {"formats": ["svg"], "layer_pairs": "none"}
+    cfg = Config(tiny_config)
+    assert cfg.figure_params("heatmaps")["heatmap_cka_calibrated"] == {"metric": "cka",
+                                                                       "calibrated": True}
+    assert cfg.figures("layer_heatmaps") == []
+    (fig,) = cfg.figures("sample_size_plot")
+    assert cfg.figure_files("emoji", fig) == ["results/emoji/plots/sample_size.svg"]
+    assert cfg.report_format == "svg"
+    assert "results/emoji/report/aggregates.tsv" in cfg.plot_targets("emoji")
+    tiny_config["plots"] = {"layer_pairs": [["minilm_l6", "nope"]]}
+    with pytest.raises(ConfigError, match="plots.layer_pairs: unknown model 'nope'"):
+        Config(tiny_config)
+    tiny_config["plots"] = {"competence_metric": "svcca"}
+    with pytest.raises(ConfigError, match="plots.competence_metric: 'svcca' is not a configured"):
+        Config(tiny_config)
+
+
+def test_shipped_configs_are_valid():
+    for path in (REPO / "config.yaml", REPO / "config" / "paper.yaml"):
+        with open(path) as fh:
+            Config(yaml.safe_load(fh))
+
+
+def test_building_the_config_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, yaml; from prh.config import Config; "
+            f"Config(yaml.safe_load(open({str(REPO / 'config.yaml')!r}))); "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
