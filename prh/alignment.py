@@ -523,7 +523,7 @@ def layer_scores(X: Any, Y: Any, metric: str, *, q: float = 0.95, exact: bool = 
     (numpy or torch), or a list of per-layer N x D_l arrays when layer widths
     differ. Each model is clamped at quantile ``q`` (``exact`` selects the
     exact-quantile mode; q=1 disables the clamp) and, with ``normalize``, each
-    layer's rows are L2-normalised, as ``shared/spec/metrics.md`` prescribes.
+    layer's rows are L2-normalised, as ``docs/metrics.md`` prescribes.
     ``params`` are the metric's parameters (topk, kernel, sigma, cca_dim).
     """
     get_metric(metric)

@@ -1,6 +1,6 @@
 """The paper's eight alignment metrics between two sets of paired features.
 
-Definitions follow ``shared/spec/metrics.md`` (the contract with the paper's
+Definitions follow ``docs/metrics.md`` (the contract with the paper's
 reference code). ``measure(name, A, B, **params)`` scores one pair of N x D
 matrices directly from those definitions; it is the plain per-pair algorithm.
 The layer sweep in :mod:`prh.alignment` computes the same numbers for every

@@ -4,7 +4,7 @@ A model's features come either as one N x L x D array (every layer the same
 width: transformers) or as a list of L arrays N x D_l (CNN blocks of different
 widths). The clamp threshold t is computed over the whole tensor in the first
 case and layer by layer in the second; layers are never padded to a common
-width, since padded zeros would move t (``shared/spec/metrics.md``).
+width, since padded zeros would move t (``docs/metrics.md``).
 """
 
 from __future__ import annotations

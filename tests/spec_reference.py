@@ -1,4 +1,4 @@
-"""A literal, slow, float64 reading of shared/spec/metrics.md, for tests only.
+"""A literal, slow, float64 reading of docs/metrics.md, for tests only.
 
 Written independently of prh (numpy, explicit centring matrix, Python loops)
 so that agreement with prh's torch code is evidence, not a tautology.
