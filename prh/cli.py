@@ -62,12 +62,13 @@ def _manifest_from_args(args: argparse.Namespace):
 
 def cmd_embed(args: argparse.Namespace) -> int:
     from .models.registry import get_embedder
-    embedder = get_embedder(args.model, args.pool)  # unknown names fail before any data work
+    # unknown names and unsupported weights fail before any data work
+    embedder = get_embedder(args.model, args.pool, args.weights, args.seed)
     manifest = _manifest_from_args(args)
     from .embed import embed
     res = embed(manifest, embedder, args.out, batch_size=args.batch_size, device=args.device,
                 dtype=args.dtype, model_dtype=args.model_dtype, pool=args.pool, force=args.force,
-                progress=not args.no_progress, threads=args.threads)
+                progress=not args.no_progress, threads=args.threads, weights=args.weights, seed=args.seed)
     if res["skipped"]:
         print(f"{args.out}: up to date (use --force to recompute)")
     else:
@@ -126,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model-dtype", default="float32", choices=["float32", "float16", "bfloat16"],
                    help="dtype the model computes in")
     e.add_argument("--pool", default=None, help="vision: cls or mean; language: mean or last")
+    e.add_argument("--weights", default=None,
+                   help="random: an untrained baseline, seeded random initialisation (vision models "
+                   "only); default: the pretrained weights")
+    e.add_argument("--seed", type=int, default=None, help="seed of --weights random (default 0)")
     e.add_argument("--threads", type=int, default=None, help="CPU threads (default: the cores available)")
     e.add_argument("--force", action="store_true", help="recompute even if OUT is up to date")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")

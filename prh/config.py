@@ -197,7 +197,13 @@ class Config:
     def embed_params(self, model: str) -> dict[str, Any]:
         """Only what changes a model's features, so other edits do not rerun it."""
         s = self.model(model)
-        return {k: s[k] for k in EMBED_RESULT_KEYS}
+        params = {k: s[k] for k in EMBED_RESULT_KEYS}
+        from .models.registry import check_weights
+
+        weights, seed = check_weights(model, s.get("weights"), s.get("seed"))
+        if weights is not None:  # pretrained models keep the params they always had
+            params.update(weights=weights, seed=seed)
+        return params
 
     def embed_resources(self, model: str) -> dict[str, int]:
         s = self.model(model)
@@ -441,6 +447,10 @@ class Config:
             if given is not None and given != source.modality:
                 raise ConfigError(f"config: models.{name}.modality: {source.text} is a "
                                   f"{source.modality} model, not {given}; drop the key or fix it")
+            if entry.get("weights") == "random" and source.modality != "vision":
+                raise ConfigError(f"config: models.{name}.weights: random (an untrained "
+                                  f"baseline) is for vision models; {source.text} is "
+                                  f"{source.modality}")
         for name, entry in self.raw["datasets"].items():
             if entry["source"] == "folder" and "path" not in entry:
                 raise ConfigError(f"config: datasets.{name}: source 'folder' needs a 'path'")

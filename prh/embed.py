@@ -2,9 +2,16 @@
 
 :func:`embed` runs the samples through the model batch by batch, in manifest
 order, and streams each batch's pooled features into a
-:class:`prh.formats.features.FeatureWriter` (layout in :mod:`prh.formats.features`). A complete
-file with the same model, dataset, samples, pooling and storage dtype is left
-alone unless ``force``.
+:class:`prh.formats.features.FeatureWriter` (layout in
+:mod:`prh.formats.features`). A complete
+file with the same model, weights, dataset, samples, pooling and storage dtype
+is left alone unless ``force``.
+
+Weights: the pretrained ones, or with ``weights="random"`` an untrained
+baseline of a vision model, seeded random initialisation (see
+:mod:`prh.models.vision`). The file records ``weights`` ("pretrained" or
+"random") and, for random weights, ``seed``. Files written before these
+attributes existed have no ``weights`` and are recomputed once.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from .formats import features as storage
 from .datasets import Manifest, load_image
 from .models.base import Embedder
 from .devices import resolve_device
-from .models.registry import get_embedder
+from .models.registry import get_embedder, set_weights
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +56,16 @@ def _sync(device: torch.device) -> None:
 def embed(manifest: Manifest, model: str | Embedder, out: str | os.PathLike, *, batch_size: int = 32,
           device: str | torch.device | None = "auto", dtype: str = "float32",
           model_dtype: str = "float32", pool: str | None = None, force: bool = False,
-          progress: bool = True, threads: int | None = None) -> dict[str, Any]:
+          progress: bool = True, threads: int | None = None, weights: str | None = None,
+          seed: int | None = None) -> dict[str, Any]:
     """Embed every sample of ``manifest`` with ``model`` into ``out`` (HDF5).
 
     ``dtype`` is the storage dtype of the features (float32 or float16);
-    ``model_dtype`` the dtype the model computes in. Returns a summary dict
-    (``skipped`` is True when an up-to-date file was left alone).
+    ``model_dtype`` the dtype the model computes in. ``weights``: None for
+    the pretrained weights, "random" for seeded random ones (``seed``,
+    default 0; vision models only); with an :class:`Embedder` passed in,
+    None keeps its own. Returns a summary dict (``skipped`` is True when an
+    up-to-date file was left alone).
     """
     from tqdm import tqdm
 
@@ -65,10 +76,13 @@ def embed(manifest: Manifest, model: str | Embedder, out: str | os.PathLike, *, 
         raise ValueError(f"storage dtype {dtype!r} is not supported; use one of {', '.join(storage.STORAGE_DTYPES)}")
     if model_dtype not in MODEL_DTYPES:
         raise ValueError(f"model dtype {model_dtype!r} is not supported; use one of {', '.join(MODEL_DTYPES)}")
-    embedder = get_embedder(model, pool) if isinstance(model, str) else model
+    if isinstance(model, str):
+        embedder = get_embedder(model, pool, weights, seed)
+    else:
+        embedder = model if weights is None and seed is None else set_weights(model, weights, seed)
 
     expect = {"model": embedder.name, "dataset": manifest.dataset, "manifest_sha256": manifest.content_sha256,
-              "n_samples": manifest.n, "dtype": dtype}
+              "n_samples": manifest.n, "dtype": dtype, **embedder.weights_attrs()}
     if pool:
         expect["pool_requested"] = pool
     if not force:
@@ -88,14 +102,15 @@ def embed(manifest: Manifest, model: str | Embedder, out: str | os.PathLike, *, 
     t0 = time.perf_counter()
     embedder.load(dev, MODEL_DTYPES[model_dtype])
     load_s = time.perf_counter() - t0
-    log.info("loaded %s (%s, %d parameters, %d layers) on %s in %.1fs", embedder.name, embedder.modality,
-             embedder.param_count, len(embedder.layer_names), dev, load_s)
+    log.info("loaded %s (%s, %d parameters, %d layers, %s) on %s in %.1fs", embedder.name, embedder.modality,
+             embedder.param_count, len(embedder.layer_names),
+             f"random weights, seed {embedder.seed}" if embedder.weights else "pretrained weights", dev, load_s)
 
     attrs = {"model": embedder.name, "modality": embedder.modality, "pool": embedder.pool,
              "pool_requested": pool or "", "dataset": manifest.dataset, "manifest_sha256": manifest.content_sha256,
              "param_count": embedder.param_count, "prh_version": __version__, "device": str(dev),
              "model_dtype": model_dtype, "batch_size": batch_size, "load_seconds": load_s,
-             **_library_versions(), **embedder.versions()}
+             **embedder.weights_attrs(), **_library_versions(), **embedder.versions()}
     forward_s = 0.0
     samples = manifest.samples
     with storage.FeatureWriter(out, sample_ids=manifest.ids, layer_names=embedder.layer_names,

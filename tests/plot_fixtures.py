@@ -18,11 +18,17 @@ CAL_KEYS = ("calibrated", "p_value", "p_bh", "tau", "null_mean", "null_std", "ci
 
 
 def features(path: Path, *, modality: str, param_count: int | None, n_layers: int = 4,
-             bpb: np.ndarray | None = None, n: int = 8) -> Path:
-    """A features file with attributes, layer names, tiny features and optional bpb."""
+             bpb: np.ndarray | None = None, n: int = 8, weights: str | None = None,
+             seed: int | None = None) -> Path:
+    """A features file with attributes, layer names, tiny features and optional
+    bpb, ``weights`` and ``seed`` attributes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(path, "w") as f:
         f.attrs["modality"] = modality
+        if weights is not None:
+            f.attrs["weights"] = weights
+        if seed is not None:
+            f.attrs["seed"] = seed
         if param_count is not None:
             f.attrs["param_count"] = param_count
         for i in range(n_layers):

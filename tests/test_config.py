@@ -185,3 +185,15 @@ def test_building_the_config_imports_no_torch():
             f"Config(yaml.safe_load(open({str(REPO / 'config.yaml')!r}))); "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_untrained_baselines_in_the_config(tiny_config):
+    tiny_config["models"]["lite0_untrained"] = {"source": "efficientnet_lite0", "weights": "random"}
+    cfg = Config(tiny_config)
+    assert cfg.embed_params("lite0_untrained")["weights"] == "random"
+    assert cfg.embed_params("lite0_untrained")["seed"] == 0
+    assert "weights" not in cfg.embed_params("efficientnet_lite0")  # no rerun of trained models
+    tiny_config["models"]["glove_untrained"] = {"source": "glove_6b_50d", "weights": "random"}
+    with pytest.raises(ConfigError, match="models.glove_untrained.weights: random .* is for "
+                                          "vision models"):
+        Config(tiny_config)

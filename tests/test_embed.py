@@ -97,6 +97,33 @@ def test_rerun_is_a_noop_unless_forced(folder, tmp_path):
     assert created
 
 
+def test_untrained_baseline_is_recorded_and_not_mixed_up_with_trained(folder, tmp_path):
+    m = D.prepare(f"folder:{folder}", None)
+    out = tmp_path / "f.h5"
+    embed(m, "efficientnet_lite0", out, device="cpu", progress=False, weights="random", seed=3)
+    meta = storage.read_metadata(out)
+    assert meta["weights"] == "random" and meta["seed"] == 3 and meta["model"] == "efficientnet_lite0"
+    untrained = storage.read_features(out)
+    assert embed(m, "efficientnet_lite0", out, progress=False, weights="random", seed=3)["skipped"]
+    # another seed, or the trained weights, is not up to date
+    assert not embed(m, "efficientnet_lite0", out, device="cpu", progress=False, weights="random",
+                     seed=4)["skipped"]
+    assert storage.read_metadata(out)["seed"] == 4
+    assert not embed(m, "efficientnet_lite0", out, device="cpu", progress=False)["skipped"]
+    meta = storage.read_metadata(out)
+    assert meta["weights"] == "pretrained" and "seed" not in meta
+    assert not np.allclose(storage.read_features(out)[-1], untrained[-1], atol=1e-3)
+
+
+def test_cli_embeds_an_untrained_baseline(folder, tmp_path):
+    out = tmp_path / "u.h5"
+    assert cli.main(["embed", "--dataset", f"folder:{folder}", "--n-samples", "7",
+                     "--model", "efficientnet_lite0", "--weights", "random", "--seed", "7",
+                     "--device", "cpu", "--no-progress", "--out", str(out)]) == 0
+    meta = storage.read_metadata(out)
+    assert (meta["weights"], meta["seed"]) == ("random", 7)
+
+
 def test_killed_run_leaves_no_partial_file(folder, tmp_path):
     m = D.prepare(f"folder:{folder}", None)
     lm = _lm()
@@ -145,6 +172,10 @@ def test_cli_prepare_then_embed_from_the_manifest(folder, tmp_path, capsys):
     (["--dataset", "nope", "--model", "glove_6b_50d"], "unknown dataset 'nope'; known: emoji, prh_wit, folder"),
     (["--dataset", "emoji", "--model", "nope"], "unknown model 'nope'; known: efficientnet_lite0"),
     (["--manifest", "/no/such/manifest.json", "--model", "glove_6b_50d"], "manifest not found"),
+    (["--dataset", "emoji", "--model", "minilm_l6", "--weights", "random"],
+     "model minilm_l6: weights 'random' is not supported for language models"),
+    (["--dataset", "emoji", "--model", "efficientnet_lite0", "--seed", "1"],
+     "model efficientnet_lite0: seed 1 applies only with weights 'random'"),
 ])
 def test_cli_errors_are_one_line(tmp_path, capsys, argv, message):
     code = cli.main(["embed", *argv, "--out", str(tmp_path / "x.h5")])

@@ -199,6 +199,69 @@ def test_efficientnet_lite0_bundled_weights_match_the_reference_package():
     assert tuple(t.shape) == (3, 224, 224) and t.max().item() == pytest.approx(1.0)
 
 
+def _features(emb, x):
+    emb.load(CPU)
+    with torch.inference_mode():
+        return [t.clone() for t in emb.embed_batch(x).layers]
+
+
+def test_untrained_lite0_is_seeded_scoped_and_differs_from_trained():
+    torch.manual_seed(123)
+    x = torch.rand(3, 3, 224, 224) * 2 - 1
+    state = torch.get_rng_state()
+    a = get_embedder("efficientnet_lite0", weights="random")
+    assert (a.weights, a.seed) == ("random", 0)
+    assert a.weights_attrs() == {"weights": "random", "seed": 0}
+    fa = _features(a, x)
+    # the seeded init does not touch the global generator
+    assert torch.equal(torch.get_rng_state(), state)
+    fb = _features(get_embedder("efficientnet_lite0", weights="random", seed=0), x)
+    fc = _features(get_embedder("efficientnet_lite0", weights="random", seed=1), x)
+    trained = get_embedder("efficientnet_lite0")
+    assert trained.weights_attrs() == {"weights": "pretrained"}
+    ft = _features(trained, x)
+    assert a.layer_names == trained.layer_names and a.param_count == trained.param_count
+    assert all(torch.equal(u, v) for u, v in zip(fa, fb))           # same seed: bitwise
+    assert all(not torch.equal(u, v) for u, v in zip(fa, fc))       # other seed: every layer
+    assert all(not torch.allclose(u, v, atol=1e-3) for u, v in zip(fa, ft))
+    assert all(torch.isfinite(u).all() and u.std(0).max() > 0 for u in fa)
+    # timm's init, not the package weights: batch norm at its initial values
+    bn = a.model.bn1
+    assert torch.equal(bn.running_mean, torch.zeros_like(bn.running_mean))
+    assert torch.equal(bn.running_var, torch.ones_like(bn.running_var))
+    assert torch.equal(bn.weight, torch.ones_like(bn.weight))
+    # the trained model's preprocessing
+    assert repr(a.transform) == repr(trained.transform)
+
+
+def test_untrained_timm_model_needs_no_hub():
+    x = torch.rand(2, 3, 64, 64)
+    runs = [_features(get_embedder("timm:resnet10t", weights="random", seed=s), x) for s in (5, 5, 6)]
+    assert all(torch.equal(u, v) for u, v in zip(runs[0], runs[1]))
+    assert not torch.equal(runs[0][-1], runs[2][-1])
+
+
+@pytest.mark.parametrize("name", ["minilm_l6", "glove_6b_50d", "hf:someone/some-model"])
+def test_random_weights_on_a_language_model_is_one_line(name):
+    with pytest.raises(ModelError) as e:
+        get_embedder(name, weights="random")
+    msg = str(e.value)
+    assert f"model {name}: weights 'random' is not supported for language models" in msg
+    assert "\n" not in msg
+
+
+def test_bad_weights_and_seeds_are_refused():
+    with pytest.raises(ModelError, match="model efficientnet_lite0: weights 'trained' is not supported"):
+        get_embedder("efficientnet_lite0", weights="trained")
+    with pytest.raises(ModelError, match="seed 3 applies only with weights 'random'"):
+        get_embedder("efficientnet_lite0", seed=3)
+    with pytest.raises(ModelError, match="seed -1 is not an integer"):
+        get_embedder("efficientnet_lite0", weights="random", seed=-1)
+    assert get_embedder("efficientnet_lite0", weights="pretrained").weights is None
+    with pytest.raises(ModelError, match="needs a model that prh builds"):
+        TimmEmbedder("tiny-vit", model=tiny_vit(), pretrained=False).use_random_weights(0)
+
+
 def test_other_timm_cnn_gives_one_vector_per_stage():
     import timm
 

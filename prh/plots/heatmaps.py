@@ -5,7 +5,8 @@ modality (vision first, then language) and ordered by size within a group
 (``param_count`` of each features file). Values are annotated up to
 :data:`ANNOTATE_MAX` models. Cells whose (BH-adjusted) p-value is above alpha
 are hatched and marked "n.s.". NaN cells (the diagonal, pairs not computed)
-are grey.
+are grey. Untrained baselines (random weights, from the features file) are
+labelled "(untrained)".
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from .data import (has_calibration, load_alignment, metric_of, model_info,
 ANNOTATE_MAX = 20
 
 
-def _tick_labels(models, sizes):
-    labels = [st.short_name(m) for m in models]
+def _tick_labels(models, sizes, labels=None):
+    if labels is not None:
+        return [str(lab) for lab in labels]
     if sizes is not None and any(s is not None for s in sizes):
-        labels = [f"{lab} ({st.format_count(s)})" for lab, s in zip(labels, sizes)]
-    return labels
+        return [st.model_label(m, extra=[st.format_count(s)]) for m, s in zip(models, sizes)]
+    return [st.model_label(m) for m in models]
 
 
 def heatmap(score: np.ndarray, models: Sequence[str], out: st.Outputs, *, title: str,
@@ -34,9 +36,13 @@ def heatmap(score: np.ndarray, models: Sequence[str], out: st.Outputs, *, title:
             modalities: Sequence[str] | None = None,
             sizes: Sequence[int | None] | None = None, cmap: str = st.RAW_CMAP,
             not_significant: np.ndarray | None = None, note: str | None = None,
-            colorbar_label: str = "score", annotate: bool | None = None) -> list:
+            colorbar_label: str = "score", annotate: bool | None = None,
+            labels: Sequence[str] | None = None) -> list:
     """One model x model heatmap, in the given model order.
 
+    ``labels``: the tick labels as they are (then ``sizes`` is not used);
+    without them, each model's short name with its size when ``sizes`` is
+    given.
     ``not_significant``: boolean (M, M) mask of cells to hatch and mark
     "n.s."; ``note``: a line under the matrix (e.g. what the hatching means).
     One model, or no finite value at all, gives a figure that says so.
@@ -52,6 +58,8 @@ def heatmap(score: np.ndarray, models: Sequence[str], out: st.Outputs, *, title:
         raise ValueError(f"{title}: score must be {n} x {n} for {n} models, got {score.shape}")
     if modalities is not None and len(modalities) != n:
         raise ValueError(f"{title}: {len(modalities)} modalities for {n} models")
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"{title}: {len(labels)} labels for {n} models")
     if np.isinf(score).any():
         raise ValueError(f"{title}: {int(np.isinf(score).sum())} infinite score(s)")
     if n == 0:
@@ -72,7 +80,7 @@ def heatmap(score: np.ndarray, models: Sequence[str], out: st.Outputs, *, title:
     ns = (np.zeros_like(score, dtype=bool) if not_significant is None
           else np.asarray(not_significant, dtype=bool) & np.isfinite(score))
 
-    labels = _tick_labels(models, sizes)
+    labels = _tick_labels(models, sizes, labels)
     longest = max(len(s) for s in labels)
     cell = 0.62 if annotate else max(0.22, min(0.45, 8.0 / n))
     side = max(3.2, cell * n)
@@ -173,6 +181,9 @@ def alignment_heatmaps(alignment_h5: str | os.PathLike, outputs: Sequence[st.Out
     ordered_mods = [info[m].modality or "?" for m in ordered]
     ix = np.ix_(order, order)
     sizes = [info[m].param_count for m in ordered]
+    show_sizes = any(s is not None for s in sizes)
+    labels = [info[m].label([st.format_count(info[m].param_count)] if show_sizes else [])
+              for m in ordered]
     show_mods = ordered_mods if (modalities is not None or features) else None
     for k, metric in enumerate(metrics):
         m = metric_of(data, metric, alignment_h5)
@@ -191,7 +202,7 @@ def alignment_heatmaps(alignment_h5: str | os.PathLike, outputs: Sequence[st.Out
                 note = (f"every calibrated pair is above its permutation null "
                         f"({p_label} ≤ α = {alpha:g})")
         heatmap(m["score"][ix], ordered, outputs[k], title=f"{head}\nraw score, {which}",
-                dpi=dpi, modalities=show_mods, sizes=sizes, not_significant=ns, note=note,
+                dpi=dpi, modalities=show_mods, labels=labels, not_significant=ns, note=note,
                 colorbar_label=f"{metric} (max {m['max_score']:g})")
         if calibrated_outputs is None:
             continue
@@ -207,6 +218,6 @@ def alignment_heatmaps(alignment_h5: str | os.PathLike, outputs: Sequence[st.Out
         if note:
             note_c = note + "\n" + note_c
         heatmap(np.asarray(m["calibrated"], dtype=float)[ix], ordered, calibrated_outputs[k],
-                title=title, dpi=dpi, modalities=show_mods, sizes=sizes, vmin=0.0, vmax=1.0,
+                title=title, dpi=dpi, modalities=show_mods, labels=labels, vmin=0.0, vmax=1.0,
                 cmap=st.CALIBRATED_CMAP, not_significant=ns, note=note_c,
                 colorbar_label="calibrated score")

@@ -4,7 +4,9 @@ Read from a pair file (:func:`prh.formats.pair.read_pair`): ``xy/<metric>`` is
 (Lx, Ly) with rows the layers of the file's ``model_x``. Asked for the pair
 the other way round, the matrix is transposed (symmetric metrics) or taken
 from ``yx/<metric>``. Layer 0 is at the bottom left; the best layer pair is
-marked with a star and its score and layer names are in the title.
+marked with a star and its score and layer names are in the title. Models
+with random weights (features file attribute ``weights``) are labelled
+"(untrained)".
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from . import style as st
-from .data import layer_names
+from .data import layer_names, model_info
 
 MAX_TICKS = 24
 
@@ -32,13 +34,16 @@ def _ticks(names: Sequence[str]) -> tuple[list[int], list[str]]:
 def layer_heatmap(scores: np.ndarray, out: st.Outputs, *, model_x: str, model_y: str,
                   metric: str, names_x: Sequence[str] | None = None,
                   names_y: Sequence[str] | None = None, dataset: str = "",
-                  vmax: float | None = None, dpi: int = 150) -> list:
-    """The layer x layer heatmap of one metric, rows = layers of ``model_x``."""
+                  vmax: float | None = None, dpi: int = 150, label_x: str | None = None,
+                  label_y: str | None = None) -> list:
+    """The layer x layer heatmap of one metric, rows = layers of ``model_x``;
+    ``label_x``, ``label_y``: the models' labels (default: short names)."""
     import matplotlib.pyplot as plt
 
     s = np.asarray(scores, dtype=np.float64)
-    head = (f"{dataset + ': ' if dataset else ''}{st.short_name(model_x)} × "
-            f"{st.short_name(model_y)}, {metric}")
+    label_x = label_x or st.short_name(model_x)
+    label_y = label_y or st.short_name(model_y)
+    head = f"{dataset + ': ' if dataset else ''}{label_x} × {label_y}, {metric}"
     if s.ndim != 2 or 0 in s.shape:
         raise ValueError(f"{head}: layer scores must be a non-empty 2-D matrix, "
                          f"got shape {s.shape}")
@@ -71,8 +76,8 @@ def layer_heatmap(scores: np.ndarray, out: st.Outputs, *, model_x: str, model_y:
         ax.set_xticks(xt, xl, rotation=60 if max(map(len, xl)) > 3 else 0, ha="right"
                       if max(map(len, xl)) > 3 else "center", fontsize=7 if ly > 16 else 8)
         ax.set_yticks(yt, yl, fontsize=7 if lx > 16 else 8)
-        ax.set_xlabel(f"layer of {st.short_name(model_y)} (model Y)")
-        ax.set_ylabel(f"layer of {st.short_name(model_x)} (model X)")
+        ax.set_xlabel(f"layer of {label_y} (model Y)")
+        ax.set_ylabel(f"layer of {label_x} (model X)")
         cb = fig.colorbar(im, ax=ax, fraction=0.05, pad=0.03)
         cb.set_label(metric)
         nan_note = f"; {int((~finite).sum())} NaN cell(s) in grey" if not finite.all() else ""
@@ -107,8 +112,11 @@ def pair_layer_heatmaps(pair_h5: str | os.PathLike, outputs: Mapping[str, st.Out
     from ..formats.pair import read_pair
 
     pair = read_pair(pair_h5)
+    label_x = model_info(model_x, features_x).label()
+    label_y = model_info(model_y, features_y).label()
     for metric, out in outputs.items():
         s = pair_matrix(pair, metric, model_x, model_y, pair_h5)
         layer_heatmap(s, out, model_x=model_x, model_y=model_y, metric=metric,
                       names_x=layer_names(features_x, s.shape[0]),
-                      names_y=layer_names(features_y, s.shape[1]), dataset=dataset, dpi=dpi)
+                      names_y=layer_names(features_y, s.shape[1]), dataset=dataset, dpi=dpi,
+                      label_x=label_x, label_y=label_y)

@@ -171,6 +171,26 @@ def short_name(model: str, max_len: int = 22) -> str:
     return name
 
 
+def weights_tag(weights: str | None, seed: int | None = None) -> str:
+    """What a label says about a model's weights: "" for the pretrained ones,
+    "untrained" for seeded random ones (with the seed when it is not 0)."""
+    if weights in (None, "", "pretrained"):
+        return ""
+    if weights == "random":
+        return "untrained" + (f", seed {seed}" if seed not in (None, 0) else "")
+    return f"weights {Path(str(weights)).name}"
+
+
+def model_label(model: str, weights: str | None = None, seed: int | None = None,
+                extra: Sequence[str] = ()) -> str:
+    """The label of a model in every figure: :func:`short_name` and, in one
+    parenthesis, its weights (``weights_tag``) and ``extra`` (e.g. the size):
+    "EffNet-Lite0 (untrained, 4.7M)". The tag is never cut by shortening."""
+    tags = [t for t in (weights_tag(weights, seed), *extra) if t]
+    name = short_name(model)
+    return f"{name} ({', '.join(tags)})" if tags else name
+
+
 def format_count(n: float | None) -> str:
     """Parameter counts as 4.7M, 1.1B."""
     if n is None or not n > 0:

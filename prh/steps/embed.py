@@ -11,7 +11,8 @@ def run(model: Mapping[str, Any], manifest: str | os.PathLike, out: str | os.Pat
     """Embed a manifest with one configured model: ``source`` and the settings
     ``batch_size``, ``device``, ``dtype`` (compute), ``storage_dtype`` and
     ``pool`` (:meth:`prh.config.Config.embed_params`; every key required, its
-    default lives in the config schema). The workflow decides when to rerun,
+    default lives in the config schema), and for an untrained baseline
+    ``weights`` ("random") with its ``seed``. The workflow decides when to rerun,
     so an existing file is always recomputed."""
     from ..datasets import load_manifest
     from ..embed import embed
@@ -19,6 +20,7 @@ def run(model: Mapping[str, Any], manifest: str | os.PathLike, out: str | os.Pat
     res = embed(load_manifest(manifest), model["source"], out,
                 batch_size=int(model["batch_size"]), device=model["device"],
                 model_dtype=model["dtype"], dtype=model["storage_dtype"],
-                pool=model["pool"], force=True, progress=False, threads=threads)
+                pool=model["pool"], force=True, progress=False, threads=threads,
+                weights=model.get("weights"), seed=model.get("seed"))
     print(f"{out}: {res['n_layers']} layers in {res['seconds']:.1f}s "
           f"(load {res['load_seconds']:.1f}s, forward {res['forward_seconds']:.1f}s)")
