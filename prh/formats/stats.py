@@ -13,7 +13,9 @@ lets every pair job reuse them. HDF5 layout (one file per dataset and model):
                                         themselves (SVCCA on bootstrap resamples
                                         and subsets must recompute its bases)
 - attributes: ``n_samples``, ``widths`` (D_l per layer), ``q``, ``exact``,
-  ``normalize``, ``prh_version``.
+  ``normalize``, ``clamp`` ("model": one outlier threshold over all layers,
+  "layer": one per layer; see :mod:`prh.steps.model_stats`), ``features``,
+  ``prh_version``.
 
 Kernel variants (centred, zero-diagonal, RBF) are O(N^2) per layer to derive
 from the Gram matrix, so they are recomputed on load rather than stored.
