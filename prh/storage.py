@@ -21,7 +21,9 @@ Attributes on the root group::
     manifest_sha256 (content hash of the prepared samples), param_count,
     dtype (of /feats), n_layers, prh_version, torch_version, timm_version,
     transformers_version, numpy_version, h5py_version, device, created
-    (ISO 8601 UTC), seconds (wall time of the embedding), complete (True).
+    (ISO 8601 UTC), seconds (wall time of the embedding), complete (True);
+    causal language models add bpb_start_token (the token each caption's
+    bits per byte is conditioned on, "" for none).
 
 Writing is streamed: :class:`FeatureWriter` receives one batch of pooled
 features at a time and writes its rows, so memory holds one batch, never the
