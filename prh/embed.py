@@ -110,7 +110,8 @@ def embed(manifest: Manifest, model: str | Embedder, out: str | os.PathLike, *, 
              "pool_requested": pool or "", "dataset": manifest.dataset, "manifest_sha256": manifest.content_sha256,
              "param_count": embedder.param_count, "prh_version": __version__, "device": str(dev),
              "model_dtype": model_dtype, "batch_size": batch_size, "load_seconds": load_s,
-             **embedder.weights_attrs(), **_library_versions(), **embedder.versions()}
+             **embedder.weights_attrs(), **_library_versions(), **embedder.versions(),
+             **embedder.file_attrs()}
     forward_s = 0.0
     samples = manifest.samples
     with storage.FeatureWriter(out, sample_ids=manifest.ids, layer_names=embedder.layer_names,

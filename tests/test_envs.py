@@ -82,3 +82,18 @@ def test_every_rule_with_code_has_an_existing_conda_env():
             assert m, f"{smk.name}: rule {name} has no conda: env"
             assert (smk.parent / m.group(1)).resolve().is_file(), f"rule {name}: {m.group(1)} missing"
             assert "log:" in block, f"{smk.name}: rule {name} has no log:"
+
+
+def test_no_deps_requirements_are_hash_pinned_and_in_the_embed_env():
+    """requirements-nodeps.txt: exact pins with a sha256 each; embed.post-deploy.sh installs the same lines."""
+    lines = [l.split("#", 1)[0].strip() for l in (REPO / "requirements-nodeps.txt").read_text().splitlines()]
+    lines = [l for l in lines if l]
+    assert lines
+    for line in lines:
+        assert re.fullmatch(r"[A-Za-z0-9_.\-]+==\S+ --hash=sha256:[0-9a-f]{64}", line), line
+        assert _norm(line.split("==")[0]) not in requirements(), f"{line} is also in requirements.txt"
+    script = (REPO / "envs" / "embed.post-deploy.sh").read_text()
+    assert "--no-deps --require-hashes" in script
+    assert [l for l in lines if l not in script.splitlines()] == []
+    makefile = (REPO / "Makefile").read_text()
+    assert "--no-deps --require-hashes -r requirements-nodeps.txt" in makefile

@@ -15,7 +15,7 @@ from prh.models import get_embedder
 from prh.models.language import GloveEmbedder, HFTextEmbedder, bits_per_byte, last_valid, masked_mean
 from prh.models.registry import ModelError
 from prh.models.vision import TimmEmbedder
-from tiny_models import tiny_causal_lm, tiny_encoder, tiny_vit, word_tokenizer
+from tiny_models import tiny_causal_lm, tiny_encoder, tiny_vit, word_ids, word_tokenizer
 
 CPU = torch.device("cpu")
 CAPTIONS = ["red apple", "a smiling face with open mouth", "cat", "flag of the sun and moon"]
@@ -68,46 +68,49 @@ def _alone(model, tok, text):
     return enc["input_ids"][0], out
 
 
+# Tokenizer kinds: (word_tokenizer kwargs, start token id, its text in the file attribute).
+START_KINDS = {
+    "adds_bos": ({"bos": True}, 2, "[BOS]"),           # LLaMA: the tokenizer prepends BOS itself
+    "bos_not_added": ({}, 2, "[BOS]"),                 # SmolLM2: BOS declared, not added; prh prepends it
+    "eos_only": ({"bos_token": False}, 3, "[EOS]"),    # GPT-2/Qwen-style: no BOS, so EOS is prepended
+    "neither": ({"bos_token": False, "eos_token": False}, None, ""),  # nothing to condition on
+}
+
+
 @pytest.mark.parametrize("pool", ["mean", "last"])
-def test_causal_lm_pooling_and_bpb_with_padding_on_both_sides(pool):
+@pytest.mark.parametrize("kind", list(START_KINDS))
+def test_causal_lm_start_token_pooling_and_bpb(kind, pool):
+    """Hidden states and bpb against a forward of the hand-built [start] + caption ids."""
+    kwargs, start, text = START_KINDS[kind]
     model = tiny_causal_lm()
     results = {}
     for side in ("left", "right"):
-        tok = word_tokenizer(padding_side=side)
-        emb = HFTextEmbedder("tiny-llama", pool=pool, model=model, tokenizer=tok)
+        emb = HFTextEmbedder("tiny-llama", pool=pool, model=model, tokenizer=word_tokenizer(side, **kwargs))
         emb.load(CPU)
         assert emb.causal and emb.has_bpb
         assert emb.layer_names == [f"hidden_states.{i}" for i in range(4)]
+        assert emb.start_id == start and emb.file_attrs() == {"bpb_start_token": text}
         with torch.inference_mode():
             results[side] = emb.embed_batch(CAPTIONS)
-    tok = word_tokenizer()
-    for n, text in enumerate(CAPTIONS):
-        ids, out = _alone(model, tok, text)
-        for l, h in enumerate(out.hidden_states):  # hand computation on the unpadded caption
+    for n, caption in enumerate(CAPTIONS):
+        ids = ([] if start is None else [start]) + word_ids(caption)
+        with torch.inference_mode():
+            out = model(torch.tensor([ids]), output_hidden_states=True)
+        for l, h in enumerate(out.hidden_states):  # the start token is part of the input, pooled too
             want = h[0].mean(0) if pool == "mean" else h[0, -1]
             for side in ("left", "right"):
                 np.testing.assert_allclose(results[side].layers[l][n], want, atol=2e-5, rtol=1e-4)
-        p = torch.softmax(out.logits[0].double(), -1)
-        bits = sum(-math.log2(p[i - 1, ids[i]].item()) for i in range(1, len(ids)))
+        logp = torch.log_softmax(out.logits[0].double(), -1)
+        bits = -sum(logp[i - 1, ids[i]].item() for i in range(1, len(ids))) / math.log(2)
         for side in ("left", "right"):
             got = results[side].bpb[n].item()
-            if len(ids) < 2:  # no token has a prefix to be predicted from: undefined
-                assert math.isnan(got)
+            if len(ids) < 2:  # no start token and one word: nothing is predicted, undefined
+                assert kind == "neither" and math.isnan(got)
             else:
-                assert got == pytest.approx(bits / len(text.encode()), rel=1e-4)
-
-
-def test_causal_lm_with_bos_scores_every_caption_token():
-    model = tiny_causal_lm()
-    tok = word_tokenizer(bos=True)
-    emb = HFTextEmbedder("tiny-llama", model=model, tokenizer=tok)
-    emb.load(CPU)
-    with torch.inference_mode():
-        got = emb.embed_batch(["cat", "red apple"]).bpb
-    ids, out = _alone(model, tok, "cat")
-    assert ids.tolist()[0] == 2 and len(ids) == 2  # [BOS] cat: the one caption token is scored
-    p = torch.softmax(out.logits[0].double(), -1)
-    assert got[0].item() == pytest.approx(-math.log2(p[0, ids[1]].item()) / 3, rel=1e-4)
+                assert got == pytest.approx(bits / len(caption.encode()), rel=1e-4)
+    # With a start token every caption token is scored: one-word captions are finite.
+    one_word = CAPTIONS.index("cat")
+    assert math.isfinite(results["left"].bpb[one_word]) == (start is not None)
 
 
 def test_encoder_mean_pooling_with_padding_on_both_sides():

@@ -8,8 +8,14 @@ WORDS = ("a red green blue apple face cat dog with open mouth smiling heart flag
          "keycap star house sun moon tree car").split()
 
 
-def word_tokenizer(padding_side: str = "right", bos: bool = False):
-    """A whitespace WordLevel tokenizer wrapped as a transformers fast tokenizer."""
+def word_tokenizer(padding_side: str = "right", bos: bool = False, *, bos_token: bool = True,
+                   eos_token: bool = True):
+    """A whitespace WordLevel tokenizer wrapped as a transformers fast tokenizer.
+
+    ``bos``: the tokenizer prepends [BOS] itself (LLaMA-style). ``bos_token`` /
+    ``eos_token``: whether [BOS] / [EOS] (ids 2 / 3, always in the vocabulary)
+    are declared as the tokenizer's BOS / EOS token.
+    """
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
@@ -18,9 +24,18 @@ def word_tokenizer(padding_side: str = "right", bos: bool = False):
     tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     if bos:
+        assert bos_token, "a tokenizer that adds [BOS] declares it"
         tok.post_processor = processors.TemplateProcessing(single="[BOS] $A", special_tokens=[("[BOS]", 2)])
+    named = {"bos_token": "[BOS]"} if bos_token else {}
+    if eos_token:
+        named["eos_token"] = "[EOS]"
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]",
-                                   bos_token="[BOS]", eos_token="[EOS]", padding_side=padding_side)
+                                   padding_side=padding_side, **named)
+
+
+def word_ids(text: str) -> list[int]:
+    """Ids of ``text``'s words in :func:`word_tokenizer`'s vocabulary ([UNK] = 1), no special token."""
+    return [4 + WORDS.index(w) if w in WORDS else 1 for w in text.split()]
 
 
 def tiny_causal_lm(vocab_size: int = 4 + len(WORDS)):

@@ -22,7 +22,9 @@ Attributes on the root group::
     dtype (of /feats), n_layers, prh_version, torch_version, timm_version,
     transformers_version, numpy_version, h5py_version, device, created
     (ISO 8601 UTC), seconds (wall time of the embedding), complete (True),
-    weights ("pretrained" | "random") and seed (random weights only).
+    weights ("pretrained" | "random") and seed (random weights only);
+    causal language models add bpb_start_token (the token each caption's
+    bits per byte is conditioned on, "" for none).
 
 Writing is streamed: :class:`FeatureWriter` receives one batch of pooled
 features at a time and writes its rows, so memory holds one batch, never the

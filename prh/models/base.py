@@ -95,6 +95,10 @@ class Embedder(ABC):
         """Versions of the libraries this family depends on (recorded in the HDF5 file)."""
         return {"torch_version": torch.__version__}
 
+    def file_attrs(self) -> dict[str, Any]:
+        """Model-specific attributes recorded in the HDF5 file (valid after ``load``)."""
+        return {}
+
 
 def count_params(module: torch.nn.Module) -> int:
     return int(sum(p.numel() for p in module.parameters()))

@@ -14,16 +14,24 @@ Pooling over the tokens of each caption:
 Position ids are passed explicitly as the running count of valid tokens, so a
 left-padded caption sees the same positions as it would alone.
 
+Start token (causal LMs only): every caption is conditioned on one token,
+the tokenizer's BOS if it has one, else its EOS, else none. Tokenizers that
+add their BOS themselves (LLaMA-style) already put it first; for the others
+(GPT-2, Qwen, SmolLM2: BOS or EOS defined but not added) prh prepends it. The
+start token is part of the model's input, so the hidden states and their
+pooling see it too, as they see a LLaMA tokenizer's own BOS. Which token was
+used is recorded in the features file (attribute ``bpb_start_token``, "" for
+none); :func:`start_token` picks it.
+
 Bits per byte (causal LMs only, the paper's measure of language competence):
-for caption n with tokens t_0 .. t_{T-1} as the tokenizer produced them,
+for caption n with model input t_0 .. t_{T-1} (t_0 the start token),
 
     bpb_n = sum_{i >= 1, t_i and t_{i-1} valid} -log2 p(t_i | t_0 .. t_{i-1}) / len(caption_n.encode("utf-8"))
 
-The first token has no prefix and is not scored. If the tokenizer prepends a
-BOS token (LLaMA-style), that BOS is t_0 and every caption token is scored;
-if it does not (GPT-2-style), the first caption token is not, and a caption
-of a single token has no scored token: its bpb is NaN (undefined). Nothing is
-prepended by prh, so the hidden states are those of the tokenizer's own input.
+so every caption token is scored, and a one-word caption has a finite bpb.
+Only a tokenizer with neither BOS nor EOS leaves t_0, the first caption
+token, unscored: a single-token caption then has no scored token and its bpb
+is NaN (undefined).
 """
 
 from __future__ import annotations
@@ -70,13 +78,22 @@ def sequence_bits(logits: torch.Tensor, input_ids: torch.Tensor, mask: torch.Ten
 
 def bits_per_byte(logits: torch.Tensor, input_ids: torch.Tensor, mask: torch.Tensor,
                   texts: Sequence[str]) -> torch.Tensor:
-    """Bits per UTF-8 byte of each caption (see the module docstring for which tokens count)."""
+    """Bits per UTF-8 byte of each caption; row n of ``input_ids`` is its start token (if any)
+    and its tokens, so every token but the first is scored (see the module docstring)."""
     n_bytes = torch.tensor([max(1, len(t.encode("utf-8"))) for t in texts], dtype=torch.float32,
                            device=logits.device)
     scored = (mask[:, 1:].bool() & mask[:, :-1].bool()).sum(1)
     bpb = sequence_bits(logits, input_ids, mask) / n_bytes
-    # A one-token caption without BOS has no scored token: its bpb is undefined, not 0.
+    # A one-token input (no start token, one-token caption) has no scored token: undefined, not 0.
     return torch.where(scored > 0, bpb, torch.full_like(bpb, float("nan")))
+
+
+def start_token(tokenizer: Any) -> tuple[int | None, str]:
+    """The token bits per byte conditions on: (id, text) of BOS, else EOS, else (None, "")."""
+    for tid in (tokenizer.bos_token_id, tokenizer.eos_token_id):
+        if tid is not None:
+            return int(tid), str(tokenizer.convert_ids_to_tokens(int(tid)))
+    return None, ""
 
 
 def _is_causal(config: Any) -> bool:
@@ -101,6 +118,10 @@ class HFTextEmbedder(Embedder):
         self.causal = causal
         self.offline_hint = offline_hint
         self._n_layers = 0
+        #: start token of causal LMs (see the module docstring), set by ``load``
+        self.start_id: int | None = None
+        self.start_text = ""
+        self._prepend_start = False
 
     @property
     def has_bpb(self) -> bool:  # type: ignore[override]
@@ -138,6 +159,11 @@ class HFTextEmbedder(Embedder):
             if tok.eos_token is None:
                 raise ModelError(f"model {self.name}: the tokenizer has neither a pad nor an eos token")
             tok.pad_token = tok.eos_token
+        if self.causal:
+            self.start_id, self.start_text = start_token(tok)
+            # Whether the tokenizer puts the start token first itself (LLaMA) or prh must.
+            probe = tok("a")["input_ids"]
+            self._prepend_start = self.start_id is not None and probe[:1] != [self.start_id]
         self.device, self.dtype = torch.device(device), dtype
         self.model.eval().to(device=self.device, dtype=dtype)
         n = getattr(self.model.config, "num_hidden_layers", None)
@@ -161,8 +187,16 @@ class HFTextEmbedder(Embedder):
         return {**super().versions(), "transformers_version": transformers.__version__,
                 "tokenizers_version": tokenizers.__version__}
 
+    def file_attrs(self) -> dict[str, Any]:
+        return {"bpb_start_token": self.start_text} if self.causal else {}
+
     def _forward(self, texts: Sequence[str]):
-        enc = self.tokenizer(list(texts), padding=True, return_tensors="pt")
+        enc = self.tokenizer(list(texts))
+        if self._prepend_start:
+            for key, first in (("input_ids", self.start_id), ("attention_mask", 1), ("token_type_ids", 0)):
+                if key in enc:
+                    enc[key] = [[first] + row for row in enc[key]]
+        enc = self.tokenizer.pad(enc, padding=True, return_tensors="pt")
         ids = enc["input_ids"].to(self.device)
         mask = enc["attention_mask"].to(self.device)
         kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, "output_hidden_states": True}

