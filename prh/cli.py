@@ -104,6 +104,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .config import schema_defaults
+
     p = argparse.ArgumentParser(prog="prh", description="Platonic Representation Hypothesis workflow tools")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--log", metavar="FILE", help="also write the log to FILE")
@@ -121,12 +123,20 @@ def build_parser() -> argparse.ArgumentParser:
     data_args(e, required=False)
     e.add_argument("--manifest", help="a manifest from `prh prepare-dataset` (instead of --dataset)")
     e.add_argument("--model", required=True, help="model name (see `prh models`)")
-    e.add_argument("--batch-size", type=int, default=32)
-    e.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps")
-    e.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="storage dtype")
-    e.add_argument("--model-dtype", default="float32", choices=["float32", "float16", "bfloat16"],
-                   help="dtype the model computes in")
-    e.add_argument("--pool", default=None, help="vision: cls or mean; language: mean or last")
+    # the workflow's embedding defaults (prh/config.schema.yaml), so that
+    # `prh embed` and a workflow job embed alike
+    default = {k: schema_defaults("embedding", k)
+               for k in ("batch_size", "device", "dtype", "storage_dtype", "pool")}
+    e.add_argument("--batch-size", type=int, default=default["batch_size"])
+    e.add_argument("--device", default=default["device"],
+                   help="cpu, auto (cuda, then mps, then cpu), cuda, cuda:1, mps "
+                   f"(default {default['device']})")
+    e.add_argument("--dtype", default=default["storage_dtype"], choices=["float32", "float16"],
+                   help="storage dtype")
+    e.add_argument("--model-dtype", default=default["dtype"],
+                   choices=["float32", "float16", "bfloat16"], help="dtype the model computes in")
+    e.add_argument("--pool", default=default["pool"],
+                   help="vision: cls or mean; language: mean or last")
     e.add_argument("--weights", default=None,
                    help="random: an untrained baseline, seeded random initialisation (vision models "
                    "only); default: the pretrained weights")

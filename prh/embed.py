@@ -54,7 +54,7 @@ def _sync(device: torch.device) -> None:
 
 
 def embed(manifest: Manifest, model: str | Embedder, out: str | os.PathLike, *, batch_size: int = 32,
-          device: str | torch.device | None = "auto", dtype: str = "float32",
+          device: str | torch.device | None = "cpu", dtype: str = "float32",
           model_dtype: str = "float32", pool: str | None = None, force: bool = False,
           progress: bool = True, threads: int | None = None, weights: str | None = None,
           seed: int | None = None) -> dict[str, Any]:

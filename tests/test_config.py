@@ -41,6 +41,12 @@ def test_every_schema_default_is_valid_and_each_setting_has_one_home():
         assert sig[key].default == C.schema_defaults("calibration", key), key
     assert (inspect.signature(sample_size_curve).parameters["n_permutations"].default
             == C.schema_defaults("calibration", "sample_size_permutations"))
+    from prh.embed import embed
+
+    sig = inspect.signature(embed).parameters
+    for api, key in (("batch_size", "batch_size"), ("device", "device"),
+                     ("dtype", "storage_dtype"), ("model_dtype", "dtype"), ("pool", "pool")):
+        assert sig[api].default == C.schema_defaults("embedding", key), key
     # config.yaml's embedding block holds no value that merely repeats a default
     with open(REPO / "config.yaml") as fh:
         default_run = yaml.safe_load(fh)
