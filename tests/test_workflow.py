@@ -397,10 +397,10 @@ def test_default_config_plans_the_offline_default(fresh):
     shutil.copy2(REPO / "config.yaml", fresh / "config.yaml")
     res = smk(fresh, "-n")
     outs = planned_outputs(res)
-    assert {p for p in outs if "/features/" in p} == {
-        f"{D}/features/{m}.h5" for m in ("efficientnet_lite0", "efficientnet_lite1",
-                                         "efficientnet_lite2", "minilm_l6", "glove_6b_50d")}
-    assert len([p for p in outs if "/pairs/" in p]) == 10
+    models = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
+              "efficientnet_lite0_untrained", "minilm_l6", "smollm2_135m", "glove_6b_50d")
+    assert {p for p in outs if "/features/" in p} == {f"{D}/features/{m}.h5" for m in models}
+    assert len([p for p in outs if "/pairs/" in p]) == 21
     with open(fresh / "config.yaml") as fh:
         cfg = yaml.safe_load(fh)
     assert cfg["datasets"]["emoji"]["n_samples"] == 1024
