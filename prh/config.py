@@ -85,6 +85,49 @@ def fill_defaults(schema: Mapping, instance: Any, root: Mapping | None = None) -
                     fill_defaults(extra, value, root)
 
 
+_SCALARS = {"integer": int, "number": (int, float), "boolean": bool, "null": type(None)}
+
+
+def _types(schema: Mapping) -> list[str]:
+    t = schema.get("type", [])
+    return [t] if isinstance(t, str) else list(t)
+
+
+def coerce_strings(schema: Mapping, instance: Any, root: Mapping | None = None) -> Any:
+    """``instance`` with strings read as YAML where the schema wants a number,
+    boolean or null and no string: Snakemake passes the values inside a
+    ``--config key={...}`` mapping as strings (``plots={"dpi": 100}`` gives
+    ``"100"``)."""
+    import yaml
+
+    root = schema if root is None else root
+    parts = [schema, _resolve(schema, root)]
+    if isinstance(instance, str):
+        wanted = [t for part in parts for t in _types(part)]
+        if wanted and "string" not in wanted and any(t in _SCALARS for t in wanted):
+            try:
+                value = yaml.safe_load(instance)
+            except yaml.YAMLError:
+                return instance
+            if any(isinstance(value, _SCALARS[t]) and not (t != "boolean" and isinstance(value, bool))
+                   for t in wanted if t in _SCALARS):
+                return value
+        return instance
+    if isinstance(instance, dict):
+        for key in list(instance):
+            for part in parts:
+                sub = part.get("properties", {}).get(key)
+                if sub is None and isinstance(part.get("additionalProperties"), dict):
+                    sub = part["additionalProperties"]
+                if sub is not None:
+                    instance[key] = coerce_strings(sub, instance[key], root)
+    elif isinstance(instance, list):
+        for part in parts:
+            if isinstance(part.get("items"), dict):
+                instance[:] = [coerce_strings(part["items"], v, root) for v in instance]
+    return instance
+
+
 def schema_defaults(*path: str) -> Any:
     """The schema's default of one setting, e.g. ``schema_defaults("calibration",
     "n_boot")``; for code outside the workflow (the CLI) that offers the same
@@ -103,6 +146,7 @@ def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
     import jsonschema
 
     schema = load_schema()
+    raw = coerce_strings(schema, copy.deepcopy(dict(raw)))
     validator = jsonschema.Draft202012Validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(raw))
     if error is not None:

@@ -203,3 +203,16 @@ def test_untrained_baselines_in_the_config(tiny_config):
     with pytest.raises(ConfigError, match="models.glove_untrained.weights: random .* is for "
                                           "vision models"):
         Config(tiny_config)
+
+
+def test_command_line_strings_are_read_as_the_schema_wants(tiny_config):
+    # what Snakemake passes for --config 'plots={"dpi": 100}' and similar
+    tiny_config.update(plots={"dpi": "100", "formats": ["png"]},
+                       calibration={"enabled": "true", "sample_sizes": ["16", "48"]},
+                       alignment={"q": "0.9"})
+    cfg = Config(tiny_config)
+    assert cfg.plots["dpi"] == 100 and cfg.plot_formats == ["png"]
+    assert cfg.calibration["sample_sizes"] == [16, 48] and cfg.alignment["q"] == 0.9
+    tiny_config["plots"]["dpi"] = "high"
+    with pytest.raises(ConfigError, match="plots.dpi: 'high' is not of type 'integer'"):
+        Config(tiny_config)
