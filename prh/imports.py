@@ -10,6 +10,8 @@ so it costs milliseconds when the DAG is built and never imports anything.
 from __future__ import annotations
 
 import ast
+import os
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -74,3 +76,14 @@ def library_files(script: str | Path, root: str | Path) -> tuple[str, ...]:
                 files.add(file)
                 todo.append((file, name))
     return tuple(sorted(str(f) for f in files))
+
+
+def use_checkout(root: str | Path) -> None:
+    """Make ``root``'s prh the one imported here and, through PYTHONPATH, in
+    every process started from here (each job's script, also in a conda
+    environment that does not install prh)."""
+    root = str(root)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != root]
+    os.environ["PYTHONPATH"] = os.pathsep.join([root] + rest)

@@ -84,7 +84,8 @@ rule sample_size_curve:
         library("sample_size_curve.py"),
         unpack(
             lambda wc: {
-                f"stats_{m}": stats_path(wc.dataset, m) for m in CFG.sample_size_models()
+                f"stats_{m}": stats_path(wc.dataset, m)
+                for m in CFG.sample_size_models()
             }
         ),
     output:

@@ -1,20 +1,16 @@
 # The adapter between Snakemake and prh.config, which validates the config,
 # holds every default and makes every decision; this file only reads them.
-import os
 import re
 import sys
 from pathlib import Path
 
 ROOT = Path(workflow.basedir)
-# This checkout's prh, for building the DAG here and, through PYTHONPATH, in
-# every job's script (also in conda environments that do not install prh).
+# This checkout's prh, for building the DAG here and in every job's script.
 sys.path.insert(0, str(ROOT))
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-)
+from prh.imports import library_files, use_checkout
 
+use_checkout(ROOT)
 from prh import config as prh_config
-from prh.imports import library_files
 
 CFG = prh_config.Config(config)
 RESULTS, LOGS = prh_config.RESULTS, prh_config.LOGS

@@ -61,7 +61,9 @@ if CFG.figures("layer_heatmaps"):
             unpack(
                 lambda wc: {
                     f"pair_{x}__{y}": pair_path(wc.dataset, x, y)
-                    for x, y in sorted({tuple(sorted(p)) for p in CFG.layer_plot_pairs()})
+                    for x, y in sorted(
+                        {tuple(sorted(p)) for p in CFG.layer_plot_pairs()}
+                    )
                 }
             ),
             features=lambda wc: list(features_files(wc).values()),
