@@ -148,6 +148,13 @@ class FeatureWriter:
                 raise ValueError(f"{self.path}: layer {ds.name} has width {ds.shape[1]}, batch gives {a.shape[1]}")
             if not np.isfinite(a).all():
                 raise ValueError(f"{self.path}: non-finite features in layer {ds.name}, rows {start}..{start + b}")
+            if self.dtype == np.float16:
+                big = float(np.abs(a).max(initial=0.0))
+                if big > np.finfo(np.float16).max:
+                    raise ValueError(f"{self.path}: layer {ds.name.rsplit('/', 1)[-1]} "
+                                     f"({self.layer_names[int(ds.name.rsplit('/', 1)[-1])]}) has "
+                                     f"|value| {big:.3g} beyond float16's range (65504); "
+                                     "use storage_dtype: float32 for this model")
             ds[start:start + b] = a.astype(self.dtype, copy=False)
         if self.with_bpb:
             if bpb is None:
