@@ -45,6 +45,18 @@ def pair_files(wildcards):
     return [pair_path(wildcards.dataset, x, y) for x, y in CFG.pairs()]
 
 
+def dataset_params(dataset):
+    """A dataset's config entry; a folder dataset's also holds the content hash
+    of its captions and images (prh.datasets.folder_sha256), so that an edit
+    reruns it through the params trigger and a touch does not."""
+    entry = dict(CFG.raw["datasets"][dataset])
+    if entry.get("source") == "folder" and entry.get("path"):
+        from prh.datasets import folder_sha256
+
+        entry["content_sha256"] = folder_sha256(entry["path"])
+    return entry
+
+
 def features_files(wildcards):
     """model -> features file; inputs and params both use it, so scripts look
     files up by model name."""
@@ -69,3 +81,45 @@ def figure_outputs(rule):
             files.append(path)
         out[fig.name] = files
     return out
+
+
+# Failure-safe reruns (prh.reruns): keep each features file until its
+# re-embedding succeeds, and never leave aggregate outputs that look up to
+# date after an upstream job failed.
+def _all_features():
+    return [features_path(d, m) for d in DATASETS for m in MODELS]
+
+
+def _stale_groups():
+    groups = {}
+    for d in DATASETS:
+        outputs = [f"{RESULTS}/{d}/{n}" for n in ("alignment.h5", "alignment.tsv", "aggregates.tsv")]
+        upstream = [f"{RESULTS}/{d}/manifest.json"]
+        upstream += [features_path(d, m) for m in MODELS] + [stats_path(d, m) for m in MODELS]
+        upstream += [pair_path(d, x, y) for x, y in CFG.pairs()]
+        groups[d] = (outputs, upstream)
+    return groups
+
+
+def _after_run(failed):
+    from prh import reruns
+
+    for path in reruns.restore_previous(_all_features()):
+        print(f"prh: kept the previous features file {path} (its re-embedding failed)", file=sys.stderr)
+    if failed:
+        for line in reruns.remove_stale(_stale_groups()):
+            print(f"prh: {line}", file=sys.stderr)
+
+
+onstart:
+    from prh import reruns
+
+    reruns.keep_previous(_all_features())
+
+
+onsuccess:
+    _after_run(False)
+
+
+onerror:
+    _after_run(True)
