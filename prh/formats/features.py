@@ -150,7 +150,7 @@ class FeatureWriter:
                 raise ValueError(f"{self.path}: non-finite features in layer {ds.name}, rows {start}..{start + b}")
             if self.dtype == np.float16:
                 big = float(np.abs(a).max(initial=0.0))
-                if big > np.finfo(np.float16).max:
+                if big > float(np.finfo(np.float16).max):
                     raise ValueError(f"{self.path}: layer {ds.name.rsplit('/', 1)[-1]} "
                                      f"({self.layer_names[int(ds.name.rsplit('/', 1)[-1])]}) has "
                                      f"|value| {big:.3g} beyond float16's range (65504); "
