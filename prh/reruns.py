@@ -6,8 +6,13 @@ failed job wrote. Two consequences are handled here, from the Snakefile's
 
 - a failing re-embedding must not cost the previous good features file:
   :func:`keep_previous` hard-links each existing file to a hidden ``.<name>.prev``
-  beside it before any job runs, and :func:`restore_previous` puts it back when
-  the run ends with the file missing (a job failed), or drops the link;
+  beside it before any job runs; :func:`drop_backups` removes the links whose
+  file is still (or again) in place when the run ends and keeps the others.
+  The embedding step (:mod:`prh.steps.embed`) moves a kept file back into
+  place, without recomputing, when its model, manifest and settings are the
+  requested ones; so a failing setting fails on every rerun (never "Nothing
+  to be done" with features that do not match the config), and going back to
+  the old settings costs nothing;
 - a failed upstream job must not leave the aggregate outputs looking up to
   date (a plain rerun would say "Nothing to be done" while ``alignment.tsv``
   holds old scores): :func:`remove_stale` deletes a dataset's aggregate outputs
@@ -45,10 +50,10 @@ def keep_previous(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return kept
 
 
-def restore_previous(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Put back each backed-up file that is now missing; drop the other
-    backups. Returns the files restored."""
-    restored = []
+def drop_backups(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Remove the backups of files that are in place; returns the backups kept
+    (their file is missing: its job failed)."""
+    kept = []
     for path in map(Path, paths):
         bak = backup_path(path)
         if not bak.exists():
@@ -56,14 +61,14 @@ def restore_previous(paths: Iterable[str | os.PathLike]) -> list[Path]:
         if path.exists():
             bak.unlink()
         else:
-            os.replace(bak, path)
-            restored.append(path)
-    return restored
+            kept.append(bak)
+    return kept
 
 
 def remove_stale(groups: Mapping[str, tuple[Sequence[str], Sequence[str]]]) -> list[str]:
-    """``groups``: name -> (outputs, the files they derive from). Where an
-    output exists but an upstream file is missing, remove the outputs; returns
+    """``groups``: name -> (outputs, the files they derive from), in dependency
+    order. Where an output exists but an upstream file is missing, remove the
+    outputs (so later groups see them missing too: removals cascade); returns
     one line per group removed."""
     lines = []
     for name, (outputs, upstream) in groups.items():

@@ -91,21 +91,29 @@ def _all_features():
 
 
 def _stale_groups():
+    """In dependency order, so that removals cascade: a missing features file
+    makes its stats stale, a missing stats file its pairs and the sample-size
+    table, a missing pair file the aggregate outputs."""
     groups = {}
     for d in DATASETS:
+        manifest = f"{RESULTS}/{d}/manifest.json"
+        for m in MODELS:
+            groups[stats_path(d, m)] = ([stats_path(d, m)], [manifest, features_path(d, m)])
+        for x, y in CFG.pairs():
+            groups[pair_path(d, x, y)] = ([pair_path(d, x, y)], [stats_path(d, x), stats_path(d, y)])
         outputs = [f"{RESULTS}/{d}/{n}" for n in ("alignment.h5", "alignment.tsv", "aggregates.tsv")]
-        upstream = [f"{RESULTS}/{d}/manifest.json"]
-        upstream += [features_path(d, m) for m in MODELS] + [stats_path(d, m) for m in MODELS]
-        upstream += [pair_path(d, x, y) for x, y in CFG.pairs()]
-        groups[d] = (outputs, upstream)
+        groups[f"{d} alignment"] = (outputs, [pair_path(d, x, y) for x, y in CFG.pairs()])
+        groups[f"{d} sample size"] = ([f"{RESULTS}/{d}/sample_size.tsv"],
+                                      [stats_path(d, m) for m in CFG.sample_size_models()])
     return groups
 
 
 def _after_run(failed):
     from prh import reruns
 
-    for path in reruns.restore_previous(_all_features()):
-        print(f"prh: kept the previous features file {path} (its re-embedding failed)", file=sys.stderr)
+    for bak in reruns.drop_backups(_all_features()):
+        print(f"prh: the previous features are kept in {bak}; a run with their settings "
+              "puts them back without embedding", file=sys.stderr)
     if failed:
         for line in reruns.remove_stale(_stale_groups()):
             print(f"prh: {line}", file=sys.stderr)

@@ -202,11 +202,10 @@ def test_previous_features_are_kept_when_the_rerun_fails(tmp_path):
     f.write_bytes(b"good")
     reruns.keep_previous([f])
     f.unlink()  # what Snakemake does before (and after) a failing job
-    assert reruns.restore_previous([f]) == [f] and f.read_bytes() == b"good"
-    reruns.keep_previous([f])
+    bak = reruns.backup_path(f)
+    assert reruns.drop_backups([f]) == [bak] and bak.read_bytes() == b"good"
     f.write_bytes(b"new")  # a successful rerun replaces it
-    assert reruns.restore_previous([f]) == [] and f.read_bytes() == b"new"
-    assert not reruns.backup_path(f).exists()
+    assert reruns.drop_backups([f]) == [] and not bak.exists()
 
 
 def test_stale_aggregate_outputs_are_removed_when_an_upstream_file_is_missing(tmp_path):
@@ -295,3 +294,41 @@ def test_empty_captions_are_refused_naming_the_row(tmp_path):
     with pytest.raises(DatasetError) as err:
         prepare("folder", 2, path=str(d))
     assert "row 2" in one_line(err) and "empty" in one_line(err)
+
+
+# -- the workflow: a failing re-embedding and a failed pair job ------------------
+
+def test_workflow_failed_reembedding_keeps_features_and_rerun_never_passes_stale(tmp_path):
+    from test_workflow import copy_workflow, smk, write_config
+
+    cfg = {"datasets": {"emoji": {"source": "emoji", "n_samples": 24}},
+           "models": {"glove_6b_50d": {"source": "glove_6b_50d", "modality": "language"},
+                      "glove_b": {"source": "glove_6b_50d", "modality": "language"}},
+           "alignment": {"threads": 1, "pairs": "all"},
+           "metrics": {"mutual_knn": {"topk": 5}},
+           "calibration": {"enabled": False}}
+    wd = copy_workflow(tmp_path / "wf", cfg)
+    smk(wd, "--cores", "1", "align")
+    feats = wd / "results/emoji/features/glove_b.h5"
+    tsv = wd / "results/emoji/alignment.tsv"
+    good = feats.read_bytes()
+    cfg["models"]["glove_b"]["device"] = "cuda"  # fails on a CPU host
+    write_config(wd, cfg)
+    res = smk(wd, "--cores", "1", "align", check=False)
+    assert res.returncode != 0 and not tsv.exists()  # stale aggregate outputs removed
+    bak = feats.parent / ".glove_b.h5.prev"
+    assert bak.read_bytes() == good  # the previous good features are kept
+    assert not list(feats.parent.glob(".*tmp"))
+    res = smk(wd, "--cores", "1", "align", check=False)
+    assert res.returncode != 0  # the failing setting fails again, never "Nothing to be done"
+    del cfg["models"]["glove_b"]["device"]  # back to the old settings: put back, not recomputed
+    write_config(wd, cfg)
+    smk(wd, "--cores", "1", "align")
+    assert feats.read_bytes() == good and tsv.exists() and not bak.exists()
+    assert "put back" in (wd / "logs/emoji/embed/glove_b.log").read_text()
+    # a failed pair job: its output is gone, so the aggregate outputs are removed
+    (wd / "results/emoji/stats/glove_b.h5").write_bytes(b"truncated")
+    res = smk(wd, "--cores", "1", "align", check=False)
+    assert res.returncode != 0 and not tsv.exists()
+    res = smk(wd, "--cores", "1", "align", check=False)
+    assert res.returncode != 0 or tsv.exists()
