@@ -38,6 +38,10 @@ from .preprocess import prepare_layers
 from .sequences import lcs_length, levenshtein
 
 _BLOCK_BYTES = int(os.environ.get("PRH_SWEEP_BLOCK_BYTES", 256 * 2**20))
+#: A layer whose samples' spread 1 - sum(G) / (N trace G) (0 for identical
+#: rows, 1 - 1/N at most) is below this is constant: its scores are NaN, since
+#: ties between identical rows would otherwise give kNN metrics a perfect 1.0.
+CONSTANT_SPREAD = 1e-6
 
 
 class ModelStats:
@@ -109,6 +113,18 @@ class ModelStats:
                 torch.mm(x, x.T, out=g)
             return out
         return self._cached(("gram",), build)
+
+    def constant_layers(self) -> list[int]:
+        """Layers whose samples are (numerically) all the same point, or all
+        zero; see :data:`CONSTANT_SPREAD`. Their rows and columns of every
+        sweep are NaN."""
+        def build():
+            g = self.grams().double()
+            trace = torch.diagonal(g, dim1=1, dim2=2).sum(-1)
+            spread = 1.0 - g.sum(dim=(1, 2)) / (self.n * trace.clamp_min(1e-300))
+            return [i for i in range(self.n_layers)
+                    if not bool(trace[i] > 0) or bool(spread[i] < CONSTANT_SPREAD)]
+        return self._cached(("constant",), build)
 
     def kernels(self, kernel: str, sigma: float) -> torch.Tensor:
         if kernel == "ip":
@@ -485,7 +501,17 @@ def sweep(sx: ModelStats, sy: ModelStats, metric: str, **params: Any) -> np.ndar
     p = _check_pair(sx, sy, metric, params)
     with torch.inference_mode():
         scores = _SWEEPS[metric](sx, sy, **p)
-    return scores.cpu().numpy()
+    return _mask_constant(sx, sy, scores.cpu().numpy())
+
+
+def _mask_constant(sx: ModelStats, sy: ModelStats, scores: np.ndarray) -> np.ndarray:
+    """NaN in the rows of X's and the columns of Y's constant layers (last two axes)."""
+    cx, cy = sx.constant_layers(), sy.constant_layers()
+    if cx or cy:
+        scores = np.array(scores, dtype=np.float64)
+        scores[..., cx, :] = np.nan
+        scores[..., :, cy] = np.nan
+    return scores
 
 
 def permuted_sweep(sx: ModelStats, sy: ModelStats, metric: str, perm: torch.Tensor,
@@ -494,7 +520,7 @@ def permuted_sweep(sx: ModelStats, sy: ModelStats, metric: str, perm: torch.Tens
     must already be resolved (see :func:`prh.metrics.resolve_params`). Pass the same
     ``perm`` tensor for several metrics to share their permuted kernels."""
     with torch.inference_mode():
-        return _SWEEPS[metric](sx, sy, perm=perm, **params).cpu().numpy()
+        return _mask_constant(sx, sy, _SWEEPS[metric](sx, sy, perm=perm, **params).cpu().numpy())
 
 
 def permuted_sweeps(sx: ModelStats, sy: ModelStats, metric: str, perms: torch.Tensor,
@@ -511,7 +537,7 @@ def permuted_sweeps(sx: ModelStats, sy: ModelStats, metric: str, perms: torch.Te
         raise ValueError(f"perms must have shape (P, {sx.n}), got {tuple(perms.shape)}")
     with torch.inference_mode():
         out = [_SWEEPS[metric](sx, sy, perm=perm, **p) for perm in perms]
-    return torch.stack(out).cpu().numpy()
+    return _mask_constant(sx, sy, torch.stack(out).cpu().numpy())
 
 
 def layer_scores(X: Any, Y: Any, metric: str, *, q: float = 0.95, exact: bool = False,

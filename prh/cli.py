@@ -158,15 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .jobio import error_line, terminate_on_sigterm
+
     args = build_parser().parse_args(argv)
-    _setup_logging(args.log, args.quiet)
     try:
+        terminate_on_sigterm()
+        _setup_logging(args.log, args.quiet)
         return args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
+    except (ValueError, OSError, RuntimeError) as e:
         # ValueError covers DatasetError and ModelError; their messages name
         # the file, model or value and what to do.
         log.debug("failed", exc_info=True)
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        msg = error_line(e)
         print(f"prh: error: {msg}", file=sys.stderr)
         for h in logging.getLogger("prh").handlers:
             if isinstance(h, logging.FileHandler):

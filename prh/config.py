@@ -249,6 +249,13 @@ class Config:
             params.update(weights=weights, seed=seed)
         return params
 
+    def feature_model_names(self, model: str) -> list[str]:
+        """The names a model's features file may record as its ``model``
+        (the source as written and its registry name): the stats job refuses
+        a features file that records another."""
+        src = self.source(model)
+        return list(dict.fromkeys([str(src.text), str(src.name)]))
+
     def embed_resources(self, model: str) -> dict[str, int]:
         s = self.model(model)
         return {"threads": s["threads"], "mem_mb": s["mem_mb"], "runtime": s["runtime"],

@@ -355,6 +355,36 @@ def _sniff_ext(data: bytes) -> str:
 
 # --- folder ----------------------------------------------------------------
 
+def read_captions_text(p: Path) -> str:
+    """A captions file's text: UTF-8 with or without a byte-order mark; a byte
+    that is not UTF-8 is a one-line error naming the file and line."""
+    data = p.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise DatasetError(f"{p}: line {line} is not UTF-8 (byte 0x{data[e.start]:02x}); "
+                           "save the file as UTF-8") from None
+
+
+def folder_sha256(path: str | os.PathLike) -> str:
+    """Content hash of a folder dataset: every non-hidden file under the captions
+    file's folder (the captions file and the images), by relative path and
+    bytes. The workflow passes it to the dataset step, so editing a caption or
+    replacing an image reruns the dataset and what follows, and a touch does
+    not. Images outside that folder are not covered."""
+    p = Path(path).expanduser().resolve()
+    root = p if p.is_dir() else p.parent
+    h = hashlib.sha256()
+    if not root.is_dir():
+        return ""
+    for f in sorted(root.rglob("*")):
+        rel = f.relative_to(root)
+        if f.is_file() and not any(part.startswith(".") for part in rel.parts):
+            h.update(f"{rel.as_posix()}\0{sha256_file(f)}\n".encode("utf-8"))
+    return h.hexdigest()
+
+
 def _prepare_folder(n_samples: int | None, *, path: str | None = None, name: str = "folder") -> Manifest:
     if not path:
         raise DatasetError("folder: give the captions file or folder, e.g. --dataset folder:/data/pairs "
@@ -370,15 +400,16 @@ def _prepare_folder(n_samples: int | None, *, path: str | None = None, name: str
     rows: list[dict[str, Any]]
     if p.suffix == ".jsonl":
         rows = []
-        for ln, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        for ln, line in enumerate(read_captions_text(p).splitlines(), 1):
             if line.strip():
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as e:
                     raise DatasetError(f"{p}:{ln}: not JSON ({e})") from None
     elif p.suffix == ".csv":
-        with open(p, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+        import io
+
+        rows = list(csv.DictReader(io.StringIO(read_captions_text(p), newline="")))
     else:
         raise DatasetError(f"folder: {p} is neither .csv nor .jsonl")
     if not rows:
@@ -390,6 +421,9 @@ def _prepare_folder(n_samples: int | None, *, path: str | None = None, name: str
         cap = row.get("caption") if row.get("caption") is not None else row.get("text")
         if not img or cap is None:
             raise DatasetError(f"{p}: row {ln} needs an 'image' (or 'file') and a 'caption' (or 'text')")
+        if not str(cap).strip():
+            raise DatasetError(f"{p}: row {ln}: the caption is empty; give every image a caption "
+                               "or drop the row")
         img_path = (p.parent / img).resolve()
         sid = str(row.get("id") or img)
         if sid in seen:

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
+import signal
+import threading
 import math
 import numbers
 import logging
@@ -31,10 +34,48 @@ def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     os.replace(tmp, path)
 
 
+NO_SPACE = "No space left on device"
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """Whether an error (or one it was raised from) is a full disk; h5py puts
+    the words on the second line of a generic message."""
+    seen = 0
+    while err is not None and seen < 10:
+        if getattr(err, "errno", None) == errno.ENOSPC or NO_SPACE in str(err):
+            return True
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return False
+
+
+def disk_full_error(path: str | os.PathLike) -> OSError:
+    return OSError(errno.ENOSPC, f"{NO_SPACE} while writing {path}; free space there and rerun")
+
+
+def error_line(err: BaseException) -> str:
+    """One line for an error: a full disk says so first, an OSError names its
+    file, anything else is the message's first line."""
+    if is_disk_full(err) and NO_SPACE not in str(err).split("\n", 1)[0]:
+        return f"{NO_SPACE}"
+    if isinstance(err, OSError) and err.strerror:
+        return f"{err.filename}: {err.strerror}" if err.filename else err.strerror
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def terminate_on_sigterm() -> None:
+    """Turn SIGTERM (a cluster's time limit, ``kill``) into SystemExit, so that
+    temporary files are removed by the ``finally`` blocks that own them."""
+    if threading.current_thread() is threading.main_thread():
+        def handler(signum, frame):
+            raise SystemExit(128 + signum)
+        signal.signal(signal.SIGTERM, handler)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` on success,
-    delete it on any error."""
+    delete it on any error (a full disk is reported naming ``path``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -42,6 +83,10 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield Path(tmp)
         publish(tmp, path)
+    except Exception as err:
+        if is_disk_full(err):
+            raise disk_full_error(path) from None
+        raise
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -102,6 +147,7 @@ def logged(log_path: str | os.PathLike) -> Iterator[None]:
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     console = sys.__stderr__
+    terminate_on_sigterm()
     with open(log_path, "a", buffering=1) as log:
         old_out, old_err = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = log
@@ -116,7 +162,7 @@ def logged(log_path: str | os.PathLike) -> Iterator[None]:
             yield
         except BaseException as err:
             traceback.print_exc(file=log)
-            line = f"error: {type(err).__name__}: {err}".splitlines()[0]
+            line = f"error: {type(err).__name__}: {error_line(err)}"
             log.write(line + "\n")
             if console is not None:
                 console.write(f"{line} (full log: {log_path})\n")

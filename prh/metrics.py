@@ -121,8 +121,9 @@ def hsic_unbiased(k: torch.Tensor, l: torch.Tensor) -> torch.Tensor:
 
 def cka_ratio(kl: torch.Tensor, kk: torch.Tensor, ll: torch.Tensor) -> torch.Tensor:
     """kl / (sqrt(kk * ll) + eps); a negative product (possible for unbiased HSIC
-    estimates of near-zero kernels) is treated as 0 rather than giving NaN."""
-    return kl / (torch.sqrt(torch.clamp(kk * ll, min=0.0)) + CKA_EPS)
+    estimates of near-zero kernels) gives NaN, as the reference's square root
+    does, never a huge kl / eps."""
+    return kl / (torch.sqrt(kk * ll) + CKA_EPS)
 
 
 def knn_mask(idx: torch.Tensor, n: int) -> torch.Tensor:

@@ -65,7 +65,10 @@ def clamp_threshold(samples: torch.Tensor, q: float, exact: bool) -> torch.Tenso
 
 
 def l2_normalize_(x: torch.Tensor) -> torch.Tensor:
-    """Normalise the last axis in place: x / max(||x||, eps)."""
+    """Normalise the last axis in place: x / max(||x||, eps), each row first
+    divided by its largest |value| so that no magnitude overflows (1e20) or
+    underflows (1e-30) the float32 sum of squares; all-zero rows stay zero."""
+    x.div_(x.abs().amax(dim=-1, keepdim=True).clamp_min_(torch.finfo(x.dtype).tiny))
     return x.div_(x.norm(dim=-1, keepdim=True).clamp_min_(NORM_EPS))
 
 

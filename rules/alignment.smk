@@ -4,6 +4,7 @@ rule model_stats:
     input:
         library("model_stats.py"),
         features=features_path("{dataset}", "{model}"),
+        manifest=f"{RESULTS}/{{dataset}}/manifest.json",
     output:
         stats_path("{dataset}", "{model}"),
     log:
@@ -19,6 +20,7 @@ rule model_stats:
         gpu=CFG.alignment_gpus,
     params:
         stats=CFG.stats_params(),
+        model=lambda wc: CFG.feature_model_names(wc.model),
         device=CFG.alignment["device"],
     script:
         "../scripts/model_stats.py"
@@ -74,6 +76,7 @@ rule aggregate:
     params:
         models=MODELS,
         metrics=METRICS,
+        pairs=CFG.pairs(),
     script:
         "../scripts/aggregate.py"
 

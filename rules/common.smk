@@ -41,6 +41,18 @@ def pair_files(wildcards):
     return [pair_path(wildcards.dataset, x, y) for x, y in CFG.pairs()]
 
 
+def dataset_params(dataset):
+    """A dataset's config entry; a folder dataset's also holds the content hash
+    of its captions and images (prh.datasets.folder_sha256), so that an edit
+    reruns it through the params trigger and a touch does not."""
+    entry = dict(CFG.raw["datasets"][dataset])
+    if entry.get("source") == "folder" and entry.get("path"):
+        from prh.datasets import folder_sha256
+
+        entry["content_sha256"] = folder_sha256(entry["path"])
+    return entry
+
+
 def features_files(wildcards):
     """model -> features file; inputs and params both use it, so scripts look
     files up by model name."""
@@ -65,3 +77,53 @@ def figure_outputs(rule):
             files.append(path)
         out[fig.name] = files
     return out
+
+
+# Failure-safe reruns (prh.reruns): keep each features file until its
+# re-embedding succeeds, and never leave aggregate outputs that look up to
+# date after an upstream job failed.
+def _all_features():
+    return [features_path(d, m) for d in DATASETS for m in MODELS]
+
+
+def _stale_groups():
+    """In dependency order, so that removals cascade: a missing features file
+    makes its stats stale, a missing stats file its pairs and the sample-size
+    table, a missing pair file the aggregate outputs."""
+    groups = {}
+    for d in DATASETS:
+        manifest = f"{RESULTS}/{d}/manifest.json"
+        for m in MODELS:
+            groups[stats_path(d, m)] = ([stats_path(d, m)], [manifest, features_path(d, m)])
+        for x, y in CFG.pairs():
+            groups[pair_path(d, x, y)] = ([pair_path(d, x, y)], [stats_path(d, x), stats_path(d, y)])
+        outputs = [f"{RESULTS}/{d}/{n}" for n in ("alignment.h5", "alignment.tsv", "aggregates.tsv")]
+        groups[f"{d} alignment"] = (outputs, [pair_path(d, x, y) for x, y in CFG.pairs()])
+        groups[f"{d} sample size"] = ([f"{RESULTS}/{d}/sample_size.tsv"],
+                                      [stats_path(d, m) for m in CFG.sample_size_models()])
+    return groups
+
+
+def _after_run(failed):
+    from prh import reruns
+
+    for bak in reruns.drop_backups(_all_features()):
+        print(f"prh: the previous features are kept in {bak}; a run with their settings "
+              "puts them back without embedding", file=sys.stderr)
+    if failed:
+        for line in reruns.remove_stale(_stale_groups()):
+            print(f"prh: {line}", file=sys.stderr)
+
+
+onstart:
+    from prh import reruns
+
+    reruns.keep_previous(_all_features())
+
+
+onsuccess:
+    _after_run(False)
+
+
+onerror:
+    _after_run(True)

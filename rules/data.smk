@@ -14,6 +14,6 @@ rule prepare_dataset:
         mem_mb=2000,
         runtime=30,
     params:
-        dataset=lambda wc: CFG.raw["datasets"][wc.dataset],
+        dataset=lambda wc: dataset_params(wc.dataset),
     script:
         "../scripts/prepare_dataset.py"

@@ -11,4 +11,5 @@ with logged(snakemake.log[0]):
         out_h5=snakemake.output.h5,
         out_tsv=snakemake.output.tsv,
         out_aggregates_tsv=snakemake.output.aggregates,
+        pairs=snakemake.params.pairs,
     )

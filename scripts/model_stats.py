@@ -7,6 +7,8 @@ with logged(snakemake.log[0]):
     model_stats.run(
         snakemake.input.features,
         snakemake.output[0],
+        manifest=snakemake.input.manifest,
+        model=snakemake.params.model,
         device=snakemake.params.device,
         **snakemake.params.stats,
     )

@@ -188,13 +188,15 @@ def test_sweep_bad_input():
         layer_scores([X[:, 0], bad[:, 1]], X, "cka", device="cpu")
 
 
-def test_a_dead_layer_of_zeros_scores_finite():
+def test_a_dead_layer_of_zeros_scores_nan_and_the_others_finite():
     rng = np.random.default_rng(9)
     X = rng.normal(size=(25, 3, 6)).astype(np.float32)
     X[:, 1] = 0.0
     for m in list_metrics():
         S = layer_scores(X, X, m, device="cpu", **params_for(m))
-        assert np.isfinite(S).all(), m
+        assert np.isnan(S[1]).all() and np.isnan(S[:, 1]).all(), m
+        keep = [0, 2]
+        assert np.isfinite(S[np.ix_(keep, keep)]).all(), m
 
 
 @pytest.mark.parametrize("q", [0.05, 0.5, 0.9, 0.95, 0.999])

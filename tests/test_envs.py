@@ -97,3 +97,50 @@ def test_no_deps_requirements_are_hash_pinned_and_in_the_embed_env():
     assert [l for l in lines if l not in script.splitlines()] == []
     makefile = (REPO / "Makefile").read_text()
     assert "--no-deps --require-hashes -r requirements-nodeps.txt" in makefile
+
+
+def test_every_rule_env_covers_the_imports_of_its_code():
+    """Scan the import closure of each rule's script (prh.imports) for
+    third-party modules; each must be pinned in the env file the rule names
+    (tqdm missing from envs/align.yaml would fail here). Module-level imports
+    of every file count, and every import of the script and of the step
+    modules (a rule runs its step's functions; other modules' lazy imports
+    belong to functions the rule may not call)."""
+    import ast
+    import sys
+
+    from prh.imports import library_files
+
+    # import name -> the pin that provides it (cycler: a dependency of matplotlib)
+    module_to_pin = {"yaml": "pyyaml", "PIL": "pillow", "sklearn": "scikit-learn",
+                     "cycler": "matplotlib"}
+    rules = {}
+    for smk_file in (REPO / "rules").glob("*.smk"):
+        for block in re.split(r"\n(?=\s*rule )", smk_file.read_text()):
+            env = re.search(r'conda:\s*\n\s*"\.\./envs/([\w.]+)"', block)
+            script = re.search(r'script:\s*\n\s*"\.\./scripts/([\w.]+)"', block)
+            if env and script:
+                rules[script.group(1)] = env.group(1)
+    assert "pair_scores.py" in rules and rules["pair_scores.py"] == "align.yaml"
+    for script, env in rules.items():
+        pins, _ = env_pins(REPO / "envs" / env)
+        files = [REPO / "scripts" / script, *library_files(REPO / "scripts" / script, REPO)]
+        for f in files:
+            if not str(f).endswith(".py"):
+                continue
+            tree = ast.parse(Path(f).read_text())
+            runs_all = f == REPO / "scripts" / script or "steps" in Path(f).parts
+            nodes = ast.walk(tree) if runs_all else [
+                n for top in tree.body for n in ast.walk(top)
+                if not isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+            for node in nodes:
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                         [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0
+                         and node.module else [])
+                for name in names:
+                    top = name.split(".")[0]
+                    if top in sys.stdlib_module_names or top in ("prh", "snakemake", "__future__"):
+                        continue
+                    assert _norm(module_to_pin.get(top, top)) in pins, (
+                        f"{script} (rule env {env}) imports {top} in {Path(f).name}; "
+                        f"{env} does not pin it")

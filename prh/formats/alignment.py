@@ -1,6 +1,7 @@
 """The alignment file: model x model matrices of one dataset (``alignment.h5``).
 
-- attrs ``dataset``, ``models`` (row/column order), ``metrics``, ``aggregates``
+- attrs ``dataset``, ``models`` (row/column order), ``metrics``, ``aggregates``,
+  ``manifest_sha256``, ``sample_ids_sha256`` (provenance of every pair file)
 - ``<metric>/score`` (M, M) float64: best layer-pair score with the row model
   as X and the column model as Y; NaN where not computed (the diagonal, or
   same-modality pairs when only cross-modal pairs are configured)
@@ -26,7 +27,7 @@ import os
 from typing import Any, Mapping, Sequence
 
 from ..jobio import atomic_output, open_h5
-from .pair import CALIBRATION_FIELDS
+from .pair import CALIBRATION_FIELDS, PROVENANCE
 
 FIELDS = CALIBRATION_FIELDS + ("p_bh",)
 
@@ -34,7 +35,8 @@ FIELDS = CALIBRATION_FIELDS + ("p_bh",)
 def write_alignment(out: str | os.PathLike, *, dataset: str, models: Sequence[str],
                     rows: Mapping[str, Sequence[Mapping[str, Any]]],
                     aggregates: Sequence[str], params: Mapping[str, Any],
-                    symmetric: Mapping[str, bool], max_score: Mapping[str, float]) -> None:
+                    symmetric: Mapping[str, bool], max_score: Mapping[str, float],
+                    provenance: Mapping[str, str] | None = None) -> None:
     """Write ``alignment.h5`` atomically; symmetric metrics get mirrored matrices."""
     import h5py
     import numpy as np
@@ -58,6 +60,8 @@ def write_alignment(out: str | os.PathLike, *, dataset: str, models: Sequence[st
             f.attrs["models"] = list(models)
             f.attrs["metrics"] = list(rows)
             f.attrs["aggregates"] = hows
+            for key, value in (provenance or {}).items():
+                f.attrs[key] = str(value)
             for metric, rs in rows.items():
                 sym = symmetric[metric]
                 g = f.create_group(metric)
@@ -99,6 +103,7 @@ def read_alignment(path: str | os.PathLike) -> dict[str, Any]:
             out = {"dataset": str(f.attrs["dataset"]),
                    "models": [str(m) for m in f.attrs["models"]],
                    "aggregates": [str(a) for a in f.attrs.get("aggregates", [])],
+                   "provenance": {k: str(f.attrs.get(k, "")) for k in PROVENANCE},
                    "metrics": {}}
             for metric in f.attrs["metrics"]:
                 g = f[str(metric)]

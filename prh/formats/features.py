@@ -49,7 +49,7 @@ from typing import Any, Iterable, Sequence
 
 import h5py
 import numpy as np
-from ..jobio import open_h5, publish
+from ..jobio import disk_full_error, is_disk_full, open_h5, publish
 
 FEATS = "feats"
 SAMPLE_IDS = "sample_ids"
@@ -148,6 +148,13 @@ class FeatureWriter:
                 raise ValueError(f"{self.path}: layer {ds.name} has width {ds.shape[1]}, batch gives {a.shape[1]}")
             if not np.isfinite(a).all():
                 raise ValueError(f"{self.path}: non-finite features in layer {ds.name}, rows {start}..{start + b}")
+            if self.dtype == np.float16:
+                big = float(np.abs(a).max(initial=0.0))
+                if big > float(np.finfo(np.float16).max):
+                    raise ValueError(f"{self.path}: layer {ds.name.rsplit('/', 1)[-1]} "
+                                     f"({self.layer_names[int(ds.name.rsplit('/', 1)[-1])]}) has "
+                                     f"|value| {big:.3g} beyond float16's range (65504); "
+                                     "use storage_dtype: float32 for this model")
             ds[start:start + b] = a.astype(self.dtype, copy=False)
         if self.with_bpb:
             if bpb is None:
@@ -156,6 +163,16 @@ class FeatureWriter:
         self._written[start:start + b] = True
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self._finish(exc_type)
+        except Exception as err:
+            if is_disk_full(err) or (exc is not None and is_disk_full(exc)):
+                raise disk_full_error(self.path) from None
+            raise
+        if exc is not None and is_disk_full(exc):
+            raise disk_full_error(self.path) from None
+
+    def _finish(self, exc_type) -> None:
         try:
             if exc_type is None:
                 if not self._written.all():
@@ -169,14 +186,20 @@ class FeatureWriter:
                     # str() turns str subclasses (torch's TorchVersion) into plain
                     # strings, which h5py stores as UTF-8.
                     self._h5.attrs[k] = "" if v is None else (str(v) if isinstance(v, str) else v)
-            self._h5.close()
-            self._h5 = None
+            h5, self._h5 = self._h5, None
+            h5.close()
             if exc_type is None:
                 publish(self._tmp, self.path)
                 self._tmp = None
         finally:
-            if self._h5 is not None:
-                self._h5.close()
+            # Close at most once: a second close of a file whose first close
+            # failed (a full disk) raises again and would skip the unlink.
+            h5, self._h5 = self._h5, None
+            if h5 is not None:
+                try:
+                    h5.close()
+                except Exception:
+                    pass
             if self._tmp is not None and self._tmp.exists():
                 self._tmp.unlink()
 

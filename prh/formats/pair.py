@@ -2,7 +2,8 @@
 
 Layout (``pairs/<x>__<y>.h5``):
 
-- attrs ``model_x``, ``model_y``, ``n_samples``, ``metrics`` (JSON: name -> params)
+- attrs ``model_x``, ``model_y``, ``n_samples``, ``metrics`` (JSON: name -> params),
+  ``manifest_sha256``, ``sample_ids_sha256`` (provenance, :mod:`prh.provenance`)
 - ``xy/<metric>``: (Lx, Ly) float64, S[i, j] = metric(X layer i, Y layer j)
 - ``yx/<metric>``: (Ly, Lx), only for asymmetric metrics (metric(Y, X))
 - ``calibration/<order>/<metric>`` (when calibration is on; see
@@ -20,6 +21,7 @@ from typing import Any, Mapping
 
 from ..jobio import atomic_output, open_h5
 
+PROVENANCE = ("manifest_sha256", "sample_ids_sha256")
 CALIBRATION_FIELDS = ("score", "p_value", "tau", "calibrated", "null_mean", "null_std",
                       "ci_low", "ci_high")
 
@@ -27,7 +29,7 @@ CALIBRATION_FIELDS = ("score", "p_value", "tau", "calibrated", "null_mean", "nul
 def write_pair(out: str | os.PathLike, *, model_x: str, model_y: str, n_samples: int,
                metrics: Mapping[str, Any], scores: Mapping[tuple[str, str], Any],
                calibration: Mapping[tuple[str, str], Mapping[str, Mapping[str, Any]]],
-               n_boot: int, seed: int) -> None:
+               n_boot: int, seed: int, provenance: Mapping[str, str] | None = None) -> None:
     """Write one pair file atomically. ``scores[(order, metric)]`` is a layer x
     layer matrix; ``calibration[(order, metric)][aggregate]`` holds the
     :data:`CALIBRATION_FIELDS`, ``null``, ``n_permutations`` and ``alpha``."""
@@ -40,6 +42,8 @@ def write_pair(out: str | os.PathLike, *, model_x: str, model_y: str, n_samples:
             f.attrs["model_y"] = model_y
             f.attrs["n_samples"] = n_samples
             f.attrs["metrics"] = json.dumps(metrics)
+            for key, value in (provenance or {}).items():
+                f.attrs[key] = str(value)
             for (order, name), S in scores.items():
                 f.create_dataset(f"{order}/{name}", data=S)
             for (order, name), per in calibration.items():
@@ -81,4 +85,5 @@ def read_pair(path: str | os.PathLike) -> dict[str, Any]:
             "xy": {k: v[...] for k, v in f["xy"].items()},
             "yx": {k: v[...] for k, v in f.get("yx", {}).items()},
             "calibration": calibration,
+            "provenance": {k: str(f.attrs.get(k, "")) for k in PROVENANCE},
         }

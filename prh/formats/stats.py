@@ -12,7 +12,9 @@ lets every pair job reuse them. HDF5 layout (one file per dataset and model):
 - ``layers/<l>``    (N, D_l) float32    optional: the clamped, normalised layers
                                         themselves (SVCCA on bootstrap resamples
                                         and subsets must recompute its bases)
-- attributes: ``n_samples``, ``widths`` (D_l per layer), ``q``, ``exact``,
+- ``sample_ids``    (N,) UTF-8          the samples' ids, in row order
+- attributes: ``manifest_sha256`` and ``sample_ids_sha256`` (provenance,
+  :mod:`prh.provenance`), ``n_samples``, ``widths`` (D_l per layer), ``q``, ``exact``,
   ``normalize``, ``clamp`` ("model": one outlier threshold over all layers,
   "layer": one per layer; see :mod:`prh.steps.model_stats`), ``features``,
   ``prh_version``.
@@ -38,7 +40,8 @@ from ..jobio import atomic_output, open_h5
 
 def save_model_stats(stats: ModelStats, path: str | os.PathLike, *,
                      topk: Iterable[int] = (), cca_dims: Iterable[int] = (),
-                     layers: bool = False, attrs: dict | None = None) -> None:
+                     layers: bool = False, attrs: dict | None = None,
+                     sample_ids: Iterable[str] | None = None) -> None:
     """Compute (if needed) and write the per-layer work for the given topk and cca_dim values.
 
     Written to a temporary file beside ``path`` and renamed, so an interrupted
@@ -57,6 +60,9 @@ def save_model_stats(stats: ModelStats, path: str | os.PathLike, *,
                 width = len(str(stats.n_layers - 1))
                 for i, x in enumerate(stats.layers):
                     f.create_dataset(f"layers/{i:0{width}d}", data=x.cpu().numpy())
+            if sample_ids:
+                f.create_dataset("sample_ids", data=np.array(list(sample_ids), dtype=object),
+                                 dtype=h5py.string_dtype("utf-8"))
             f.attrs["n_samples"] = stats.n
             f.attrs["widths"] = np.asarray(stats.widths, dtype=np.int64)
             f.attrs["prh_version"] = __version__
@@ -84,3 +90,14 @@ def load_model_stats(path: str | os.PathLike, device: torch.device | str | None 
         for name, ds in f.get("svcca", {}).items():
             stats._cache[("svcca", int(name[1:]))] = torch.from_numpy(ds[...]).to(dev)
     return stats
+
+
+def read_stats_provenance(path: str | os.PathLike) -> dict:
+    """A stats file's ``sample_ids`` (list, empty if none), ``manifest_sha256``
+    and ``sample_ids_sha256`` ("" if not recorded)."""
+    with open_h5(path, "stats file") as f:
+        ids = [v.decode("utf-8") if isinstance(v, bytes) else str(v)
+               for v in f["sample_ids"][...]] if "sample_ids" in f else []
+        return {"sample_ids": ids,
+                "manifest_sha256": str(f.attrs.get("manifest_sha256", "")),
+                "sample_ids_sha256": str(f.attrs.get("sample_ids_sha256", ""))}

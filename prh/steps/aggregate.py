@@ -12,29 +12,50 @@ from typing import Any, Sequence
 
 def run(pair_paths: Sequence[str | os.PathLike], *, dataset: str, models: Sequence[str],
         metrics: Sequence[str], out_h5: str | os.PathLike, out_tsv: str | os.PathLike,
-        out_aggregates_tsv: str | os.PathLike | None = None) -> None:
+        out_aggregates_tsv: str | os.PathLike | None = None,
+        pairs: Sequence[Sequence[str]] | None = None) -> None:
     """Each metric's best layer pair per model pair, as matrices and tables.
 
     Symmetric metrics have one TSV row per unordered pair and a mirrored matrix;
     asymmetric metrics one row per ordered pair. When the pair files hold
     calibrations, each aggregate's calibration fields fill matrices and
     columns, with Benjamini-Hochberg p-values over the run's pairs.
+
+    Every pair file must come from the same samples (manifest and sample-id
+    hashes, :mod:`prh.provenance`); with ``pairs`` (the configured (x, y)
+    pairs) the files must be exactly those pairs. A layer x layer matrix with
+    no finite score (every layer of a model constant) gives a NaN score and
+    layers -1.
     """
+    import logging
+
+    import numpy as np
+
     from ..alignment import best_layer_pair
     from ..calibration import aggregate as aggregate_scores, benjamini_hochberg
     from ..formats.alignment import write_alignment
     from ..formats.pair import CALIBRATION_FIELDS, read_pair
     from ..formats.tables import write_aggregates_tsv, write_alignment_tsv
     from ..metrics import get_metric
+    from ..provenance import ProvenanceError, check_same_hashes
+
+    log = logging.getLogger(__name__)
 
     index = {m: i for i, m in enumerate(models)}
     metrics = list(metrics)
     params: dict[str, Any] = {}
     # rows[metric]: one dict per (ordered) pair: names, best layers, calibration
     rows: dict[str, list[dict[str, Any]]] = {m: [] for m in metrics}
+    first: tuple[Any, dict] | None = None
+    seen: set[tuple[str, str]] = set()
     for path in pair_paths:
         pair = read_pair(path)
         x, y = pair["model_x"], pair["model_y"]
+        seen.add((x, y))
+        if first is None:
+            first = (path, pair["provenance"])
+        elif pair["provenance"] != first[1]:
+            check_same_hashes(first[1], first[0], pair["provenance"], path)
         for m in (x, y):
             if m not in index:
                 raise ValueError(f"{path}: model {m!r} is not among the configured models")
@@ -46,10 +67,23 @@ def run(pair_paths: Sequence[str | os.PathLike], *, dataset: str, models: Sequen
             if not get_metric(metric).symmetric:
                 orders.append(("yx", y, x))
             for order, a, b in orders:
-                best, (i, j) = best_layer_pair(pair[order][metric])
+                if np.isnan(pair[order][metric]).all():
+                    log.warning("%s: %s of %s vs %s has no finite score (constant layers); "
+                                "its score is NaN", path, metric, a, b)
+                    best, (i, j) = math.nan, (-1, -1)
+                else:
+                    best, (i, j) = best_layer_pair(pair[order][metric])
                 rows[metric].append({"x": a, "y": b, "score": best, "layer_x": i, "layer_y": j,
                                      "S": pair[order][metric],
                                      "cal": pair["calibration"].get((order, metric), {})})
+    if pairs is not None:
+        want = {tuple(p) for p in pairs}
+        missing, extra = sorted(want - seen), sorted(seen - want)
+        if missing or extra:
+            raise ProvenanceError(
+                f"dataset {dataset}: the pair files are not those of the config "
+                f"(missing {', '.join('__'.join(p) for p in missing) or 'none'}; "
+                f"extra {', '.join('__'.join(p) for p in extra) or 'none'}); rerun the workflow")
     hows = sorted({h for rs in rows.values() for r in rs for h in r["cal"]},
                   key=lambda h: (h != "max", h))
     blank = dict.fromkeys(CALIBRATION_FIELDS, math.nan)
@@ -65,7 +99,7 @@ def run(pair_paths: Sequence[str | os.PathLike], *, dataset: str, models: Sequen
         rs.sort(key=lambda r: (index[r["x"]], index[r["y"]]))
 
     write_alignment(out_h5, dataset=dataset, models=models, rows=rows, aggregates=hows,
-                    params=params,
+                    params=params, provenance=first[1] if first else {},
                     symmetric={m: get_metric(m).symmetric for m in metrics},
                     max_score={m: get_metric(m).max_score(**params.get(m, {})) for m in metrics})
     write_alignment_tsv(out_tsv, dataset=dataset, rows=rows)

@@ -15,8 +15,28 @@ def run(model: Mapping[str, Any], manifest: str | os.PathLike, out: str | os.Pat
     ``weights`` ("random") with its ``seed``. The workflow decides when to rerun,
     so an existing file is always recomputed."""
     from ..datasets import load_manifest
+    from ..devices import resolve_device
     from ..embed import embed
+    from ..jobio import publish
+    from ..reruns import backup_path
 
+    resolve_device(model["device"])  # a setting that cannot run fails before any reuse
+    prev = backup_path(out)
+    if prev.exists():
+        # The features of an earlier run, kept by the workflow when Snakemake
+        # removed them: reused if they are this model's, manifest's and
+        # settings', else recomputed in their place (prh.reruns).
+        res = embed(load_manifest(manifest), model["source"], prev,
+                    batch_size=int(model["batch_size"]), device=model["device"],
+                    model_dtype=model["dtype"], dtype=model["storage_dtype"],
+                    pool=model["pool"], force=False, progress=False, threads=threads,
+                    weights=model.get("weights"), seed=model.get("seed"))
+        publish(prev, out)
+        if res.get("skipped"):
+            print(f"{out}: the previous features match these settings; put back")
+            return
+        print(f"{out}: {res['n_layers']} layers in {res['seconds']:.1f}s")
+        return
     res = embed(load_manifest(manifest), model["source"], out,
                 batch_size=int(model["batch_size"]), device=model["device"],
                 model_dtype=model["dtype"], dtype=model["storage_dtype"],

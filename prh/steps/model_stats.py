@@ -17,19 +17,43 @@ from typing import Sequence
 
 def run(features: str | os.PathLike, out: str | os.PathLike, *, q: float, exact: bool,
         normalize: bool, topk: Sequence[int], cca_dims: Sequence[int], layers: bool,
-        device: str) -> None:
+        device: str, manifest: str | os.PathLike | None = None,
+        model: Sequence[str] | None = None) -> None:
     """Preprocess one model's features and write its stats file.
 
     ``layers`` keeps the preprocessed layers too: SVCCA on bootstrap resamples
-    and sample subsets must recompute its bases from them.
+    and sample subsets must recompute its bases from them. With ``manifest``,
+    the features' sample ids (order included) and manifest hash must be the
+    manifest's; with ``model`` (the names the model's embedder may record),
+    the features must be that model's. The stats file records the sample ids
+    and their provenance (:mod:`prh.provenance`).
     """
     from ..alignment import ModelStats
-    from ..formats.features import read_features
+    from ..formats.features import read_features, read_metadata
     from ..formats.stats import save_model_stats
+    from ..provenance import ProvenanceError, check_same_samples, record
 
     import numpy as np
 
+    meta = read_metadata(features)
+    ids = meta["sample_ids"]
+    manifest_sha = meta.get("manifest_sha256", "")
+    if model and meta.get("model") not in (None, "") and meta["model"] not in model:
+        raise ProvenanceError(f"{features} holds the features of model {meta['model']!r}, "
+                              f"not {model[0]!r}; delete it and rerun to embed {model[0]!r}")
+    if manifest is not None:
+        from ..datasets import load_manifest
+
+        m = load_manifest(manifest)
+        check_same_samples(ids, features, m.ids, manifest,
+                           what="delete the features file and rerun to embed the manifest's samples")
+        if manifest_sha != m.content_sha256:
+            raise ProvenanceError(f"{features} was embedded from manifest {str(manifest_sha)[:12] or '<none>'}, "
+                                  f"{manifest} is {m.content_sha256[:12]}; delete the features "
+                                  "file and rerun to embed the current manifest")
     feats = read_features(features)
+    if ids and len(ids) != feats[0].shape[0]:
+        raise ProvenanceError(f"{features}: {len(ids)} sample ids for {feats[0].shape[0]} rows")
     mode = clamp_mode([f.shape[1] for f in feats])
     block = np.stack(feats, axis=1) if mode == "model" else feats
     del feats
@@ -38,7 +62,8 @@ def run(features: str | os.PathLike, out: str | os.PathLike, *, q: float, exact:
     del block
     save_model_stats(stats, out, topk=list(topk), cca_dims=list(cca_dims), layers=layers,
                      attrs={"q": q, "exact": exact, "normalize": normalize, "clamp": mode,
-                            "features": str(features)})
+                            "features": str(features), **record(manifest_sha, ids)},
+                     sample_ids=ids)
 
 
 def clamp_mode(widths: Sequence[int]) -> str:

@@ -37,8 +37,13 @@ def run(stats_x: str | os.PathLike, stats_y: str | os.PathLike, out: str | os.Pa
     from ..formats.stats import load_model_stats
     from ..metrics import get_metric, resolve_params
 
+    prov = check_pair_inputs(stats_x, stats_y)
     sx = load_model_stats(stats_x, device=device)
     sy = load_model_stats(stats_y, device=device)
+    for name, st in ((model_x, sx), (model_y, sy)):
+        for layer in st.constant_layers():
+            log.warning("model %s: layer %d is constant (all samples alike); its scores are NaN "
+                        "and never its model pair's best", name, layer)
     metrics = {m: dict(p or {}) for m, p in metrics.items()}
     cal = dict(calibration or {})
     scores: dict[tuple[str, str], Any] = {}
@@ -60,4 +65,20 @@ def run(stats_x: str | os.PathLike, stats_y: str | os.PathLike, out: str | os.Pa
                 scores[("yx", name)] = sweep(sy, sx, name, **p)
     write_pair(out, model_x=model_x, model_y=model_y, n_samples=sx.n, metrics=metrics,
                scores=scores, calibration=rows, n_boot=int(cal.get("n_boot", 0)),
-               seed=int(cal.get("seed", 0)))
+               seed=int(cal.get("seed", 0)), provenance=prov)
+
+
+def check_pair_inputs(stats_x: str | os.PathLike, stats_y: str | os.PathLike) -> dict[str, str]:
+    """Refuse two stats files computed from different samples (ids in order,
+    and manifest hash); returns the provenance the pair file records."""
+    from ..formats.stats import read_stats_provenance
+    from ..provenance import IDS, MANIFEST, ProvenanceError, check_same_samples
+
+    px, py = read_stats_provenance(stats_x), read_stats_provenance(stats_y)
+    if px["sample_ids"] or py["sample_ids"]:
+        check_same_samples(px["sample_ids"], stats_x, py["sample_ids"], stats_y)
+    if px[MANIFEST] != py[MANIFEST]:
+        raise ProvenanceError(f"{stats_x} and {stats_y} come from different manifests "
+                              f"({px[MANIFEST][:12] or '<none>'} vs {py[MANIFEST][:12] or '<none>'}); "
+                              "rerun the workflow")
+    return {MANIFEST: px[MANIFEST], IDS: px[IDS]}

@@ -1,0 +1,334 @@
+"""The fault suite (issue 13): each fault a researcher meets, reproduced on
+tiny generated data, ends in a clear one-line error or a correct result, with
+earlier results intact and no temporary file left."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from prh import reruns
+from prh.alignment import best_layer_pair, layer_scores
+from prh.datasets import DatasetError, Manifest, Sample, prepare
+from prh.formats.features import FeatureWriter
+from prh.formats.pair import read_pair
+from prh.metrics import cka_ratio
+from prh.provenance import ProvenanceError
+from prh.steps import aggregate, model_stats, pair_scores
+
+N = 24
+STATS = dict(q=0.95, exact=False, normalize=True, topk=[5], cca_dims=[], layers=False,
+             device="cpu")
+METRICS = {"mutual_knn": {"topk": 5}, "cka": {}}
+
+
+def make_manifest(tmp: Path, ids, name="m.json") -> tuple[Path, Manifest]:
+    m = Manifest("toy", [Sample(i, f"caption {i}", f"/nonexistent/{i}.png", "") for i in ids])
+    return m.save(tmp / name), m
+
+
+def make_features(path: Path, manifest: Manifest, feats, model="toy_model", ids=None,
+                  dtype="float32"):
+    ids = manifest.ids if ids is None else ids
+    with FeatureWriter(path, sample_ids=ids, dtype=dtype,
+                       attrs={"model": model, "manifest_sha256": manifest.content_sha256}) as w:
+        w.write(0, feats)
+    return path
+
+
+def toy(seed=0, n=N, layers=2, width=8):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=(n, width)).astype(np.float32) for _ in range(layers)]
+
+
+def one_line(err) -> str:
+    msg = str(err.value)
+    assert "\n" not in msg, msg
+    return msg
+
+
+IDS = [f"s{i:02d}" for i in range(N)]
+
+
+# -- 1. provenance -------------------------------------------------------------
+
+def test_reordered_features_are_refused_naming_files_position_and_ids(tmp_path):
+    mpath, m = make_manifest(tmp_path, IDS)
+    feats = toy()
+    perm = np.r_[1, 0, 2:N]
+    f = make_features(tmp_path / "f.h5", m, [x[perm] for x in feats],
+                      ids=[IDS[i] for i in perm])
+    with pytest.raises(ProvenanceError) as err:
+        model_stats.run(f, tmp_path / "s.h5", manifest=mpath, model=["toy_model"], **STATS)
+    msg = one_line(err)
+    assert str(f) in msg and str(mpath) in msg and "position 0" in msg
+    assert "'s01'" in msg and "'s00'" in msg
+    assert not (tmp_path / "s.h5").exists()
+
+
+def test_another_models_features_copied_into_place_are_refused(tmp_path):
+    mpath, m = make_manifest(tmp_path, IDS)
+    f = make_features(tmp_path / "f.h5", m, toy(), model="glove_6b_50d")
+    with pytest.raises(ProvenanceError) as err:
+        model_stats.run(f, tmp_path / "s.h5", manifest=mpath, model=["minilm_l6"], **STATS)
+    assert "glove_6b_50d" in one_line(err) and "minilm_l6" in one_line(err)
+
+
+def test_features_of_another_manifest_of_the_same_ids_are_refused(tmp_path):
+    mpath, m = make_manifest(tmp_path, IDS)
+    other = Manifest("toy", [Sample(i, "edited", "/x.png", "") for i in IDS])
+    f = make_features(tmp_path / "f.h5", other, toy())
+    with pytest.raises(ProvenanceError) as err:
+        model_stats.run(f, tmp_path / "s.h5", manifest=mpath, model=["toy_model"], **STATS)
+    assert "manifest" in one_line(err) and str(f) in one_line(err)
+
+
+def _stats(tmp, name, ids, seed=0, manifest=None):
+    ids = list(ids)
+    mpath, m = manifest or make_manifest(tmp, ids, f"{name}.json")
+    f = make_features(tmp / f"{name}.f.h5", m, toy(seed))
+    out = tmp / f"{name}.s.h5"
+    model_stats.run(f, out, manifest=mpath, model=["toy_model"], **STATS)
+    return out
+
+
+def test_pair_of_stats_from_different_subsets_is_refused(tmp_path):
+    sx = _stats(tmp_path, "x", IDS)
+    sy = _stats(tmp_path, "y", IDS[:5] + ["t05"] + IDS[6:], seed=1)
+    with pytest.raises(ProvenanceError) as err:
+        pair_scores.run(sx, sy, tmp_path / "p.h5", metrics=METRICS, model_x="x", model_y="y",
+                        device="cpu", calibration=None)
+    msg = one_line(err)
+    assert str(sx) in msg and str(sy) in msg and "position 5" in msg and "'t05'" in msg
+    assert not (tmp_path / "p.h5").exists()
+
+
+def _pairs(tmp_path):
+    man = make_manifest(tmp_path, IDS)
+    stats = {m: _stats(tmp_path, m, IDS, seed=i, manifest=man) for i, m in enumerate("abc")}
+    paths = {}
+    for x, y in (("a", "b"), ("a", "c"), ("b", "c")):
+        paths[(x, y)] = tmp_path / f"{x}__{y}.h5"
+        pair_scores.run(stats[x], stats[y], paths[(x, y)], metrics=METRICS, model_x=x,
+                        model_y=y, device="cpu", calibration=None)
+    return paths
+
+
+def test_aggregate_refuses_missing_pairs_and_records_provenance(tmp_path):
+    paths = _pairs(tmp_path)
+    out = {k: tmp_path / f"out.{k}" for k in ("h5", "tsv", "agg")}
+    kw = dict(dataset="toy", models=["a", "b", "c"], metrics=list(METRICS), out_h5=out["h5"],
+              out_tsv=out["tsv"], out_aggregates_tsv=out["agg"], pairs=list(paths))
+    with pytest.raises(ProvenanceError) as err:
+        aggregate.run([paths[("a", "b")], paths[("a", "c")]], **kw)
+    assert "missing b__c" in one_line(err)
+    assert not out["h5"].exists()
+    aggregate.run(list(paths.values()), **kw)
+    with h5py.File(out["h5"]) as f:
+        assert len(f.attrs["sample_ids_sha256"]) == 64
+    assert read_pair(paths[("a", "b")])["provenance"]["manifest_sha256"]
+
+
+def test_aggregate_refuses_pair_files_of_different_samples(tmp_path):
+    paths = _pairs(tmp_path / "one")
+    (tmp_path / "two").mkdir()
+    sx = _stats(tmp_path / "two", "b", IDS[::-1])
+    sy = _stats(tmp_path / "two", "c", IDS[::-1], seed=2)
+    pair_scores.run(sx, sy, tmp_path / "bc.h5", metrics=METRICS, model_x="b", model_y="c",
+                    device="cpu", calibration=None)
+    with pytest.raises(ProvenanceError) as err:
+        aggregate.run([paths[("a", "b")], paths[("a", "c")], tmp_path / "bc.h5"], dataset="toy",
+                      models=["a", "b", "c"], metrics=list(METRICS), out_h5=tmp_path / "o.h5",
+                      out_tsv=tmp_path / "o.tsv", pairs=list(paths))
+    assert "different samples" in one_line(err) and str(tmp_path / "bc.h5") in one_line(err)
+
+
+# -- 2. degenerate inputs ------------------------------------------------------
+
+@pytest.mark.parametrize("metric,params", [("mutual_knn", {"topk": 5}), ("cycle_knn", {"topk": 5}),
+                                           ("lcs_knn", {"topk": 5}), ("cka", {}),
+                                           ("cknna", {"topk": 5})])
+def test_constant_layers_score_nan_and_never_win_the_max(metric, params):
+    X = np.stack(toy(1, layers=2), axis=1)
+    Y = np.stack(toy(2, layers=2), axis=1)
+    X[:, 1] = 3.0
+    Y[:, 0] = 3.0 + 1e-7 * np.random.default_rng(0).normal(size=Y[:, 0].shape)  # near-constant
+    S = layer_scores(X, Y, metric, device="cpu", **params)
+    assert np.isnan(S[1]).all() and np.isnan(S[:, 0]).all()
+    best, (i, j) = best_layer_pair(S)
+    assert (i, j) == (0, 1) and best < 1.0
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e-30])
+def test_huge_and_tiny_features_score_as_unit_scale(scale):
+    X, Y = np.stack(toy(3), 1), np.stack(toy(4), 1)
+    ref = layer_scores(X, Y, "cka", device="cpu", q=1.0)
+    got = layer_scores(X * np.float32(scale), Y, "cka", device="cpu", q=1.0)
+    np.testing.assert_allclose(got, ref, rtol=1e-4)
+
+
+def test_float16_storage_refuses_values_beyond_its_range(tmp_path):
+    _, m = make_manifest(tmp_path, IDS)
+    feats = toy()
+    feats[1][3, 2] = 1e5
+    with pytest.raises(ValueError) as err:
+        make_features(tmp_path / "f16.h5", m, feats, dtype="float16")
+    assert "float16" in one_line(err) and "layer 001" in one_line(err)
+    assert not list(tmp_path.glob("*f16*"))
+
+
+def test_cka_ratio_of_a_negative_denominator_product_is_nan():
+    r = cka_ratio(torch.tensor([1.7e-3], dtype=torch.float64),
+                  torch.tensor([-1e-4], dtype=torch.float64), torch.tensor([2e-4], dtype=torch.float64))
+    assert torch.isnan(r).all()
+
+
+# -- 3. failure-safe reruns ----------------------------------------------------
+
+def test_previous_features_are_kept_when_the_rerun_fails(tmp_path):
+    f = tmp_path / "features" / "m.h5"
+    f.parent.mkdir()
+    f.write_bytes(b"good")
+    reruns.keep_previous([f])
+    f.unlink()  # what Snakemake does before (and after) a failing job
+    bak = reruns.backup_path(f)
+    assert reruns.drop_backups([f]) == [bak] and bak.read_bytes() == b"good"
+    f.write_bytes(b"new")  # a successful rerun replaces it
+    assert reruns.drop_backups([f]) == [] and not bak.exists()
+
+
+def test_stale_aggregate_outputs_are_removed_when_an_upstream_file_is_missing(tmp_path):
+    out, up = tmp_path / "alignment.tsv", tmp_path / "pair.h5"
+    out.write_text("old")
+    assert reruns.remove_stale({"d": ([str(out)], [str(up)])}) and not out.exists()
+    out.write_text("ok")
+    up.write_text("x")
+    assert reruns.remove_stale({"d": ([str(out)], [str(up)])}) == [] and out.exists()
+
+
+# -- 4. clean failure paths ----------------------------------------------------
+
+def test_disk_full_names_the_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    _, m = make_manifest(tmp_path, IDS)
+    real_close = h5py.File.close
+
+    def full_close(self):
+        real_close(self)
+        raise RuntimeError("Can't decrement id ref count (file write failed)\n"
+                           "No space left on device")
+    monkeypatch.setattr(h5py.File, "close", full_close)
+    with pytest.raises(OSError) as err:
+        make_features(tmp_path / "f.h5", m, toy())
+    msg = one_line(err)
+    assert "No space left on device" in msg and str(tmp_path / "f.h5") in msg
+    assert not list(tmp_path.glob("*.h5*")) and not list(tmp_path.glob(".*tmp"))
+
+
+def test_sigterm_removes_the_temporary_file(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys, time, numpy as np
+        from prh.jobio import logged
+        from prh.formats.features import FeatureWriter
+        with logged({str(tmp_path / 'job.log')!r}):
+            with FeatureWriter({str(tmp_path / 'f.h5')!r}, sample_ids=["a", "b"]) as w:
+                w.write(0, [np.ones((1, 3), np.float32)])
+                print("ready", file=sys.__stdout__, flush=True)
+                time.sleep(60)
+    """)
+    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                         stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[1])
+    assert p.stdout.readline().strip() == "ready"
+    assert list(tmp_path.glob(".f.h5.*.tmp"))
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=30) == 128 + signal.SIGTERM
+    assert not list(tmp_path.glob(".f.h5.*")) and not (tmp_path / "f.h5").exists()
+
+
+def test_cli_os_error_is_one_line_exit_2(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    (ro / "manifest.json").mkdir()  # the output path is a folder: IsADirectoryError
+    folder = _folder(tmp_path, "image,caption\na.png,a cat\n")
+    res = subprocess.run([sys.executable, "-m", "prh.cli", "prepare-dataset", "--dataset",
+                          f"folder:{folder}", "--n-samples", "1", "--out", str(ro / "manifest.json")],
+                         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert res.returncode == 2, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "manifest.json" in lines[0], res.stderr
+
+
+def _folder(tmp: Path, text: str | bytes, name="captions.csv") -> Path:
+    d = tmp / "pairs"
+    d.mkdir(exist_ok=True)
+    for n in ("a", "b"):
+        Image.new("RGB", (4, 4), (10, 20, 30)).save(d / f"{n}.png")
+    (d / name).write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    return d
+
+
+def test_captions_with_a_bom_read_as_utf8(tmp_path):
+    d = _folder(tmp_path, "\ufeffimage,caption\na.png,café\nb.png,dog\n")
+    assert prepare("folder", 2, path=str(d)).captions == ["café", "dog"]
+
+
+def test_latin1_captions_name_file_and_line(tmp_path):
+    d = _folder(tmp_path, "image,caption\na.png,cat\nb.png,caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DatasetError) as err:
+        prepare("folder", 2, path=str(d))
+    assert "captions.csv" in one_line(err) and "line 3" in one_line(err)
+
+
+def test_empty_captions_are_refused_naming_the_row(tmp_path):
+    d = _folder(tmp_path, "image,caption\na.png,cat\nb.png,  \n")
+    with pytest.raises(DatasetError) as err:
+        prepare("folder", 2, path=str(d))
+    assert "row 2" in one_line(err) and "empty" in one_line(err)
+
+
+# -- the workflow: a failing re-embedding and a failed pair job ------------------
+
+def test_workflow_failed_reembedding_keeps_features_and_rerun_never_passes_stale(tmp_path):
+    from test_workflow import copy_workflow, smk, write_config
+
+    cfg = {"datasets": {"emoji": {"source": "emoji", "n_samples": 24}},
+           "models": {"glove_6b_50d": {"source": "glove_6b_50d", "modality": "language"},
+                      "glove_b": {"source": "glove_6b_50d", "modality": "language"}},
+           "alignment": {"threads": 1, "pairs": "all"},
+           "metrics": {"mutual_knn": {"topk": 5}},
+           "calibration": {"enabled": False}}
+    wd = copy_workflow(tmp_path / "wf", cfg)
+    smk(wd, "--cores", "1", "align")
+    feats = wd / "results/emoji/features/glove_b.h5"
+    tsv = wd / "results/emoji/alignment.tsv"
+    good = feats.read_bytes()
+    cfg["models"]["glove_b"]["device"] = "cuda"  # fails on a CPU host
+    write_config(wd, cfg)
+    res = smk(wd, "--cores", "1", "align", check=False)
+    assert res.returncode != 0 and not tsv.exists()  # stale aggregate outputs removed
+    bak = feats.parent / ".glove_b.h5.prev"
+    assert bak.read_bytes() == good  # the previous good features are kept
+    assert not list(feats.parent.glob(".*tmp"))
+    res = smk(wd, "--cores", "1", "align", check=False)
+    assert res.returncode != 0  # the failing setting fails again, never "Nothing to be done"
+    del cfg["models"]["glove_b"]["device"]  # back to the old settings: put back, not recomputed
+    write_config(wd, cfg)
+    smk(wd, "--cores", "1", "align")
+    assert feats.read_bytes() == good and tsv.exists() and not bak.exists()
+    assert "put back" in (wd / "logs/emoji/embed/glove_b.log").read_text()
+    # a failed pair job: its output is gone, so the aggregate outputs are removed
+    (wd / "results/emoji/stats/glove_b.h5").write_bytes(b"truncated")
+    res = smk(wd, "--cores", "1", "align", check=False)
+    assert res.returncode != 0 and not tsv.exists()
+    res = smk(wd, "--cores", "1", "align", check=False)
+    assert res.returncode != 0 or tsv.exists()
