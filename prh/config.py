@@ -489,6 +489,29 @@ class Config:
             out.append(f"{RESULTS}/{dataset}/sample_size.tsv")
         return out
 
+    # -- failure-safe reruns -----------------------------------------------
+
+    def stale_groups(self) -> dict[str, tuple[list[str], list[str]]]:
+        """Outputs and what they derive from, in dependency order, so that
+        removals after a failed run cascade (:func:`prh.reruns.remove_stale`):
+        a missing features file makes its stats stale, a missing stats file
+        its pairs and the sample-size table, a missing pair file the
+        aggregate outputs."""
+        groups: dict[str, tuple[list[str], list[str]]] = {}
+        for d in self.datasets:
+            for m in self.models:
+                groups[stats_path(d, m)] = ([stats_path(d, m)],
+                                            [manifest_path(d), features_path(d, m)])
+            for x, y in self.pairs():
+                groups[pair_path(d, x, y)] = ([pair_path(d, x, y)],
+                                              [stats_path(d, x), stats_path(d, y)])
+            outputs = [f"{RESULTS}/{d}/{n}" for n in ("alignment.h5", "alignment.tsv",
+                                                      "aggregates.tsv")]
+            groups[f"{d} alignment"] = (outputs, [pair_path(d, x, y) for x, y in self.pairs()])
+            groups[f"{d} sample size"] = ([f"{RESULTS}/{d}/sample_size.tsv"],
+                                          [stats_path(d, m) for m in self.sample_size_models()])
+        return groups
+
     # -- checks that need more than the schema ------------------------------
 
     def _check(self) -> None:

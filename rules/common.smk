@@ -86,32 +86,17 @@ def _all_features():
     return [features_path(d, m) for d in DATASETS for m in MODELS]
 
 
-def _stale_groups():
-    """In dependency order, so that removals cascade: a missing features file
-    makes its stats stale, a missing stats file its pairs and the sample-size
-    table, a missing pair file the aggregate outputs."""
-    groups = {}
-    for d in DATASETS:
-        manifest = f"{RESULTS}/{d}/manifest.json"
-        for m in MODELS:
-            groups[stats_path(d, m)] = ([stats_path(d, m)], [manifest, features_path(d, m)])
-        for x, y in CFG.pairs():
-            groups[pair_path(d, x, y)] = ([pair_path(d, x, y)], [stats_path(d, x), stats_path(d, y)])
-        outputs = [f"{RESULTS}/{d}/{n}" for n in ("alignment.h5", "alignment.tsv", "aggregates.tsv")]
-        groups[f"{d} alignment"] = (outputs, [pair_path(d, x, y) for x, y in CFG.pairs()])
-        groups[f"{d} sample size"] = ([f"{RESULTS}/{d}/sample_size.tsv"],
-                                      [stats_path(d, m) for m in CFG.sample_size_models()])
-    return groups
-
-
 def _after_run(failed):
     from prh import reruns
 
     for bak in reruns.drop_backups(_all_features()):
-        print(f"prh: the previous features are kept in {bak}; a run with their settings "
-              "puts them back without embedding", file=sys.stderr)
+        print(
+            f"prh: the previous features are kept in {bak}; a run with their settings "
+            "puts them back without embedding",
+            file=sys.stderr,
+        )
     if failed:
-        for line in reruns.remove_stale(_stale_groups()):
+        for line in reruns.remove_stale(CFG.stale_groups()):
             print(f"prh: {line}", file=sys.stderr)
 
 

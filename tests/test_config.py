@@ -216,3 +216,12 @@ def test_command_line_strings_are_read_as_the_schema_wants(tiny_config):
     tiny_config["plots"]["dpi"] = "high"
     with pytest.raises(ConfigError, match="plots.dpi: 'high' is not of type 'integer'"):
         Config(tiny_config)
+
+
+def test_stale_groups_cascade_in_dependency_order(tiny_config):
+    groups = Config(tiny_config).stale_groups()
+    keys = list(groups)
+    assert keys.index("results/emoji/stats/minilm_l6.h5") < keys.index(
+        "results/emoji/pairs/glove_6b_50d__minilm_l6.h5") < keys.index("emoji alignment")
+    outputs, sources = groups["emoji alignment"]
+    assert "results/emoji/alignment.tsv" in outputs and len(sources) == 3
