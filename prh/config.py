@@ -488,7 +488,7 @@ class Config:
             weights = entry.get("weights")
             if weights == "random" and (source.modality != "vision" or source.kind == "py"):
                 raise ConfigError(f"config: models.{name}.weights: random (an untrained "
-                                  f"baseline) is for prh's own vision models; {source.text} "
+                                  f"baseline) is for vision models prh builds; {source.text} "
                                   f"is a {source.kind} {source.modality} model")
             if weights not in (None, "pretrained", "random"):
                 if source.kind not in ("timm", "hf", "py"):

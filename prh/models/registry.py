@@ -258,6 +258,10 @@ def get_embedder(name: str, pool: str | None = None, weights: str | None = None,
                              "build random weights inside your factory")
         return load_factory(source, weights, options)
     if source.kind == "bundled":
+        if weights not in (None, PRETRAINED, RANDOM):
+            raise ModelError(f"model {name}: weights {weights!r} is not supported: a local weights "
+                             "file or folder is for timm:, hf: and py: sources; bundled models "
+                             "ship their own")
         emb = BUNDLED[name].build(pool)
     elif source.kind == "timm":
         from .vision import TimmEmbedder

@@ -101,6 +101,13 @@ class TimmEmbedder(Embedder):
             torch.manual_seed(self.seed)
             return timm.create_model(self.arch, pretrained=False)
 
+    def _load_error(self, e: Exception) -> ModelError:
+        if isinstance(e, RuntimeError) and "Unknown model" in str(e):
+            return ModelError(f"timm has no model {self.arch!r}")
+        # network errors come in many types
+        return ModelError(f"cannot load timm model {self.arch!r} from the Hugging Face hub "
+                          f"({_first_line(e)}); {self.offline_hint}")
+
     def load(self, device: torch.device, dtype: torch.dtype = torch.float32) -> None:
         import timm
         from timm.data import create_transform, resolve_data_config
@@ -110,14 +117,11 @@ class TimmEmbedder(Embedder):
                 self.model = self._build(timm)
             except ModelError:
                 raise
-            except RuntimeError as e:
-                if "Unknown model" in str(e):
-                    raise ModelError(f"timm has no model {self.arch!r}") from None
-                raise ModelError(f"cannot load timm model {self.arch!r} from the Hugging Face hub "
-                                 f"({_first_line(e)}); {self.offline_hint}") from None
-            except Exception as e:  # network errors come in many types
-                raise ModelError(f"cannot load timm model {self.arch!r} from the Hugging Face hub "
-                                 f"({_first_line(e)}); {self.offline_hint}") from None
+            except Exception as e:
+                if self.weights not in (None, "random"):
+                    raise ModelError(f"model {self.name}: cannot load weights file {self.weights} "
+                                     f"into timm's {self.arch} ({_first_line(e)})") from None
+                raise self._load_error(e) from None
         model = self.model
         if self._state_dict is not None:
             model.load_state_dict(self._state_dict(model))
