@@ -245,3 +245,26 @@ def test_hf_takes_a_local_folder(tmp_path):
     emb.load(torch.device("cpu"))
     assert emb.path == str(folder) and emb.weights_attrs() == {"weights": str(folder)}
     assert len(emb.embed_batch(["red apple", "cat"]).layers) == 3
+
+
+def test_readme_python_api_example_runs(capsys):
+    text = (REPO / "README.md").read_text()
+    code = text.split("<!-- python-api-example -->")[1].split("```python")[1].split("```")[0]
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    out = capsys.readouterr().out.split("\n")
+    assert 0 < float(out[0]) <= 1  # B is built from A: mutual_knn above chance
+    S, rows = namespace["S"], namespace["rows"]
+    assert S.shape == (4, 2) and abs(S[3, 0] - S.max()) < 1e-12  # A's layer aligns best with B
+    assert rows["max"]["p_value"] == pytest.approx(1 / 51)
+
+
+def test_prh_version():
+    import subprocess
+    import sys
+
+    from prh import __version__
+
+    res = subprocess.run([sys.executable, "-m", "prh.cli", "--version"], capture_output=True,
+                         text=True, cwd=REPO)
+    assert res.returncode == 0 and res.stdout.strip() == f"prh {__version__}"
