@@ -21,6 +21,7 @@ include: "rules/data.smk"
 include: "rules/features.smk"
 include: "rules/alignment.smk"
 include: "rules/plots.smk"
+include: "rules/scorecards.smk"
 
 
 localrules:
@@ -28,6 +29,7 @@ localrules:
     embed,
     align,
     plots,
+    scorecards,
 
 
 rule all:

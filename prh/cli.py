@@ -56,7 +56,10 @@ def _manifest_from_args(args: argparse.Namespace):
         return m
     if not args.dataset:
         raise ValueError("give --dataset NAME (see `prh datasets`) or --manifest FILE")
-    n = args.n_samples if args.n_samples is not None else datasets.DEFAULT_N_SAMPLES
+    # a folder is the user's own set: all of its rows unless told otherwise
+    n = args.n_samples
+    if n is None and not args.dataset.startswith("folder"):
+        n = datasets.DEFAULT_N_SAMPLES
     return datasets.prepare(args.dataset, n, **_options(args.dataset_option))
 
 
@@ -79,7 +82,10 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     from . import datasets
-    n = args.n_samples if args.n_samples is not None else datasets.DEFAULT_N_SAMPLES
+    # a folder is the user's own set: all of its rows unless told otherwise
+    n = args.n_samples
+    if n is None and not args.dataset.startswith("folder"):
+        n = datasets.DEFAULT_N_SAMPLES
     m = datasets.prepare(args.dataset, n, **_options(args.dataset_option))
     m.save(args.out)
     log.info("wrote %s: %s, %d samples, content sha256 %s", args.out, m.dataset, m.n, m.content_sha256)
@@ -92,7 +98,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     for info in BUNDLED.values():
         print(f"{info.name:20s} {info.modality:9s} {info.description}")
     for p, d in PREFIXES.items():
-        print(f"{p + '<name>':20s} {PREFIX_MODALITY[p]:9s} {d}")
+        print(f"{p + '<name>':20s} {PREFIX_MODALITY.get(p, '(config)'):9s} {d}")
     return 0
 
 
@@ -106,7 +112,10 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .config import schema_defaults
 
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="prh", description="Platonic Representation Hypothesis workflow tools")
+    p.add_argument("--version", action="version", version=f"prh {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--log", metavar="FILE", help="also write the log to FILE")
     common.add_argument("--quiet", action="store_true", help="log warnings only")
@@ -115,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     def data_args(sp: argparse.ArgumentParser, required: bool) -> None:
         sp.add_argument("--dataset", required=required, help="dataset name (see `prh datasets`), e.g. emoji, "
                         "prh_wit, folder:/path/to/pairs")
-        sp.add_argument("--n-samples", type=int, default=None, help="number of samples (default 1024)")
+        sp.add_argument("--n-samples", type=int, default=None, help="number of samples (default 1024; a folder: all rows)")
         sp.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
                         help="dataset option, e.g. seed=1, path=..., caption_idx=0 (repeatable)")
 

@@ -183,6 +183,10 @@ def log_path(dataset: str, name: str) -> str:
     return f"{LOGS}/{dataset}/{name}"
 
 
+def scorecard_path(dataset: str, model: str, ext: str) -> str:
+    return f"{RESULTS}/{dataset}/scorecards/{model}.{ext}"
+
+
 # ---------------------------------------------------------------------------
 # figures
 
@@ -225,7 +229,8 @@ class Config:
         from .models.registry import ModelError, parse_source
 
         try:
-            return parse_source(self.raw["models"][model]["source"])
+            entry = self.raw["models"][model]
+            return parse_source(entry["source"], entry.get("modality"))
         except ModelError as err:
             raise ConfigError(f"config: models.{model}.source: {err}") from None
 
@@ -246,7 +251,12 @@ class Config:
 
         weights, seed = check_weights(model, s.get("weights"), s.get("seed"))
         if weights is not None:  # pretrained models keep the params they always had
-            params.update(weights=weights, seed=seed)
+            params.update(weights=weights)
+            if seed is not None:
+                params.update(seed=seed)
+        for key in ("layer_names", "options"):
+            if key in s:
+                params[key] = s[key]
         return params
 
     def feature_model_names(self, model: str) -> list[str]:
@@ -255,6 +265,16 @@ class Config:
         a features file that records another."""
         src = self.source(model)
         return list(dict.fromkeys([str(src.text), str(src.name)]))
+
+    def embed_inputs(self, model: str) -> list[str]:
+        """Local files a model's features come from (a features file, the
+        user's Python file, a weights file), so that editing one reruns it."""
+        source = self.source(model)
+        weights = self.raw["models"][model].get("weights")
+        paths = [source.path] if source.path else []
+        if weights not in (None, "pretrained", "random") and Path(weights).is_file():
+            paths.append(weights)
+        return paths
 
     def embed_resources(self, model: str) -> dict[str, int]:
         s = self.model(model)
@@ -289,6 +309,24 @@ class Config:
         if not self.calibrated:
             return False
         return self.calibration["pairs"] == "all" or self.cross_modal(x, y)
+
+    def scorecard_pairs(self, model: str) -> list[tuple[str, str]]:
+        """The pairs of a model's scorecard: every configured pair it is in,
+        so asking for it builds only this model's own jobs and pairs."""
+        if model not in self.models:
+            raise ConfigError(f"scorecard: {model!r} is not a configured model; configured: "
+                              f"{', '.join(self.models)}")
+        return [p for p in self.pairs() if model in p]
+
+    def scorecard_params(self) -> dict[str, Any]:
+        """What a scorecard needs besides its pair files: the metrics, the
+        partners' modalities (its figure groups by them) and alpha."""
+        return {"metrics": list(self.metrics), "modalities": self.modalities(),
+                "alpha": self.calibration["alpha"] if self.calibrated else 0.05}
+
+    def scorecard_targets(self, dataset: str) -> list[str]:
+        """Every model's scorecard (the ``scorecards`` target)."""
+        return [scorecard_path(dataset, m, ext) for m in self.models for ext in ("tsv", "png")]
 
     def calibration_params(self, x: str, y: str) -> dict[str, Any]:
         """What a pair job's calibration depends on ({} when not calibrated)."""
@@ -521,10 +559,25 @@ class Config:
             if given is not None and given != source.modality:
                 raise ConfigError(f"config: models.{name}.modality: {source.text} is a "
                                   f"{source.modality} model, not {given}; drop the key or fix it")
-            if entry.get("weights") == "random" and source.modality != "vision":
+            weights = entry.get("weights")
+            if weights == "random" and (source.modality != "vision" or source.kind == "py"):
                 raise ConfigError(f"config: models.{name}.weights: random (an untrained "
-                                  f"baseline) is for vision models; {source.text} is "
-                                  f"{source.modality}")
+                                  f"baseline) is for vision models prh builds; {source.text} "
+                                  f"is a {source.kind} {source.modality} model")
+            if weights not in (None, "pretrained", "random"):
+                if source.kind not in ("timm", "hf", "py"):
+                    raise ConfigError(f"config: models.{name}.weights: a weights path is for "
+                                      f"timm:, hf: and py: sources, not {source.text}")
+                if not Path(weights).exists():
+                    raise ConfigError(f"config: models.{name}.weights: {weights} does not exist "
+                                      "(paths are relative to the workflow folder)")
+            if source.path is not None and not Path(source.path).is_file():
+                raise ConfigError(f"config: models.{name}.source: {source.path} does not exist "
+                                  "(paths are relative to the workflow folder)")
+            for key, kind in (("layer_names", "file"), ("options", "py")):
+                if key in entry and source.kind != kind:
+                    raise ConfigError(f"config: models.{name}.{key}: only {kind}: sources take "
+                                      f"it, not {source.text}")
         for name, entry in self.raw["datasets"].items():
             if entry["source"] == "folder" and "path" not in entry:
                 raise ConfigError(f"config: datasets.{name}: source 'folder' needs a 'path'")

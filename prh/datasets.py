@@ -385,15 +385,30 @@ def folder_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+CAPTION_FILES = ("captions.csv", "captions.tsv", "captions.jsonl")
+
+
+def _check_image(path: Path, where: str) -> None:
+    """Fail at prepare time, naming the row, rather than in an embedding job."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.verify()
+    except (OSError, UnidentifiedImageError) as err:
+        raise DatasetError(f"{where}: image file {path} cannot be read ({type(err).__name__}); "
+                           "replace or drop it") from None
+
+
 def _prepare_folder(n_samples: int | None, *, path: str | None = None, name: str = "folder") -> Manifest:
     if not path:
         raise DatasetError("folder: give the captions file or folder, e.g. --dataset folder:/data/pairs "
                            "or --dataset-option path=/data/pairs/captions.csv")
     p = Path(path).expanduser().resolve()
     if p.is_dir():
-        found = [p / f for f in ("captions.csv", "captions.jsonl") if (p / f).exists()]
+        found = [p / f for f in CAPTION_FILES if (p / f).exists()]
         if not found:
-            raise DatasetError(f"folder: {p} has no captions.csv or captions.jsonl")
+            raise DatasetError(f"folder: {p} has none of {', '.join(CAPTION_FILES)}")
         p = found[0]
     if not p.exists():
         raise DatasetError(f"folder: {p} does not exist")
@@ -406,12 +421,13 @@ def _prepare_folder(n_samples: int | None, *, path: str | None = None, name: str
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as e:
                     raise DatasetError(f"{p}:{ln}: not JSON ({e})") from None
-    elif p.suffix == ".csv":
+    elif p.suffix in (".csv", ".tsv"):
         import io
 
-        rows = list(csv.DictReader(io.StringIO(read_captions_text(p), newline="")))
+        rows = list(csv.DictReader(io.StringIO(read_captions_text(p), newline=""),
+                                   delimiter="\t" if p.suffix == ".tsv" else ","))
     else:
-        raise DatasetError(f"folder: {p} is neither .csv nor .jsonl")
+        raise DatasetError(f"folder: {p} is not .csv, .tsv or .jsonl")
     if not rows:
         raise DatasetError(f"folder: {p} has no rows")
     n = len(rows) if n_samples is None else _check_n(n_samples, len(rows), name)
@@ -422,15 +438,15 @@ def _prepare_folder(n_samples: int | None, *, path: str | None = None, name: str
         if not img or cap is None:
             raise DatasetError(f"{p}: row {ln} needs an 'image' (or 'file') and a 'caption' (or 'text')")
         if not str(cap).strip():
-            raise DatasetError(f"{p}: row {ln}: the caption is empty; give every image a caption "
-                               "or drop the row")
+            raise DatasetError(f"{p}: row {ln} ({img}): empty caption; write one or drop the row")
         img_path = (p.parent / img).resolve()
         sid = str(row.get("id") or img)
         if sid in seen:
             raise DatasetError(f"{p}: row {ln}: sample id {sid!r} appears twice")
         seen.add(sid)
         if not img_path.exists():
-            raise DatasetError(f"sample {sid}: image file {img_path} does not exist")
+            raise DatasetError(f"{p}: row {ln}: image file {img_path} does not exist")
+        _check_image(img_path, f"{p}: row {ln}")
         samples.append(Sample(sid, str(cap), str(img_path), sha256_file(img_path)))
     return Manifest(name, samples, {"n_samples": n, "path": str(p)})
 
@@ -448,7 +464,10 @@ DATASETS: dict[str, DatasetInfo] = {
     "prh_wit": DatasetInfo("prh_wit", "the paper's WIT pairs: Hugging Face minhuh/prh rev wit_1024 (needs the hub); "
                            "options: path, revision, split, image_column, text_column, caption_idx",
                            _prepare_hub),
-    "folder": DatasetInfo("folder", "your own images and captions: folder:<dir or captions.csv/.jsonl>",
+    "folder": DatasetInfo("folder", "your own images and captions: folder:<dir or captions file>; "
+                          "captions.csv / .tsv (columns image or file, caption or text, optional "
+                          "id) or .jsonl (one object per line, same keys); image paths relative "
+                          "to the captions file; prepare-dataset takes all rows",
                           _prepare_folder),
 }
 

@@ -57,14 +57,16 @@ def embed(manifest: Manifest, model: str | Embedder, out: str | os.PathLike, *, 
           device: str | torch.device | None = "cpu", dtype: str = "float32",
           model_dtype: str = "float32", pool: str | None = None, force: bool = False,
           progress: bool = True, threads: int | None = None, weights: str | None = None,
-          seed: int | None = None) -> dict[str, Any]:
+          seed: int | None = None, modality: str | None = None,
+          options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Embed every sample of ``manifest`` with ``model`` into ``out`` (HDF5).
 
     ``dtype`` is the storage dtype of the features (float32 or float16);
     ``model_dtype`` the dtype the model computes in. ``weights``: None for
     the pretrained weights, "random" for seeded random ones (``seed``,
-    default 0; vision models only); with an :class:`Embedder` passed in,
-    None keeps its own. Returns a summary dict (``skipped`` is True when an
+    default 0; vision models only), or a local weights file or folder; with
+    an :class:`Embedder` passed in, None keeps its own. ``modality`` and
+    ``options`` are for ``py:`` sources (the factory's keyword arguments). Returns a summary dict (``skipped`` is True when an
     up-to-date file was left alone).
     """
     from tqdm import tqdm
@@ -77,7 +79,7 @@ def embed(manifest: Manifest, model: str | Embedder, out: str | os.PathLike, *, 
     if model_dtype not in MODEL_DTYPES:
         raise ValueError(f"model dtype {model_dtype!r} is not supported; use one of {', '.join(MODEL_DTYPES)}")
     if isinstance(model, str):
-        embedder = get_embedder(model, pool, weights, seed)
+        embedder = get_embedder(model, pool, weights, seed, modality=modality, options=options)
     else:
         embedder = model if weights is None and seed is None else set_weights(model, weights, seed)
 

@@ -59,6 +59,12 @@ def features_files(wildcards):
     return {m: features_path(wildcards.dataset, m) for m in MODELS}
 
 
+def scorecard_features(wildcards):
+    """model -> features file, for a scorecard's model and its partners."""
+    models = {m for p in CFG.scorecard_pairs(wildcards.model) for m in p}
+    return {m: features_path(wildcards.dataset, m) for m in sorted(models)}
+
+
 def figure_outputs(rule):
     """A plot rule's named outputs, one per figure (its files, one per format);
     the report's format is declared a report item with its caption."""

@@ -2,6 +2,7 @@ rule embed_model:
     input:
         library("embed.py"),
         manifest=f"{RESULTS}/{{dataset}}/manifest.json",
+        local=lambda wc: CFG.embed_inputs(wc.model),
     output:
         features_path("{dataset}", "{model}"),
     log:

@@ -7,5 +7,6 @@ with logged(snakemake.log[0]):
         snakemake.params.model,
         snakemake.input.manifest,
         snakemake.output[0],
+        name=snakemake.wildcards.model,
         threads=snakemake.threads,
     )

@@ -225,3 +225,71 @@ def test_stale_groups_cascade_in_dependency_order(tiny_config):
         "results/emoji/pairs/glove_6b_50d__minilm_l6.h5") < keys.index("emoji alignment")
     outputs, sources = groups["emoji alignment"]
     assert "results/emoji/alignment.tsv" in outputs and len(sources) == 3
+
+
+# --- a user's own features and models, the scorecard ---------------------------
+
+
+def test_user_sources_take_their_modality_and_paths_from_the_config(tiny_config, tmp_path,
+                                                                    monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.npz").write_bytes(b"")
+    (tmp_path / "model.py").write_text("")
+    (tmp_path / "w.pth").write_bytes(b"")
+    models = tiny_config["models"]
+    models["mine"] = {"source": "file:mine.npz", "modality": "language",
+                      "layer_names": ["a", "b"]}
+    models["own"] = {"source": "py:model.py:build", "modality": "vision",
+                     "weights": "w.pth", "options": {"arch": "resnet18"}}
+    cfg = Config(tiny_config)
+    assert cfg.modality("mine") == "language" and cfg.modality("own") == "vision"
+    assert cfg.embed_params("mine")["layer_names"] == ["a", "b"]
+    own = cfg.embed_params("own")
+    assert own["weights"] == "w.pth" and own["options"] == {"arch": "resnet18"}
+    assert "seed" not in own
+    assert cfg.embed_inputs("mine") == ["mine.npz"]
+    assert cfg.embed_inputs("own") == ["model.py", "w.pth"]
+    assert cfg.embed_inputs("minilm_l6") == []
+    # models that existed before keep exactly their params (no rerun)
+    assert set(cfg.embed_params("minilm_l6")) == set(C.EMBED_RESULT_KEYS)
+
+
+@pytest.mark.parametrize("entry, words", [
+    ({"source": "file:mine.npz"}, "models.m.source: file:mine.npz: a file: source needs "
+                                  "`modality: vision`"),
+    ({"source": "file:gone.npz", "modality": "vision"}, "models.m.source: gone.npz does not exist"),
+    ({"source": "py:model.py:build", "modality": "vision", "weights": "gone.pth"},
+     "models.m.weights: gone.pth does not exist"),
+    ({"source": "minilm_l6", "weights": "w.pth"},
+     "models.m.weights: a weights path is for timm:, hf: and py: sources, not minilm_l6"),
+    ({"source": "py:model.py:build", "modality": "vision", "weights": "random"},
+     "models.m.weights: random (an untrained baseline) is for vision models prh builds"),
+    ({"source": "minilm_l6", "layer_names": ["a"]},
+     "models.m.layer_names: only file: sources take it, not minilm_l6"),
+    ({"source": "file:mine.npz", "modality": "vision", "options": {"a": 1}},
+     "models.m.options: only py: sources take it"),
+])
+def test_bad_user_sources_stop_at_config_time(tiny_config, tmp_path, monkeypatch, entry, words):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.npz").write_bytes(b"")
+    (tmp_path / "model.py").write_text("")
+    (tmp_path / "w.pth").write_bytes(b"")
+    tiny_config["models"]["m"] = entry
+    with pytest.raises(ConfigError) as err:
+        Config(tiny_config)
+    assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_scorecard_partners_are_the_models_pairs(tiny_config):
+    cfg = Config(tiny_config)
+    assert cfg.scorecard_pairs("minilm_l6") == [("efficientnet_lite0", "minilm_l6"),
+                                                 ("glove_6b_50d", "minilm_l6")]
+    tiny_config["alignment"] = {"pairs": "cross_modal"}
+    cfg = Config(tiny_config)
+    assert cfg.scorecard_pairs("minilm_l6") == [("efficientnet_lite0", "minilm_l6")]
+    assert cfg.scorecard_pairs("efficientnet_lite0") == cfg.pairs()
+    assert cfg.scorecard_targets("emoji")[:2] == ["results/emoji/scorecards/efficientnet_lite0.tsv",
+                                                  "results/emoji/scorecards/efficientnet_lite0.png"]
+    with pytest.raises(ConfigError, match="'nope' is not a configured model"):
+        cfg.scorecard_pairs("nope")
+    assert cfg.scorecard_params()["modalities"]["minilm_l6"] == "language"

@@ -173,3 +173,31 @@ def test_emoji_subset_is_seeded_and_reproducible():
     assert np.asarray(D.load_image(a.samples[0])).shape == (64, 64, 3)
     apple = next(s for s in full.samples if s.caption == "red apple")
     assert apple.id == "1F34E"
+
+
+def test_folder_tsv_and_bad_rows_name_the_row(folder):
+    (folder / "captions.csv").unlink()
+    (folder / "captions.tsv").write_text("file\ttext\tid\nimg/a.png\ta red, square\tA\n"
+                                         "img/b.png\tblue\tB\n")
+    m = D.prepare(f"folder:{folder}", None)
+    assert m.ids == ["A", "B"] and m.captions == ["a red, square", "blue"]
+    tsv = folder / "captions.tsv"
+    tsv.write_text("file\ttext\tid\nimg/a.png\ta\tA\nimg/b.png\tb\tA\n")
+    with pytest.raises(D.DatasetError, match=r"captions\.tsv: row 2: sample id 'A' appears twice"):
+        D.prepare(f"folder:{folder}", None)
+    tsv.write_text("file\ttext\nimg/a.png\ta\nimg/b.png\t  \n")
+    with pytest.raises(D.DatasetError, match=r"captions\.tsv: row 2 \(img/b\.png\): empty caption"):
+        D.prepare(f"folder:{folder}", None)
+    (folder / "img/broken.png").write_bytes(b"not a png")
+    tsv.write_text("file\ttext\nimg/a.png\ta\nimg/broken.png\tb\n")
+    with pytest.raises(D.DatasetError, match=r"captions\.tsv: row 2: image file .*broken\.png "
+                                             r"cannot be read"):
+        D.prepare(f"folder:{folder}", None)
+
+
+def test_cli_prepare_dataset_on_a_folder_takes_all_rows(folder, tmp_path, capsys):
+    from prh import cli
+
+    out = tmp_path / "m.json"
+    assert cli.main(["prepare-dataset", "--dataset", f"folder:{folder}", "--out", str(out)]) == 0
+    assert D.load_manifest(out).n == 3

@@ -142,8 +142,13 @@ def test_killed_run_leaves_no_partial_file(folder, tmp_path):
 
 
 def test_unreadable_image_names_its_sample(folder, tmp_path, capsys):
-    (folder / "3.png").write_bytes(b"garbage")
     m = D.prepare(f"folder:{folder}", None)
+    (folder / "3.png").write_bytes(b"garbage")
+    # preparing now refuses it, naming the captions row
+    with pytest.raises(D.DatasetError, match=r"captions\.csv: row 4: image file .*3\.png cannot be read"):
+        D.prepare(f"folder:{folder}", None)
+    # an image that breaks after preparing (no recorded hash here) fails in the embedding
+    m = D.Manifest(m.dataset, [D.Sample(s.id, s.caption, s.image) for s in m.samples])
     with pytest.raises(D.DatasetError, match="sample 3.png"):
         embed(m, _vit(), tmp_path / "f.h5", batch_size=2, device="cpu", progress=False)
     assert not (tmp_path / "f.h5").exists()

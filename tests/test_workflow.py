@@ -298,6 +298,41 @@ def test_incremental_rerun_for_real_touches_only_the_changed_model(built):
     assert pending(built, "--configfile", str(built / "variant.yaml")) == set()
 
 
+def test_scorecard_of_a_features_file_runs_only_its_jobs_and_equals_the_original(built):
+    """A copy of minilm_l6's features brought as a file: source: asking for its
+    scorecard plans its import, stats, pairs and the scorecard only, and its
+    rows equal minilm_l6's own scorecard."""
+    import numpy as np
+
+    with h5py.File(built / f"{D}/features/minilm_l6.h5", "r") as f:
+        ids = [s.decode() for s in f["sample_ids"][...]]
+        layers = {f"layer{k}": f["feats"][k][...] for k in sorted(f["feats"])}
+    np.savez(built / "mine.npz", sample_ids=np.array(ids), **layers)
+    cfg = variant(models__mine={"source": "file:mine.npz", "modality": "language"})
+    path = str(write_config(built, cfg, "variant.yaml"))
+    target = f"{D}/scorecards/mine.tsv"
+    planned = planned_outputs(smk(built, "-n", target, "--configfile", path))
+    new_pairs = {"efficientnet_lite0__mine", "glove_6b_50d__mine", "mine__minilm_l6"}
+    assert planned == ({f"{D}/features/mine.h5", f"{D}/stats/mine.h5", target}
+                       | {f"{D}/pairs/{p}.h5" for p in new_pairs})
+    smk(built, target, f"{D}/scorecards/minilm_l6.tsv", "--configfile", path)
+    from prh.formats.scorecard import read_scorecard
+
+    mine = {(r["metric"], r["partner"]): r for r in read_scorecard(built / target)}
+    orig = {(r["metric"], r["partner"]): r
+            for r in read_scorecard(built / f"{D}/scorecards/minilm_l6.tsv")}
+    assert (built / f"{D}/scorecards/mine.png").read_bytes()[:4] == b"\x89PNG"
+    assert mine[("cka", "minilm_l6")]["score"] == "1"
+    for (metric, partner), r in mine.items():
+        if partner == "minilm_l6":
+            continue
+        o = orig[(metric, partner)]
+        for col in ("score", "p_value", "p_bh", "calibrated", "ci_low", "ci_high", "rank"):
+            assert (r[col] == o[col] == "") or abs(float(r[col]) - float(o[col])) <= 1e-6, col
+    # the original models' outputs were not touched
+    assert pending(built) == set()
+
+
 # ---------------------------------------------------------------------------
 # fresh copies: targets, bad input, the paper config
 

@@ -41,7 +41,8 @@ class Embedder(ABC):
     #: whether ``embed_batch`` returns bits per byte (causal LMs)
     has_bpb: bool = False
     #: None: the pretrained weights; "random": seeded random initialisation
-    #: (an untrained baseline, see :meth:`use_random_weights`)
+    #: (an untrained baseline, see :meth:`use_random_weights`); else the path
+    #: of a local weights file or folder (:meth:`use_weights_file`)
     weights: str | None = None
     #: seed of the random initialisation (None with pretrained weights)
     seed: int | None = None
@@ -84,11 +85,20 @@ class Embedder(ABC):
                          f"{self.modality or 'this'} models; untrained baselines are vision "
                          "models only (a bundled efficientnet_lite* or timm:<name>)")
 
+    def use_weights_file(self, path: str) -> None:
+        """Load the weights from a local file or folder instead of the hub;
+        call before ``load``. Families that can override this."""
+        raise ModelError(f"model {self.name}: weights {path!r}: a local weights file is for "
+                         "timm:, hf: and py: sources; bundled models ship their own weights")
+
     def weights_attrs(self) -> dict[str, Any]:
         """What the features file records about the weights: ``weights``
-        ("pretrained" or "random") and, for random weights, ``seed``."""
+        ("pretrained", "random" or the local path) and, for random weights,
+        ``seed``."""
         if self.weights is None:
             return {"weights": "pretrained"}
+        if self.weights != "random":
+            return {"weights": str(self.weights)}
         return {"weights": self.weights, "seed": int(self.seed if self.seed is not None else 0)}
 
     def versions(self) -> dict[str, str]:

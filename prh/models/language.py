@@ -123,6 +123,12 @@ class HFTextEmbedder(Embedder):
         self.start_text = ""
         self._prepend_start = False
 
+    def use_weights_file(self, path: str) -> None:
+        if self.model is not None:
+            raise ModelError(f"model {self.name}: weights {path!r} needs a model prh loads")
+        # a save_pretrained folder holds config, tokenizer and weights alike
+        self.weights = self.path = str(path)
+
     @property
     def has_bpb(self) -> bool:  # type: ignore[override]
         return bool(self.causal)

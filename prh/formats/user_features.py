@@ -1,0 +1,152 @@
+"""Features computed outside prh (model source ``file:<path>``): reader,
+checks and import into prh's features layout (:mod:`prh.formats.features`).
+
+Accepted files, each naming its sample ids, which must equal the dataset
+manifest's ids in order (row n of every layer is sample ``sample_ids[n]``):
+
+- ``.h5`` / ``.hdf5`` in prh's own features layout (``feats/<l>``,
+  ``sample_ids``, optional ``layer_names``), e.g. a copy of another run's file;
+- ``.npz``: an array ``sample_ids`` (strings), optionally ``layer_names``,
+  and every other array is one layer (N, D_l), in the order they were saved;
+- ``.npy``: one array, (N, D) for one layer or (L, N, D) for L layers, with
+  the ids one per line in the text file beside it (``feats.npy`` ->
+  ``feats.ids.txt``); a .npy file cannot hold strings without pickle.
+
+Layer names come from the config (``layer_names``), else the file, else
+``layer.<i>``. Every check fails in one line naming the file; nothing is
+written at the output path unless every check passed (the features writer
+is atomic).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+SAMPLE_IDS = "sample_ids"
+LAYER_NAMES = "layer_names"
+
+
+def ids_file(path: str | os.PathLike) -> Path:
+    """The sample-id list beside a .npy file."""
+    p = Path(path)
+    return p.with_name(p.name[: -len(".npy")] + ".ids.txt")
+
+
+def _strings(values: Any) -> list[str]:
+    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in np.asarray(values).ravel()]
+
+
+def read_user_features(path: str | os.PathLike) -> dict[str, Any]:
+    """``{"sample_ids", "layer_names" (or None), "layers" (list of (N, D_l)),
+    "attrs"}`` of a features file; a file that cannot be read this way is a
+    one-line ValueError naming it."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"features file {p}: no such file")
+    suffix = p.suffix.lower()
+    if suffix in (".h5", ".hdf5"):
+        from .features import read_features, read_metadata
+
+        meta = read_metadata(p)
+        if not meta["sample_ids"]:
+            raise ValueError(f"features file {p}: no 'sample_ids' dataset")
+        attrs = {k: meta[k] for k in ("modality", "param_count", "model") if k in meta}
+        return {"sample_ids": meta["sample_ids"], "layer_names": meta["layer_names"] or None,
+                "layers": read_features(p), "attrs": attrs}
+    if suffix == ".npz":
+        try:
+            data = np.load(p, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"features file {p}: not a readable .npz ({err})") from None
+        with data:
+            if SAMPLE_IDS not in data.files:
+                raise ValueError(f"features file {p}: no array 'sample_ids'; save the ids "
+                                 "with np.savez(..., sample_ids=np.array(ids), ...)")
+            ids = _strings(data[SAMPLE_IDS])
+            names = _strings(data[LAYER_NAMES]) if LAYER_NAMES in data.files else None
+            layers = [data[k] for k in data.files if k not in (SAMPLE_IDS, LAYER_NAMES)]
+        return {"sample_ids": ids, "layer_names": names, "layers": layers, "attrs": {}}
+    if suffix == ".npy":
+        try:
+            array = np.load(p, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"features file {p}: not a readable .npy ({err})") from None
+        side = ids_file(p)
+        if not side.is_file():
+            raise ValueError(f"features file {p}: its sample ids belong in {side}, one per line")
+        ids = [line.rstrip("\r\n") for line in side.read_text().splitlines()]
+        if array.ndim == 2:
+            layers = [array]
+        elif array.ndim == 3:
+            layers = list(array)
+        else:
+            raise ValueError(f"features file {p}: shape {array.shape}; a .npy holds (N, D) "
+                             "or (L, N, D)")
+        return {"sample_ids": ids, "layer_names": None, "layers": layers, "attrs": {}}
+    raise ValueError(f"features file {p}: {p.suffix or 'no suffix'} is not .h5, .npz or .npy")
+
+
+def check_sample_ids(path: str | os.PathLike, ids: Sequence[str], expected: Sequence[str],
+                     manifest: str | os.PathLike) -> None:
+    """The file's ids must be the manifest's, in order; otherwise one line
+    naming the file, the first differing position and both ids."""
+    for n, (got, want) in enumerate(zip(ids, expected)):
+        if got != want:
+            raise ValueError(f"features file {path}: row {n} is sample {got!r}, the manifest "
+                             f"{manifest} has {want!r} there; write the rows in manifest order")
+    if len(ids) != len(expected):
+        n = min(len(ids), len(expected))
+        what = (f"missing sample {expected[n]!r} (row {n})" if len(ids) < len(expected)
+                else f"extra sample {ids[n]!r} (row {n})")
+        raise ValueError(f"features file {path}: {len(ids)} samples, the manifest {manifest} "
+                         f"has {len(expected)}: {what}")
+
+
+def check_layers(path: str | os.PathLike, layers: Sequence[np.ndarray], n: int,
+                 names: Sequence[str] | None) -> None:
+    if not layers:
+        raise ValueError(f"features file {path}: no layer arrays")
+    for i, a in enumerate(layers):
+        if a.ndim != 2 or a.shape[0] != n:
+            raise ValueError(f"features file {path}: layer {i} has shape {a.shape}, expected "
+                             f"({n}, D): one row per sample")
+        if a.dtype.kind not in "fiu":
+            raise ValueError(f"features file {path}: layer {i} is {a.dtype}, not numbers")
+        if not np.isfinite(a).all():
+            raise ValueError(f"features file {path}: layer {i} has NaN or infinite values")
+    if names is not None and len(names) != len(layers):
+        raise ValueError(f"features file {path}: {len(names)} layer names for {len(layers)} layers")
+
+
+def import_features(path: str | os.PathLike, out: str | os.PathLike, *, model: str, modality: str,
+                    manifest_ids: Sequence[str], manifest: str | os.PathLike, dataset: str,
+                    manifest_sha256: str, layer_names: Sequence[str] | None = None,
+                    dtype: str = "float32", source: str = "") -> dict[str, Any]:
+    """Check a features file against the manifest and write it to ``out`` in
+    prh's layout; returns ``n_layers``."""
+    from .. import __version__
+    from .features import FeatureWriter
+
+    data = read_user_features(path)
+    check_sample_ids(path, data["sample_ids"], manifest_ids, manifest)
+    names = list(layer_names) if layer_names is not None else data["layer_names"]
+    check_layers(path, data["layers"], len(manifest_ids), names)
+    declared = data["attrs"].get("modality")
+    if declared and declared != modality:
+        raise ValueError(f"features file {path}: holds {declared} features, the config says "
+                         f"{modality}; fix models.{model}.modality")
+    attrs = {"model": model, "modality": modality, "pool": "", "pool_requested": "",
+             "dataset": dataset, "manifest_sha256": manifest_sha256, "prh_version": __version__,
+             "source": source or f"file:{path}", "weights": "pretrained",
+             "imported_from": str(path)}
+    if "param_count" in data["attrs"]:
+        attrs["param_count"] = data["attrs"]["param_count"]
+    with FeatureWriter(out, sample_ids=manifest_ids, layer_names=names, attrs=attrs,
+                       dtype=dtype) as writer:
+        writer.write(0, [np.asarray(a, dtype=np.float32) if a.dtype.kind != "f" else a
+                         for a in data["layers"]])
+    return {"n_layers": len(data["layers"])}

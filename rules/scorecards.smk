@@ -1,0 +1,32 @@
+# One model's alignment with every model it is paired with, from its pair
+# files only (never alignment.h5): asking for a new model's scorecard runs
+# that model's embedding, stats and pairs, and nothing of the other models.
+rule scorecard:
+    input:
+        library("scorecard.py"),
+        pairs=lambda wc: [
+            pair_path(wc.dataset, x, y) for x, y in CFG.scorecard_pairs(wc.model)
+        ],
+        features=lambda wc: list(scorecard_features(wc).values()),
+    output:
+        tsv=prh_config.scorecard_path("{dataset}", "{model}", "tsv"),
+        png=prh_config.scorecard_path("{dataset}", "{model}", "png"),
+    log:
+        f"{LOGS}/{{dataset}}/scorecards/{{model}}.log",
+    conda:
+        "../envs/plots.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        features=lambda wc: scorecard_features(wc),
+        card=CFG.scorecard_params(),
+        dpi=CFG.plots["dpi"],
+    script:
+        "../scripts/scorecard.py"
+
+
+rule scorecards:
+    input:
+        [p for d in DATASETS for p in CFG.scorecard_targets(d)],
