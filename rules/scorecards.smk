@@ -14,7 +14,7 @@ rule scorecard:
     log:
         f"{LOGS}/{{dataset}}/scorecards/{{model}}.log",
     conda:
-        "../envs/plots.yaml"
+        "../envs/scorecard.yaml"
     threads: 1
     resources:
         mem_mb=2000,
