@@ -9,10 +9,19 @@ each layer of one model, what every metric needs: the Gram matrix, its kNN
 lists and masks, kernel row sums, SVCCA bases. Pairs are then combined in
 batches:
 
+- products are taken of each layer's centred rows (float32 rows minus their
+  mean), with two float64 offsets that restore its inner products (see
+  :func:`prh.preprocess.centre_layer`): the stored Gram matrix is then the
+  centred linear kernel H K H itself, and holds the variations between
+  samples to float32 accuracy even on anisotropic layers, whose samples are
+  nearly parallel (mean cosine 0.999 and above, as in large LMs), where an
+  uncentred float32 K rounds them away;
 - kernel metrics (CKA, unbiased CKA) become one float64 matrix product of
-  flattened kernels, <K_i, L_j> for all (i, j) at once; centring and the
-  unbiased estimator's diagonal removal are corrections from row sums,
-  totals and diagonals, so no centred N x N copy is ever made;
+  flattened kernels, <K_i, L_j> for all (i, j) at once; what centring is left
+  (bootstrap resamples are not centred on their own mean) and the unbiased
+  estimator's diagonal removal are corrections from row sums, totals and
+  diagonals, all on the scale of the result, so no N x N copy is made and
+  nothing cancels;
 - kNN metrics read one model's neighbour lists in the other's dense kNN mask:
   O(N k) lookups per pair with exact integer counts;
 - CKNNA works on the sparse masked kernels (k entries a row), so the HSIC
@@ -32,34 +41,62 @@ import numpy as np
 import torch
 
 from .devices import resolve_device
-from .metrics import (cka_ratio, get_metric, knn_from_gram, rbf_from_gram,
+from .metrics import (CKA_EPS, cka_ratio, get_metric, knn_from_gram, rbf_from_gram,
                       resolve_params, standardize_columns, top_left_singular_vectors)
-from .preprocess import prepare_layers
+from .preprocess import mean_offsets, prepare_centred_layers, rows_dot
 from .sequences import lcs_length, levenshtein
 
 _BLOCK_BYTES = int(os.environ.get("PRH_SWEEP_BLOCK_BYTES", 256 * 2**20))
 #: A layer whose samples' spread 1 - sum(G) / (N trace G) (0 for identical
 #: rows, 1 - 1/N at most) is below this is constant: its scores are NaN, since
 #: ties between identical rows would otherwise give kNN metrics a perfect 1.0.
-CONSTANT_SPREAD = 1e-6
+#: 1e-12 is a variation of ~1e-6 of the rows' norm, ~16 float32 ulps of the
+#: stored features: below it the rows differ by rounding alone. Anisotropic
+#: layers of large LMs (mean cosine 0.9999999: spread ~1e-7) stay scored.
+CONSTANT_SPREAD = 1e-12
 
 
 class ModelStats:
     """Per-layer quantities of one model's preprocessed features, computed on first use.
 
     ``layers`` are (N, D_l) float32 tensors that are already clamped and
-    normalised (see :func:`prh.preprocess.prepare_layers`). A ModelStats may
-    also be rebuilt without its layers (from a stats file, see
+    normalised (see :func:`prh.preprocess.prepare_layers`). Products are taken
+    of centred rows xc = x - m (m: the float32 column mean), and layer l's
+    Gram matrix is
+
+        K = xc xc^T + a 1^T + 1 a^T + c,   a = mean_dots[l], c = mean_sq[l]
+
+    (see :func:`prh.preprocess.centre_layer`). With ``offsets`` = (mean_dots
+    (L, N), mean_sq (L,)) the layers are taken as centred already
+    (:func:`prh.preprocess.prepare_centred_layers`, which centres in float64
+    before rounding to float32, or a stats file), unless ``means`` says what
+    to subtract (resamples). Uncentred float32 layers carry rounding of ~1e-7
+    of |m| each, which on anisotropic layers is as large as the variations
+    between samples: :meth:`from_features` centres before rounding.
+
+    A ModelStats may also be rebuilt without its layers (from a stats file, see
     :mod:`prh.formats.stats`): then only what was stored, and what derives from the
     Gram matrices, is available.
     """
 
     def __init__(self, layers: list[torch.Tensor], *, n: int | None = None,
-                 widths: tuple[int, ...] | None = None, device: torch.device | None = None):
+                 widths: tuple[int, ...] | None = None, device: torch.device | None = None,
+                 offsets: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 means: list[torch.Tensor] | None = None):
         self.layers = layers
         self.n = int(layers[0].shape[0]) if layers else int(n)
         self.widths = tuple(int(x.shape[1]) for x in layers) if layers else tuple(widths)
         self.device = layers[0].device if layers else torch.device(device)
+        if offsets is None and layers and means is None:
+            # Centred where products are taken (grams), never stored centred:
+            # a float32 mean is enough (any m near the mean serves).
+            means = [x.mean(dim=0) for x in layers]
+        elif offsets is None and not layers:  # nothing to restore: K is the stored Gram matrix
+            offsets = (torch.zeros(len(self.widths), self.n, dtype=torch.float64, device=self.device),
+                       torch.zeros(len(self.widths), dtype=torch.float64, device=self.device))
+        self._means = means
+        self._offsets = (None if offsets is None else
+                         tuple(t.to(self.device, torch.float64) for t in offsets))
         self._cache: dict[tuple, Any] = {}
         # Bootstrap resamples repeat samples; a copy must never be its own
         # neighbour, so kNN search excludes every position holding the same sample.
@@ -71,23 +108,50 @@ class ModelStats:
                       device: torch.device | str | None = None) -> "ModelStats":
         dev = resolve_device(device, accelerators=("cuda",))
         with torch.inference_mode():
-            return cls(prepare_layers(features, name, q=q, exact=exact,
-                                      normalize=normalize, device=dev))
+            prepared = prepare_centred_layers(features, name, q=q, exact=exact,
+                                              normalize=normalize, device=dev)
+        return cls(prepared.layers, offsets=(prepared.mean_dots, prepared.mean_sq))
 
     @property
     def n_layers(self) -> int:
         return len(self.widths)
 
+    def _offsets_built(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._offsets is None:
+            with torch.inference_mode():
+                parts = [mean_offsets(x, m) for x, m in zip(self.layers, self._means)]
+                self._offsets = (torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts]))
+        return self._offsets
+
+    @property
+    def mean_dots(self) -> torch.Tensor:
+        """(L, N) float64 a = xc @ m: see the class docstring."""
+        return self._offsets_built()[0]
+
+    @property
+    def mean_sq(self) -> torch.Tensor:
+        """(L,) float64 c = m . m: see the class docstring."""
+        return self._offsets_built()[1]
+
+    def centred_layers(self) -> list[torch.Tensor]:
+        """The layers as centred float32 rows xc (what :attr:`layers` holds when
+        they came centred)."""
+        if self._means is None:
+            return list(self.layers)
+        return [x - m for x, m in zip(self.layers, self._means)]
+
     def resample(self, idx: torch.Tensor) -> "ModelStats":
         """The same model on samples ``idx`` (with repeats, for the bootstrap).
 
-        Gram matrices are gathered, not recomputed; kNN lists are searched
-        again, skipping positions that hold the same original sample.
+        Gram matrices are gathered, not recomputed, and stay centred on the
+        full sample's mean (the offsets are gathered with them); kNN lists are
+        searched again, skipping positions that hold the same original sample.
         """
         idx = torch.as_tensor(idx, dtype=torch.int64, device=self.device)
         with torch.inference_mode():
             out = ModelStats([x[idx] for x in self.layers], n=len(idx), widths=self.widths,
-                             device=self.device)
+                             device=self.device, offsets=(self.mean_dots[:, idx], self.mean_sq),
+                             means=self._means)
             # One flat gather is twice as fast as two fancy-index passes.
             lin = (idx[:, None] * self.n + idx[None, :]).reshape(-1)
             gram = self.grams().reshape(self.n_layers, -1).index_select(1, lin)
@@ -106,10 +170,18 @@ class ModelStats:
         return self._cache[key]
 
     def grams(self) -> torch.Tensor:
-        """(L, N, N) float32 inner-product Gram matrices."""
+        """(L, N, N) float32 Gram matrices of the centred layers, xc xc^T.
+
+        The Gram matrices of the layers themselves are these plus the offsets
+        (see the class docstring, :meth:`ranking_grams` and :meth:`gram_values`).
+        """
         def build():
             out = torch.empty(self.n_layers, self.n, self.n, device=self.device)
-            for x, g in zip(self.layers, out):
+            scratch = (None if self._means is None else
+                       torch.empty(self.n * max(self.widths), device=self.device))
+            for l, (x, g) in enumerate(zip(self.layers, out)):
+                if scratch is not None:  # centre into one buffer, reused layer after layer
+                    x = torch.sub(x, self._means[l], out=scratch[:x.numel()].view_as(x))
                 torch.mm(x, x.T, out=g)
             return out
         return self._cached(("gram",), build)
@@ -119,39 +191,70 @@ class ModelStats:
         zero; see :data:`CONSTANT_SPREAD`. Their rows and columns of every
         sweep are NaN."""
         def build():
+            # spread: the share of the rows' squared norms that is variation
+            # around their mean, from the centred Gram matrices and the
+            # offsets (no cancellation against the mean's norm)
             g = self.grams().double()
-            trace = torch.diagonal(g, dim1=1, dim2=2).sum(-1)
-            spread = 1.0 - g.sum(dim=(1, 2)) / (self.n * trace.clamp_min(1e-300))
+            trace_c = torch.diagonal(g, dim1=1, dim2=2).sum(-1)
+            trace = trace_c + 2 * self.mean_dots.sum(-1) + self.n * self.mean_sq
+            spread = (trace_c - g.sum(dim=(1, 2)) / self.n) / trace.clamp_min(1e-300)
             return [i for i in range(self.n_layers)
                     if not bool(trace[i] > 0) or bool(spread[i] < CONSTANT_SPREAD)]
         return self._cached(("constant",), build)
 
+    def ranking_grams(self) -> torch.Tensor:
+        """A new (L, N, N) float32 tensor xc xc^T + 1 a^T: the Gram matrices less
+        c + a_n in row n, which orders every row as K does (a_n and c are
+        constant along it), to float32 accuracy of the variations."""
+        return torch.add(self.grams(), self.mean_dots.float()[:, None, :])
+
+    def gram_values(self, idx: torch.Tensor) -> torch.Tensor:
+        """float64 K[l, n, idx[l, n, j]] for (L, N, J) column indices idx."""
+        a = self.mean_dots
+        rows = torch.gather(self.grams(), 2, idx).double()
+        cols = torch.gather(a, 1, idx.reshape(self.n_layers, -1)).view_as(idx)
+        return rows + cols + a[:, :, None] + self.mean_sq[:, None, None]
+
     def kernels(self, kernel: str, sigma: float) -> torch.Tensor:
+        """(L, N, N) float32 kernels up to what HSIC ignores: xc xc^T for the
+        linear kernel (its centred form), RBF - 1 (see :func:`prh.metrics.rbf_from_gram`)."""
         if kernel == "ip":
             return self.grams()
         return self._cached(("rbf", sigma), lambda: rbf_from_gram(self.grams(), sigma))
 
     def kernel_terms(self, kernel: str, sigma: float) -> dict[str, torch.Tensor]:
-        """What the HSIC estimators need of each layer's kernel K.
+        """What the HSIC estimators need of each layer's kernel K (as
+        :meth:`kernels` gives it: HSIC is blind to the offsets left out).
 
         ``flat`` (L, N*N) is K itself (float32, a view of the kernels); in
         float64: ``sq`` (L,) = <K, K>, ``diag`` (L, N), ``rows`` (L, N) row
         sums and ``total`` (L,). Centring and diagonal removal then become
         corrections to the pair products instead of N x N copies:
-        <HKH, L> = <K, L> - 2/N (K1).(L1) + (1'K1)(1'L1)/N^2.
+        <HKH, L> = <K, L> - 2/N (K1).(L1) + (1'K1)(1'L1)/N^2; for a centred
+        linear kernel the row sums are ~0 (bootstrap resamples: small).
         """
         def build():
             square = self.kernels(kernel, sigma)
             flat = square.reshape(self.n_layers, -1)
             if kernel == "ip" and self.layers:
-                # K 1 = X (X^T 1): O(N D) in float64 instead of summing N x N in float64.
-                rows = torch.stack([x.double() @ x.double().sum(dim=0) for x in self.layers])
+                # K 1 = Xc (Xc^T 1): O(N D) in float64 instead of summing N x N in float64.
+                rows = torch.stack([self._centred_row_sums(l) for l in range(self.n_layers)])
             else:
                 rows = square.sum(dim=2, dtype=torch.float64)
             return {"flat": flat, "sq": _flat_squared_norms(flat),
                     "diag": square.diagonal(dim1=1, dim2=2).double(),
                     "rows": rows, "total": rows.sum(dim=1)}
         return self._cached(("kernel_terms", kernel, sigma), build)
+
+    def _centred_row_sums(self, l: int) -> torch.Tensor:
+        """xc (xc^T 1) in float64 for layer l, from its (maybe uncentred) rows."""
+        x = self.layers[l]
+        m = None if self._means is None else self._means[l].double()
+        s = x.sum(dim=0, dtype=torch.float64)
+        if m is None:
+            return rows_dot(x, s)
+        s -= self.n * m
+        return rows_dot(x, s) - m @ s
 
     def centered_kernels(self, kernel: str, sigma: float, unbiased: bool) -> torch.Tensor:
         """(L, N*N) float32 H K H (biased) or U-centred K (unbiased, zero diagonal).
@@ -188,12 +291,12 @@ class ModelStats:
             )
 
         def build():
-            gram = self.grams()
+            ranked = self.ranking_grams()
             if self._source is not None:
                 same = self._source[:, None] == self._source[None, :]
-                gram = gram.masked_fill(same, float("-inf"))
-            idx, vals = knn_from_gram(gram, k)
-            return idx, vals.double()
+                ranked.masked_fill_(same, float("-inf"))
+            idx = knn_from_gram(ranked, k, inplace=True)[0]
+            return idx, self.gram_values(idx)
         return self._cached(("knn", k), build)
 
     def knn_mask(self, k: int) -> torch.Tensor:
@@ -206,12 +309,17 @@ class ModelStats:
         return self._cached(("knn_mask", k), build)
 
     def by_entry(self, what: str, k: int = 0) -> torch.Tensor:
-        """(N*N, L) entry-major copies of the kNN mask ("mask") or the Gram
-        matrices ("gram"): a sweep reads scattered entries of every layer at
-        once, and rows of L values gather about 5x faster than columns."""
+        """(N*N, L) entry-major copies of the kNN mask ("mask") or of
+        :meth:`ranking_grams` ("gram": K less c + a_n in row n): a sweep reads
+        scattered entries of every layer at once, and rows of L values gather
+        about 5x faster than columns."""
         def build():
-            flat = self.knn_mask(k) if what == "mask" else self.grams().reshape(self.n_layers, -1)
-            return flat.T.contiguous()
+            if what == "mask":
+                return self.knn_mask(k).T.contiguous()
+            # entry (n, m) of layer l at [n, m, l]: transposed and offset in one pass
+            out = torch.empty(self.n, self.n, self.n_layers, device=self.device)
+            torch.add(self.grams().permute(1, 2, 0), self.mean_dots.T.float()[None], out=out)
+            return out.view(self.n * self.n, self.n_layers)
         return self._cached(("by_entry", what, k), build)
 
     def cknna_terms(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -363,7 +471,7 @@ def _permuted_flat(sy: ModelStats, kernel: str, sigma: float, perm: torch.Tensor
     return flat
 
 
-def _permuted_cka(sx, sy, kernel, sigma, perm, unbiased):
+def _permuted_cka(sx, sy, kernel, sigma, eps, perm, unbiased):
     """CKA of X against reordered Y: float32 products of X's centred kernels with Y's
     permuted raw kernels; the self terms do not change under a reordering."""
     cx = sx.centered_kernels(kernel, sigma, unbiased)
@@ -373,7 +481,7 @@ def _permuted_cka(sx, sy, kernel, sigma, perm, unbiased):
     ll = _self_hsic(sy, kernel, sigma, unbiased)
     if unbiased:
         kl = kl / (sx.n * (sx.n - 3))
-    return cka_ratio(kl, kk[:, None], ll[None, :])
+    return cka_ratio(kl, kk[:, None], ll[None, :], eps)
 
 
 def _self_hsic(s: ModelStats, kernel: str, sigma: float, unbiased: bool) -> torch.Tensor:
@@ -386,21 +494,21 @@ def _self_hsic(s: ModelStats, kernel: str, sigma: float, unbiased: bool) -> torc
     return (inner + total**2 / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * _squared_norms(rows)) / (n * (n - 3))
 
 
-def _sweep_cka(sx, sy, kernel, sigma, perm=None):
+def _sweep_cka(sx, sy, kernel, sigma, eps=CKA_EPS, perm=None):
     if perm is not None:
-        return _permuted_cka(sx, sy, kernel, sigma, perm, unbiased=False)
+        return _permuted_cka(sx, sy, kernel, sigma, eps, perm, unbiased=False)
     n = sx.n
     tx, ty = sx.kernel_terms(kernel, sigma), sy.kernel_terms(kernel, sigma)
     # trace(K H L H) for all layer pairs, centring applied as corrections
     kl = (_flat_products(tx["flat"], ty["flat"]) - (2.0 / n) * (tx["rows"] @ ty["rows"].T)
           + tx["total"][:, None] * ty["total"][None, :] / n**2)
     kk, ll = _self_hsic(sx, kernel, sigma, False), _self_hsic(sy, kernel, sigma, False)
-    return cka_ratio(kl, kk[:, None], ll[None, :])
+    return cka_ratio(kl, kk[:, None], ll[None, :], eps)
 
 
-def _sweep_unbiased_cka(sx, sy, kernel, sigma, perm=None):
+def _sweep_unbiased_cka(sx, sy, kernel, sigma, eps=CKA_EPS, perm=None):
     if perm is not None:
-        return _permuted_cka(sx, sy, kernel, sigma, perm, unbiased=True)
+        return _permuted_cka(sx, sy, kernel, sigma, eps, perm, unbiased=True)
     n = sx.n
     tx, ty = sx.kernel_terms(kernel, sigma), sy.kernel_terms(kernel, sigma)
     # K~ (zero diagonal) from K's terms: <K~, L~> = <K, L> - diag(K).diag(L).
@@ -410,7 +518,7 @@ def _sweep_unbiased_cka(sx, sy, kernel, sigma, perm=None):
           + total_x[:, None] * total_y[None, :] / ((n - 1) * (n - 2))
           - 2.0 / (n - 2) * (rows_x @ rows_y.T)) / (n * (n - 3))
     kk, ll = _self_hsic(sx, kernel, sigma, True), _self_hsic(sy, kernel, sigma, True)
-    return cka_ratio(kl, kk[:, None], ll[None, :])
+    return cka_ratio(kl, kk[:, None], ll[None, :], eps)
 
 
 def _masked_hsic(cols, a_vals, b_vals, mutual, n):
@@ -443,15 +551,18 @@ def _sweep_cknna(sx, sy, topk, perm=None):
     mutual_x, self_x = sx.cknna_terms(topk)
     mask_y = sy.by_entry("mask", topk)
     _, self_y = sy.cknna_terms(topk)  # a reordering of samples leaves sim(L, L) as it is
-    gram_y = sy.by_entry("gram")
+    gram_y = sy.by_entry("gram")    # L less c + a_n in row n, float32
     order = _order(sy, perm)
+    shift_y = (sy.mean_dots[:, order] + sy.mean_sq[:, None])[None, :, :, None]  # c + a_n
     lin = order[None, :, None] * n + order[ix]    # Y's entry (n, m), m in X's list of n
     lin_t = order[ix] * n + order[None, :, None]  # the transposed entry (m, n)
     out = torch.empty(sx.n_layers, sy.n_layers, dtype=torch.float64, device=sx.device)
     for sl in _blocks(sx.n_layers, sy.n_layers * n * topk * 40):
         shared = _lookup(mask_y, lin[sl])                       # m in Y's list of n too
         a_vals = vx[sl, None] * shared
-        b_vals = _lookup(gram_y, lin[sl]).double() * shared     # L_nm at those entries
+        b_vals = _lookup(gram_y, lin[sl]).double()              # L_nm at those entries
+        b_vals += shift_y
+        b_vals *= shared
         mutual = mutual_x[sl, None] & _lookup(mask_y, lin_t[sl])
         kl = _masked_hsic(ix[sl, None], a_vals, b_vals, mutual, n)
         out[sl] = cka_ratio(kl, self_x[sl, None], self_y[None, :])

@@ -31,8 +31,12 @@ class MetricInfo:
         return 1.0
 
 
+# Added to the CKA / CKNNA denominators, as the reference does. CKA and unbiased
+# CKA take it as their parameter ``eps`` (0: the plain ratio); see docs/cka_epsilon.md.
+CKA_EPS = 1e-6
+
 _KNN = {"topk": 10}
-_KERNEL = {"kernel": "ip", "sigma": 1.0}
+_KERNEL = {"kernel": "ip", "sigma": 1.0, "eps": CKA_EPS}
 
 METRICS: dict[str, MetricInfo] = {
     m.name: m

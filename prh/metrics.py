@@ -6,9 +6,13 @@ matrices directly from those definitions; it is the plain per-pair algorithm.
 The layer sweep in :mod:`prh.alignment` computes the same numbers for every
 layer pair at once, reusing per-layer work; the tests check the two agree.
 
-Gram matrices are formed in float32 (as the reference does); HSIC sums and
-every other accumulation over N^2 terms run in float64 so that cancellation in
-the unbiased estimator costs no accuracy.
+Gram matrices are formed in float32 (as the reference does), but of rows
+centred first (:func:`prh.preprocess.centre_layer`), with float64 offsets
+where the uncentred values matter (kNN lists, CKNNA): on
+anisotropic layers, whose rows are nearly parallel, an uncentred float32 Gram
+matrix rounds away the variations the metrics measure. HSIC sums and every
+other accumulation over N^2 terms run in float64 so that cancellation in the
+unbiased estimator costs no accuracy.
 """
 
 from __future__ import annotations
@@ -17,11 +21,11 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from .metric_info import METRICS, MetricInfo, get_metric, list_metrics  # noqa: F401
+from .metric_info import CKA_EPS, METRICS, MetricInfo, get_metric, list_metrics  # noqa: F401
 from .checks import as_tensor, check_float, check_int, check_same_n, check_topk
+from .preprocess import centre_layer
 from .sequences import lcs_length, levenshtein
 
-CKA_EPS = 1e-6  # added to the CKA / CKNNA denominators, as the reference does
 SVCCA_STD_EPS = 1e-8
 
 
@@ -48,6 +52,8 @@ def resolve_params(name: str, params: Mapping[str, Any], n: int | None = None,
             )
     if "sigma" in out:
         out["sigma"] = check_float(out["sigma"], "sigma", low=0.0, low_open=True)
+    if "eps" in out:
+        out["eps"] = check_float(out["eps"], "eps", low=0.0)
     if n is not None and n < info.min_samples:
         raise ValueError(
             f"metric {name!r} needs N >= {info.min_samples} samples, got N={n}"
@@ -66,13 +72,15 @@ def resolve_params(name: str, params: Mapping[str, Any], n: int | None = None,
 # Building blocks (shared with the layer sweep where the operation is the same)
 
 
-def knn_from_gram(gram: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def knn_from_gram(gram: torch.Tensor, k: int, inplace: bool = False
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices and similarities of each row's k most similar other rows, most similar first.
 
-    Works on one (N, N) Gram matrix or a stack (..., N, N).
+    Works on one (N, N) Gram matrix or a stack (..., N, N); ``inplace`` lets it
+    overwrite the diagonal of ``gram`` instead of copying it.
     """
     n = gram.shape[-1]
-    masked = gram.clone()
+    masked = gram if inplace else gram.clone()
     masked.diagonal(dim1=-2, dim2=-1).fill_(float("-inf"))
     vals, idx = torch.topk(masked, k, dim=-1, largest=True, sorted=True)
     del masked
@@ -81,14 +89,34 @@ def knn_from_gram(gram: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tenso
 
 
 def rbf_from_gram(gram: torch.Tensor, sigma: float) -> torch.Tensor:
-    """exp(-||a_n - a_m||^2 / (2 sigma^2)) from inner products, without re-reading features."""
+    """exp(-||a_n - a_m||^2 / (2 sigma^2)) - 1 from inner products, without re-reading features.
+
+    The kernel less the constant 1, which HSIC (biased and unbiased) ignores:
+    when distances are small against sigma (nearly parallel rows) the kernel is
+    1 minus a little, and float32 keeps that little only in this form. Pass the
+    Gram matrix of centred rows: distances then come without cancellation.
+    """
     sq = gram.diagonal(dim1=-2, dim2=-1)
     d2 = (sq[..., :, None] + sq[..., None, :] - 2.0 * gram).clamp_min_(0.0)
-    return torch.exp(-d2 / (2.0 * sigma * sigma))
+    return torch.expm1(-d2 / (2.0 * sigma * sigma))
+
+
+def ranking_gram(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """K = x x^T of (N, D) rows as a float32 R = xc xc^T + 1 a^T, which orders
+    each row as K does, and the float64 K itself, R + a 1^T + c (see
+    :func:`prh.preprocess.centre_layer`): R holds the variations between rows to
+    float32 accuracy however nearly parallel they are; the uncentred float32
+    K does not."""
+    xc, a, c = centre_layer(x)
+    r = xc @ xc.T + a.float()[None, :]
+    return r, r.double() + a[:, None] + c
 
 
 def kernel_matrix(x: torch.Tensor, kernel: str, sigma: float) -> torch.Tensor:
-    gram = x @ x.T
+    """The kernel of rows x up to what HSIC ignores: the centred linear kernel
+    H K H, or RBF - 1; float32, formed from the centred rows."""
+    xc = centre_layer(x)[0]
+    gram = xc @ xc.T
     return gram if kernel == "ip" else rbf_from_gram(gram, sigma)
 
 
@@ -119,11 +147,16 @@ def hsic_unbiased(k: torch.Tensor, l: torch.Tensor) -> torch.Tensor:
     return value / (n * (n - 3))
 
 
-def cka_ratio(kl: torch.Tensor, kk: torch.Tensor, ll: torch.Tensor) -> torch.Tensor:
+def cka_ratio(kl: torch.Tensor, kk: torch.Tensor, ll: torch.Tensor,
+              eps: float = CKA_EPS) -> torch.Tensor:
     """kl / (sqrt(kk * ll) + eps); a negative product (possible for unbiased HSIC
     estimates of near-zero kernels) gives NaN, as the reference's square root
-    does, never a huge kl / eps."""
-    return kl / (torch.sqrt(kk * ll) + CKA_EPS)
+    does, never a huge kl / eps; with eps = 0 a zero denominator (a constant
+    kernel) gives 0."""
+    den = torch.sqrt(kk * ll) + eps
+    if eps > 0:
+        return kl / den
+    return torch.where(den == 0, torch.zeros_like(kl), kl / den)
 
 
 def knn_mask(idx: torch.Tensor, n: int) -> torch.Tensor:
@@ -171,7 +204,7 @@ def top_left_singular_vectors(x: torch.Tensor, d: int) -> torch.Tensor:
 
 
 def _knn(x: torch.Tensor, k: int) -> torch.Tensor:
-    return knn_from_gram(x @ x.T, k)[0]
+    return knn_from_gram(ranking_gram(x)[0], k, inplace=True)[0]
 
 
 def _mutual_knn(a, b, topk):
@@ -197,21 +230,21 @@ def _edit_distance_knn(a, b, topk):
     return 1.0 - dist.mean() / topk
 
 
-def _cka(a, b, kernel, sigma):
+def _cka(a, b, kernel, sigma, eps):
     k, l = kernel_matrix(a, kernel, sigma), kernel_matrix(b, kernel, sigma)
-    return cka_ratio(hsic_biased(k, l), hsic_biased(k, k), hsic_biased(l, l))
+    return cka_ratio(hsic_biased(k, l), hsic_biased(k, k), hsic_biased(l, l), eps)
 
 
-def _unbiased_cka(a, b, kernel, sigma):
+def _unbiased_cka(a, b, kernel, sigma, eps):
     k, l = kernel_matrix(a, kernel, sigma), kernel_matrix(b, kernel, sigma)
-    return cka_ratio(hsic_unbiased(k, l), hsic_unbiased(k, k), hsic_unbiased(l, l))
+    return cka_ratio(hsic_unbiased(k, l), hsic_unbiased(k, k), hsic_unbiased(l, l), eps)
 
 
 def _cknna(a, b, topk):
-    k, l = (a @ a.T).double(), (b @ b.T).double()
+    (rk, k), (rl, l) = ranking_gram(a), ranking_gram(b)
     n = k.shape[0]
-    mk = knn_mask(knn_from_gram(k, topk)[0], n)
-    ml = knn_mask(knn_from_gram(l, topk)[0], n)
+    mk = knn_mask(knn_from_gram(rk, topk, inplace=True)[0], n)
+    ml = knn_mask(knn_from_gram(rl, topk, inplace=True)[0], n)
 
     def sim(p, mp, q, mq):
         m = mp * mq

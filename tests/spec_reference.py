@@ -78,14 +78,14 @@ def hsic_unbiased(k, l):
     return float(value / (n * (n - 3)))
 
 
-def cka(a, b, kernel="ip", sigma=1.0):
+def cka(a, b, kernel="ip", sigma=1.0, eps=1e-6):
     k, l = _kernel(a, kernel, sigma), _kernel(b, kernel, sigma)
-    return hsic_biased(k, l) / (np.sqrt(hsic_biased(k, k) * hsic_biased(l, l)) + 1e-6)
+    return hsic_biased(k, l) / (np.sqrt(hsic_biased(k, k) * hsic_biased(l, l)) + eps)
 
 
-def unbiased_cka(a, b, kernel="ip", sigma=1.0):
+def unbiased_cka(a, b, kernel="ip", sigma=1.0, eps=1e-6):
     k, l = _kernel(a, kernel, sigma), _kernel(b, kernel, sigma)
-    return hsic_unbiased(k, l) / (np.sqrt(hsic_unbiased(k, k) * hsic_unbiased(l, l)) + 1e-6)
+    return hsic_unbiased(k, l) / (np.sqrt(hsic_unbiased(k, k) * hsic_unbiased(l, l)) + eps)
 
 
 def cknna(a, b, topk):

@@ -230,7 +230,7 @@ def test_registry_lists_defaults_and_symmetry():
                             "cka", "unbiased_cka", "cknna", "svcca"}
     assert METRICS["mutual_knn"].defaults == {"topk": 10}
     assert METRICS["svcca"].defaults == {"cca_dim": 10}
-    assert METRICS["cka"].defaults == {"kernel": "ip", "sigma": 1.0}
+    assert METRICS["cka"].defaults == {"kernel": "ip", "sigma": 1.0, "eps": 1e-6}
     assert METRICS["mutual_knn"].symmetric and not METRICS["cycle_knn"].symmetric
     assert METRICS["lcs_knn"].max_score(topk=7) == 7.0
     assert METRICS["cka"].max_score() == 1.0

@@ -4,14 +4,20 @@ The workflow computes each model's expensive per-layer quantities once and
 lets every pair job reuse them. HDF5 layout (one file per dataset and model):
 
 - ``gram``          (L, N, N) float32   inner-product Gram matrices of the
-                                        clamped, normalised layers
+                                        clamped, normalised layers, centred:
+                                        xc xc^T with xc = x - mean(x)
+- ``mean_dots``     (L, N) float64      a = xc @ mean(x) and
+- ``mean_sq``       (L,) float64        c = mean(x) . mean(x), which restore
+                                        x x^T = gram + a 1^T + 1 a^T + c
+                                        (see prh.preprocess.centre_layer; files
+                                        without them hold x x^T in ``gram``)
 - ``knn/k<K>``      (L, N, K) int32     neighbour indices, most similar first,
                                         one dataset per configured topk
 - ``svcca/d<D>``    (L, N, D) float64   top-D left singular vectors of the
                                         standardised layers, per cca_dim
 - ``layers/<l>``    (N, D_l) float32    optional: the clamped, normalised layers
-                                        themselves (SVCCA on bootstrap resamples
-                                        and subsets must recompute its bases)
+                                        themselves, centred (xc; SVCCA on bootstrap
+                                        resamples and subsets must recompute its bases)
 - ``sample_ids``    (N,) UTF-8          the samples' ids, in row order
 - attributes: ``manifest_sha256`` and ``sample_ids_sha256`` (provenance,
   :mod:`prh.provenance`), ``n_samples``, ``widths`` (D_l per layer), ``q``, ``exact``,
@@ -50,6 +56,8 @@ def save_model_stats(stats: ModelStats, path: str | os.PathLike, *,
     with atomic_output(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.create_dataset("gram", data=stats.grams().cpu().numpy())
+            f.create_dataset("mean_dots", data=stats.mean_dots.cpu().numpy())
+            f.create_dataset("mean_sq", data=stats.mean_sq.cpu().numpy())
             for k in sorted(set(topk)):
                 f.create_dataset(f"knn/k{k}", data=stats.knn(k)[0].cpu().numpy().astype(np.int32))
             for d in sorted(set(cca_dims)):
@@ -58,7 +66,7 @@ def save_model_stats(stats: ModelStats, path: str | os.PathLike, *,
                 if not stats.layers:
                     raise ValueError("these stats hold no layers to save (they were loaded without them)")
                 width = len(str(stats.n_layers - 1))
-                for i, x in enumerate(stats.layers):
+                for i, x in enumerate(stats.centred_layers()):
                     f.create_dataset(f"layers/{i:0{width}d}", data=x.cpu().numpy())
             if sample_ids:
                 f.create_dataset("sample_ids", data=np.array(list(sample_ids), dtype=object),
@@ -78,15 +86,19 @@ def load_model_stats(path: str | os.PathLike, device: torch.device | str | None 
             raise ValueError(f"{path} is not a prh stats file (no 'gram' dataset)")
         layers = [torch.from_numpy(f["layers"][name][...]).to(dev) for name in sorted(f["layers"])] \
             if "layers" in f else []
+        shape = (len(f.attrs["widths"]), int(f.attrs["n_samples"]))
+        offsets = ((torch.from_numpy(f["mean_dots"][...]), torch.from_numpy(f["mean_sq"][...]))
+                   if "mean_dots" in f else  # older files: x x^T itself in "gram"
+                   (torch.zeros(shape, dtype=torch.float64), torch.zeros(shape[0], dtype=torch.float64)))
         stats = ModelStats(layers, n=int(f.attrs["n_samples"]),
-                           widths=tuple(int(w) for w in f.attrs["widths"]), device=dev)
+                           widths=tuple(int(w) for w in f.attrs["widths"]), device=dev,
+                           offsets=offsets)
         gram = torch.from_numpy(f["gram"][...]).to(dev)
         stats._cache[("gram",)] = gram
         for name, ds in f.get("knn", {}).items():
             k = int(name[1:])
             idx = torch.from_numpy(ds[...].astype(np.int64)).to(dev)
-            vals = torch.gather(gram, 2, idx).double()
-            stats._cache[("knn", k)] = (idx, vals)
+            stats._cache[("knn", k)] = (idx, stats.gram_values(idx))
         for name, ds in f.get("svcca", {}).items():
             stats._cache[("svcca", int(name[1:]))] = torch.from_numpy(ds[...]).to(dev)
     return stats
