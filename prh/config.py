@@ -527,6 +527,28 @@ class Config:
             out.append(f"{RESULTS}/{dataset}/sample_size.tsv")
         return out
 
+    # -- hub models -----------------------------------------------------------
+
+    def hub_models(self, exists=None) -> dict[str, str]:
+        """Model -> hub repository, for the models that load from the hub
+        (``timm:``/``hf:`` without a local folder or weights file) and whose
+        features are still missing for some dataset (:mod:`prh.hub`)."""
+        import os
+
+        from .hub import repo_id
+
+        exists = exists or os.path.exists
+        out = {}
+        for m in self.models:
+            src = self.source(m)
+            weights = self.raw["models"][m].get("weights")
+            if src.kind not in ("timm", "hf") or weights not in (None, "pretrained"):
+                continue
+            repo = repo_id(src.kind, src.name)
+            if repo and not all(exists(features_path(d, m)) for d in self.datasets):
+                out[m] = repo
+        return out
+
     # -- failure-safe reruns -----------------------------------------------
 
     def stale_groups(self) -> dict[str, tuple[list[str], list[str]]]:

@@ -107,8 +107,10 @@ def _after_run(failed):
 
 
 onstart:
-    from prh import reruns
+    from prh import hub, reruns
 
+    # planning (a dry run) needs no weights; running does, before any job
+    hub.check(CFG.hub_models())
     reruns.keep_previous(_all_features())
 
 

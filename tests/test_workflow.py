@@ -397,8 +397,10 @@ def test_unknown_model_stops_before_any_job(fresh):
 def test_failing_embedding_leaves_no_output_and_others_finish(fresh):
     cfg = variant(models={
         "glove_6b_50d": {"source": "glove_6b_50d", "modality": "language"},
-        "broken": {"source": "hf:prh-tests/no-such-model", "modality": "language"},
+        # a local folder that holds no model: the hub check passes it, the job fails
+        "broken": {"source": "hf:./no-such-model", "modality": "language"},
     })
+    (fresh / "no-such-model").mkdir()
     write_config(fresh, cfg)
     res = smk(fresh, "embed", "--keep-going", check=False)
     assert res.returncode != 0
@@ -407,6 +409,19 @@ def test_failing_embedding_leaves_no_output_and_others_finish(fresh):
     assert list((fresh / f"{D}/features").iterdir()) == [fresh / f"{D}/features/glove_6b_50d.h5"]
     log = (fresh / "logs/emoji/embed/broken.log").read_text()
     assert "error:" in log and "no-such-model" in log
+
+
+def test_uncached_hub_model_stops_the_run_before_any_job(fresh):
+    cfg = variant(models__vit={"source": "timm:prh_tests_no_such_vit"})
+    write_config(fresh, cfg)
+    t0 = time.perf_counter()
+    res = smk(fresh, check=False)  # HF_HUB_OFFLINE=1 (see smk)
+    msg = res.stdout + res.stderr
+    assert res.returncode != 0 and time.perf_counter() - t0 < 60
+    assert "hub model(s) not in the local cache" in msg and "vit (timm/prh_tests_no_such_vit)" in msg
+    assert msg.count("hub model(s) not in the local cache") == 1
+    assert not (fresh / "results").exists()
+    assert f"{D}/features/vit.h5" in planned_outputs(smk(fresh, "-n"))  # planning still works
 
 
 def test_paper_config_dry_run_with_slurm_profile_lists_every_job(fresh):
