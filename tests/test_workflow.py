@@ -286,18 +286,6 @@ def test_editing_a_library_module_reruns_the_stages_that_use_it(built, module, e
     }[expected]
 
 
-def test_incremental_rerun_for_real_touches_only_the_changed_model(built):
-    before = {p.relative_to(built).as_posix(): p.stat().st_mtime_ns
-              for p in (built / D).rglob("*") if p.is_file()}
-    cfg = variant(models__glove_6b_50d__batch_size=5)
-    res = smk(built, "--configfile", str(write_config(built, cfg, "variant.yaml")))
-    after = {p.relative_to(built).as_posix(): p.stat().st_mtime_ns
-             for p in (built / D).rglob("*") if p.is_file()}
-    changed = {k for k in after if after[k] != before.get(k)}
-    assert changed == model_outputs("glove_6b_50d") | AGGREGATE | SAMPLE | PLOTS, res.stderr[-3000:]
-    assert pending(built, "--configfile", str(built / "variant.yaml")) == set()
-
-
 def test_scorecard_of_a_features_file_runs_only_its_jobs_and_equals_the_original(built):
     """A copy of minilm_l6's features brought as a file: source: asking for its
     scorecard plans its import, stats, pairs and the scorecard only, and its
@@ -331,6 +319,18 @@ def test_scorecard_of_a_features_file_runs_only_its_jobs_and_equals_the_original
             assert (r[col] == o[col] == "") or abs(float(r[col]) - float(o[col])) <= 1e-6, col
     # the original models' outputs were not touched
     assert pending(built) == set()
+
+
+def test_incremental_rerun_for_real_touches_only_the_changed_model(built):
+    before = {p.relative_to(built).as_posix(): p.stat().st_mtime_ns
+              for p in (built / D).rglob("*") if p.is_file()}
+    cfg = variant(models__glove_6b_50d__batch_size=5)
+    res = smk(built, "--configfile", str(write_config(built, cfg, "variant.yaml")))
+    after = {p.relative_to(built).as_posix(): p.stat().st_mtime_ns
+             for p in (built / D).rglob("*") if p.is_file()}
+    changed = {k for k in after if after[k] != before.get(k)}
+    assert changed == model_outputs("glove_6b_50d") | AGGREGATE | SAMPLE | PLOTS, res.stderr[-3000:]
+    assert pending(built, "--configfile", str(built / "variant.yaml")) == set()
 
 
 # ---------------------------------------------------------------------------
