@@ -154,6 +154,34 @@ def test_aggregate_refuses_pair_files_of_different_samples(tmp_path):
     assert "different samples" in one_line(err) and str(tmp_path / "bc.h5") in one_line(err)
 
 
+def test_cca_dim_above_a_layer_width_is_refused_naming_parameter_file_and_layer(tmp_path):
+    mpath, m = make_manifest(tmp_path, IDS)
+    rng = np.random.default_rng(0)
+    feats = [rng.normal(size=(N, w)).astype(np.float32) for w in (12, 5, 9)]
+    f = make_features(tmp_path / "f.h5", m, feats)
+    stats = {**STATS, "cca_dims": [6]}
+    with pytest.raises(ValueError) as err:
+        model_stats.run(f, tmp_path / "s.h5", manifest=mpath, model=["toy_model"], **stats)
+    msg = one_line(err)
+    assert "metrics.svcca.cca_dim: 6" in msg and str(f) in msg
+    assert "'layer.1' has width 5" in msg and "at most 5" in msg
+    assert not (tmp_path / "s.h5").exists()
+    # at the narrowest width it is scored
+    model_stats.run(f, tmp_path / "s.h5", manifest=mpath, model=["toy_model"],
+                    **{**STATS, "cca_dims": [5]})
+    assert (tmp_path / "s.h5").is_file()
+
+
+def test_cca_dim_above_n_is_refused_at_the_stats_job_too(tmp_path):
+    mpath, m = make_manifest(tmp_path, IDS)
+    f = make_features(tmp_path / "f.h5", m, toy(width=40))
+    with pytest.raises(ValueError) as err:
+        model_stats.run(f, tmp_path / "s.h5", manifest=mpath, model=["toy_model"],
+                        **{**STATS, "cca_dims": [30]})
+    msg = one_line(err)
+    assert "metrics.svcca.cca_dim: 30" in msg and f"N={N}" in msg and f"at most {N}" in msg
+
+
 # -- 2. degenerate inputs ------------------------------------------------------
 
 @pytest.mark.parametrize("metric,params", [("mutual_knn", {"topk": 5}), ("cycle_knn", {"topk": 5}),
