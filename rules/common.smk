@@ -107,9 +107,13 @@ def _after_run(failed):
 
 
 onstart:
+    import time
     from prh import reruns
 
     reruns.keep_previous(_all_features())
+    # Temporary files of writers killed with SIGKILL (prh.reruns.remove_orphan_temps).
+    for tmp in reruns.remove_orphan_temps(RESULTS, time.time()):
+        print(f"prh: removed {tmp}, left by a killed job", file=sys.stderr)
 
 
 onsuccess:
