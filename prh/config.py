@@ -32,6 +32,34 @@ EMBED_RESULT_KEYS = ("source", "modality", "batch_size", "device", "dtype", "sto
                      "pool")
 # What a pair job's calibration depends on (the sample-size keys rerun no pair).
 CALIBRATION_KEYS = ("n_permutations", "n_boot", "alpha", "seed", "aggregates")
+# -- the pair jobs' cost model (Config.pair_cost; README "Cluster requests") --
+#: layers of a hub, file: or py: model without n_layers: LLaMA-65B has 81
+#: hidden states, so this errs on the large side
+DEFAULT_LAYERS = 100
+#: per metric: (sweep seconds per layer pair at N=COST_N, one permutation's
+#: cost and one bootstrap resample's cost as fractions of that sweep),
+#: measured with benchmarks/bench_calibration.py (N=512, D=256, 4x4 layers,
+#: K=20, B=20, 2 CPU threads shared with a running workflow: upper bounds;
+#: the sweep's per-layer work is counted per layer pair), rounded up
+COST_N = 512
+METRIC_COST = {
+    "mutual_knn": (0.035, 0.09, 0.6),
+    "cycle_knn": (0.02, 0.03, 1.4),
+    "lcs_knn": (0.035, 0.21, 1.5),
+    "edit_distance_knn": (0.02, 0.92, 1.5),
+    "cka": (0.18, 0.03, 1.2),
+    # not measured yet: assumed like their nearest measured relatives
+    "unbiased_cka": (0.18, 0.03, 1.2),
+    "cknna": (0.035, 0.21, 1.5),
+    "svcca": (0.18, 0.21, 1.5),
+}
+DEFAULT_METRIC_COST = (0.18, 0.92, 1.5)  # any other metric: the largest of each
+START_S = 60  # interpreter, torch import, reading both stats files
+SAFETY = 2  # requests are twice the estimate
+MIN_RUNTIME_MIN = 10
+MEM_COPIES = 6  # float64 N x N matrices per layer
+KEPT_WIDTH = 8192  # floats per sample of a layer kept for SVCCA's resamples
+
 KNN_METRICS = ("mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "cknna")
 
 
@@ -391,6 +419,57 @@ class Config:
 
     def n_samples(self, dataset: str) -> int:
         return self.raw["datasets"][dataset]["n_samples"]
+
+    def model_layers(self, model: str) -> int:
+        """The layer count the cost model uses: the model's ``n_layers``, else
+        the bundled registry's count, else DEFAULT_LAYERS (hub, file: and py:
+        models: their counts are known only once embedded)."""
+        entry = self.raw["models"][model]
+        if entry.get("n_layers"):
+            return int(entry["n_layers"])
+        source = self.source(model)
+        if source.kind == "bundled":
+            from .models.registry import BUNDLED
+
+            return BUNDLED[source.name].layers
+        return DEFAULT_LAYERS
+
+    def pair_cost(self, dataset: str, x: str, y: str) -> dict[str, float]:
+        """The pair job's cost model (README, "Cluster requests"): estimated
+        seconds and MB of one pair job, and the requests made of them.
+
+        Time: START_S plus, per layer pair, each metric's sweep time at
+        N=COST_N scaled by (N/COST_N)^2, times 2 for asymmetric metrics (both
+        orders), times (1 + K * per-permutation + B * per-resample cost) when
+        the pair is calibrated. Request: SAFETY x the estimate, at least
+        MIN_RUNTIME_MIN minutes. Memory: 1500 MB (interpreter, torch) plus
+        MEM_COPIES float64 N x N matrices per layer of both models (Gram
+        matrix, kernel variants, kNN masks), plus each layer kept for
+        SVCCA's resamples at KEPT_WIDTH floats, times SAFETY."""
+        from .metric_info import get_metric
+
+        n = self.n_samples(dataset)
+        lx, ly = self.model_layers(x), self.model_layers(y)
+        cal = self.calibration_params(x, y)
+        k, b = (cal["n_permutations"], cal["n_boot"]) if cal else (0, 0)
+        per_pair = 0.0
+        for metric in self.metrics:
+            sweep_s, perm, boot = METRIC_COST.get(metric, DEFAULT_METRIC_COST)
+            orders = 1 if get_metric(metric).symmetric else 2
+            per_pair += orders * sweep_s * (1 + k * perm + b * boot)
+        seconds = START_S + lx * ly * (n / COST_N) ** 2 * per_pair
+        layers = lx + ly
+        mb = 1500 + layers * MEM_COPIES * n * n * 8 / 2**20
+        if self.keep_layers():
+            mb += layers * n * KEPT_WIDTH * 4 / 2**20
+        return {"layers_x": lx, "layers_y": ly, "seconds": seconds, "mb": mb,
+                "runtime": max(MIN_RUNTIME_MIN, math.ceil(SAFETY * seconds / 60)),
+                "mem_mb": math.ceil(SAFETY * mb)}
+
+    def pair_resources(self, dataset: str, x: str, y: str) -> dict[str, int]:
+        """mem_mb and runtime (minutes) of a pair job (:meth:`pair_cost`)."""
+        c = self.pair_cost(dataset, x, y)
+        return {"mem_mb": c["mem_mb"], "runtime": c["runtime"]}
 
     def kernel_mem_mb(self, dataset: str, copies: int) -> int:
         """Memory for ``copies`` float64 N x N matrices per layer for up to 100

@@ -33,6 +33,8 @@ from .models.registry import get_embedder, set_weights
 
 log = logging.getLogger(__name__)
 
+PROGRESS_INTERVAL_S = 15.0
+
 MODEL_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -53,12 +55,51 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+class ProgressLog:
+    """Progress of a loop as log lines, for jobs without a progress bar (a
+    workflow job's log): at most one line every ``interval`` seconds, with
+    samples done / total, rate (samples/s) and ETA. ``clock`` is for tests."""
+
+    def __init__(self, total: int, what: str, interval: float = PROGRESS_INTERVAL_S,
+                 clock=time.monotonic, logger: logging.Logger = log):
+        self.total, self.what, self.interval = total, what, interval
+        self.clock, self.logger = clock, logger
+        self.start = self.last = clock()
+        self.done = 0
+
+    def update(self, n: int) -> str | None:
+        """Count ``n`` more samples; returns the line when one was logged."""
+        self.done += n
+        now = self.clock()
+        if now - self.last < self.interval and self.done < self.total:
+            return None
+        if self.done >= self.total and self.last == self.start and now - self.start < self.interval:
+            return None  # finished before the first line was due: the summary line says it
+        self.last = now
+        elapsed = now - self.start
+        rate = self.done / elapsed if elapsed > 0 else float("inf")
+        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+        line = (f"{self.what}: {self.done}/{self.total} samples ({100 * self.done / self.total:.0f}%), "
+                f"{rate:.1f} samples/s, elapsed {_duration(elapsed)}, "
+                f"ETA {_duration(eta) if eta != float('inf') else 'unknown'}")
+        self.logger.info("%s", line)
+        return line
+
+
 def embed(manifest: Manifest, model: str | Embedder, out: str | os.PathLike, *, batch_size: int = 32,
           device: str | torch.device | None = "cpu", dtype: str = "float32",
           model_dtype: str = "float32", pool: str | None = None, force: bool = False,
           progress: bool = True, threads: int | None = None, weights: str | None = None,
           seed: int | None = None, modality: str | None = None,
-          options: dict[str, Any] | None = None) -> dict[str, Any]:
+          options: dict[str, Any] | None = None,
+          progress_interval: float = PROGRESS_INTERVAL_S) -> dict[str, Any]:
     """Embed every sample of ``manifest`` with ``model`` into ``out`` (HDF5).
 
     ``dtype`` is the storage dtype of the features (float32 or float16);
@@ -66,7 +107,9 @@ def embed(manifest: Manifest, model: str | Embedder, out: str | os.PathLike, *, 
     the pretrained weights, "random" for seeded random ones (``seed``,
     default 0; vision models only), or a local weights file or folder; with
     an :class:`Embedder` passed in, None keeps its own. ``modality`` and
-    ``options`` are for ``py:`` sources (the factory's keyword arguments). Returns a summary dict (``skipped`` is True when an
+    ``options`` are for ``py:`` sources (the factory's keyword arguments).
+    Without a progress bar (``progress=False``: workflow jobs) a log line
+    every ``progress_interval`` seconds gives samples done, rate and ETA. Returns a summary dict (``skipped`` is True when an
     up-to-date file was left alone).
     """
     from tqdm import tqdm
@@ -121,6 +164,8 @@ def embed(manifest: Manifest, model: str | Embedder, out: str | os.PathLike, *, 
             torch.inference_mode():
         bar = tqdm(range(0, len(samples), batch_size), desc=f"{embedder.name} on {manifest.dataset}",
                    unit="batch", disable=not progress, mininterval=1.0)
+        ticker = None if progress else ProgressLog(len(samples), f"{embedder.name} on {manifest.dataset}",
+                                                   progress_interval)
         for start in bar:
             chunk = samples[start:start + batch_size]
             inputs = [load_image(s) for s in chunk] if embedder.modality == "vision" \
@@ -130,6 +175,8 @@ def embed(manifest: Manifest, model: str | Embedder, out: str | os.PathLike, *, 
             _sync(dev)
             forward_s += time.perf_counter() - t
             writer.write(start, feats.layers, feats.bpb)
+            if ticker is not None:
+                ticker.update(len(chunk))
         writer.attrs["seconds"] = time.perf_counter() - t0
         writer.attrs["forward_seconds"] = forward_s
     total = time.perf_counter() - t0

@@ -18,11 +18,35 @@ import math
 import numbers
 import logging
 import os
+import re
+import socket
 import sys
 import tempfile
 import traceback
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:40] or "host"
+
+
+def temp_prefix(path: str | os.PathLike) -> str:
+    """The prefix of a temporary file beside ``path``: ``.<name>.w<pid>-<host>.``
+    (mkstemp adds 8 random characters and ``.tmp``). The writer's process id
+    and host let a later run tell a temporary file of a killed writer from a
+    live one's (:func:`prh.reruns.remove_orphan_temps`)."""
+    return f".{Path(path).name}.w{os.getpid()}-{_host()}."
+
+
+TEMP_WRITER = re.compile(r"\.w(?P<pid>[0-9]+)-(?P<host>[A-Za-z0-9_]+)\.[a-z0-9_]+\.tmp$")
+
+
+def temp_writer(name: str) -> tuple[int, str] | None:
+    """(pid, host) of a temporary file's writer from its name, or None for a
+    name without them (written before they were recorded)."""
+    m = TEMP_WRITER.search(name)
+    return (int(m["pid"]), m["host"]) if m else None
 
 
 def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
@@ -78,7 +102,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     delete it on any error (a full disk is reported naming ``path``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)

@@ -16,7 +16,19 @@ failed job wrote. Two consequences are handled here, from the Snakefile's
 - a failed upstream job must not leave the aggregate outputs looking up to
   date (a plain rerun would say "Nothing to be done" while ``alignment.tsv``
   holds old scores): :func:`remove_stale` deletes a dataset's aggregate outputs
-  when any file they derive from is missing, so the next run recomputes them.
+  when any file they derive from is missing, so the next run recomputes them;
+- a job killed with SIGKILL (or a node that died) leaves its temporary file
+  (``.<name>.w<pid>-<host>.<random>.tmp``, :func:`prh.jobio.atomic_output`)
+  beside its output: :func:`remove_orphan_temps` removes, at the next run's
+  start, those under results/ older than the run's start whose writer is gone.
+  The writer's process id and host are in the name: on this host, a file is
+  removed only when no process has that id (a live writer's, in another run or
+  a ``prh`` command, is kept; a reused id keeps it too, the safe side). A
+  writer on another host (a cluster node) cannot be asked, and a name without
+  a writer (from before it was recorded) says nothing: those are removed only
+  when not modified for ``stale_after_s`` (default 24 h, longer than any job's
+  runtime request in the shipped configs; a live features writer touches its
+  file every batch).
 """
 
 from __future__ import annotations
@@ -80,3 +92,56 @@ def remove_stale(groups: Mapping[str, tuple[Sequence[str], Sequence[str]]]) -> l
             lines.append(f"{name}: removed {', '.join(present)}: {missing[0]} is missing "
                          f"({len(missing)} upstream file(s)); the next run recomputes them")
     return lines
+
+
+STALE_TEMP_S = 24 * 3600
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, owned by another user
+        return True
+    return True
+
+
+def remove_orphan_temps(root: str | os.PathLike, before: float, *,
+                        stale_after_s: float = STALE_TEMP_S, host: str | None = None,
+                        alive=pid_alive) -> list[Path]:
+    """Remove the temporary files (``.*.tmp``) under ``root`` last modified
+    before ``before`` (the run's start, epoch seconds) whose writer is gone
+    (see the module's docstring); returns the files removed. ``host`` and
+    ``alive`` are for tests."""
+    from .jobio import _host, temp_writer
+
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    host = _host() if host is None else host
+    removed = []
+    for path in sorted(root.rglob(".*.tmp")):
+        try:
+            if not path.is_file():
+                continue
+            mtime = path.stat().st_mtime
+        except OSError:
+            continue
+        if mtime >= before:
+            continue
+        writer = temp_writer(path.name)
+        if writer is not None and writer[1] == host:
+            gone = not alive(writer[0])
+        else:
+            gone = before - mtime > stale_after_s
+        if gone:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            removed.append(path)
+    return removed

@@ -46,8 +46,13 @@ rule pair_scores:
         "../envs/align.yaml"
     threads: CFG.alignment["threads"]
     resources:
-        mem_mb=lambda wc: CFG.kernel_mem_mb(wc.dataset, 6),
-        runtime=30,
+        # the cost model of prh.config.Config.pair_cost (README, "Cluster requests")
+        mem_mb=lambda wc: CFG.pair_resources(wc.dataset, wc.model_x, wc.model_y)[
+            "mem_mb"
+        ],
+        runtime=lambda wc: CFG.pair_resources(wc.dataset, wc.model_x, wc.model_y)[
+            "runtime"
+        ],
         gpu=CFG.alignment_gpus,
     params:
         metrics=CFG.metric_params(),

@@ -107,11 +107,15 @@ def _after_run(failed):
 
 
 onstart:
+    import time
     from prh import hub, reruns
 
     # planning (a dry run) needs no weights; running does, before any job
     hub.check(CFG.hub_models())
     reruns.keep_previous(_all_features())
+    # Temporary files of writers killed with SIGKILL (prh.reruns.remove_orphan_temps).
+    for tmp in reruns.remove_orphan_temps(RESULTS, time.time()):
+        print(f"prh: removed {tmp}, left by a killed job", file=sys.stderr)
 
 
 onsuccess:

@@ -293,3 +293,60 @@ def test_scorecard_partners_are_the_models_pairs(tiny_config):
     with pytest.raises(ConfigError, match="'nope' is not a configured model"):
         cfg.scorecard_pairs("nope")
     assert cfg.scorecard_params()["modalities"]["minilm_l6"] == "language"
+
+
+def test_model_layers_from_n_layers_registry_or_default(tiny_config):
+    tiny_config["models"]["hub"] = {"source": "hf:some/llm"}
+    tiny_config["models"]["vit"] = {"source": "timm:vit_tiny_patch16_224", "n_layers": 12}
+    cfg = Config(tiny_config)
+    assert cfg.model_layers("efficientnet_lite0") == 18 and cfg.model_layers("glove_6b_50d") == 1
+    assert cfg.model_layers("minilm_l6") == 7
+    assert cfg.model_layers("hub") == C.DEFAULT_LAYERS and cfg.model_layers("vit") == 12
+    tiny_config["models"]["vit"]["n_layers"] = 0
+    with pytest.raises(ConfigError, match="n_layers"):
+        Config(tiny_config)
+    # n_layers sizes requests only: the embedding's params (its rerun trigger) ignore it
+    tiny_config["models"]["vit"]["n_layers"] = 40
+    assert Config(tiny_config).embed_params("vit") == cfg.embed_params("vit")
+
+
+def test_pair_cost_model_follows_n_layers_metrics_and_calibration(tiny_config):
+    tiny_config["datasets"]["emoji"]["n_samples"] = 1024
+    cfg = Config(tiny_config)
+    c = cfg.pair_cost("emoji", "efficientnet_lite0", "minilm_l6")
+    # by hand: 18 x 7 layer pairs, (1024/512)^2, mutual_knn + 2 orders of cycle_knn + cka
+    t = C.METRIC_COST
+    per_pair = t["mutual_knn"][0] + 2 * t["cycle_knn"][0] + t["cka"][0]
+    assert c["seconds"] == pytest.approx(C.START_S + 18 * 7 * 4 * per_pair)
+    assert c["mb"] == pytest.approx(1500 + 25 * 6 * 1024 * 1024 * 8 / 2**20)
+    assert c["runtime"] == max(C.MIN_RUNTIME_MIN, -(-2 * c["seconds"] // 60))
+    assert c["mem_mb"] == -(-2 * c["mb"] // 1)
+    assert cfg.pair_resources("emoji", "efficientnet_lite0", "minilm_l6") == \
+        {"mem_mb": c["mem_mb"], "runtime": c["runtime"]}
+    # more layers cost more time and memory; a 1-layer model less
+    small = cfg.pair_cost("emoji", "glove_6b_50d", "minilm_l6")
+    assert small["seconds"] < c["seconds"] and small["mb"] < c["mb"]
+    # calibration multiplies the work by 1 + K x per-permutation + B x per-resample
+    tiny_config["calibration"] = {"enabled": True, "n_permutations": 100, "n_boot": 0}
+    cal = Config(tiny_config).pair_cost("emoji", "efficientnet_lite0", "minilm_l6")
+    per_pair_k = sum(o * t[m][0] * (1 + 100 * t[m][1])
+                     for m, o in (("mutual_knn", 1), ("cycle_knn", 2), ("cka", 1)))
+    assert cal["seconds"] == pytest.approx(C.START_S + 18 * 7 * 4 * per_pair_k)
+    tiny_config["calibration"]["n_boot"] = 200
+    boot = Config(tiny_config).pair_cost("emoji", "efficientnet_lite0", "minilm_l6")
+    assert boot["seconds"] > cal["seconds"] > c["seconds"]
+
+
+def test_paper_config_pair_requests_grow_with_the_largest_models():
+    cfg = Config(yaml.safe_load((REPO / "config/paper.yaml").read_text()))
+    assert cfg.model_layers("llama_65b") == 81 and cfg.model_layers("vit_giant_patch14_dinov2_lvd142m") == 40
+    big = cfg.pair_resources("wit_1024", "llama_65b", "vit_giant_patch14_dinov2_lvd142m")
+    small = cfg.pair_resources("wit_1024", "bloomz_560m", "vit_tiny_patch16_224_augreg_in21k")
+    assert big["runtime"] > 30 and big["runtime"] > 4 * small["runtime"]  # was 30 min for every pair
+    assert big["mem_mb"] > small["mem_mb"]
+    # the README lists these requests
+    readme = (REPO / "README.md").read_text()
+    for x, y in (("llama_65b", "vit_giant_patch14_dinov2_lvd142m"),
+                 ("bloomz_560m", "vit_tiny_patch16_224_augreg_in21k")):
+        r = cfg.pair_resources("wit_1024", x, y)
+        assert f"| {x} | {y} | {cfg.model_layers(x)} x {cfg.model_layers(y)} | {r['runtime']} | {r['mem_mb']} |" in readme

@@ -193,3 +193,52 @@ def test_cli_imports_without_torch_and_lists():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "efficientnet_lite0" in r.stdout and "minilm_l6" in r.stdout and "emoji" in r.stdout
+
+
+def test_progress_log_lines_every_interval_with_rate_and_eta():
+    import logging
+
+    from prh.embed import ProgressLog
+
+    now = [100.0]
+    lines = []
+
+    class Sink(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+
+    logger = logging.getLogger("test.progress")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(Sink())
+    p = ProgressLog(1000, "m on d", interval=15, clock=lambda: now[0], logger=logger)
+    now[0] += 10
+    assert p.update(100) is None  # 10 s: not yet
+    now[0] += 10
+    line = p.update(100)  # 20 s, 200 done: 10 samples/s, 800 left
+    assert line == "m on d: 200/1000 samples (20%), 10.0 samples/s, elapsed 20s, ETA 1m20s"
+    now[0] += 5
+    assert p.update(100) is None  # 5 s after the last line
+    now[0] += 3575
+    assert p.update(700) == ("m on d: 1000/1000 samples (100%), 0.3 samples/s, "
+                             "elapsed 1h00m00s, ETA 0s")
+    assert len(lines) == 2 and lines[0] == line and lines[1].startswith("m on d: 1000/1000")
+    # a loop over before the first line is due logs nothing (the summary line says it)
+    q = ProgressLog(10, "fast", interval=15, clock=lambda: now[0], logger=logger)
+    assert q.update(10) is None and len(lines) == 2
+
+
+def test_embed_without_progress_bar_logs_progress_lines(folder, tmp_path, caplog):
+    import logging
+
+    m = D.prepare(f"folder:{folder}", None)
+    with caplog.at_level(logging.INFO, logger="prh.embed"):
+        embed(m, _lm(), tmp_path / "f.h5", batch_size=3, device="cpu", progress=False,
+              progress_interval=0)
+    lines = [r.getMessage() for r in caplog.records if "samples/s" in r.getMessage()]
+    assert [ln.split(": ", 1)[1].split(" samples")[0] for ln in lines] == ["3/7", "6/7", "7/7"]
+    assert all(ln.startswith("tiny-llama on folder: ") and "ETA" in ln for ln in lines)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="prh.embed"):
+        embed(m, _lm(), tmp_path / "g.h5", batch_size=3, device="cpu", progress=True,
+              progress_interval=0)
+    assert not [r for r in caplog.records if "samples/s" in r.getMessage()]  # the bar says it

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import h5py
@@ -154,6 +155,34 @@ def test_aggregate_refuses_pair_files_of_different_samples(tmp_path):
     assert "different samples" in one_line(err) and str(tmp_path / "bc.h5") in one_line(err)
 
 
+def test_cca_dim_above_a_layer_width_is_refused_naming_parameter_file_and_layer(tmp_path):
+    mpath, m = make_manifest(tmp_path, IDS)
+    rng = np.random.default_rng(0)
+    feats = [rng.normal(size=(N, w)).astype(np.float32) for w in (12, 5, 9)]
+    f = make_features(tmp_path / "f.h5", m, feats)
+    stats = {**STATS, "cca_dims": [6]}
+    with pytest.raises(ValueError) as err:
+        model_stats.run(f, tmp_path / "s.h5", manifest=mpath, model=["toy_model"], **stats)
+    msg = one_line(err)
+    assert "metrics.svcca.cca_dim: 6" in msg and str(f) in msg
+    assert "'layer.1' has width 5" in msg and "at most 5" in msg
+    assert not (tmp_path / "s.h5").exists()
+    # at the narrowest width it is scored
+    model_stats.run(f, tmp_path / "s.h5", manifest=mpath, model=["toy_model"],
+                    **{**STATS, "cca_dims": [5]})
+    assert (tmp_path / "s.h5").is_file()
+
+
+def test_cca_dim_above_n_is_refused_at_the_stats_job_too(tmp_path):
+    mpath, m = make_manifest(tmp_path, IDS)
+    f = make_features(tmp_path / "f.h5", m, toy(width=40))
+    with pytest.raises(ValueError) as err:
+        model_stats.run(f, tmp_path / "s.h5", manifest=mpath, model=["toy_model"],
+                        **{**STATS, "cca_dims": [30]})
+    msg = one_line(err)
+    assert "metrics.svcca.cca_dim: 30" in msg and f"N={N}" in msg and f"at most {N}" in msg
+
+
 # -- 2. degenerate inputs ------------------------------------------------------
 
 @pytest.mark.parametrize("metric,params", [("mutual_knn", {"topk": 5}), ("cycle_knn", {"topk": 5}),
@@ -255,6 +284,67 @@ def test_sigterm_removes_the_temporary_file(tmp_path):
     assert not list(tmp_path.glob(".f.h5.*")) and not (tmp_path / "f.h5").exists()
 
 
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def _temp(folder: Path, name: str, age_s: float) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(b"partial")
+    t = time.time() - age_s
+    os.utime(path, (t, t))
+    return path
+
+
+def test_orphan_temps_are_removed_only_when_their_writer_is_gone(tmp_path):
+    from prh.jobio import _host, temp_writer
+
+    host, dead, now = _host(), _dead_pid(), time.time()
+    d = tmp_path / "results" / "emoji" / "features"
+    day = 24 * 3600
+    gone = [_temp(d, f".a.h5.w{dead}-{host}.abc123_x.tmp", 60),  # killed writer, this host
+            _temp(d, f".b.h5.w1-otherhost.abc123_x.tmp", 2 * day),  # other host, untouched 2 days
+            _temp(tmp_path / "results", ".c.tsv.k2j4h5g6.tmp", 2 * day)]  # old name, 2 days
+    kept = [_temp(d, f".d.h5.w{os.getpid()}-{host}.abc123_x.tmp", 2 * day),  # live writer
+            _temp(d, f".e.h5.w1-otherhost.abc123_x.tmp", 3600),  # other host, recent
+            _temp(d, ".f.h5.k2j4h5g6.tmp", 3600),  # old name, recent
+            _temp(d, f".g.h5.w{dead}-{host}.abc123_x.tmp", -60),  # after the run's start
+            _temp(d, ".h.h5.prev", 2 * day), _temp(d, "i.h5", 2 * day)]
+    assert temp_writer(gone[0].name) == (dead, host) and temp_writer(gone[2].name) is None
+    removed = reruns.remove_orphan_temps(tmp_path / "results", now)
+    assert sorted(removed) == sorted(gone)
+    assert all(p.exists() for p in kept) and not any(p.exists() for p in gone)
+    assert reruns.remove_orphan_temps(tmp_path / "nowhere", now) == []
+
+
+def test_sigkill_leaves_a_temp_that_the_next_run_removes_and_a_live_one_is_kept(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys, time, numpy as np
+        from prh.formats.features import FeatureWriter
+        with FeatureWriter({str(tmp_path / 'f.h5')!r}, sample_ids=["a", "b"]) as w:
+            w.write(0, [np.ones((1, 3), np.float32)])
+            print("ready", file=sys.__stdout__, flush=True)
+            time.sleep(60)
+    """)
+    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        (tmp,) = tmp_path.glob(".f.h5.*.tmp")
+        assert f".w{p.pid}-" in tmp.name
+        assert reruns.remove_orphan_temps(tmp_path, time.time() + 1) == []  # its writer lives
+        assert tmp.exists()
+    finally:
+        p.kill()
+        p.wait(timeout=30)
+    assert tmp.exists()  # SIGKILL runs no cleanup
+    assert reruns.remove_orphan_temps(tmp_path, time.time() + 1) == [tmp]
+    assert not list(tmp_path.glob(".*"))
+
+
 def test_cli_os_error_is_one_line_exit_2(tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir()
@@ -314,7 +404,14 @@ def test_workflow_failed_reembedding_keeps_features_and_rerun_never_passes_stale
     good = feats.read_bytes()
     cfg["models"]["glove_b"]["device"] = "cuda"  # fails on a CPU host
     write_config(wd, cfg)
+    from prh.jobio import _host
+
+    orphan = _temp(feats.parent, f".glove_b.h5.w{_dead_pid()}-{_host()}.abc123_x.tmp", 60)
+    live = _temp(wd / "results/emoji", f".x.tsv.w{os.getpid()}-{_host()}.abc123_x.tmp", 60)
     res = smk(wd, "--cores", "1", "align", check=False)
+    assert not orphan.exists() and live.exists()  # onstart: a killed writer's temp file only
+    assert "left by a killed job" in res.stderr
+    live.unlink()
     assert res.returncode != 0 and not tsv.exists()  # stale aggregate outputs removed
     bak = feats.parent / ".glove_b.h5.prev"
     assert bak.read_bytes() == good  # the previous good features are kept

@@ -49,7 +49,7 @@ from typing import Any, Iterable, Sequence
 
 import h5py
 import numpy as np
-from ..jobio import disk_full_error, is_disk_full, open_h5, publish
+from ..jobio import disk_full_error, is_disk_full, open_h5, publish, temp_prefix
 
 FEATS = "feats"
 SAMPLE_IDS = "sample_ids"
@@ -106,7 +106,7 @@ class FeatureWriter:
 
     def __enter__(self) -> "FeatureWriter":
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(self.path), suffix=".tmp", dir=self.path.parent)
         os.close(fd)
         self._tmp = Path(tmp)
         self._h5 = h5py.File(self._tmp, "w")

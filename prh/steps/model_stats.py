@@ -51,6 +51,8 @@ def run(features: str | os.PathLike, out: str | os.PathLike, *, q: float, exact:
             raise ProvenanceError(f"{features} was embedded from manifest {str(manifest_sha)[:12] or '<none>'}, "
                                   f"{manifest} is {m.content_sha256[:12]}; delete the features "
                                   "file and rerun to embed the current manifest")
+    check_cca_dims(cca_dims, features, len(ids) if ids else None, meta["widths"],
+                   meta["layer_names"])
     feats = read_features(features)
     if ids and len(ids) != feats[0].shape[0]:
         raise ProvenanceError(f"{features}: {len(ids)} sample ids for {feats[0].shape[0]} rows")
@@ -64,6 +66,26 @@ def run(features: str | os.PathLike, out: str | os.PathLike, *, q: float, exact:
                      attrs={"q": q, "exact": exact, "normalize": normalize, "clamp": mode,
                             "features": str(features), **record(manifest_sha, ids)},
                      sample_ids=ids)
+
+
+def check_cca_dims(cca_dims: Sequence[int], features: str | os.PathLike, n: int | None,
+                   widths: Sequence[int], layer_names: Sequence[str]) -> None:
+    """SVCCA keeps ``cca_dim`` directions of each layer, so it must be at most
+    N and the width of every layer; the widths are known first here (hub
+    models' are not known when the config is read). A one-line ValueError
+    names the parameter, its value, the features file and the narrowest layer."""
+    if not cca_dims or not widths:
+        return
+    names = list(layer_names) if len(layer_names) == len(widths) else \
+        [f"layer.{i}" for i in range(len(widths))]
+    narrow = min(range(len(widths)), key=lambda i: widths[i])
+    limit = min(widths[narrow], n) if n else widths[narrow]
+    too_big = max(cca_dims)
+    if too_big > limit:
+        raise ValueError(f"metrics.svcca.cca_dim: {too_big} exceeds what {features} allows: "
+                         f"its narrowest layer {names[narrow]!r} has width {widths[narrow]}"
+                         f"{f' and it has N={n} samples' if n else ''}; "
+                         f"lower cca_dim to at most {limit}")
 
 
 def clamp_mode(widths: Sequence[int]) -> str:
