@@ -384,11 +384,13 @@ def sample_size_curve(sx: ModelStats, sy: ModelStats, metric: str, sizes: Iterab
 #
 # Resamples never repeat a sample (a repeat is what biases the bootstrap: a
 # copy fills a neighbour slot, a copied pair repeats kernel entries). Two
-# schemes, both centred on the full-sample score (a normal interval
-# score +- z se), which targets the mean score at this N:
+# schemes, both centred on the full-sample score (score +- t se, t the
+# quantile of Student's t with R - 1 degrees of freedom for R replicates),
+# which targets the mean score at this N:
 #
 # - "jackknife": the delete-a-group jackknife. Samples fall into G seeded
-#   groups; replicate g leaves group g out; se^2 = (G-1)/G sum (t_g - mean)^2.
+#   groups; replicate g leaves group g out; se^2 = (G-1)/G sum (t_g - mean)^2,
+#   and the interval takes Student's t with G - 1 degrees of freedom.
 # - "subsample": M seeded subsets of b = N/2 samples without replacement;
 #   se^2 = b/(N-b) var(t_b), the rate correction for subsampling without
 #   replacement (exact for means: var(t_b - t_N) = (1/b - 1/N) sigma^2).
@@ -443,16 +445,20 @@ def replicate_se(method: str, replicates: np.ndarray, n: int, size: int | None =
     return np.sqrt(b / (n - b)) * t.std(axis=0, ddof=1)
 
 
-def normal_interval(estimate: float, se: float, level: float = 0.95) -> tuple[float, float, float]:
-    """(low, high, two-sided p of estimate = 0) of the normal interval estimate +- z se."""
-    from scipy.stats import norm
+def normal_interval(estimate: float, se: float, level: float = 0.95,
+                    df: int | None = None) -> tuple[float, float, float]:
+    """(low, high, two-sided p of estimate = 0) of the interval estimate +- t se:
+    Student's t with ``df`` degrees of freedom (the se of G jackknife groups
+    has G - 1), the normal when ``df`` is None."""
+    from scipy.stats import norm, t
 
-    z = float(norm.ppf(0.5 + level / 2))
+    dist = norm if df is None else t(df)
+    z = float(dist.ppf(0.5 + level / 2))
     if not np.isfinite(se) or not np.isfinite(estimate):
         return math.nan, math.nan, math.nan
     if se == 0:
         return estimate, estimate, (1.0 if estimate == 0 else 0.0)
-    return estimate - z * se, estimate + z * se, float(2 * norm.sf(abs(estimate) / se))
+    return estimate - z * se, estimate + z * se, float(2 * dist.sf(abs(estimate) / se))
 
 
 PairKey = tuple[str, str, str, str]  # (model_x, model_y, order, metric)
@@ -533,7 +539,7 @@ def score_intervals(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Mappin
             for how in hows:
                 score = aggregate(S, how)
                 se = float(replicate_se(meth, per[how], sx.n, size))
-                low, high, _ = normal_interval(score, se, level)
+                low, high, _ = normal_interval(score, se, level, len(sets) - 1)
                 rows[how] = {"score": score, "se": se, "low": low, "high": high,
                              "method": meth, "n_resamples": len(sets)}
             out[(order, metric)] = rows
@@ -553,7 +559,7 @@ def compare_pairs(stats: Mapping[str, ModelStats],
     order, e.g. ((A, C), (B, C)). Every pair is re-scored on the same
     resamples (each model resampled once per replicate), so the difference's
     standard error holds the covariance of the two scores: on shared samples
-    it is far smaller than the two separate intervals suggest. Returns one
+    it is smaller than two separate intervals imply when the scores covary. Returns one
     row per comparison and metric: pair_a, pair_b, metric, aggregate,
     score_a, score_b, difference, se, low, high, p_value (two-sided, normal:
     difference = 0), method, n_resamples.
@@ -578,7 +584,7 @@ def compare_pairs(stats: Mapping[str, ModelStats],
                 rb = reps[(*b, "xy", metric)][aggregate_how]
                 sa, sb = full[(a, metric)], full[(b, metric)]
                 se = float(replicate_se(meth, ra - rb, n, size))
-                low, high, p = normal_interval(sa - sb, se, level)
+                low, high, p = normal_interval(sa - sb, se, level, len(sets) - 1)
                 rows.append({"pair_a": a, "pair_b": b, "metric": metric,
                              "aggregate": aggregate_how, "score_a": sa, "score_b": sb,
                              "difference": sa - sb, "se": se, "low": low, "high": high,
@@ -681,7 +687,7 @@ def competence_trend(stats: Mapping[str, ModelStats], models: Sequence[str],
                              null.mean(axis=1) if perms else None))
                 for partner, e, rv, nv in cols:
                     se = float(replicate_se(meth, rv, n, size))
-                    low, high, p = normal_interval(float(e), se, level)
+                    low, high, p = normal_interval(float(e), se, level, len(sets) - 1)
                     p_models = (float(np.mean(np.abs(nv) >= abs(e) - 1e-12)) if nv is not None
                                 else math.nan)
                     rows.append({"metric": metric, "aggregate": aggregate_how,
