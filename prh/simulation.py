@@ -132,8 +132,9 @@ def measure_coverage(population: SimulatedPopulation, pair: tuple[str, str],
     Draws ``reps`` independent sample sets of size ``n`` (plus ``truth_reps``
     more scored only, to pin the mean down), scores ``pair`` with every metric
     and builds each method's interval on each set. The truth is the mean score
-    over all draws. Returns one row per (metric, method): coverage, the share
-    of misses below and above, the mean interval width, the Monte Carlo sd of
+    over all draws. Returns one row per (metric, method): coverage, the
+    shares of misses with the interval ``below`` and ``above`` the truth, the
+    mean interval width, the Monte Carlo sd of
     the score and the mean of the intervals' standard errors (their ratio says
     whether the width is right), and the Monte Carlo standard error of the
     coverage itself.
