@@ -1,6 +1,7 @@
 """Measured coverage of nominal 95 % intervals per metric (issue 12), by Monte Carlo.
 
-Run by hand: ``.venv/bin/python benchmarks/bench_coverage.py [--quick]``.
+Run by hand: ``.venv/bin/python benchmarks/bench_coverage.py [--quick]`` (from a
+worktree whose package is not the installed one: ``PYTHONPATH=. ...``).
 
 Draws ``--reps`` independent sample sets of each size from
 :func:`prh.simulation.default_population` (two models, 4 layers of width 32,
