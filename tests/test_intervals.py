@@ -138,7 +138,7 @@ def test_paired_difference_is_tighter_than_separate_intervals_and_detects_a_real
 
 def test_paired_interval_covers_the_mean_difference_in_most_draws():
     # two equally strong models against a third: the interval of
-    # the difference covers the mean difference at N in most of them
+    # the difference covers the mean difference at N in most of 16 draws
     pop = SimulatedPopulation((SimulatedModel("a", 2, 12, 0.6), SimulatedModel("b", 2, 12, 0.6),
                                SimulatedModel("c", 2, 12, 0.6)), seed=3)
     truth_gap = np.mean([
