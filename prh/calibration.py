@@ -395,30 +395,51 @@ def sample_size_curve(sx: ModelStats, sy: ModelStats, metric: str, sizes: Iterab
 #   se^2 = b/(N-b) var(t_b), the rate correction for subsampling without
 #   replacement (exact for means: var(t_b - t_N) = (1/b - 1/N) sigma^2).
 #
-# Which one a metric gets ("auto") is :data:`INTERVAL_METHODS`, chosen from the
-# coverage simulation (:mod:`prh.simulation`, benchmarks/bench_coverage.py).
+# Which one a metric gets ("auto") is :data:`INTERVAL_SCHEMES`, chosen from the
+# coverage simulation (:mod:`prh.simulation`, benchmarks/bench_coverage.py):
+# at N = 256 (60 draws) the 20-group jackknife's se matched the score's spread
+# for CKA (se/sd 0.98) but was 1.3-2.1x too large for the kNN metrics and
+# CKNNA (removing samples reshuffles the neighbour lists of the rest); with 5
+# larger groups (delete-d with d = N/5, which non-smooth statistics need)
+# their se/sd fell to 1.2-1.3 and coverage to 0.93-0.95; half-sampling
+# matched cycle_knn's spread (0.92).
 
-#: Default interval scheme per metric family, chosen by measured coverage.
-INTERVAL_METHODS = {"knn": "jackknife", "kernel": "jackknife", "cca": "jackknife"}
+#: Default (scheme, replicates) per metric, chosen by measured coverage.
+INTERVAL_SCHEMES: dict[str, tuple[str, int]] = {
+    "cka": ("jackknife", 20), "unbiased_cka": ("jackknife", 20), "svcca": ("jackknife", 20),
+    "mutual_knn": ("jackknife", 5), "lcs_knn": ("jackknife", 5),
+    "edit_distance_knn": ("jackknife", 5), "cknna": ("jackknife", 5),
+    "cycle_knn": ("subsample", 50),
+}
 #: Default number of replicates per scheme (groups for the jackknife).
 DEFAULT_RESAMPLES = {"jackknife": 20, "subsample": 50}
 
 
-def method_for(metric: str, method: str = "auto") -> str:
-    """The interval scheme of ``metric``: ``method`` itself, or its family's default."""
+def scheme_for(metric: str, method: str = "auto", n_resamples: int | None = None
+               ) -> tuple[str, int]:
+    """(scheme, replicates) of ``metric``: ``method`` itself or the metric's
+    default (:data:`INTERVAL_SCHEMES`); ``n_resamples`` overrides the count."""
+    get_metric(metric)
     if method == "auto":
-        return INTERVAL_METHODS[get_metric(metric).family]
-    if method not in DEFAULT_RESAMPLES:
+        meth, count = INTERVAL_SCHEMES[metric]
+    elif method in DEFAULT_RESAMPLES:
+        meth, count = method, DEFAULT_RESAMPLES[method]
+    else:
         raise ValueError(f"unknown interval method {method!r}; choose auto, "
                          + " or ".join(DEFAULT_RESAMPLES))
-    return method
+    return meth, (count if n_resamples is None else int(n_resamples))
+
+
+def method_for(metric: str, method: str = "auto") -> str:
+    """The interval scheme of ``metric``: ``method`` itself, or the metric's default."""
+    return scheme_for(metric, method)[0]
 
 
 def resample_indices(n: int, method: str, count: int | None = None, *, seed: int = 0,
                      size: int | None = None) -> list[np.ndarray]:
     """Index sets (sorted, no repeats) of one scheme: G leave-a-group-out sets for
     "jackknife", ``count`` subsets of ``size`` (default N // 2) for "subsample"."""
-    count = DEFAULT_RESAMPLES[method_for("cka", method)] if count is None else count
+    count = scheme_for("cka", method, count)[1]
     rng = np.random.default_rng(seed)
     if method == "jackknife":
         g = check_int(count, "jackknife groups", low=2, high=n)
@@ -499,15 +520,15 @@ def _grouped_replicates(stats, pairs, metrics, *, method, n_resamples, seed, agg
                         both_orders, progress):
     """replicate_scores per scheme: {metric: (scheme, replicates)} (one draw per scheme)."""
     n = next(iter(stats.values())).n
-    by_method: dict[str, dict] = {}
+    by_scheme: dict[tuple[str, int], dict] = {}
     for metric, p in metrics.items():
-        by_method.setdefault(method_for(metric, method), {})[metric] = p
+        by_scheme.setdefault(scheme_for(metric, method, n_resamples), {})[metric] = p
     out = {}
-    for meth, subset in by_method.items():
-        sets = resample_indices(n, meth, n_resamples, seed=seed)
+    for (meth, count), subset in by_scheme.items():
+        sets = resample_indices(n, meth, count, seed=seed)
         reps = replicate_scores(stats, pairs, subset, sets, aggregates=aggregates,
                                 both_orders=both_orders, progress=progress)
-        out[meth] = (sets, reps)
+        out[meth, count] = (sets, reps)
     return out
 
 
@@ -521,7 +542,7 @@ def score_intervals(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Mappin
 
     Returns {(order, metric): {aggregate: {score, se, low, high, method,
     n_resamples}}}; ``method`` "auto" takes each metric's family default
-    (:data:`INTERVAL_METHODS`), whose coverage the simulation measures.
+    (:data:`INTERVAL_SCHEMES`), whose coverage the simulation measures.
     """
     level = check_float(level, "level", low=0.0, high=1.0, low_open=True)
     hows = _check_aggregates(aggregates)
@@ -530,7 +551,7 @@ def score_intervals(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Mappin
                                   n_resamples=n_resamples, seed=seed, aggregates=hows,
                                   both_orders=both_orders, progress=progress)
     out = {}
-    for meth, (sets, reps) in grouped.items():
+    for (meth, _), (sets, reps) in grouped.items():
         size = len(sets[0])
         for (_, _, order, metric), per in reps.items():
             p = resolve_params(metric, dict(metrics[metric] or {}), n=sx.n)
@@ -574,10 +595,10 @@ def compare_pairs(stats: Mapping[str, ModelStats],
                                   progress=progress)
     full = _full_scores(stats, pairs, metrics, aggregate_how)
     rows = []
-    for meth, (sets, reps) in grouped.items():
+    for (meth, _), (sets, reps) in grouped.items():
         size = len(sets[0])
         for metric in metrics:
-            if method_for(metric, method) != meth:
+            if not any(key[3] == metric for key in reps):
                 continue
             for a, b in comparisons:
                 ra = reps[(*a, "xy", metric)][aggregate_how]
@@ -668,10 +689,10 @@ def competence_trend(stats: Mapping[str, ModelStats], models: Sequence[str],
     full = _full_scores(stats, pairs, metrics, aggregate_how)
     perms = list(orderings(range(len(models)))) if len(models) <= 8 else []
     rows = []
-    for meth, (sets, reps) in grouped.items():
+    for (meth, _), (sets, reps) in grouped.items():
         size = len(sets[0])
         for metric in metrics:
-            if method_for(metric, method) != meth:
+            if not any(key[3] == metric for key in reps):
                 continue
             # scores (partner, model) on the full sample and (replicate, partner, model)
             s = np.array([[full[((m, p), metric)] for m in models] for p in partners])
