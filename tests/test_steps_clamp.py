@@ -69,3 +69,14 @@ def test_pair_scores_equal_the_paper_clamp_reading(files, metric):
     per_layer = ref.layer_scores(list(equal), list(ragged), metric, **params)
     if metric in ("cka", "unbiased_cka", "svcca"):
         assert np.abs(per_layer - want).max() > 1e-3
+
+
+def test_alignment_device_auto_runs_the_stats_and_pair_steps(files):
+    # alignment.device: auto passes the schema; every job must accept it too
+    d, _, _ = files
+    model_stats.run(d / "equal.h5", d / "auto.stats.h5", **{**STATS, "device": "auto"})
+    pair_scores.run(d / "auto.stats.h5", d / "ragged.stats.h5", d / "auto_pair.h5",
+                    metrics={"cka": {}}, model_x="equal", model_y="ragged", device="auto",
+                    calibration=None)
+    np.testing.assert_allclose(read_pair(d / "auto_pair.h5")["xy"]["cka"],
+                               read_pair(d / "pair.h5")["xy"]["cka"], atol=1e-6)
