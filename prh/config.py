@@ -289,10 +289,11 @@ class Config:
 
     def feature_model_names(self, model: str) -> list[str]:
         """The names a model's features file may record as its ``model``
-        (the source as written and its registry name): the stats job refuses
-        a features file that records another."""
+        (the source as written, its registry name, and for imported or
+        user-built features the config name): the stats job refuses a
+        features file that records another."""
         src = self.source(model)
-        return list(dict.fromkeys([str(src.text), str(src.name)]))
+        return list(dict.fromkeys([str(src.text), str(src.name), model]))
 
     def embed_inputs(self, model: str) -> list[str]:
         """Local files a model's features come from (a features file, the

@@ -350,3 +350,10 @@ def test_paper_config_pair_requests_grow_with_the_largest_models():
                  ("bloomz_560m", "vit_tiny_patch16_224_augreg_in21k")):
         r = cfg.pair_resources("wit_1024", x, y)
         assert f"| {x} | {y} | {cfg.model_layers(x)} x {cfg.model_layers(y)} | {r['runtime']} | {r['mem_mb']} |" in readme
+
+
+def test_features_files_may_record_the_source_or_the_config_name(tiny_config):
+    tiny_config["models"]["glove_b"] = {"source": "glove_6b_50d"}
+    cfg = Config(tiny_config)
+    assert cfg.feature_model_names("glove_b") == ["glove_6b_50d", "glove_b"]
+    assert "glove_6b_50d" not in cfg.feature_model_names("minilm_l6")
