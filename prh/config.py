@@ -361,7 +361,16 @@ class Config:
         """What a pair job's calibration depends on ({} when not calibrated)."""
         if not self.calibrated_pair(x, y):
             return {}
-        return {k: self.calibration[k] for k in CALIBRATION_KEYS}
+        return {**{k: self.calibration[k] for k in CALIBRATION_KEYS},
+                "metrics": self.calibrated_metrics()}
+
+    def calibrated_metrics(self) -> list[str]:
+        """The metrics calibrated in calibrated pairs (calibration.metrics, in
+        the order of the metrics block; all of them when not set)."""
+        chosen = self.calibration["metrics"]
+        if chosen is None:
+            return list(self.metrics)
+        return [m for m in self.metrics if m in chosen]
 
     def metric_params(self) -> dict[str, dict[str, Any]]:
         """Configured metrics with their parameters ({} where the defaults apply)."""
@@ -378,8 +387,9 @@ class Config:
         from the preprocessed layers, so stats files then keep them."""
         if not self.calibrated or "svcca" not in self.metrics:
             return False
-        curve = self.has_sample_size_curve and "svcca" in self.calibration["sample_size_metrics"]
-        return self.calibration["n_boot"] > 0 or curve
+        if self.calibration["n_boot"] > 0 and "svcca" in self.calibrated_metrics():
+            return True
+        return self.has_sample_size_curve and "svcca" in self.calibration["sample_size_metrics"]
 
     def stats_params(self) -> dict[str, Any]:
         """What a stats file must hold: the preprocessing and every k and
@@ -453,11 +463,13 @@ class Config:
         lx, ly = self.model_layers(x), self.model_layers(y)
         cal = self.calibration_params(x, y)
         k, b = (cal["n_permutations"], cal["n_boot"]) if cal else (0, 0)
+        calibrated = cal.get("metrics", [])
         per_pair = 0.0
         for metric in self.metrics:
             sweep_s, perm, boot = METRIC_COST.get(metric, DEFAULT_METRIC_COST)
             orders = 1 if get_metric(metric).symmetric else 2
-            per_pair += orders * sweep_s * (1 + k * perm + b * boot)
+            kk, bb = (k, b) if metric in calibrated else (0, 0)
+            per_pair += orders * sweep_s * (1 + kk * perm + bb * boot)
         seconds = START_S + lx * ly * (n / COST_N) ** 2 * per_pair
         layers = lx + ly
         mb = 1500 + layers * MEM_COPIES * n * n * 8 / 2**20
@@ -702,6 +714,10 @@ class Config:
                 if "cca_dim" in params and params["cca_dim"] > n:
                     raise ConfigError(f"config: metrics.{metric}.cca_dim: {params['cca_dim']} "
                                       f"exceeds datasets.{dataset}.n_samples={n}")
+        for m in self.calibration["metrics"] or []:
+            if m not in self.metrics:
+                raise ConfigError(f"config: calibration.metrics: {m!r} is not a configured "
+                                  f"metric; configured: {', '.join(self.metrics)}")
         if self.has_sample_size_curve:
             for m in self.calibration["sample_size_metrics"]:
                 if m not in self.metrics:

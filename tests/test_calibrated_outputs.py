@@ -149,3 +149,22 @@ def test_sample_size_table_rows_and_bad_sizes(stats_files, tmp_path):
         sample_size_table({"a": paths["a"]}, [("a", "b")], tmp_path / "x.tsv", dataset="toy",
                           sizes=[20], metrics={"cka": {}}, n_permutations=20, alpha=0.05,
                           seed=0, device="cpu")
+
+
+def test_only_the_chosen_metrics_are_calibrated(stats_files, tmp_path):
+    paths, _ = stats_files
+    out = tmp_path / "a__b.h5"
+    pair_scores(paths["a"], paths["b"], out, metrics=METRICS, model_x="a", model_y="b",
+                calibration={**CAL, "metrics": ["mutual_knn"]}, device="cpu")
+    pair = read_pair(out)
+    assert set(pair["xy"]) == set(METRICS)  # every metric scored
+    assert {m for _, m in pair["calibration"]} == {"mutual_knn"}  # one calibrated
+    full = tmp_path / "full.h5"
+    pair_scores(paths["a"], paths["b"], full, metrics=METRICS, model_x="a", model_y="b",
+                calibration=CAL, device="cpu")
+    for metric in METRICS:
+        np.testing.assert_allclose(pair["xy"][metric], read_pair(full)["xy"][metric], atol=1e-12)
+    # the same seeded permutations, whatever else is calibrated with it
+    for field in ("p_value", "tau", "null_mean"):
+        assert (read_pair(full)["calibration"][("xy", "mutual_knn")]["max"][field]
+                == pair["calibration"][("xy", "mutual_knn")]["max"][field])

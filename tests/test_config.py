@@ -108,7 +108,8 @@ def test_pairs_cross_modal_and_calibration(tiny_config):
     assert cfg.pairs() == [("efficientnet_lite0", "glove_6b_50d"),
                            ("efficientnet_lite0", "minilm_l6")]
     assert cfg.calibration_params("efficientnet_lite0", "minilm_l6") == {
-        "n_permutations": 30, "n_boot": 200, "alpha": 0.05, "seed": 0, "aggregates": ["max"]}
+        "n_permutations": 30, "n_boot": 200, "alpha": 0.05, "seed": 0, "aggregates": ["max"],
+        "metrics": ["mutual_knn", "cycle_knn", "cka"]}
     tiny_config["models"] = {"a": {"source": "glove_6b_50d"}, "b": {"source": "minilm_l6"}}
     with pytest.raises(ConfigError, match="alignment.pairs: no model pairs"):
         Config(tiny_config)
@@ -357,3 +358,16 @@ def test_features_files_may_record_the_source_or_the_config_name(tiny_config):
     cfg = Config(tiny_config)
     assert cfg.feature_model_names("glove_b") == ["glove_6b_50d", "glove_b"]
     assert "glove_6b_50d" not in cfg.feature_model_names("minilm_l6")
+
+
+def test_calibration_metrics_choose_what_gets_a_null(tiny_config):
+    tiny_config["calibration"] = {"metrics": ["cka", "mutual_knn"]}
+    cfg = Config(tiny_config)
+    assert cfg.calibrated_metrics() == ["mutual_knn", "cka"]  # the metrics block's order
+    assert cfg.calibration_params("efficientnet_lite0", "minilm_l6")["metrics"] == [
+        "mutual_knn", "cka"]
+    tiny_config["calibration"] = {"metrics": ["svcca"]}
+    with pytest.raises(ConfigError, match="calibration.metrics: 'svcca' is not a configured"):
+        Config(tiny_config)
+    tiny_config["calibration"] = {}
+    assert Config(tiny_config).calibrated_metrics() == ["mutual_knn", "cycle_knn", "cka"]

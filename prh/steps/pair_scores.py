@@ -27,9 +27,10 @@ def run(stats_x: str | os.PathLike, stats_y: str | os.PathLike, out: str | os.Pa
     pair; asymmetric metrics are scored in both orders.
 
     ``calibration`` (keys ``n_permutations``, ``n_boot``, ``alpha``,
-    ``aggregates``, ``seed``: :meth:`prh.config.Config.calibration_params`;
-    None or empty for an uncalibrated pair) adds each aggregate's
-    permutation-null calibration and bootstrap interval.
+    ``aggregates``, ``seed`` and ``metrics``, those calibrated:
+    :meth:`prh.config.Config.calibration_params`; None or empty for an
+    uncalibrated pair) adds each aggregate's permutation-null calibration and
+    bootstrap interval.
     """
     from ..alignment import sweep
     from ..calibration import calibrate_pair
@@ -48,21 +49,24 @@ def run(stats_x: str | os.PathLike, stats_y: str | os.PathLike, out: str | os.Pa
     cal = dict(calibration or {})
     scores: dict[tuple[str, str], Any] = {}
     rows: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
-    if cal:
+    # calibration.metrics: the metrics with a null; the others are only scored
+    calibrated = {m: p for m, p in metrics.items() if m in cal.get("metrics", metrics)}
+    if cal and calibrated:
         t0 = time.perf_counter()
-        result = calibrate_pair(sx, sy, metrics, aggregates=list(cal["aggregates"]),
+        result = calibrate_pair(sx, sy, calibrated, aggregates=list(cal["aggregates"]),
                                 n_permutations=cal["n_permutations"], n_boot=cal["n_boot"],
                                 alpha=cal["alpha"], seed=cal["seed"], both_orders=True,
                                 progress=_progress(f"{model_x} vs {model_y}"))
         log.info("calibrated %s vs %s in %.1f s", model_x, model_y, time.perf_counter() - t0)
         for key, (S, per) in result.items():
             scores[key], rows[key] = S, per
-    else:
-        for name, params in metrics.items():
-            p = resolve_params(name, params, n=sx.n)
-            scores[("xy", name)] = sweep(sx, sy, name, **p)
-            if not get_metric(name).symmetric:
-                scores[("yx", name)] = sweep(sy, sx, name, **p)
+    for name, params in metrics.items():
+        if cal and name in calibrated:
+            continue
+        p = resolve_params(name, params, n=sx.n)
+        scores[("xy", name)] = sweep(sx, sy, name, **p)
+        if not get_metric(name).symmetric:
+            scores[("yx", name)] = sweep(sy, sx, name, **p)
     write_pair(out, model_x=model_x, model_y=model_y, n_samples=sx.n, metrics=metrics,
                scores=scores, calibration=rows, n_boot=int(cal.get("n_boot", 0)),
                seed=int(cal.get("seed", 0)), provenance=prov)
