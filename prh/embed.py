@@ -121,12 +121,16 @@ def embed(manifest: Manifest, model: str | Embedder, out: str | os.PathLike, *, 
         raise ValueError(f"storage dtype {dtype!r} is not supported; use one of {', '.join(storage.STORAGE_DTYPES)}")
     if model_dtype not in MODEL_DTYPES:
         raise ValueError(f"model dtype {model_dtype!r} is not supported; use one of {', '.join(MODEL_DTYPES)}")
+    # The file records the source it was asked for (for py: sources the
+    # user's embedder names itself), which the stats step checks.
+    recorded = model if isinstance(model, str) else None
     if isinstance(model, str):
         embedder = get_embedder(model, pool, weights, seed, modality=modality, options=options)
     else:
         embedder = model if weights is None and seed is None else set_weights(model, weights, seed)
 
-    expect = {"model": embedder.name, "dataset": manifest.dataset, "manifest_sha256": manifest.content_sha256,
+    recorded = recorded or embedder.name
+    expect = {"model": recorded, "dataset": manifest.dataset, "manifest_sha256": manifest.content_sha256,
               "n_samples": manifest.n, "dtype": dtype, **embedder.weights_attrs()}
     if pool:
         expect["pool_requested"] = pool
@@ -151,7 +155,7 @@ def embed(manifest: Manifest, model: str | Embedder, out: str | os.PathLike, *, 
              embedder.param_count, len(embedder.layer_names),
              f"random weights, seed {embedder.seed}" if embedder.weights else "pretrained weights", dev, load_s)
 
-    attrs = {"model": embedder.name, "modality": embedder.modality, "pool": embedder.pool,
+    attrs = {"model": recorded, "modality": embedder.modality, "pool": embedder.pool,
              "pool_requested": pool or "", "dataset": manifest.dataset, "manifest_sha256": manifest.content_sha256,
              "param_count": embedder.param_count, "prh_version": __version__, "device": str(dev),
              "model_dtype": model_dtype, "batch_size": batch_size, "load_seconds": load_s,
