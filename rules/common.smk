@@ -13,6 +13,8 @@ use_checkout(ROOT)
 from prh import config as prh_config
 
 CFG = prh_config.Config(config)
+# the report's captions read the config with its defaults filled in
+config.update(CFG.raw)
 RESULTS, LOGS = prh_config.RESULTS, prh_config.LOGS
 DATASETS, MODELS, METRICS = CFG.datasets, CFG.models, CFG.metrics
 features_path = prh_config.features_path

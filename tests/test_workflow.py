@@ -195,6 +195,12 @@ def test_full_run_writes_every_output(built):
     assert not list(built.glob("results/**/*.tmp"))
 
 
+def test_report_renders_every_caption(built):
+    # captions read the config with its defaults and the rules' params
+    smk(built, "--report", "results/report.html")
+    assert (built / "results/report.html").stat().st_size > 100_000
+
+
 def test_dry_run_after_full_run_has_nothing_to_do(built):
     res = smk(built, "-n")
     assert "Nothing to be done" in res.stdout + res.stderr
