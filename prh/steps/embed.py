@@ -37,28 +37,21 @@ def run(model: Mapping[str, Any], manifest: str | os.PathLike, out: str | os.Pat
     from ..reruns import backup_path
 
     resolve_device(model["device"])  # a setting that cannot run fails before any reuse
+    # The features of an earlier run, kept by the workflow when Snakemake
+    # removed them, are reused if they are this model's, manifest's and
+    # settings', else recomputed in their place (prh.reruns).
     prev = backup_path(out)
-    if prev.exists():
-        # The features of an earlier run, kept by the workflow when Snakemake
-        # removed them: reused if they are this model's, manifest's and
-        # settings', else recomputed in their place (prh.reruns).
-        res = embed(m, model["source"], prev,
-                    batch_size=int(model["batch_size"]), device=model["device"],
-                    model_dtype=model["dtype"], dtype=model["storage_dtype"],
-                    pool=model["pool"], force=False, progress=False, threads=threads,
-                    weights=model.get("weights"), seed=model.get("seed"),
-                    modality=model["modality"], options=model.get("options"))
-        publish(prev, out)
-        if res.get("skipped"):
-            print(f"{out}: the previous features match these settings; put back")
-            return
-        print(f"{out}: {res['n_layers']} layers in {res['seconds']:.1f}s")
-        return
-    res = embed(m, model["source"], out,
+    reuse = prev.exists()
+    res = embed(m, model["source"], prev if reuse else out,
                 batch_size=int(model["batch_size"]), device=model["device"],
                 model_dtype=model["dtype"], dtype=model["storage_dtype"],
-                pool=model["pool"], force=True, progress=False, threads=threads,
+                pool=model["pool"], force=not reuse, progress=False, threads=threads,
                 weights=model.get("weights"), seed=model.get("seed"),
                 modality=model["modality"], options=model.get("options"))
+    if reuse:
+        publish(prev, out)
+    if res.get("skipped"):
+        print(f"{out}: the previous features match these settings; put back")
+        return
     print(f"{out}: {res['n_layers']} layers in {res['seconds']:.1f}s "
           f"(load {res['load_seconds']:.1f}s, forward {res['forward_seconds']:.1f}s)")
