@@ -20,6 +20,7 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/features.smk"
 include: "rules/alignment.smk"
+include: "rules/statistics.smk"
 include: "rules/plots.smk"
 include: "rules/scorecards.smk"
 

@@ -1,4 +1,5 @@
-"""Calibrated alignment: permutation nulls, p-values, bootstrap intervals, BH.
+"""Calibrated alignment: permutation nulls, p-values, BH; intervals, paired
+comparisons and trends from resamples without replacement.
 
 A raw score means little alone: its chance level moves with N, k, the feature
 dimension and the number of layer pairs an aggregate maximises over. Here the
@@ -26,6 +27,7 @@ from scipy.optimize import linear_sum_assignment
 
 from .alignment import ModelStats, permuted_sweep, sweep
 from .checks import check_float, check_int
+from .metric_info import METRICS, interval_scheme as scheme_for
 from .metrics import get_metric, resolve_params
 
 MIN_RESAMPLES = 20
@@ -224,36 +226,6 @@ def null_distributions(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Map
     return (out, mats) if return_matrices else out
 
 
-def bootstrap_intervals(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Mapping[str, Any]], *,
-                        n_boot: int = 200, seed: int = 0, level: float = 0.95,
-                        aggregates: Iterable[str] = ("max",), both_orders: bool = False,
-                        progress: Callable[[Iterable], Iterable] | None = None,
-                        ) -> dict[tuple[str, str], dict[str, tuple[float, float]]]:
-    """Percentile bootstrap intervals: {(order, metric): {aggregate: (low, high)}}.
-
-    Each replicate draws N samples with replacement for both models alike
-    (pairs stay pairs) and serves every metric; Gram matrices are gathered, kNN
-    lists searched again with copies of a sample excluded from its neighbours.
-    """
-    hows = _check_aggregates(aggregates)
-    b = check_int(n_boot, "n_boot", low=MIN_RESAMPLES)
-    level = check_float(level, "level", low=0.0, high=1.0, low_open=True)
-    todo = _orders(sx, metrics, both_orders)
-    rng = np.random.default_rng(seed)
-    values = {(o, m): {how: np.empty(b) for how in hows} for o, m, _ in todo}
-    draws = [torch.from_numpy(rng.integers(0, sx.n, size=sx.n)) for _ in range(b)]
-    for i, idx in enumerate(progress(draws) if progress else draws):
-        rx, ry = sx.resample(idx), sy.resample(idx)
-        for order, metric, p in todo:
-            s = sweep(*_pair(rx, ry, order), metric, **p)
-            for how in hows:
-                values[(order, metric)][how][i] = aggregate(s, how)
-    tail = 100 * (1 - level) / 2
-    return {key: {how: (float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail)))
-                  for how, v in per.items()}
-            for key, per in values.items()}
-
-
 def permutation_null(sx: ModelStats, sy: ModelStats, metric: str, *,
                      n_permutations: int = 200, seed: int = 0,
                      aggregates: Iterable[str] = ("max",), permutations: Permutations = None,
@@ -263,14 +235,6 @@ def permutation_null(sx: ModelStats, sy: ModelStats, metric: str, *,
     return null_distributions(sx, sy, {metric: params}, n_permutations=n_permutations,
                               seed=seed, aggregates=aggregates,
                               permutations=permutations)[("xy", metric)]
-
-
-def bootstrap(sx: ModelStats, sy: ModelStats, metric: str, *, n_boot: int = 200,
-              seed: int = 0, level: float = 0.95, aggregates: Iterable[str] = ("max",),
-              **params: Any) -> dict[str, tuple[float, float]]:
-    """One metric's percentile bootstrap intervals: {aggregate: (low, high)}."""
-    return bootstrap_intervals(sx, sy, {metric: params}, n_boot=n_boot, seed=seed, level=level,
-                               aggregates=aggregates)[("xy", metric)]
 
 
 def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
@@ -295,7 +259,7 @@ def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
 
 def calibrate_pair(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Mapping[str, Any]], *,
                    aggregates: Iterable[str] = ("max",), n_permutations: int = 200,
-                   n_boot: int = 200, alpha: float = 0.05, seed: int = 0, both_orders: bool = True,
+                   alpha: float = 0.05, seed: int = 0, both_orders: bool = True,
                    progress: Callable[[Iterable], Iterable] | None = None,
                    permutations: Permutations = None,
                    ) -> dict[tuple[str, str], tuple[np.ndarray, dict[str, dict[str, float]]]]:
@@ -304,8 +268,7 @@ def calibrate_pair(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Mapping
     Returns {(order, metric): (S, {aggregate: row})}, order "xy" for every
     metric and "yx" for asymmetric ones (when ``both_orders``); a row holds
     score, p_value, tau, calibrated, null_mean, null_std, n_permutations,
-    alpha, ci_low and ci_high (NaN when n_boot is 0), ``null``, the (K,)
-    null values of the aggregate, and ``null_matrices``, the (K, Lx, Ly) null
+    alpha, ``null``, the (K,) null values of the aggregate, and ``null_matrices``, the (K, Lx, Ly) null
     layer x layer matrices (shared by the aggregates). ``permutations``: see
     :func:`null_distributions`.
     """
@@ -316,8 +279,6 @@ def calibrate_pair(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Mapping
                                           seed=seed, aggregates=hows, both_orders=both_orders,
                                           progress=progress, permutations=permutations,
                                           return_matrices=True)
-    cis = (bootstrap_intervals(sx, sy, metrics, n_boot=n_boot, seed=seed + 1, aggregates=hows,
-                               both_orders=both_orders, progress=progress) if n_boot else {})
     out = {}
     for order, metric, p in todo:
         S = sweep(*_pair(sx, sy, order), metric, **p)
@@ -326,7 +287,6 @@ def calibrate_pair(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Mapping
         for how in hows:
             row = calibrate(aggregate(S, how), nulls[(order, metric)][how], alpha=alpha,
                             s_max=s_max).as_dict()
-            row["ci_low"], row["ci_high"] = cis.get((order, metric), {}).get(how, (math.nan, math.nan))
             row["null"] = nulls[(order, metric)][how]
             row["null_matrices"] = null_mats[(order, metric)]
             rows[how] = row
@@ -336,12 +296,12 @@ def calibrate_pair(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Mapping
 
 def calibrated_scores(sx: ModelStats, sy: ModelStats, metric: str, *,
                       aggregates: Iterable[str] = ("max",), n_permutations: int = 200,
-                      n_boot: int = 0, alpha: float = 0.05, seed: int = 0,
+                      alpha: float = 0.05, seed: int = 0,
                       permutations: Permutations = None,
                       **params: Any) -> tuple[np.ndarray, dict[str, dict[str, float]]]:
     """One metric in the X-Y order: (S, {aggregate: row}); see :func:`calibrate_pair`."""
     return calibrate_pair(sx, sy, {metric: params}, aggregates=aggregates,
-                          n_permutations=n_permutations, n_boot=n_boot, alpha=alpha,
+                          n_permutations=n_permutations, alpha=alpha,
                           seed=seed, both_orders=False,
                           permutations=permutations)[("xy", metric)]
 
@@ -378,12 +338,13 @@ def sample_size_curve(sx: ModelStats, sy: ModelStats, metric: str, sizes: Iterab
 # Every statistic below is a function of the scores of several model pairs on
 # the same samples. One engine (:func:`replicate_scores`) draws index sets,
 # resamples each model once per set (Gram matrices gathered, kNN lists searched
-# again: the per-model work the bootstrap reuses) and scores every pair on
+# again: the per-model work the permutation null reuses) and scores every pair on
 # it, so the scores of pairs that share samples are re-scored together and a
 # difference, a rank correlation or a slope sees their covariance.
 #
-# Resamples never repeat a sample (a repeat is what biases the bootstrap: a
-# copy fills a neighbour slot, a copied pair repeats kernel entries). Two
+# Resamples never repeat a sample (a repeat is what biased the percentile
+# bootstrap prh used before: a copy fills a neighbour slot, a copied pair
+# repeats kernel entries). Two
 # schemes, both centred on the full-sample score (score +- t se, t the
 # quantile of Student's t with R - 1 degrees of freedom for R replicates),
 # which targets the mean score at this N:
@@ -404,56 +365,45 @@ def sample_size_curve(sx: ModelStats, sy: ModelStats, metric: str, sizes: Iterab
 # their se/sd fell to 1.2-1.3 and coverage to 0.93-0.95; half-sampling
 # matched cycle_knn's spread (0.92).
 
-#: Default (scheme, replicates) per metric, chosen by measured coverage.
-INTERVAL_SCHEMES: dict[str, tuple[str, int]] = {
-    "cka": ("jackknife", 20), "unbiased_cka": ("jackknife", 20), "svcca": ("jackknife", 20),
-    "mutual_knn": ("jackknife", 5), "lcs_knn": ("jackknife", 5),
-    "edit_distance_knn": ("jackknife", 5), "cknna": ("jackknife", 5),
-    "cycle_knn": ("subsample", 50),
-}
-#: Default number of replicates per scheme (groups for the jackknife).
-DEFAULT_RESAMPLES = {"jackknife": 20, "subsample": 50}
-
-
-def scheme_for(metric: str, method: str = "auto", n_resamples: int | None = None
-               ) -> tuple[str, int]:
-    """(scheme, replicates) of ``metric``: ``method`` itself or the metric's
-    default (:data:`INTERVAL_SCHEMES`); ``n_resamples`` overrides the count."""
-    get_metric(metric)
-    if method == "auto":
-        meth, count = INTERVAL_SCHEMES[metric]
-    elif method in DEFAULT_RESAMPLES:
-        meth, count = method, DEFAULT_RESAMPLES[method]
-    else:
-        raise ValueError(f"unknown interval method {method!r}; choose auto, "
-                         + " or ".join(DEFAULT_RESAMPLES))
-    return meth, (count if n_resamples is None else int(n_resamples))
-
-
-def method_for(metric: str, method: str = "auto") -> str:
-    """The interval scheme of ``metric``: ``method`` itself, or the metric's default."""
-    return scheme_for(metric, method)[0]
+#: Default (scheme, replicates) per metric (its home: prh.metric_info).
+INTERVAL_SCHEMES: dict[str, tuple[str, int]] = {m: METRICS[m].interval for m in METRICS}
 
 
 def resample_indices(n: int, method: str, count: int | None = None, *, seed: int = 0,
-                     size: int | None = None) -> list[np.ndarray]:
+                     size: int | None = None, blocks: Sequence[Any] | None = None
+                     ) -> list[np.ndarray]:
     """Index sets (sorted, no repeats) of one scheme: G leave-a-group-out sets for
-    "jackknife", ``count`` subsets of ``size`` (default N // 2) for "subsample"."""
+    "jackknife", ``count`` subsets of ``size`` (default N // 2) for "subsample".
+
+    With ``blocks`` (a label per sample: several captions of one image, samples
+    of one source), whole blocks are left out or kept, never split: samples of
+    one block are not independent draws, and splitting them would make the
+    spread look smaller than it is.
+    """
     count = scheme_for("cka", method, count)[1]
     rng = np.random.default_rng(seed)
+    if blocks is None:
+        units = [np.array([i]) for i in range(n)]
+    else:
+        labels = np.asarray(blocks)
+        if labels.shape != (n,):
+            raise ValueError(f"blocks label {labels.size} samples but the models have {n}")
+        _, codes = np.unique(labels, return_inverse=True)
+        units = [np.flatnonzero(codes == c) for c in range(codes.max() + 1)]
+    u = len(units)
     if method == "jackknife":
-        g = check_int(count, "jackknife groups", low=2, high=n)
-        groups = np.array_split(rng.permutation(n), g)
-        keep = np.ones(n, dtype=bool)
+        g = check_int(count, "jackknife groups", low=2, high=u)
         out = []
-        for grp in groups:
+        keep = np.ones(n, dtype=bool)
+        for grp in np.array_split(rng.permutation(u), g):
             keep[:] = True
-            keep[grp] = False
+            keep[np.concatenate([units[i] for i in grp])] = False
             out.append(np.flatnonzero(keep))
         return out
-    b = n // 2 if size is None else check_int(size, "subsample size", low=4, high=n - 1)
+    b = u // 2 if size is None else check_int(size, "subsample size", low=4, high=u - 1)
     m = check_int(count, "subsamples", low=2)
-    return [np.sort(rng.choice(n, size=b, replace=False)) for _ in range(m)]
+    return [np.sort(np.concatenate([units[i] for i in rng.choice(u, size=b, replace=False)]))
+            for _ in range(m)]
 
 
 def replicate_se(method: str, replicates: np.ndarray, n: int, size: int | None = None) -> np.ndarray:
@@ -516,110 +466,132 @@ def replicate_scores(stats: Mapping[str, ModelStats], pairs: Sequence[tuple[str,
     return out
 
 
-def _grouped_replicates(stats, pairs, metrics, *, method, n_resamples, seed, aggregates,
-                        both_orders, progress):
-    """replicate_scores per scheme: {metric: (scheme, replicates)} (one draw per scheme)."""
+
+@dataclass
+class PairReplicates:
+    """Scores of model pairs on the full sample and on resamples of it.
+
+    Built by :func:`pair_replicates`; every interval, paired difference and
+    trend below is read from one of these, so they all see the same resamples
+    (and a workflow computes it once per dataset, not once per statistic).
+    ``full[(x, y, order, metric)][how]`` is the full-sample aggregate score,
+    ``reps[...][how]`` its (R,) values on the metric's resamples, and
+    ``schemes[metric]`` = (method, R, mean subset size).
+    """
+
+    n: int
+    full: dict[PairKey, dict[str, float]]
+    reps: dict[PairKey, dict[str, np.ndarray]]
+    schemes: dict[str, tuple[str, int, float]]
+
+    def value(self, x: str, y: str, metric: str, how: str) -> tuple[float, np.ndarray]:
+        """(full score, replicates) of the pair x-y (given either way round for
+        a metric scored in both orders): the x-y order, or for an asymmetric
+        metric scored both ways the mean of both orders (what the figures and
+        the competence axis show)."""
+        if (x, y, "xy", metric) not in self.full and (y, x, "xy", metric) in self.full and (
+                get_metric(metric).symmetric or (y, x, "yx", metric) in self.full):
+            x, y = y, x  # symmetric, or the mean of both orders: the same either way round
+        key = (x, y, "xy", metric)
+        if key not in self.full:
+            raise KeyError(f"no replicates of {x} x {y} for {metric}")
+        back = (x, y, "yx", metric)
+        if back in self.full:
+            return ((self.full[key][how] + self.full[back][how]) / 2,
+                    (self.reps[key][how] + self.reps[back][how]) / 2)
+        return self.full[key][how], self.reps[key][how]
+
+    def interval(self, metric: str, estimate: float, replicates: np.ndarray,
+                 level: float) -> tuple[float, float, float, float]:
+        """(se, low, high, two-sided p of estimate = 0) from the metric's resamples."""
+        meth, r, size = self.schemes[metric]
+        se = float(replicate_se(meth, replicates, self.n, size))
+        return (se, *normal_interval(float(estimate), se, level, r - 1))
+
+    def method(self, metric: str) -> tuple[str, int]:
+        meth, r, _ = self.schemes[metric]
+        return meth, r
+
+
+def pair_replicates(stats: Mapping[str, ModelStats], pairs: Sequence[tuple[str, str]],
+                    metrics: Mapping[str, Mapping[str, Any]], *, method: str = "auto",
+                    n_resamples: int | None = None, seed: int = 0,
+                    aggregates: Iterable[str] = ("max",), both_orders: bool = True,
+                    blocks: Sequence[Any] | None = None,
+                    progress: Callable[[Iterable], Iterable] | None = None) -> PairReplicates:
+    """Full-sample and resampled scores of ``pairs`` for every metric.
+
+    Metrics are grouped by their interval scheme (:func:`scheme_for`); each
+    scheme draws its index sets once (seeded; ``blocks`` keeps blocks whole)
+    and :func:`replicate_scores` resamples every model once per set for all
+    pairs. Asymmetric metrics are scored in both orders when ``both_orders``.
+    """
+    hows = _check_aggregates(aggregates)
+    pairs = [tuple(p) for p in pairs]
+    if not pairs:
+        raise ValueError("pairs is empty; name at least one (model_x, model_y) pair")
     n = next(iter(stats.values())).n
     by_scheme: dict[tuple[str, int], dict] = {}
     for metric, p in metrics.items():
         by_scheme.setdefault(scheme_for(metric, method, n_resamples), {})[metric] = p
-    out = {}
+    full: dict[PairKey, dict[str, float]] = {}
+    reps: dict[PairKey, dict[str, np.ndarray]] = {}
+    schemes: dict[str, tuple[str, int, float]] = {}
     for (meth, count), subset in by_scheme.items():
-        sets = resample_indices(n, meth, count, seed=seed)
-        reps = replicate_scores(stats, pairs, subset, sets, aggregates=aggregates,
-                                both_orders=both_orders, progress=progress)
-        out[meth, count] = (sets, reps)
-    return out
+        sets = resample_indices(n, meth, count, seed=seed, blocks=blocks)
+        got = replicate_scores(stats, pairs, subset, sets, aggregates=hows,
+                               both_orders=both_orders, progress=progress)
+        reps.update(got)
+        size = float(np.mean([len(s) for s in sets]))
+        for metric in subset:
+            schemes[metric] = (meth, len(sets), size)
+    for x, y in pairs:
+        for order, metric, p in _orders(stats[x], metrics, both_orders):
+            S = sweep(*_pair(stats[x], stats[y], order), metric, **p)
+            full[(x, y, order, metric)] = {how: aggregate(S, how) for how in hows}
+    return PairReplicates(n, full, reps, schemes)
 
 
-def score_intervals(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Mapping[str, Any]], *,
-                    method: str = "auto", n_resamples: int | None = None, seed: int = 0,
-                    level: float = 0.95, aggregates: Iterable[str] = ("max",),
-                    both_orders: bool = False,
-                    progress: Callable[[Iterable], Iterable] | None = None,
-                    ) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
-    """Normal intervals score +- z se with se from resamples without replacement.
-
-    Returns {(order, metric): {aggregate: {score, se, low, high, method,
-    n_resamples}}}; ``method`` "auto" takes each metric's family default
-    (:data:`INTERVAL_SCHEMES`), whose coverage the simulation measures.
-    """
+def interval_rows(rep: PairReplicates, *, level: float = 0.95) -> list[dict[str, Any]]:
+    """One row per pair, order, metric and aggregate: x, y, order, metric,
+    aggregate, score, se, low, high (score +- t se), method, n_resamples."""
     level = check_float(level, "level", low=0.0, high=1.0, low_open=True)
-    hows = _check_aggregates(aggregates)
-    stats = {"x": sx, "y": sy}
-    grouped = _grouped_replicates(stats, [("x", "y")], metrics, method=method,
-                                  n_resamples=n_resamples, seed=seed, aggregates=hows,
-                                  both_orders=both_orders, progress=progress)
-    out = {}
-    for (meth, _), (sets, reps) in grouped.items():
-        size = len(sets[0])
-        for (_, _, order, metric), per in reps.items():
-            p = resolve_params(metric, dict(metrics[metric] or {}), n=sx.n)
-            S = sweep(*_pair(sx, sy, order), metric, **p)
-            rows = {}
-            for how in hows:
-                score = aggregate(S, how)
-                se = float(replicate_se(meth, per[how], sx.n, size))
-                low, high, _ = normal_interval(score, se, level, len(sets) - 1)
-                rows[how] = {"score": score, "se": se, "low": low, "high": high,
-                             "method": meth, "n_resamples": len(sets)}
-            out[(order, metric)] = rows
-    return out
-
-
-def compare_pairs(stats: Mapping[str, ModelStats],
-                  comparisons: Sequence[tuple[tuple[str, str], tuple[str, str]]],
-                  metrics: Mapping[str, Mapping[str, Any]], *, aggregate_how: str = "max",
-                  method: str = "auto", n_resamples: int | None = None, seed: int = 0,
-                  level: float = 0.95,
-                  progress: Callable[[Iterable], Iterable] | None = None) -> list[dict[str, Any]]:
-    """Paired differences score(pair_a) - score(pair_b) of pairs scored on the same samples.
-
-    ``stats`` maps model names to their ModelStats (one dataset, same sample
-    order); each comparison is ((x_a, y_a), (x_b, y_b)), scored in the x-y
-    order, e.g. ((A, C), (B, C)). Every pair is re-scored on the same
-    resamples (each model resampled once per replicate), so the difference's
-    standard error holds the covariance of the two scores: on shared samples
-    it is smaller than two separate intervals imply when the scores covary. Returns one
-    row per comparison and metric: pair_a, pair_b, metric, aggregate,
-    score_a, score_b, difference, se, low, high, p_value (two-sided, normal:
-    difference = 0), method, n_resamples.
-    """
-    level = check_float(level, "level", low=0.0, high=1.0, low_open=True)
-    _check_aggregates([aggregate_how])
-    comparisons = [(tuple(a), tuple(b)) for a, b in comparisons]
-    pairs = sorted({p for c in comparisons for p in c})
-    n = next(iter(stats.values())).n
-    grouped = _grouped_replicates(stats, pairs, metrics, method=method, n_resamples=n_resamples,
-                                  seed=seed, aggregates=[aggregate_how], both_orders=False,
-                                  progress=progress)
-    full = _full_scores(stats, pairs, metrics, aggregate_how)
     rows = []
-    for (meth, _), (sets, reps) in grouped.items():
-        size = len(sets[0])
-        for metric in metrics:
-            if not any(key[3] == metric for key in reps):
-                continue
-            for a, b in comparisons:
-                ra = reps[(*a, "xy", metric)][aggregate_how]
-                rb = reps[(*b, "xy", metric)][aggregate_how]
-                sa, sb = full[(a, metric)], full[(b, metric)]
-                se = float(replicate_se(meth, ra - rb, n, size))
-                low, high, p = normal_interval(sa - sb, se, level, len(sets) - 1)
-                rows.append({"pair_a": a, "pair_b": b, "metric": metric,
-                             "aggregate": aggregate_how, "score_a": sa, "score_b": sb,
-                             "difference": sa - sb, "se": se, "low": low, "high": high,
-                             "p_value": p, "method": meth, "n_resamples": len(sets)})
+    for (x, y, order, metric), per in rep.full.items():
+        meth, r = rep.method(metric)
+        for how, score in per.items():
+            se, low, high, _ = rep.interval(metric, score, rep.reps[(x, y, order, metric)][how],
+                                            level)
+            rows.append({"x": x, "y": y, "order": order, "metric": metric, "aggregate": how,
+                         "score": score, "se": se, "low": low, "high": high, "method": meth,
+                         "n_resamples": r})
     return rows
 
 
-def _full_scores(stats, pairs, metrics, how):
-    out = {}
-    for x, y in pairs:
-        for metric, p in metrics.items():
-            params = resolve_params(metric, dict(p or {}), n=stats[x].n)
-            out[((x, y), metric)] = aggregate(sweep(stats[x], stats[y], metric, **params), how)
-    return out
+Comparison = tuple[tuple[str, str], tuple[str, str]]
+
+
+def comparison_rows(rep: PairReplicates, comparisons: Sequence[Comparison], *,
+                    aggregate_how: str = "max", level: float = 0.95) -> list[dict[str, Any]]:
+    """Paired differences score(pair_a) - score(pair_b), one row per comparison
+    and metric: pair_a, pair_b, metric, aggregate, score_a, score_b,
+    difference, se, low, high, p_value (two-sided, normal: difference = 0),
+    method, n_resamples. Both pairs were re-scored on the same resamples, so
+    the difference's se holds their covariance."""
+    level = check_float(level, "level", low=0.0, high=1.0, low_open=True)
+    _check_aggregates([aggregate_how])
+    rows = []
+    for metric in rep.schemes:
+        meth, r = rep.method(metric)
+        for a, b in comparisons:
+            sa, ra = rep.value(*a, metric, aggregate_how)
+            sb, rb = rep.value(*b, metric, aggregate_how)
+            se, low, high, p = rep.interval(metric, sa - sb, ra - rb, level)
+            rows.append({"pair_a": tuple(a), "pair_b": tuple(b), "metric": metric,
+                         "aggregate": aggregate_how, "score_a": sa, "score_b": sb,
+                         "difference": sa - sb, "se": se, "low": low, "high": high,
+                         "p_value": p, "method": meth, "n_resamples": r})
+    return rows
 
 
 def _spearman(c: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -645,21 +617,32 @@ TREND_STATISTICS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 }
 
 
-def competence_trend(stats: Mapping[str, ModelStats], models: Sequence[str],
-                     competence: Sequence[float], partners: Sequence[str],
-                     metrics: Mapping[str, Mapping[str, Any]], *, aggregate_how: str = "max",
-                     method: str = "auto", n_resamples: int | None = None, seed: int = 0,
-                     level: float = 0.95,
-                     progress: Callable[[Iterable], Iterable] | None = None) -> list[dict[str, Any]]:
+def check_trend(models: Sequence[str], competence: Sequence[float],
+                partners: Sequence[str]) -> np.ndarray:
+    """The competence values of a trend, checked: >= 3 models, not all equal."""
+    c = np.asarray(competence, dtype=np.float64)
+    if len(models) < 3 or c.shape != (len(models),):
+        raise ValueError(f"a trend needs >= 3 models with one competence each; got "
+                         f"{len(models)} models and {c.size} competence values")
+    if np.ptp(c) == 0:
+        raise ValueError("competence is the same for every model; there is no trend to test")
+    if not partners:
+        raise ValueError("partners is empty; name at least one model of the other modality")
+    return c
+
+
+def trend_rows(rep: PairReplicates, models: Sequence[str], competence: Sequence[float],
+               partners: Sequence[str], *, aggregate_how: str = "max",
+               level: float = 0.95) -> list[dict[str, Any]]:
     """Does alignment rise with competence? Per partner and pooled, two statistics.
 
-    ``models`` (one modality, M >= 3) with their ``competence`` are scored
-    against each of ``partners`` (pairs (model, partner), x-y order). For each
+    ``models`` (one modality, M >= 3) with their ``competence`` are paired with
+    each of ``partners`` (pairs (model, partner) in ``rep``). For each
     partner: the Spearman rank correlation of score with competence and the
-    least-squares slope of score on competence; pooled over partners: the mean
-    of the partners' statistics (for the slope, the fit with one intercept per
-    partner). Every pair is re-scored on the same resamples, so the standard
-    errors hold the covariance of scores that share samples and models.
+    least-squares slope of score on competence; pooled: the mean of the
+    partners' statistics (for the slope, the fit with one intercept per
+    partner). All pairs share the resamples, so the se holds the covariance of
+    scores that share samples and models.
 
     Each row: metric, aggregate, partner ("pooled" for all), statistic,
     estimate, se, low, high, p_value (two-sided normal, estimate = 0: the
@@ -673,47 +656,90 @@ def competence_trend(stats: Mapping[str, ModelStats], models: Sequence[str],
     level = check_float(level, "level", low=0.0, high=1.0, low_open=True)
     _check_aggregates([aggregate_how])
     models, partners = list(models), list(partners)
-    c = np.asarray(competence, dtype=np.float64)
-    if len(models) < 3 or c.shape != (len(models),):
-        raise ValueError(f"a trend needs >= 3 models with one competence each; got "
-                         f"{len(models)} models and {c.size} competence values")
-    if np.ptp(c) == 0:
-        raise ValueError("competence is the same for every model; there is no trend to test")
-    if not partners:
-        raise ValueError("partners is empty; name at least one model of the other modality")
-    pairs = [(m, p) for m in models for p in partners]
-    n = next(iter(stats.values())).n
-    grouped = _grouped_replicates(stats, pairs, metrics, method=method, n_resamples=n_resamples,
-                                  seed=seed, aggregates=[aggregate_how], both_orders=False,
-                                  progress=progress)
-    full = _full_scores(stats, pairs, metrics, aggregate_how)
+    c = check_trend(models, competence, partners)
     perms = list(orderings(range(len(models)))) if len(models) <= 8 else []
     rows = []
-    for (meth, _), (sets, reps) in grouped.items():
-        size = len(sets[0])
-        for metric in metrics:
-            if not any(key[3] == metric for key in reps):
-                continue
-            # scores (partner, model) on the full sample and (replicate, partner, model)
-            s = np.array([[full[((m, p), metric)] for m in models] for p in partners])
-            r = np.stack([np.stack([reps[(m, p, "xy", metric)][aggregate_how] for m in models], -1)
-                          for p in partners], 1)
-            for name, fn in TREND_STATISTICS.items():
-                est = fn(c, s)                        # (P,)
-                rep = fn(c, r)                        # (R, P)
-                null = np.array([fn(c[list(o)], s) for o in perms])  # (M!, P)
-                cols = [(p, est[i], rep[:, i], null[:, i] if perms else None)
-                        for i, p in enumerate(partners)]
-                cols.append(("pooled", est.mean(), rep.mean(axis=1),
-                             null.mean(axis=1) if perms else None))
-                for partner, e, rv, nv in cols:
-                    se = float(replicate_se(meth, rv, n, size))
-                    low, high, p = normal_interval(float(e), se, level, len(sets) - 1)
-                    p_models = (float(np.mean(np.abs(nv) >= abs(e) - 1e-12)) if nv is not None
-                                else math.nan)
-                    rows.append({"metric": metric, "aggregate": aggregate_how,
-                                 "partner": partner, "statistic": name, "estimate": float(e),
-                                 "se": se, "low": low, "high": high, "p_value": p,
-                                 "p_models": p_models, "n_models": len(models),
-                                 "method": meth, "n_resamples": len(sets)})
+    for metric in rep.schemes:
+        meth, r = rep.method(metric)
+        vals = [[rep.value(m, p, metric, aggregate_how) for m in models] for p in partners]
+        s = np.array([[v[0] for v in row] for row in vals])                    # (P, M)
+        reps = np.stack([np.stack([v[1] for v in row], -1) for row in vals], 1)  # (R, P, M)
+        for name, fn in TREND_STATISTICS.items():
+            est = fn(c, s)
+            rv = fn(c, reps)
+            null = np.array([fn(c[list(o)], s) for o in perms]) if perms else None
+            cols = [(p, est[i], rv[:, i], null[:, i] if perms else None)
+                    for i, p in enumerate(partners)]
+            cols.append(("pooled", est.mean(), rv.mean(axis=1),
+                         null.mean(axis=1) if perms else None))
+            for partner, e, reps_e, nv in cols:
+                se, low, high, p = rep.interval(metric, float(e), reps_e, level)
+                p_models = (float(np.mean(np.abs(nv) >= abs(e) - 1e-12)) if nv is not None
+                            else math.nan)
+                rows.append({"metric": metric, "aggregate": aggregate_how,
+                             "partner": partner, "statistic": name, "estimate": float(e),
+                             "se": se, "low": low, "high": high, "p_value": p,
+                             "p_models": p_models, "n_models": len(models),
+                             "method": meth, "n_resamples": r})
     return rows
+
+
+def score_intervals(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Mapping[str, Any]], *,
+                    method: str = "auto", n_resamples: int | None = None, seed: int = 0,
+                    level: float = 0.95, aggregates: Iterable[str] = ("max",),
+                    both_orders: bool = False, blocks: Sequence[Any] | None = None,
+                    progress: Callable[[Iterable], Iterable] | None = None,
+                    ) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
+    """Normal intervals score +- t se with se from resamples without replacement.
+
+    Returns {(order, metric): {aggregate: {score, se, low, high, method,
+    n_resamples}}}; ``method`` "auto" takes each metric's family default
+    (:data:`INTERVAL_SCHEMES`), whose coverage the simulation measures.
+    """
+    rep = pair_replicates({"x": sx, "y": sy}, [("x", "y")], metrics, method=method,
+                          n_resamples=n_resamples, seed=seed, aggregates=aggregates,
+                          both_orders=both_orders, blocks=blocks, progress=progress)
+    out: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for row in interval_rows(rep, level=level):
+        out.setdefault((row["order"], row["metric"]), {})[row["aggregate"]] = {
+            k: row[k] for k in ("score", "se", "low", "high", "method", "n_resamples")}
+    return out
+
+
+def compare_pairs(stats: Mapping[str, ModelStats], comparisons: Sequence[Comparison],
+                  metrics: Mapping[str, Mapping[str, Any]], *, aggregate_how: str = "max",
+                  method: str = "auto", n_resamples: int | None = None, seed: int = 0,
+                  level: float = 0.95, blocks: Sequence[Any] | None = None,
+                  progress: Callable[[Iterable], Iterable] | None = None) -> list[dict[str, Any]]:
+    """Paired differences score(pair_a) - score(pair_b) of pairs scored on the same samples.
+
+    ``stats`` maps model names to their ModelStats (one dataset, same sample
+    order); each comparison is ((x_a, y_a), (x_b, y_b)), e.g. ((A, C), (B, C)).
+    Every pair is re-scored on the same resamples (each model resampled once
+    per replicate), so the difference's standard error holds the covariance of
+    the two scores: on shared samples it is smaller than two separate
+    intervals imply when the scores covary. Rows: :func:`comparison_rows`.
+    """
+    comparisons = [(tuple(a), tuple(b)) for a, b in comparisons]
+    pairs = sorted({p for c in comparisons for p in c})
+    rep = pair_replicates(stats, pairs, metrics, method=method, n_resamples=n_resamples,
+                          seed=seed, aggregates=[aggregate_how], blocks=blocks,
+                          progress=progress)
+    return comparison_rows(rep, comparisons, aggregate_how=aggregate_how, level=level)
+
+
+def competence_trend(stats: Mapping[str, ModelStats], models: Sequence[str],
+                     competence: Sequence[float], partners: Sequence[str],
+                     metrics: Mapping[str, Mapping[str, Any]], *, aggregate_how: str = "max",
+                     method: str = "auto", n_resamples: int | None = None, seed: int = 0,
+                     level: float = 0.95, blocks: Sequence[Any] | None = None,
+                     progress: Callable[[Iterable], Iterable] | None = None) -> list[dict[str, Any]]:
+    """The trend of alignment with competence (rows: :func:`trend_rows`),
+    every (model, partner) pair re-scored on the same resamples."""
+    check_trend(list(models), competence, list(partners))
+    pairs = [(m, p) for m in models for p in partners]
+    rep = pair_replicates(stats, pairs, metrics, method=method, n_resamples=n_resamples,
+                          seed=seed, aggregates=[aggregate_how], blocks=blocks,
+                          progress=progress)
+    return trend_rows(rep, models, competence, partners, aggregate_how=aggregate_how,
+                      level=level)

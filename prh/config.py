@@ -31,13 +31,13 @@ MODALITIES = ("vision", "language")
 EMBED_RESULT_KEYS = ("source", "modality", "batch_size", "device", "dtype", "storage_dtype",
                      "pool")
 # What a pair job's calibration depends on (the sample-size keys rerun no pair).
-CALIBRATION_KEYS = ("n_permutations", "n_boot", "alpha", "seed", "aggregates")
+CALIBRATION_KEYS = ("n_permutations", "alpha", "seed", "aggregates", "blocks")
 # -- the pair jobs' cost model (Config.pair_cost; README "Cluster requests") --
 #: layers of a hub, file: or py: model without n_layers: LLaMA-65B has 81
 #: hidden states, so this errs on the large side
 DEFAULT_LAYERS = 100
 #: per metric: (sweep seconds per layer pair at N=COST_N, one permutation's
-#: cost and one bootstrap resample's cost as fractions of that sweep),
+#: cost and one resample's cost (the statistics job) as fractions of that sweep),
 #: measured with benchmarks/bench_calibration.py (N=512, D=256, 4x4 layers,
 #: K=20, B=20, 2 CPU threads shared with a running workflow: upper bounds;
 #: the sweep's per-layer work is counted per layer pair), rounded up
@@ -201,6 +201,13 @@ def features_path(dataset: str, model: str) -> str:
 
 def stats_path(dataset: str, model: str) -> str:
     return f"{RESULTS}/{dataset}/stats/{model}.h5"
+
+
+STATISTICS_TABLES = ("intervals", "comparisons", "trend")
+
+
+def statistics_path(dataset: str, table: str) -> str:
+    return f"{RESULTS}/{dataset}/statistics/{table}.tsv"
 
 
 def pair_path(dataset: str, x: str, y: str) -> str:
@@ -372,6 +379,76 @@ class Config:
             return list(self.metrics)
         return [m for m in self.metrics if m in chosen]
 
+    # -- statistics of the sampling noise (rule statistics) --------------------
+
+    def statistics_pairs(self) -> list[tuple[str, str]]:
+        """The pairs with intervals: the calibrated ones."""
+        return [p for p in self.pairs() if self.calibrated_pair(*p)]
+
+    def statistics_models(self) -> list[str]:
+        used = {m for p in self.statistics_pairs() for m in p}
+        return [m for m in self.models if m in used]
+
+    def comparisons(self) -> list[tuple[tuple[str, str], tuple[str, str]]]:
+        """Paired differences to test, ((a, c), (b, c)) = score(a, c) - score(b, c):
+        calibration.comparisons auto (every two models of one modality, in
+        config order, against each model of the other), none, or a list."""
+        spec = self.calibration["comparisons"]
+        if not self.calibrated or spec == "none":
+            return []
+        have = {frozenset(p) for p in self.statistics_pairs()}
+        if spec == "auto":
+            out = []
+            for side in MODALITIES:
+                mine = [m for m in self.models if self.modality(m) == side]
+                for c in (m for m in self.models if self.modality(m) != side):
+                    for i, a in enumerate(mine):
+                        out += [((a, c), (b, c)) for b in mine[i + 1:]
+                                if {frozenset((a, c)), frozenset((b, c))} <= have]
+            return out
+        out = []
+        for pair_a, pair_b in spec:
+            for x, y in (pair_a, pair_b):
+                for m in (x, y):
+                    if m not in self.models:
+                        raise ConfigError(f"config: calibration.comparisons: unknown model {m!r}")
+                if frozenset((x, y)) not in have:
+                    raise ConfigError(f"config: calibration.comparisons: {x} x {y} is not a "
+                                      f"calibrated pair (calibration.pairs: "
+                                      f"{self.calibration['pairs']})")
+            out.append((tuple(pair_a), tuple(pair_b)))
+        return out
+
+    def statistics_params(self) -> dict[str, Any]:
+        """What the statistics job computes (its params: a change reruns it)."""
+        cal = self.calibration
+        return {"metrics": {m: self.metric_params()[m] for m in self.calibrated_metrics()},
+                "pairs": [list(p) for p in self.statistics_pairs()],
+                "comparisons": [[list(a), list(b)] for a, b in self.comparisons()],
+                "trend": bool(cal["trend"]), "aggregates": list(cal["aggregates"]),
+                "method": cal["interval_method"], "level": cal["interval_level"],
+                "seed": cal["seed"], "blocks": cal["blocks"]}
+
+    def statistics_resources(self, dataset: str) -> dict[str, int]:
+        """The statistics job's cost model: each metric's R resamples re-score
+        every statistics pair (METRIC_COST's resample column), all models' stats
+        held at once."""
+        from .metric_info import get_metric, interval_scheme
+
+        n = self.n_samples(dataset)
+        seconds = START_S
+        for x, y in self.statistics_pairs():
+            lxy = self.model_layers(x) * self.model_layers(y) * (n / COST_N) ** 2
+            for metric in self.calibrated_metrics():
+                reps = interval_scheme(metric, self.calibration["interval_method"])[1]
+                orders = 1 if get_metric(metric).symmetric else 2
+                sweep_s, _, resample = METRIC_COST.get(metric, DEFAULT_METRIC_COST)
+                seconds += lxy * orders * sweep_s * (1 + reps * resample)
+        layers = sum(self.model_layers(m) for m in self.statistics_models())
+        mb = 1500 + layers * MEM_COPIES * n * n * 8 / 2**20
+        return {"mem_mb": math.ceil(SAFETY * mb),
+                "runtime": max(MIN_RUNTIME_MIN, math.ceil(SAFETY * seconds / 60))}
+
     def metric_params(self) -> dict[str, dict[str, Any]]:
         """Configured metrics with their parameters ({} where the defaults apply)."""
         return {m: dict(self.raw["metrics"][m] or {}) for m in self.metrics}
@@ -387,7 +464,7 @@ class Config:
         from the preprocessed layers, so stats files then keep them."""
         if not self.calibrated or "svcca" not in self.metrics:
             return False
-        if self.calibration["n_boot"] > 0 and "svcca" in self.calibrated_metrics():
+        if "svcca" in self.calibrated_metrics():  # the statistics job resamples it
             return True
         return self.has_sample_size_curve and "svcca" in self.calibration["sample_size_metrics"]
 
@@ -451,8 +528,8 @@ class Config:
 
         Time: START_S plus, per layer pair, each metric's sweep time at
         N=COST_N scaled by (N/COST_N)^2, times 2 for asymmetric metrics (both
-        orders), times (1 + K * per-permutation + B * per-resample cost) when
-        the pair is calibrated. Request: SAFETY x the estimate, at least
+        orders), times (1 + K * per-permutation cost) when the pair is
+        calibrated. Request: SAFETY x the estimate, at least
         MIN_RUNTIME_MIN minutes. Memory: 1500 MB (interpreter, torch) plus
         MEM_COPIES float64 N x N matrices per layer of both models (Gram
         matrix, kernel variants, kNN masks), plus each layer kept for
@@ -462,14 +539,13 @@ class Config:
         n = self.n_samples(dataset)
         lx, ly = self.model_layers(x), self.model_layers(y)
         cal = self.calibration_params(x, y)
-        k, b = (cal["n_permutations"], cal["n_boot"]) if cal else (0, 0)
+        k = cal["n_permutations"] if cal else 0
         calibrated = cal.get("metrics", [])
         per_pair = 0.0
         for metric in self.metrics:
-            sweep_s, perm, boot = METRIC_COST.get(metric, DEFAULT_METRIC_COST)
+            sweep_s, perm, _ = METRIC_COST.get(metric, DEFAULT_METRIC_COST)
             orders = 1 if get_metric(metric).symmetric else 2
-            kk, bb = (k, b) if metric in calibrated else (0, 0)
-            per_pair += orders * sweep_s * (1 + kk * perm + bb * boot)
+            per_pair += orders * sweep_s * (1 + (k if metric in calibrated else 0) * perm)
         seconds = START_S + lx * ly * (n / COST_N) ** 2 * per_pair
         layers = lx + ly
         mb = 1500 + layers * MEM_COPIES * n * n * 8 / 2**20
@@ -617,6 +693,8 @@ class Config:
         out.append(f"{RESULTS}/{dataset}/aggregates.tsv")
         if self.has_sample_size_curve:
             out.append(f"{RESULTS}/{dataset}/sample_size.tsv")
+        if self.calibrated:
+            out += [statistics_path(dataset, t) for t in STATISTICS_TABLES]
         return out
 
     # -- hub models -----------------------------------------------------------
@@ -662,6 +740,8 @@ class Config:
             groups[f"{d} alignment"] = (outputs, [pair_path(d, x, y) for x, y in self.pairs()])
             groups[f"{d} sample size"] = ([f"{RESULTS}/{d}/sample_size.tsv"],
                                           [stats_path(d, m) for m in self.sample_size_models()])
+            groups[f"{d} statistics"] = ([statistics_path(d, t) for t in STATISTICS_TABLES],
+                                         [stats_path(d, m) for m in self.statistics_models()])
         return groups
 
     # -- checks that need more than the schema ------------------------------
@@ -732,6 +812,7 @@ class Config:
         if not self.pairs():
             raise ConfigError(f"config: alignment.pairs: no model pairs to align (pairs: "
                               f"{self.alignment['pairs']}; check the models' sources)")
+        self.comparisons()
         self.competence_metrics()
         self.layer_plot_metrics()
         self.layer_plot_pairs()

@@ -45,7 +45,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -162,6 +162,30 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
     if "content_sha256" in d and d["content_sha256"] != m.content_sha256:
         raise DatasetError(f"{path}: content_sha256 does not match its samples; the file was edited")
     return m
+
+
+#: manifest columns that can mark blocks of samples (config calibration.blocks)
+BLOCK_COLUMNS = ("image", "image_sha256", "caption")
+
+
+def sample_blocks(manifest: str | os.PathLike, column: str,
+                  ids: Sequence[str] | None = None) -> list[str]:
+    """A block label per sample: the manifest's ``column`` (``image`` or
+    ``image_sha256``: several captions of one image form one block), in the
+    order of ``ids`` (the sample order of the features; checked against the
+    manifest)."""
+    if column not in BLOCK_COLUMNS:
+        raise DatasetError(f"blocks column {column!r} is not a manifest column; "
+                           f"choose one of {', '.join(BLOCK_COLUMNS)}")
+    m = load_manifest(manifest)
+    labels = {s.id: getattr(s, column) for s in m.samples}
+    if ids is None:
+        return [labels[s.id] for s in m.samples]
+    missing = [i for i in ids if i not in labels]
+    if missing:
+        raise DatasetError(f"{manifest}: sample {missing[0]!r} of the features is not in the "
+                           "manifest; rerun the workflow")
+    return [labels[i] for i in ids]
 
 
 def load_image(sample: Sample):

@@ -23,6 +23,10 @@ class MetricInfo:
     description: str
     min_samples: int = 2
     choices: Mapping[str, tuple] = field(default_factory=dict)
+    # (scheme, replicates) of its intervals, chosen by measured coverage
+    # (prh.calibration, "Intervals"; README "Statistics"): the kNN metrics and
+    # CKNNA need few large jackknife groups, cycle_knn half-samples
+    interval: tuple[str, int] = ("jackknife", 5)
 
     def max_score(self, **params: Any) -> float:
         """The largest score the metric can reach (lcs_knn is not normalised: k)."""
@@ -44,25 +48,48 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("mutual_knn", _KNN, True, "knn",
                    "mean fraction of shared k nearest neighbours"),
         MetricInfo("cycle_knn", _KNN, False, "knn",
-                   "fraction of samples found among A's neighbours of their B-neighbours"),
+                   "fraction of samples found among A's neighbours of their B-neighbours",
+                   interval=("subsample", 50)),
         MetricInfo("lcs_knn", _KNN, True, "knn",
                    "mean longest common subsequence of the ordered kNN lists (0..k)"),
         MetricInfo("edit_distance_knn", _KNN, True, "knn",
                    "1 - mean Levenshtein distance of the ordered kNN lists / k"),
         MetricInfo("cka", _KERNEL, True, "kernel",
                    "centred kernel alignment, biased HSIC",
-                   choices={"kernel": ("ip", "rbf")}),
+                   choices={"kernel": ("ip", "rbf")}, interval=("jackknife", 20)),
         MetricInfo("unbiased_cka", _KERNEL, True, "kernel",
                    "centred kernel alignment, unbiased HSIC (Song et al. 2012)",
-                   min_samples=4, choices={"kernel": ("ip", "rbf")}),
+                   min_samples=4, choices={"kernel": ("ip", "rbf")},
+                   interval=("jackknife", 20)),
         # HSIC_u(M*K, M*L) is not symmetric in its arguments once the mask breaks
         # the kernels' symmetry, so cknna(A, B) and cknna(B, A) can differ slightly.
         MetricInfo("cknna", {"topk": 10}, False, "kernel",
                    "CKA restricted to mutual k-nearest-neighbour pairs", min_samples=4),
         MetricInfo("svcca", {"cca_dim": 10}, True, "cca",
-                   "mean canonical correlation of the top singular subspaces"),
+                   "mean canonical correlation of the top singular subspaces",
+                   interval=("jackknife", 20)),
     ]
 }
+
+
+#: replicates per interval scheme when it is chosen by name (groups for the jackknife)
+DEFAULT_RESAMPLES = {"jackknife": 20, "subsample": 50}
+
+
+def interval_scheme(metric: str, method: str = "auto", n_resamples: int | None = None
+                    ) -> tuple[str, int]:
+    """(scheme, replicates) of ``metric``'s intervals: ``method`` "auto" takes
+    the metric's own (:attr:`MetricInfo.interval`), "jackknife" or "subsample"
+    :data:`DEFAULT_RESAMPLES`; ``n_resamples`` overrides the count."""
+    info = get_metric(metric)
+    if method == "auto":
+        meth, count = info.interval
+    elif method in DEFAULT_RESAMPLES:
+        meth, count = method, DEFAULT_RESAMPLES[method]
+    else:
+        raise ValueError(f"unknown interval method {method!r}; choose auto, "
+                         + " or ".join(DEFAULT_RESAMPLES))
+    return meth, (count if n_resamples is None else int(n_resamples))
 
 
 def list_metrics() -> list[str]:

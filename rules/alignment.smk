@@ -34,6 +34,7 @@ rule pair_scores:
         library("pair_scores.py"),
         x=stats_path("{dataset}", "{model_x}"),
         y=stats_path("{dataset}", "{model_y}"),
+        manifest=f"{RESULTS}/{{dataset}}/manifest.json",
     output:
         pair_path("{dataset}", "{model_x}", "{model_y}"),
     log:

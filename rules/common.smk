@@ -20,6 +20,8 @@ DATASETS, MODELS, METRICS = CFG.datasets, CFG.models, CFG.metrics
 features_path = prh_config.features_path
 stats_path = prh_config.stats_path
 pair_path = prh_config.pair_path
+statistics_path = prh_config.statistics_path
+STATISTICS_TABLES = prh_config.STATISTICS_TABLES
 
 
 def library(script):

@@ -13,4 +13,5 @@ with logged(snakemake.log[0]):
         model_y=snakemake.wildcards.model_y,
         device=snakemake.params.device,
         calibration=snakemake.params.calibration,
+        manifest=snakemake.input.manifest,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from pathlib import Path
 
 import pytest
@@ -37,8 +38,14 @@ def test_every_schema_default_is_valid_and_each_setting_has_one_home():
     from prh.calibration import calibrate_pair, sample_size_curve
 
     sig = inspect.signature(calibrate_pair).parameters
-    for key in ("n_permutations", "n_boot", "alpha", "seed"):
+    for key in ("n_permutations", "alpha", "seed"):
         assert sig[key].default == C.schema_defaults("calibration", key), key
+    from prh.calibration import pair_replicates, trend_rows
+
+    assert (inspect.signature(pair_replicates).parameters["method"].default
+            == C.schema_defaults("calibration", "interval_method"))
+    assert (inspect.signature(trend_rows).parameters["level"].default
+            == C.schema_defaults("calibration", "interval_level"))
     assert (inspect.signature(sample_size_curve).parameters["n_permutations"].default
             == C.schema_defaults("calibration", "sample_size_permutations"))
     from prh.embed import embed
@@ -66,6 +73,9 @@ def test_every_schema_default_is_valid_and_each_setting_has_one_home():
     (lambda c: c["metrics"].update(cka={"kernel": "linear"}), ["metrics.cka.kernel", "linear"]),
     (lambda c: c["metrics"].update(mutual_knn={"topk": 0}), ["metrics.mutual_knn.topk"]),
     (lambda c: c["models"].update(bad__name={"source": "glove_6b_50d"}), ["bad__name"]),
+    # the biased percentile bootstrap is gone; its key names itself
+    (lambda c: c.update(calibration={"n_boot": 200}), ["calibration", "n_boot"]),
+    (lambda c: c.update(calibration={"blocks": "colour"}), ["calibration.blocks", "colour"]),
 ])
 def test_schema_errors_are_one_line_and_name_the_key(tiny_config, change, words):
     change(tiny_config)
@@ -108,8 +118,8 @@ def test_pairs_cross_modal_and_calibration(tiny_config):
     assert cfg.pairs() == [("efficientnet_lite0", "glove_6b_50d"),
                            ("efficientnet_lite0", "minilm_l6")]
     assert cfg.calibration_params("efficientnet_lite0", "minilm_l6") == {
-        "n_permutations": 30, "n_boot": 200, "alpha": 0.05, "seed": 0, "aggregates": ["max"],
-        "metrics": ["mutual_knn", "cycle_knn", "cka"]}
+        "n_permutations": 30, "alpha": 0.05, "seed": 0, "aggregates": ["max"],
+        "blocks": None, "metrics": ["mutual_knn", "cycle_knn", "cka"]}
     tiny_config["models"] = {"a": {"source": "glove_6b_50d"}, "b": {"source": "minilm_l6"}}
     with pytest.raises(ConfigError, match="alignment.pairs: no model pairs"):
         Config(tiny_config)
@@ -120,8 +130,11 @@ def test_stats_params_hold_every_k_and_cca_dim(tiny_config):
                               "cka": None}
     p = Config(tiny_config).stats_params()
     assert p["topk"] == [5, 10] and p["cca_dims"] == [3] and p["layers"] is False
-    tiny_config["calibration"] = {"n_boot": 20}
-    assert Config(tiny_config).stats_params()["layers"] is True  # SVCCA resamples need layers
+    tiny_config["calibration"] = {"metrics": ["cka"]}
+    assert Config(tiny_config).stats_params()["layers"] is False
+    tiny_config["calibration"] = {"metrics": ["svcca"]}
+    # the statistics job resamples SVCCA, whose bases need the layers
+    assert Config(tiny_config).stats_params()["layers"] is True
 
 
 def test_data_dependent_parameters_are_checked_at_config_time(tiny_config):
@@ -327,15 +340,13 @@ def test_pair_cost_model_follows_n_layers_metrics_and_calibration(tiny_config):
     # more layers cost more time and memory; a 1-layer model less
     small = cfg.pair_cost("emoji", "glove_6b_50d", "minilm_l6")
     assert small["seconds"] < c["seconds"] and small["mb"] < c["mb"]
-    # calibration multiplies the work by 1 + K x per-permutation + B x per-resample
-    tiny_config["calibration"] = {"enabled": True, "n_permutations": 100, "n_boot": 0}
+    # calibration multiplies the work by 1 + K x per-permutation
+    tiny_config["calibration"] = {"enabled": True, "n_permutations": 100}
     cal = Config(tiny_config).pair_cost("emoji", "efficientnet_lite0", "minilm_l6")
     per_pair_k = sum(o * t[m][0] * (1 + 100 * t[m][1])
                      for m, o in (("mutual_knn", 1), ("cycle_knn", 2), ("cka", 1)))
     assert cal["seconds"] == pytest.approx(C.START_S + 18 * 7 * 4 * per_pair_k)
-    tiny_config["calibration"]["n_boot"] = 200
-    boot = Config(tiny_config).pair_cost("emoji", "efficientnet_lite0", "minilm_l6")
-    assert boot["seconds"] > cal["seconds"] > c["seconds"]
+    assert cal["seconds"] > c["seconds"]
 
 
 def test_paper_config_pair_requests_grow_with_the_largest_models():
@@ -371,3 +382,49 @@ def test_calibration_metrics_choose_what_gets_a_null(tiny_config):
         Config(tiny_config)
     tiny_config["calibration"] = {}
     assert Config(tiny_config).calibrated_metrics() == ["mutual_knn", "cycle_knn", "cka"]
+
+
+def test_statistics_compare_every_two_models_of_a_modality_against_each_partner(tiny_config):
+    tiny_config["models"]["efficientnet_lite1"] = {"source": "efficientnet_lite1"}
+    tiny_config["calibration"] = {"enabled": True}
+    cfg = Config(tiny_config)
+    vision, language = ["efficientnet_lite0", "efficientnet_lite1"], ["minilm_l6", "glove_6b_50d"]
+    # config order: minilm_l6 before glove_6b_50d gives MiniLM minus GloVe
+    assert cfg.comparisons() == (
+        [((vision[0], c), (vision[1], c)) for c in language]
+        + [((language[0], v), (language[1], v)) for v in vision])
+    p = cfg.statistics_params()
+    assert p["pairs"] == [list(x) for x in cfg.pairs()]   # every calibrated (cross-modal) pair
+    assert set(p["metrics"]) == {"mutual_knn", "cycle_knn", "cka"} and p["trend"] is True
+    assert cfg.statistics_models() == cfg.models
+    assert "results/emoji/statistics/comparisons.tsv" in cfg.align_targets("emoji")
+    # a change of the resamples' settings is a params change of the statistics job only
+    assert "interval_method" not in cfg.calibration_params(vision[0], language[0])
+    tiny_config["calibration"]["comparisons"] = [[[vision[1], language[1]],
+                                                  [vision[0], language[1]]]]
+    assert Config(tiny_config).comparisons() == [((vision[1], language[1]),
+                                                  (vision[0], language[1]))]
+    tiny_config["calibration"]["comparisons"] = [[[vision[0], vision[1]],
+                                                  [vision[0], language[1]]]]
+    with pytest.raises(ConfigError, match="calibration.comparisons: efficientnet_lite0 x "
+                                          "efficientnet_lite1 is not a calibrated pair"):
+        Config(tiny_config)
+    tiny_config["calibration"]["comparisons"] = "none"
+    assert Config(tiny_config).comparisons() == []
+    # no calibration: no statistics targets
+    tiny_config["calibration"] = {"enabled": False}
+    assert not any("statistics" in t for t in Config(tiny_config).align_targets("emoji"))
+
+
+def test_statistics_job_cost_grows_with_the_resamples(tiny_config):
+    tiny_config["calibration"] = {"enabled": True, "metrics": ["cka"]}
+    base = Config(tiny_config).statistics_resources("emoji")
+    tiny_config["calibration"]["interval_method"] = "subsample"   # 50 resamples, not 20
+    more = Config(tiny_config).statistics_resources("emoji")
+    assert more["runtime"] >= base["runtime"] and more["mem_mb"] == base["mem_mb"]
+    c = Config(tiny_config)
+    n = c.n_samples("emoji")
+    seconds = C.START_S + sum(
+        c.model_layers(x) * c.model_layers(y) * (n / C.COST_N) ** 2 * C.METRIC_COST["cka"][0]
+        * (1 + 50 * C.METRIC_COST["cka"][2]) for x, y in c.statistics_pairs())
+    assert more["runtime"] == max(C.MIN_RUNTIME_MIN, math.ceil(C.SAFETY * seconds / 60))

@@ -13,7 +13,7 @@
   :data:`prh.formats.pair.CALIBRATION_FIELDS` and ``p_bh``, for the ``max``
   aggregate (the paper's); ``<metric>/aggregates/<aggregate>/<field>`` the
   same for every configured aggregate (``score`` included); group attrs
-  ``alpha``, ``n_permutations``, ``n_boot``.
+  ``alpha``, ``n_permutations``.
 
 Rows (what :func:`write_alignment` takes, one list per metric): dicts with
 ``x``, ``y`` (model names), ``score``, ``layer_x``, ``layer_y`` and ``cal``
@@ -80,7 +80,6 @@ def write_alignment(out: str | os.PathLike, *, dataset: str, models: Sequence[st
                     first = done[0]["cal"][hows[0]]
                     g.attrs["alpha"] = first["alpha"]
                     g.attrs["n_permutations"] = first["n_permutations"]
-                    g.attrs["n_boot"] = first["n_boot"]
                 for how in hows:
                     for field in FIELDS:
                         m = matrix(rs, lambda r: r["cal"][how][field], symmetric=sym)
@@ -92,7 +91,7 @@ def write_alignment(out: str | os.PathLike, *, dataset: str, models: Sequence[st
 def read_alignment(path: str | os.PathLike) -> dict[str, Any]:
     """``alignment.h5`` as {'dataset', 'models', 'aggregates', 'metrics': {metric:
     {'score', 'layer_x', 'layer_y', 'params', 'symmetric', 'max_score', and with
-    calibration 'alpha', 'n_permutations', 'n_boot', the calibration fields of the
+    calibration 'alpha', 'n_permutations', the calibration fields of the
     max aggregate ('p_value', 'calibrated', 'p_bh', ...) and 'aggregates':
     {aggregate: {field: M x M}}}}}. A file that is not one, or whose matrices do
     not match its model list, is a one-line ValueError naming it."""
@@ -113,7 +112,7 @@ def read_alignment(path: str | os.PathLike) -> dict[str, Any]:
                     "symmetric": bool(g.attrs["symmetric"]),
                     "max_score": float(g.attrs["max_score"]),
                 }
-                for key in ("alpha", "n_permutations", "n_boot"):
+                for key in ("alpha", "n_permutations"):
                     if key in g.attrs:
                         entry[key] = g.attrs[key].item()
                 for field in FIELDS[1:]:

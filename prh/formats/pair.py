@@ -8,7 +8,7 @@ Layout (``pairs/<x>__<y>.h5``):
 - ``yx/<metric>``: (Ly, Lx), only for asymmetric metrics (metric(Y, X))
 - ``calibration/<order>/<metric>`` (when calibration is on; see
   :mod:`prh.calibration`): attrs ``aggregates`` (names, A), ``n_permutations``,
-  ``n_boot``, ``alpha``, ``seed``; datasets :data:`CALIBRATION_FIELDS`, each
+  ``alpha``, ``seed``; datasets :data:`CALIBRATION_FIELDS`, each
   (A,) float64, one value per aggregate, and ``null`` (A, K), the permutation
   null's aggregate values
 """
@@ -22,14 +22,13 @@ from typing import Any, Mapping
 from ..jobio import atomic_output, open_h5
 
 PROVENANCE = ("manifest_sha256", "sample_ids_sha256")
-CALIBRATION_FIELDS = ("score", "p_value", "tau", "calibrated", "null_mean", "null_std",
-                      "ci_low", "ci_high")
+CALIBRATION_FIELDS = ("score", "p_value", "tau", "calibrated", "null_mean", "null_std")
 
 
 def write_pair(out: str | os.PathLike, *, model_x: str, model_y: str, n_samples: int,
                metrics: Mapping[str, Any], scores: Mapping[tuple[str, str], Any],
                calibration: Mapping[tuple[str, str], Mapping[str, Mapping[str, Any]]],
-               n_boot: int, seed: int, provenance: Mapping[str, str] | None = None) -> None:
+               seed: int, provenance: Mapping[str, str] | None = None) -> None:
     """Write one pair file atomically. ``scores[(order, metric)]`` is a layer x
     layer matrix; ``calibration[(order, metric)][aggregate]`` holds the
     :data:`CALIBRATION_FIELDS`, ``null``, ``n_permutations`` and ``alpha``."""
@@ -52,7 +51,6 @@ def write_pair(out: str | os.PathLike, *, model_x: str, model_y: str, n_samples:
                 g.attrs["aggregates"] = hows
                 for key in ("n_permutations", "alpha"):
                     g.attrs[key] = per[hows[0]][key]
-                g.attrs["n_boot"] = int(n_boot)
                 g.attrs["seed"] = int(seed)
                 for field in CALIBRATION_FIELDS:
                     g.create_dataset(field, data=np.array([per[h][field] for h in hows]))
@@ -75,8 +73,7 @@ def read_pair(path: str | os.PathLike) -> dict[str, Any]:
                     h: {**{k: float(v[a]) for k, v in fields.items()},
                         "null": g["null"][a] if "null" in g else None,
                         "alpha": float(g.attrs["alpha"]),
-                        "n_permutations": int(g.attrs["n_permutations"]),
-                        "n_boot": int(g.attrs["n_boot"])}
+                        "n_permutations": int(g.attrs["n_permutations"])}
                     for a, h in enumerate(hows)}
         return {
             "model_x": str(f.attrs["model_x"]),

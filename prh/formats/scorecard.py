@@ -21,7 +21,7 @@ from ..jobio import fmt, read_tsv, write_tsv
 
 COLUMNS = ("dataset", "model", "metric", "rank", "partner", "partner_modality", "score",
            "layer", "partner_layer", "layer_name", "partner_layer_name", "p_value", "p_bh",
-           "calibrated", "ci_low", "ci_high", "null_mean", "tau")
+           "calibrated", "null_mean", "tau")
 
 
 def write_scorecard(out: str | os.PathLike, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -22,10 +22,9 @@ from ..jobio import fmt, read_tsv, write_tsv
 
 BASE_COLUMNS = ("dataset", "model_x", "model_y", "metric", "score", "layer_x", "layer_y")
 ALIGNMENT_COLUMNS = BASE_COLUMNS + ("p_value", "calibrated", "null_mean", "null_std", "tau",
-                                    "ci_low", "ci_high", "p_bh")
+                                    "p_bh")
 AGGREGATE_COLUMNS = ("dataset", "model_x", "model_y", "metric", "aggregate", "score",
-                     "p_value", "calibrated", "null_mean", "null_std", "tau", "ci_low",
-                     "ci_high", "p_bh")
+                     "p_value", "calibrated", "null_mean", "null_std", "tau", "p_bh")
 
 
 def write_alignment_tsv(out: str | os.PathLike, *, dataset: str,

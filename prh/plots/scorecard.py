@@ -50,16 +50,8 @@ def scorecard_figure(rows: Sequence[Mapping[str, Any]], out: st.Outputs, *, mode
                 continue
             pos = np.array([partners.index(r["partner"]) for r in rs])
             score = np.array([r["score"] for r in rs], dtype=float)
-            lo = np.array([r["ci_low"] for r in rs], dtype=float)
-            hi = np.array([r["ci_high"] for r in rs], dtype=float)
             bars = ax.bar(pos, score, color=[colours.get(r["partner_modality"], "#777777")
                                              for r in rs], width=0.7)
-            have = ~(np.isnan(lo) | np.isnan(hi))
-            if have.any():
-                ax.errorbar(pos[have], score[have],
-                            yerr=[np.clip(score[have] - lo[have], 0, None),
-                                  np.clip(hi[have] - score[have], 0, None)],
-                            fmt="none", ecolor="black", capsize=3, linewidth=1)
             for bar, r in zip(bars, rs):
                 p = r["p_bh"]
                 if p is not None and not math.isnan(p) and p > alpha:

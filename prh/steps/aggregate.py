@@ -92,7 +92,7 @@ def run(pair_paths: Sequence[str | os.PathLike], *, dataset: str, models: Sequen
             for r in rs:  # pairs left uncalibrated (calibration.pairs) get NaN
                 r["cal"].setdefault(how, {**blank, "score": aggregate_scores(r["S"], how),
                                           "alpha": math.nan,
-                                          "n_permutations": 0, "n_boot": 0})
+                                          "n_permutations": 0})
             p_bh = benjamini_hochberg([r["cal"][how]["p_value"] for r in rs])
             for r, p in zip(rs, p_bh):
                 r["cal"][how]["p_bh"] = float(p)

@@ -22,20 +22,23 @@ def _progress(desc: str):
 
 def run(stats_x: str | os.PathLike, stats_y: str | os.PathLike, out: str | os.PathLike, *,
         metrics: Mapping[str, Mapping[str, Any]], model_x: str, model_y: str, device: str,
-        calibration: Mapping[str, Any] | None) -> None:
+        calibration: Mapping[str, Any] | None,
+        manifest: str | os.PathLike | None = None) -> None:
     """Write the layer x layer scores of every metric for one unordered model
     pair; asymmetric metrics are scored in both orders.
 
-    ``calibration`` (keys ``n_permutations``, ``n_boot``, ``alpha``,
+    ``calibration`` (keys ``n_permutations``, ``alpha``,
     ``aggregates``, ``seed`` and ``metrics``, those calibrated:
     :meth:`prh.config.Config.calibration_params`; None or empty for an
-    uncalibrated pair) adds each aggregate's permutation-null calibration and
-    bootstrap interval.
+    uncalibrated pair) adds each aggregate's permutation-null calibration;
+    with ``blocks`` (a manifest column) set, permutations exchange whole
+    blocks of samples (:func:`prh.calibration.block_permutations`).
     """
     from ..alignment import sweep
-    from ..calibration import calibrate_pair
+    from ..calibration import block_permutations, calibrate_pair
+    from ..datasets import sample_blocks
     from ..formats.pair import write_pair
-    from ..formats.stats import load_model_stats
+    from ..formats.stats import load_model_stats, read_stats_provenance
     from ..metrics import get_metric, resolve_params
 
     prov = check_pair_inputs(stats_x, stats_y)
@@ -52,11 +55,16 @@ def run(stats_x: str | os.PathLike, stats_y: str | os.PathLike, out: str | os.Pa
     # calibration.metrics: the metrics with a null; the others are only scored
     calibrated = {m: p for m, p in metrics.items() if m in cal.get("metrics", metrics)}
     if cal and calibrated:
+        permutations = None
+        if cal.get("blocks"):
+            ids = read_stats_provenance(stats_x)["sample_ids"] or None
+            permutations = block_permutations(sample_blocks(manifest, cal["blocks"], ids))
         t0 = time.perf_counter()
         result = calibrate_pair(sx, sy, calibrated, aggregates=list(cal["aggregates"]),
-                                n_permutations=cal["n_permutations"], n_boot=cal["n_boot"],
+                                n_permutations=cal["n_permutations"],
                                 alpha=cal["alpha"], seed=cal["seed"], both_orders=True,
-                                progress=_progress(f"{model_x} vs {model_y}"))
+                                progress=_progress(f"{model_x} vs {model_y}"),
+                                permutations=permutations)
         log.info("calibrated %s vs %s in %.1f s", model_x, model_y, time.perf_counter() - t0)
         for key, (S, per) in result.items():
             scores[key], rows[key] = S, per
@@ -68,8 +76,7 @@ def run(stats_x: str | os.PathLike, stats_y: str | os.PathLike, out: str | os.Pa
         if not get_metric(name).symmetric:
             scores[("yx", name)] = sweep(sy, sx, name, **p)
     write_pair(out, model_x=model_x, model_y=model_y, n_samples=sx.n, metrics=metrics,
-               scores=scores, calibration=rows, n_boot=int(cal.get("n_boot", 0)),
-               seed=int(cal.get("seed", 0)), provenance=prov)
+               scores=scores, calibration=rows, seed=int(cal.get("seed", 0)), provenance=prov)
 
 
 def check_pair_inputs(stats_x: str | os.PathLike, stats_y: str | os.PathLike) -> dict[str, str]:

@@ -45,8 +45,8 @@ def scorecard_rows(model: str, pair_paths: Sequence[str | os.PathLike], *, datas
                 "layer": i, "partner_layer": j,
                 "layer_name": _name(names.get(model), i),
                 "partner_layer_name": _name(names.get(partner), j),
-                **{k: cal.get(k, math.nan) for k in ("p_value", "calibrated", "ci_low",
-                                                      "ci_high", "null_mean", "tau")}})
+                **{k: cal.get(k, math.nan) for k in ("p_value", "calibrated", "null_mean",
+                                                      "tau")}})
     rows = []
     for metric, rs in by_metric.items():
         for r, p in zip(rs, benjamini_hochberg([r["p_value"] for r in rs])):

@@ -1,0 +1,38 @@
+# The sampling noise of the calibrated scores: intervals, paired comparisons,
+# the trend with competence (prh.steps.statistics). One job per dataset: each
+# model is resampled once per index set and serves all its pairs, so the cost
+# grows with the models, not with every pair resampling both of its models.
+rule statistics:
+    input:
+        library("statistics.py"),
+        unpack(
+            lambda wc: {
+                **{f"stats_{m}": stats_path(wc.dataset, m) for m in CFG.statistics_models()},
+                **{
+                    f"features_{m}": features_path(wc.dataset, m)
+                    for m in CFG.statistics_models()
+                },
+            }
+        ),
+        manifest=f"{RESULTS}/{{dataset}}/manifest.json",
+    output:
+        **{t: statistics_path("{dataset}", t) for t in STATISTICS_TABLES},
+    log:
+        f"{LOGS}/{{dataset}}/statistics.log",
+    benchmark:
+        f"{LOGS}/{{dataset}}/statistics.benchmark.tsv"
+    conda:
+        "../envs/align.yaml"
+    threads: CFG.alignment["threads"]
+    resources:
+        mem_mb=lambda wc: CFG.statistics_resources(wc.dataset)["mem_mb"],
+        runtime=lambda wc: CFG.statistics_resources(wc.dataset)["runtime"],
+        gpu=CFG.alignment_gpus,
+    params:
+        models=CFG.statistics_models(),
+        statistics=CFG.statistics_params(),
+        modalities=CFG.modalities(),
+        competence=CFG.competence_params(),
+        device=CFG.alignment["device"],
+    script:
+        "../scripts/statistics.py"
