@@ -18,7 +18,7 @@ batches:
   uncentred float32 K rounds them away;
 - kernel metrics (CKA, unbiased CKA) become one float64 matrix product of
   flattened kernels, <K_i, L_j> for all (i, j) at once; what centring is left
-  (bootstrap resamples are not centred on their own mean) and the unbiased
+  (resamples are not centred on their own mean) and the unbiased
   estimator's diagonal removal are corrections from row sums, totals and
   diagonals, all on the scale of the result, so no N x N copy is made and
   nothing cancels;
@@ -141,7 +141,7 @@ class ModelStats:
         return [x - m for x, m in zip(self.layers, self._means)]
 
     def resample(self, idx: torch.Tensor) -> "ModelStats":
-        """The same model on samples ``idx`` (with repeats, for the bootstrap).
+        """The same model on samples ``idx`` (with or without repeats).
 
         Gram matrices are gathered, not recomputed, and stay centred on the
         full sample's mean (the offsets are gathered with them); kNN lists are
@@ -231,7 +231,7 @@ class ModelStats:
         sums and ``total`` (L,). Centring and diagonal removal then become
         corrections to the pair products instead of N x N copies:
         <HKH, L> = <K, L> - 2/N (K1).(L1) + (1'K1)(1'L1)/N^2; for a centred
-        linear kernel the row sums are ~0 (bootstrap resamples: small).
+        linear kernel the row sums are ~0 (resamples: small).
         """
         def build():
             square = self.kernels(kernel, sigma)

@@ -554,17 +554,27 @@ def pair_replicates(stats: Mapping[str, ModelStats], pairs: Sequence[tuple[str, 
 
 def interval_rows(rep: PairReplicates, *, level: float = 0.95) -> list[dict[str, Any]]:
     """One row per pair, order, metric and aggregate: x, y, order, metric,
-    aggregate, score, se, low, high (score +- t se), method, n_resamples."""
+    aggregate, score, se, low, high (score +- t se), method, n_resamples.
+    ``order`` is "xy", "yx" or, for an asymmetric metric scored both ways,
+    also "mean": the mean of both orders (what the competence figure plots),
+    with its own interval (not the mean of the two intervals)."""
     level = check_float(level, "level", low=0.0, high=1.0, low_open=True)
     rows = []
     for (x, y, order, metric), per in rep.full.items():
         meth, r = rep.method(metric)
-        for how, score in per.items():
-            se, low, high, _ = rep.interval(metric, score, rep.reps[(x, y, order, metric)][how],
-                                            level)
-            rows.append({"x": x, "y": y, "order": order, "metric": metric, "aggregate": how,
-                         "score": score, "se": se, "low": low, "high": high, "method": meth,
-                         "n_resamples": r})
+        orders = [order]
+        if order == "yx":
+            orders.append("mean")
+        for o in orders:
+            for how in per:
+                if o == "mean":
+                    score, reps = rep.value(x, y, metric, how)
+                else:
+                    score, reps = per[how], rep.reps[(x, y, order, metric)][how]
+                se, low, high, _ = rep.interval(metric, score, reps, level)
+                rows.append({"x": x, "y": y, "order": o, "metric": metric, "aggregate": how,
+                             "score": score, "se": se, "low": low, "high": high,
+                             "method": meth, "n_resamples": r})
     return rows
 
 

@@ -158,7 +158,7 @@ def coerce_strings(schema: Mapping, instance: Any, root: Mapping | None = None) 
 
 def schema_defaults(*path: str) -> Any:
     """The schema's default of one setting, e.g. ``schema_defaults("calibration",
-    "n_boot")``; for code outside the workflow (the CLI) that offers the same
+    "n_permutations")``; for code outside the workflow (the CLI) that offers the same
     settings."""
     schema = load_schema()
     node: Mapping = schema
@@ -429,6 +429,13 @@ class Config:
                 "method": cal["interval_method"], "level": cal["interval_level"],
                 "seed": cal["seed"], "blocks": cal["blocks"]}
 
+    def competence_statistics(self, dataset: str) -> list[str]:
+        """The statistics tables the competence figures draw: [intervals, trend]
+        when calibrated, else none."""
+        if not self.calibrated:
+            return []
+        return [statistics_path(dataset, "intervals"), statistics_path(dataset, "trend")]
+
     def statistics_resources(self, dataset: str) -> dict[str, int]:
         """The statistics job's cost model: each metric's R resamples re-score
         every statistics pair (METRIC_COST's resample column), all models' stats
@@ -460,7 +467,7 @@ class Config:
         return {**get_metric(metric).defaults, **self.metric_params()[metric]}
 
     def keep_layers(self) -> bool:
-        """SVCCA on bootstrap resamples and sample subsets recomputes its bases
+        """SVCCA on resamples (the statistics job) and sample subsets recomputes its bases
         from the preprocessed layers, so stats files then keep them."""
         if not self.calibrated or "svcca" not in self.metrics:
             return False

@@ -177,7 +177,7 @@ def top_left_singular_vectors(x: torch.Tensor, d: int) -> torch.Tensor:
 
     SVCCA's score depends on this subspace only, so the basis comes from the
     symmetric eigenproblem of the smaller of x^T x and x x^T, several times
-    cheaper than a full SVD (bootstrap resamples recompute it for every layer).
+    cheaper than a full SVD (resamples recompute it for every layer).
     When the top d singular values are not well above zero that basis is
     ill-defined, and the SVD is used instead.
     """

@@ -33,6 +33,7 @@ rule competence:
         library("plot_competence.py"),
         alignment=f"{RESULTS}/{{dataset}}/alignment.h5",
         features=lambda wc: list(features_files(wc).values()),
+        statistics=lambda wc: CFG.competence_statistics(wc.dataset),
     output:
         **figure_outputs("competence"),
     log:

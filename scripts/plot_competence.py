@@ -12,4 +12,5 @@ with logged(snakemake.log[0]):
         features=p.features,
         competence=p.competence,
         dpi=p.dpi,
+        **dict(zip(("intervals", "trend"), snakemake.input.statistics)),
     )

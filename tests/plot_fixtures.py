@@ -16,7 +16,7 @@ from prh.formats.sample_size import write_sample_size_tsv
 SYMMETRIC = {"mutual_knn": True, "cycle_knn": False, "lcs_knn": True, "cka": True,
              "cknna": False, "svcca": True, "unbiased_cka": True, "edit_distance_knn": True}
 MAX_SCORE = {"lcs_knn": 10.0}
-CAL_KEYS = ("calibrated", "p_value", "p_bh", "tau", "null_mean", "null_std", "ci_low", "ci_high")
+CAL_KEYS = ("calibrated", "p_value", "p_bh", "tau", "null_mean", "null_std")
 
 
 def features(path: Path, *, modality: str, param_count: int | None, n_layers: int = 4,
@@ -70,7 +70,7 @@ def alignment(path: Path, models: list[str], metrics: list[str], *, seed: int = 
             arrays.update(
                 calibrated=np.clip((s - tau) / (top - tau), 0, 1), p_value=p,
                 p_bh=np.minimum(p * 1.5, 1.0), tau=tau, null_mean=tau * 0.6,
-                null_std=tau * 0.1, ci_low=s - 0.05, ci_high=s + 0.05)
+                null_std=tau * 0.1)
         rows[metric] = []
         for i, x in enumerate(models):
             for j, y in enumerate(models):
@@ -79,7 +79,7 @@ def alignment(path: Path, models: list[str], metrics: list[str], *, seed: int = 
                 cal = {}
                 if calibrated:
                     cal = {"max": {**{k: float(arrays[k][i, j]) for k in arrays},
-                                   "alpha": alpha, "n_permutations": 100, "n_boot": 0}}
+                                   "alpha": alpha, "n_permutations": 100}}
                 rows[metric].append({"x": x, "y": y, "score": float(s[i, j]), "layer_x": 1,
                                      "layer_y": 1, "cal": cal})
         out[metric] = arrays
@@ -101,7 +101,7 @@ def pair(path: Path, x: str, y: str, metrics: list[str], *, lx: int = 4, ly: int
         if not SYMMETRIC.get(m, True):
             scores[("yx", m)] = rng.uniform(0, 1, (ly, lx))
     write_pair(path, model_x=x, model_y=y, n_samples=8, metrics={m: {} for m in metrics},
-               scores=scores, calibration={}, n_boot=0, seed=0)
+               scores=scores, calibration={}, seed=0)
     return path
 
 

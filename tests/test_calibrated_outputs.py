@@ -20,7 +20,7 @@ from prh.steps.sample_size_curve import run as sample_size_table
 from prh.formats.stats import save_model_stats
 
 N = 40
-CAL = {"n_permutations": 20, "n_boot": 20, "alpha": 0.1, "seed": 3,
+CAL = {"n_permutations": 20, "alpha": 0.1, "seed": 3,
        "aggregates": ["max", "mean", "matching"]}
 METRICS = {"mutual_knn": {"topk": 4}, "cycle_knn": {"topk": 4}, "cka": {}, "svcca": {"cca_dim": 3}}
 
@@ -64,7 +64,7 @@ def test_calibrated_pair_file_holds_what_calibrate_pair_computes(stats_files, tm
         np.testing.assert_allclose(pair[key[0]][key[1]], S, atol=1e-6)
         for how, row in per.items():
             got = pair["calibration"][key][how]
-            for field in ("score", "p_value", "tau", "calibrated", "null_mean", "ci_low", "ci_high"):
+            for field in ("score", "p_value", "tau", "calibrated", "null_mean", "null_std"):
                 assert got[field] == pytest.approx(row[field], abs=1e-6), (key, how, field)
             np.testing.assert_allclose(got["null"], row["null"], atol=1e-6)
             assert got["n_permutations"] == 20 and got["alpha"] == 0.1
@@ -99,7 +99,7 @@ def test_aggregate_adds_calibration_columns_and_bh_over_the_runs_pairs(stats_fil
         m = data["metrics"][metric]
         for r in done:
             i, j = models.index(r["model_x"]), models.index(r["model_y"])
-            for field in ("p_value", "calibrated", "null_mean", "ci_low", "ci_high", "p_bh"):
+            for field in ("p_value", "calibrated", "null_mean", "null_std", "tau", "p_bh"):
                 assert m[field][i, j] == pytest.approx(float(r[field]), rel=1e-5)
         assert np.isnan(m["p_value"][1, 2]) and np.isnan(m["p_value"][2, 1])
         assert m["alpha"] == pytest.approx(0.1) and m["n_permutations"] == 20

@@ -394,7 +394,9 @@ def test_statistics_compare_every_two_models_of_a_modality_against_each_partner(
         [((vision[0], c), (vision[1], c)) for c in language]
         + [((language[0], v), (language[1], v)) for v in vision])
     p = cfg.statistics_params()
-    assert p["pairs"] == [list(x) for x in cfg.pairs()]   # every calibrated (cross-modal) pair
+    # every calibrated pair: cross-modal ones (calibration.pairs' default)
+    assert p["pairs"] == [list(x) for x in cfg.pairs() if cfg.cross_modal(*x)]
+    assert len(p["pairs"]) == 4 and len(cfg.pairs()) == 6
     assert set(p["metrics"]) == {"mutual_knn", "cycle_knn", "cka"} and p["trend"] is True
     assert cfg.statistics_models() == cfg.models
     assert "results/emoji/statistics/comparisons.tsv" in cfg.align_targets("emoji")

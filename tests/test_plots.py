@@ -11,6 +11,7 @@ import pytest
 import plot_fixtures as fx
 from prh import plots
 from prh.plots import data as pdata
+from prh import competence as competence_mod
 from prh.plots import style
 
 MODELS = ["minilm_l6", "efficientnet_lite1", "glove_6b_50d", "efficientnet_lite0",
@@ -128,7 +129,7 @@ def test_competence_figures(run, calibrated):
 def test_competence_curves_put_the_side_with_competence_on_x(run):
     d, feats = run
     data = pdata.load_alignment(d / "alignment.h5")
-    comp = pdata.resolve_competence(MODELS, features=feats, configured=COMPETENCE)
+    comp = competence_mod.resolve_competence(MODELS, features=feats, configured=COMPETENCE)
     c = plots.competence.competence_curves(data, "mutual_knn", modalities=MODALITY,
                                            competence=comp)
     assert c.x_side == "vision" and c.x_models == list(TOP1)
@@ -146,24 +147,29 @@ def test_competence_curves_put_the_side_with_competence_on_x(run):
     assert c.raw[1, 0] == pytest.approx((s[a, b] + s[b, a]) / 2)
 
 
-def test_bits_per_byte_competence_puts_language_on_x(tmp_path):
+def test_bits_per_byte_competence_and_the_side_with_more_competence_on_x(tmp_path):
     feats = {m: fx.features(tmp_path / f"{m}.h5", modality=MODALITY[m], param_count=SIZES[m])
              for m in MODELS}
     feats["minilm_l6"] = fx.features(tmp_path / "lm.h5", modality="language", param_count=1,
                                      bpb=np.array([0.8, 1.0, np.nan]))
-    comp = pdata.resolve_competence(MODELS, features=feats, configured=COMPETENCE)
+    comp = competence_mod.resolve_competence(MODELS, features=feats, configured=COMPETENCE)
     assert comp["minilm_l6"].value == pytest.approx(1 - 0.9)
-    assert comp["minilm_l6"].source == pdata.BPB_SOURCE
+    assert comp["minilm_l6"].source == competence_mod.BPB_SOURCE
     assert "glove_6b_50d" not in comp
     fx.alignment(tmp_path / "alignment.h5", MODELS, ["mutual_knn"])
     data = pdata.load_alignment(tmp_path / "alignment.h5")
     c = plots.competence.competence_curves(data, "mutual_knn", modalities=MODALITY,
                                            competence=comp)
+    # three vision models have a competence, one language model: vision on x
+    assert c.x_side == "vision" and c.x_models == list(TOP1)
+    only_lm = {m: v for m, v in comp.items() if MODALITY[m] == "language"}
+    c = plots.competence.competence_curves(data, "mutual_knn", modalities=MODALITY,
+                                           competence=only_lm)
     assert c.x_side == "language" and c.x_models == ["minilm_l6"]
     assert c.missing == ["glove_6b_50d"]
     out = tmp_path / "c.svg"
     plots.alignment_vs_competence(tmp_path / "alignment.h5", out, metric="mutual_knn",
-                                  features=feats, competence=COMPETENCE, dpi=DPI)
+                                  features=feats, competence={}, dpi=DPI)
     assert "not shown (no competence): glove_6b_50d" in out.read_text()
 
 
@@ -192,12 +198,12 @@ def test_untrained_model_info_and_chance_competence(tmp_path):
         i = pdata.model_info("efficientnet_lite0", f)
         assert not i.untrained and i.weights is None and i.label() == "EffNet-Lite0"
     feats = {"lite0_rand": u, "efficientnet_lite0": t}
-    comp = pdata.resolve_competence(list(feats), features=feats)
-    assert comp == {"lite0_rand": pdata.Competence(0.1, pdata.CHANCE_SOURCE)}
-    assert pdata.CHANCE_COMPETENCE == pytest.approx(100 / 1000)   # ImageNet top-1 %
+    comp = competence_mod.resolve_competence(list(feats), features=feats)
+    assert comp == {"lite0_rand": competence_mod.Competence(0.1, competence_mod.CHANCE_SOURCE)}
+    assert competence_mod.CHANCE_COMPETENCE == pytest.approx(100 / 1000)   # ImageNet top-1 %
     configured = {"lite0_rand": {"competence": 0.2, "competence_source": "measured"}}
-    comp = pdata.resolve_competence(list(feats), features=feats, configured=configured)
-    assert comp["lite0_rand"] == pdata.Competence(0.2, "measured")
+    comp = competence_mod.resolve_competence(list(feats), features=feats, configured=configured)
+    assert comp["lite0_rand"] == competence_mod.Competence(0.2, "measured")
 
 
 def test_untrained_models_are_labelled_in_the_figures(run):
@@ -213,7 +219,7 @@ def test_untrained_models_are_labelled_in_the_figures(run):
     assert "lite0_rand (untrained, 4.7M)" in svg and "EffNet-Lite0 (4.7M)" in svg
     data = pdata.load_alignment(d / "alignment.h5")
     info = {m: pdata.model_info(m, feats[m]) for m in models}
-    comp = pdata.resolve_competence(models, features=feats, configured=COMPETENCE)
+    comp = competence_mod.resolve_competence(models, features=feats, configured=COMPETENCE)
     c = plots.competence.competence_curves(data, "mutual_knn", modalities={
         **MODALITY, "lite0_rand": "vision"}, competence=comp, labels=pdata.labels_of(models, info))
     assert c.x_models[0] == "lite0_rand" and c.x[0] == pytest.approx(0.1)
@@ -222,7 +228,7 @@ def test_untrained_models_are_labelled_in_the_figures(run):
     plots.alignment_vs_competence(d / "alignment.h5", d / "c.svg", metric="mutual_knn",
                                   features=feats, competence=COMPETENCE, dpi=DPI)
     svg = (d / "c.svg").read_text()
-    assert "lite0_rand (untrained)" in svg and pdata.CHANCE_SOURCE in svg
+    assert "lite0_rand (untrained)" in svg and competence_mod.CHANCE_SOURCE in svg
     pair = fx.pair(d / "p.h5", "lite0_rand", "minilm_l6", ["mutual_knn"], lx=4, ly=5)
     plots.pair_layer_heatmaps(pair, {"mutual_knn": d / "l.svg"}, model_x="lite0_rand",
                               model_y="minilm_l6", features_x=feats["lite0_rand"],
@@ -392,7 +398,7 @@ def test_competence_without_other_modality_or_pairs_says_so(tmp_path):
 ])
 def test_bad_competence_values_are_named(entry, words):
     with pytest.raises(ValueError, match=words):
-        pdata.resolve_competence(["m"], configured={"m": entry})
+        competence_mod.resolve_competence(["m"], configured={"m": entry})
 
 
 def test_unknown_metric_is_named(run):
@@ -449,3 +455,46 @@ def test_layer_names_mismatch_is_named(tmp_path):
     f = fx.features(tmp_path / "a.h5", modality="vision", param_count=1, n_layers=3)
     with pytest.raises(ValueError, match="lists 3 layers but the pair file's score matrix has 4"):
         pdata.layer_names(f, 4)
+
+
+def test_competence_figure_draws_intervals_trend_and_the_null_band(run, tmp_path):
+    from prh.formats.statistics import write_intervals, write_trend
+
+    d, feats = run
+    data = pdata.load_alignment(d / "alignment.h5")
+    comp = competence_mod.resolve_competence(MODELS, features=feats, configured=COMPETENCE)
+    idx = {m: i for i, m in enumerate(MODELS)}
+    s = data["metrics"]["mutual_knn"]["score"]
+    rows = []
+    for lm in ("minilm_l6", "glove_6b_50d"):
+        for k, vm in enumerate(TOP1):
+            v = float(s[idx[lm], idx[vm]])
+            # stored as (vision, language): the figure must find it either way round
+            rows.append({"x": vm, "y": lm, "order": "xy", "metric": "mutual_knn",
+                         "aggregate": "max", "score": v, "se": 0.01, "low": v - 0.01 * (k + 1),
+                         "high": v + 0.02, "level": 0.9, "method": "jackknife",
+                         "n_resamples": 5})
+    write_intervals(tmp_path / "intervals.tsv", dataset="toy", rows=rows)
+    from prh.formats.statistics import read_intervals
+
+    c = plots.competence.competence_curves(data, "mutual_knn", modalities=MODALITY,
+                                           competence=comp,
+                                           intervals=read_intervals(tmp_path / "intervals.tsv"))
+    assert c.low.shape == c.raw.shape == (2, 3) and c.level == 0.9
+    np.testing.assert_allclose(c.raw - c.low, [[0.01, 0.02, 0.03]] * 2, atol=1e-5)
+    m = data["metrics"]["mutual_knn"]
+    cells = [(idx[lm], idx[vm]) for lm in ("minilm_l6", "glove_6b_50d") for vm in TOP1]
+    assert c.null_band == pytest.approx((min(m["null_mean"][i, j] for i, j in cells),
+                                         max(m["tau"][i, j] for i, j in cells)))
+    write_trend(tmp_path / "trend.tsv", dataset="toy", rows=[
+        {"modality": "vision", "metric": "mutual_knn", "aggregate": "max", "partner": "pooled",
+         "statistic": "spearman", "estimate": 0.75, "se": 0.1, "low": 0.55, "high": 0.95,
+         "level": 0.95, "p_value": 0.0123, "p_models": 0.5, "n_models": 3}])
+    out = tmp_path / "c.svg"
+    plots.alignment_vs_competence(d / "alignment.h5", out, metric="mutual_knn",
+                                  modalities=MODALITY, features=feats, competence=COMPETENCE,
+                                  dpi=DPI, intervals=tmp_path / "intervals.tsv",
+                                  trend=tmp_path / "trend.tsv")
+    svg = out.read_text()
+    assert "spearman = 0.75 [0.55, 0.95], p = 0.0123" in svg and "p_models = 0.5" in svg
+    assert "90% intervals" in svg and "grey band: permutation nulls" in svg

@@ -39,7 +39,7 @@ TINY = {
     "embedding": {"batch_size": 16, "threads": 1},
     "alignment": {"threads": 1},
     "metrics": {"mutual_knn": {"topk": 5}, "cycle_knn": {"topk": 5}, "cka": {}},
-    "calibration": {"n_permutations": 20, "n_boot": 20, "aggregates": ["max", "mean"],
+    "calibration": {"n_permutations": 20, "aggregates": ["max", "mean"],
                     "sample_sizes": [24, 48], "sample_size_metrics": ["mutual_knn"],
                     "sample_size_permutations": 20},
 }
@@ -49,6 +49,8 @@ PAIRS = ["efficientnet_lite0__glove_6b_50d", "efficientnet_lite0__minilm_l6",
 AGGREGATE = {f"{D}/alignment.h5", f"{D}/alignment.tsv", f"{D}/aggregates.tsv"}
 SAMPLE = {f"{D}/sample_size.tsv"}  # depends on the stats of the cross-modal pairs' models
 SAMPLE |= {f"{D}/plots/sample_size.{ext}" for ext in ("png", "pdf")}  # and its figure
+# intervals, comparisons, trend: the stats of every calibrated pair's models
+STATISTICS = {f"{D}/statistics/{t}.tsv" for t in ("intervals", "comparisons", "trend")}
 CALIBRATED_PAIRS = ["efficientnet_lite0__glove_6b_50d", "efficientnet_lite0__minilm_l6"]
 # Plot-stage outputs (rules/plots.smk), PNG and PDF each: heatmaps (and
 # calibrated ones when calibration is on), alignment vs competence, layer x
@@ -178,7 +180,7 @@ def test_full_run_writes_every_output(built):
     # calibration: cross-modal pairs only (calibration.pairs defaults to cross_modal)
     for r in rows:
         cross = "__".join(sorted((r["model_x"], r["model_y"]))) in CALIBRATED_PAIRS
-        assert bool(r["p_value"]) == bool(r["p_bh"]) == bool(r["ci_low"]) == cross, r
+        assert bool(r["p_value"]) == bool(r["p_bh"]) == cross, r
         if cross:
             assert 1 / 21 - 1e-6 <= float(r["p_value"]) <= 1 and 0 <= float(r["calibrated"]) <= 1
     with open(built / f"{D}/sample_size.tsv") as fh:
@@ -209,7 +211,7 @@ def test_dry_run_after_full_run_has_nothing_to_do(built):
 
 def test_model_setting_change_reruns_that_model_its_pairs_and_the_aggregate(built):
     planned = _plan_with(built, variant(models__minilm_l6__batch_size=8))
-    assert planned == model_outputs("minilm_l6") | AGGREGATE | SAMPLE | PLOTS
+    assert planned == model_outputs("minilm_l6") | AGGREGATE | SAMPLE | STATISTICS | PLOTS
 
 
 def test_scheduling_only_settings_rerun_nothing(built):
@@ -235,7 +237,7 @@ def test_metric_parameter_change_reruns_no_embedding(built):
     # a new k changes what the stats files hold, but still no embedding
     planned = _plan_with(built, variant(metrics__mutual_knn={"topk": 4}))
     assert planned == ({f"{D}/stats/{m}.h5" for m in MODELS}
-                       | {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | SAMPLE | PLOTS)
+                       | {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | SAMPLE | STATISTICS | PLOTS)
 
 
 def test_calibration_settings_rerun_only_what_they_change(built):
@@ -253,7 +255,7 @@ def test_adding_a_model_adds_only_its_jobs(built):
     new_pairs = {"efficientnet_lite0__glove_b", "glove_6b_50d__glove_b", "glove_b__minilm_l6"}
     planned = _plan_with(built, cfg)
     assert planned == ({f"{D}/features/glove_b.h5", f"{D}/stats/glove_b.h5"}
-                       | {f"{D}/pairs/{p}.h5" for p in new_pairs} | AGGREGATE | SAMPLE | PLOTS
+                       | {f"{D}/pairs/{p}.h5" for p in new_pairs} | AGGREGATE | SAMPLE | STATISTICS | PLOTS
                        | layer_figures("efficientnet_lite0__glove_b"))
 
 
@@ -279,7 +281,7 @@ def test_editing_a_library_module_reruns_the_stages_that_use_it(built, module, e
         path.write_text(text)
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     align = ({f"{D}/stats/{m}.h5" for m in MODELS} | {f"{D}/pairs/{p}.h5" for p in PAIRS}
-             | AGGREGATE | SAMPLE | PLOTS)
+             | AGGREGATE | SAMPLE | STATISTICS | PLOTS)
     embedding = {f"{D}/features/{m}.h5" for m in MODELS} | align
     assert planned == {
         "pairs": {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | PLOTS,
@@ -321,7 +323,7 @@ def test_scorecard_of_a_features_file_runs_only_its_jobs_and_equals_the_original
         if partner == "minilm_l6":
             continue
         o = orig[(metric, partner)]
-        for col in ("score", "p_value", "p_bh", "calibrated", "ci_low", "ci_high", "rank"):
+        for col in ("score", "p_value", "p_bh", "calibrated", "rank"):
             assert (r[col] == o[col] == "") or abs(float(r[col]) - float(o[col])) <= 1e-6, col
     # the original models' outputs were not touched
     assert pending(built) == set()
@@ -335,7 +337,7 @@ def test_incremental_rerun_for_real_touches_only_the_changed_model(built):
     after = {p.relative_to(built).as_posix(): p.stat().st_mtime_ns
              for p in (built / D).rglob("*") if p.is_file()}
     changed = {k for k in after if after[k] != before.get(k)}
-    assert changed == model_outputs("glove_6b_50d") | AGGREGATE | SAMPLE | PLOTS, res.stderr[-3000:]
+    assert changed == model_outputs("glove_6b_50d") | AGGREGATE | SAMPLE | STATISTICS | PLOTS, res.stderr[-3000:]
     assert pending(built, "--configfile", str(built / "variant.yaml")) == set()
 
 

@@ -4,8 +4,10 @@ readers; computed by :mod:`prh.steps.statistics` from
 
 - ``intervals.tsv`` (:data:`INTERVAL_COLUMNS`): each calibrated pair's score
   with its standard error and interval ``low``..``high`` (``level``, e.g.
-  0.95) per metric and aggregate; asymmetric metrics have a row per order,
-  as in ``alignment.tsv``. ``method`` and ``n_resamples`` say how the noise
+  0.95) per metric and aggregate. ``order`` "xy": metric(model_x, model_y);
+  asymmetric metrics have a row per order, as in ``alignment.tsv``, and a
+  row with ``order`` "mean", the mean of both orders (what the competence
+  figure and the comparisons use). ``method`` and ``n_resamples`` say how the noise
   was estimated (README "Statistics": the measured coverage of each).
 - ``comparisons.tsv`` (:data:`COMPARISON_COLUMNS`): paired differences
   score(a_x, a_y) - score(b_x, b_y) with interval, two-sided p-value
@@ -25,8 +27,8 @@ from typing import Any, Mapping, Sequence
 
 from ..jobio import fmt, read_tsv, write_tsv
 
-INTERVAL_COLUMNS = ("dataset", "model_x", "model_y", "metric", "aggregate", "score", "se",
-                    "low", "high", "level", "method", "n_resamples")
+INTERVAL_COLUMNS = ("dataset", "model_x", "model_y", "metric", "order", "aggregate", "score",
+                    "se", "low", "high", "level", "method", "n_resamples")
 COMPARISON_COLUMNS = ("dataset", "metric", "aggregate", "a_x", "a_y", "b_x", "b_y", "score_a",
                       "score_b", "difference", "se", "low", "high", "level", "p_value", "p_bh",
                       "method", "n_resamples")
@@ -42,10 +44,10 @@ def _write(out, columns, dataset, rows: Sequence[Mapping[str, Any]]) -> None:
 
 def write_intervals(out: str | os.PathLike, *, dataset: str,
                     rows: Sequence[Mapping[str, Any]]) -> None:
-    """Rows of :func:`prh.calibration.interval_rows` plus ``level``; an
-    ordered row (x, y, "yx") is written with the roles swapped."""
-    flat = [{**r, "model_x": r["y"] if r["order"] == "yx" else r["x"],
-             "model_y": r["x"] if r["order"] == "yx" else r["y"]} for r in rows]
+    """Rows of :func:`prh.calibration.interval_rows` plus ``level``; a row of
+    order "yx" is written as "xy" with the roles swapped."""
+    flat = [{**r, "model_x": r["y"], "model_y": r["x"], "order": "xy"} if r["order"] == "yx"
+            else {**r, "model_x": r["x"], "model_y": r["y"]} for r in rows]
     _write(out, INTERVAL_COLUMNS, dataset, flat)
 
 

@@ -16,7 +16,7 @@ lets every pair job reuse them. HDF5 layout (one file per dataset and model):
 - ``svcca/d<D>``    (L, N, D) float64   top-D left singular vectors of the
                                         standardised layers, per cca_dim
 - ``layers/<l>``    (N, D_l) float32    optional: the clamped, normalised layers
-                                        themselves, centred (xc; SVCCA on bootstrap
+                                        themselves, centred (xc; SVCCA on
                                         resamples and subsets must recompute its bases)
 - ``sample_ids``    (N,) UTF-8          the samples' ids, in row order
 - attributes: ``manifest_sha256`` and ``sample_ids_sha256`` (provenance,

@@ -3,15 +3,19 @@
 Competence is 1 - bits per byte for causal language models (measured by the
 embedding stage) or a configured value per model (``models.<m>.competence``
 with ``competence_source``); an untrained baseline (random weights) without
-a configured value gets chance, :data:`prh.plots.data.CHANCE_COMPETENCE`,
+a configured value gets chance, :data:`prh.competence.CHANCE_COMPETENCE`,
 and is labelled "(untrained)". The x axis is the competence of the modality
-that has it (language if any language model has one, else vision); one line
-per model of the other modality; y is the alignment of the pair (best layer
-pair, the mean of both orders for an asymmetric metric).
+with more models that have one (language on a tie); one line per model of
+the other modality; y is the alignment of the pair (best layer pair, the mean
+of both orders for an asymmetric metric).
 
 :func:`alignment_vs_competence` draws raw scores; with ``calibrated=True``,
 raw and calibrated scores side by side (same lines), non-significant points
-as open markers.
+as open markers. Given the statistics tables, raw points get their intervals
+(``statistics/intervals.tsv``), the trend test's pooled result is noted
+(``statistics/trend.tsv``), and a grey band spans the permutation nulls of the
+plotted pairs (lowest null mean to highest threshold tau), with the y axis
+reaching down to it: the eye sees the score against the scale of chance.
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from . import style as st
-from .data import (Competence, has_calibration, labels_of, load_alignment, metric_of,
-                   model_info, p_values, resolve_competence)
+from ..competence import Competence, resolve_competence
+from .data import has_calibration, labels_of, load_alignment, metric_of, model_info, p_values
 
 NO_COMPETENCE = "no competence values configured"
 HOW_TO = ("Set models.<name>.competence (a number) and models.<name>.competence_source "
@@ -47,6 +51,10 @@ class Curves:
     alpha: float = 0.05
     missing: list[str] = field(default_factory=list)   # x-side models without competence
     labels: dict[str, str] = field(default_factory=dict)  # model -> label (default short name)
+    low: np.ndarray | None = None        # (lines, x models) interval of the raw score
+    high: np.ndarray | None = None
+    null_band: tuple[float, float] | None = None  # lowest null mean, highest tau
+    level: float | None = None
 
     def label(self, model: str) -> str:
         return self.labels.get(model) or st.short_name(model)
@@ -64,9 +72,11 @@ def competence_curves(data: Mapping[str, Any], metric: str, *,
                       modalities: Mapping[str, str | None],
                       competence: Mapping[str, Competence],
                       source: str | os.PathLike = "alignment.h5",
-                      labels: Mapping[str, str] | None = None) -> Curves | str:
+                      labels: Mapping[str, str] | None = None,
+                      intervals: Sequence[Mapping[str, str]] | None = None) -> Curves | str:
     """The curves to draw, or a sentence saying why there are none;
-    ``labels``: model -> figure label (default: the short name)."""
+    ``labels``: model -> figure label (default: the short name); ``intervals``:
+    rows of ``statistics/intervals.tsv`` (:mod:`prh.formats.statistics`)."""
     m = metric_of(data, metric, source)
     models = data["models"]
     unknown = [x for x in models if modalities.get(x) not in ("vision", "language")]
@@ -77,7 +87,8 @@ def competence_curves(data: Mapping[str, Any], metric: str, *,
     with_comp = {s: [x for x in by_side[s] if x in competence] for s in by_side}
     if not with_comp["language"] and not with_comp["vision"]:
         return NO_COMPETENCE
-    x_side = "language" if with_comp["language"] else "vision"
+    x_side = ("language" if len(with_comp["language"]) >= len(with_comp["vision"])
+              else "vision")
     line_side = "vision" if x_side == "language" else "language"
     if not by_side[line_side]:
         return f"no {line_side} models to align with the {x_side} models"
@@ -98,10 +109,31 @@ def competence_curves(data: Mapping[str, Any], metric: str, *,
     p, p_label = p_values(m)
     alpha = float(m.get("alpha", 0.05))
     ns = grid(p) > alpha if p is not None else None
+    band = None
+    if m.get("tau") is not None and m.get("null_mean") is not None:
+        tau, mean = grid(m["tau"]), grid(m["null_mean"])
+        if np.isfinite(tau).any() and np.isfinite(mean).any():
+            band = (float(np.nanmin(mean)), float(np.nanmax(tau)))
+    low = high = level = None
+    if intervals:
+        want = "mean" if not sym else "xy"
+        found = {}
+        for r in intervals:
+            if r["metric"] == metric and r["aggregate"] == "max" and r["order"] == want:
+                found[(r["model_x"], r["model_y"])] = r
+                if sym or want == "mean":
+                    found[(r["model_y"], r["model_x"])] = r
+        cells = [[found.get((lm, x)) for x in x_models] for lm in by_side[line_side]]
+        if any(c for row in cells for c in row):
+            def num(c, key):
+                return float(c[key]) if c and c[key] != "" else np.nan
+            low = np.array([[num(c, "low") for c in row] for row in cells])
+            high = np.array([[num(c, "high") for c in row] for row in cells])
+            level = next(float(c["level"]) for row in cells for c in row if c)
     return Curves(x_side, line_side, x_models, np.array([competence[x].value for x in x_models]),
                   {x: competence[x].source for x in x_models}, by_side[line_side], raw, cal,
                   ns, p_label, alpha, [x for x in by_side[x_side] if x not in competence],
-                  dict(labels or {}))
+                  dict(labels or {}), low, high, band, level)
 
 
 def _xlabel(c: Curves) -> str:
@@ -112,8 +144,12 @@ def _xlabel(c: Curves) -> str:
     return f"{head} (sources in the note below)"
 
 
-def _draw(ax, c: Curves, values: np.ndarray, ylabel: str, *, mark_ns: bool) -> list:
+def _draw(ax, c: Curves, values: np.ndarray, ylabel: str, *, mark_ns: bool,
+          raw: bool = False) -> list:
     handles = []
+    if raw and c.null_band is not None:
+        ax.axhspan(*c.null_band, color="#d9d9d9", alpha=0.6, linewidth=0, zorder=0,
+                   label="_null")
     for i, lm in enumerate(c.line_models):
         sty = st.line_style(i)
         y = values[i]
@@ -121,10 +157,21 @@ def _draw(ax, c: Curves, values: np.ndarray, ylabel: str, *, mark_ns: bool) -> l
         h, = ax.plot(c.x[ok], y[ok], label=c.label(lm), markersize=6, linewidth=1.8,
                      **sty)
         handles.append(h)
+        if raw and c.low is not None:
+            have = ok & np.isfinite(c.low[i]) & np.isfinite(c.high[i])
+            ax.errorbar(c.x[have], y[have], yerr=[np.clip(y[have] - c.low[i][have], 0, None),
+                                                   np.clip(c.high[i][have] - y[have], 0, None)],
+                        fmt="none", ecolor=sty["color"], elinewidth=1.2, capsize=3, zorder=2)
         if mark_ns and c.not_significant is not None:
             ns = ok & c.not_significant[i]
             ax.plot(c.x[ns], y[ns], linestyle="none", marker=sty["marker"], markersize=6,
                     markerfacecolor="white", markeredgecolor=sty["color"], zorder=3)
+    if raw and c.null_band is not None:
+        # the axis reaches down to the null, so steps between points are seen
+        # against the scale of chance, not blown up by auto-scaling
+        lo, hi = ax.get_ylim()
+        bottom = min(lo, c.null_band[0])
+        ax.set_ylim(bottom - 0.05 * (hi - bottom), hi)
     ax.set_ylabel(ylabel)
     ax.set_xlabel(_xlabel(c))
     ax.grid(True, color="#e5e5e5", linewidth=0.8)
@@ -137,8 +184,21 @@ def _draw(ax, c: Curves, values: np.ndarray, ylabel: str, *, mark_ns: bool) -> l
     return handles
 
 
-def _notes(c: Curves, metric: str) -> str:
+def _notes(c: Curves, metric: str, trend: Sequence[Mapping[str, str]] = ()) -> str:
     lines = []
+    if c.low is not None:
+        lines.append(f"bars: {c.level:.0%} intervals of the score's sampling noise "
+                     "(statistics/intervals.tsv)")
+    if c.null_band is not None:
+        lines.append("grey band: permutation nulls of these pairs, lowest null mean to "
+                     "highest 95% threshold τ")
+    for r in trend:
+        if (r["modality"] == c.x_side and r["metric"] == metric and r["aggregate"] == "max"
+                and r["partner"] == "pooled"):
+            lines.append(f"trend, pooled over {c.line_side} models: {r['statistic']} = "
+                         f"{float(r['estimate']):.3g} [{_num(r['low'])}, {_num(r['high'])}], "
+                         f"p = {_num(r['p_value'])} (sample noise), p_models = "
+                         f"{_num(r['p_models'])} (order of {r['n_models']} models)")
     if len(set(c.sources.values())) > 1:
         lines += [f"{x}: {c.sources[x]}" for x in c.x_models]
     if c.missing:
@@ -153,15 +213,24 @@ def _notes(c: Curves, metric: str) -> str:
     return "\n".join(lines)
 
 
+def _num(text: str) -> str:
+    return f"{float(text):.3g}" if text != "" else "n/a"
+
+
 def alignment_vs_competence(alignment_h5: str | os.PathLike, out: st.Outputs, *, metric: str,
                             modalities: Mapping[str, str] | None = None,
                             features: Mapping[str, str | os.PathLike] | None = None,
                             competence: Mapping[str, Mapping[str, Any]] | None = None,
-                            calibrated: bool = False, dpi: int = 150) -> list:
+                            calibrated: bool = False, dpi: int = 150,
+                            intervals: str | os.PathLike | None = None,
+                            trend: str | os.PathLike | None = None) -> list:
     """Alignment (``metric``) against competence; ``calibrated``: raw and
     calibrated side by side. ``competence``: per model ``{"competence",
     "competence_source"}`` from the config; ``features``: model -> features
-    file (for bits per byte and, without ``modalities``, the modality)."""
+    file (for bits per byte and, without ``modalities``, the modality);
+    ``intervals`` and ``trend``: the statistics tables."""
+    from ..formats.statistics import read_intervals, read_trend
+
     data = load_alignment(alignment_h5)
     models = data["models"]
     features = features or {}
@@ -176,7 +245,8 @@ def alignment_vs_competence(alignment_h5: str | os.PathLike, out: st.Outputs, *,
     title = f"{data['dataset']}: alignment vs competence, {metric}" + (
         f" ({params})" if params else "")
     c = competence_curves(data, metric, modalities=modalities, competence=comp,
-                          source=alignment_h5, labels=labels_of(models, info))
+                          source=alignment_h5, labels=labels_of(models, info),
+                          intervals=read_intervals(intervals) if intervals else None)
     if isinstance(c, str):
         msg = f"{c}.\n{HOW_TO}" if c == NO_COMPETENCE else c + "."
         return _message(out, title, c, msg, calibrated=calibrated, dpi=dpi)
@@ -186,15 +256,15 @@ def alignment_vs_competence(alignment_h5: str | os.PathLike, out: st.Outputs, *,
     orders = "" if m["symmetric"] else ", mean of both orders"
     ylabel = f"alignment: {metric}\n(best layer pair{orders})"
     legend_title = f"{c.line_side} model"
-    notes = _notes(c, metric)
+    notes = _notes(c, metric, read_trend(trend) if trend else ())
     with st.style():
         if not calibrated:
             fig, ax = plt.subplots(figsize=(6.8, 4.6))
-            handles = _draw(ax, c, c.raw, ylabel, mark_ns=True)
+            handles = _draw(ax, c, c.raw, ylabel, mark_ns=True, raw=True)
             axes = [ax]
         else:
             fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.8))
-            handles = _draw(axes[0], c, c.raw, ylabel, mark_ns=True)
+            handles = _draw(axes[0], c, c.raw, ylabel, mark_ns=True, raw=True)
             axes[0].set_title("raw score", loc="left", fontsize=10)
             axes[1].set_title("calibrated score", loc="left", fontsize=10)
             if c.calibrated is None:

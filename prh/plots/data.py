@@ -6,9 +6,8 @@ and, for causal language models, ``bpb`` (bits per byte of each caption);
 never the features.
 
 Untrained baselines (features files with ``weights = "random"``) are
-labelled "(untrained)" in every figure (:attr:`ModelInfo.label`) and, unless
-the config gives a competence, get chance competence: :data:`CHANCE_COMPETENCE`
-(ImageNet top-1 % of a 1000-class guess, the unit of the configured values).
+labelled "(untrained)" in every figure (:attr:`ModelInfo.label`); competence
+is :mod:`prh.competence`'s.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..formats.features import read_bpb, read_metadata
+from ..formats.features import read_metadata
 
 MODALITY_ORDER = ("vision", "language")
 
@@ -124,59 +123,3 @@ def layer_names(features: str | os.PathLike | None, n_layers: int) -> list[str]:
     return [str(i) for i in range(n_layers)]
 
 
-def bpb_competence(features: str | os.PathLike) -> float | None:
-    """1 - mean bits per byte of a causal language model's features file, or
-    None when the file has no (finite) ``bpb``."""
-    bpb = read_bpb(features)
-    if bpb is None:
-        return None
-    bpb = np.asarray(bpb, dtype=np.float64)
-    bpb = bpb[np.isfinite(bpb)]
-    return float(1.0 - bpb.mean()) if bpb.size else None
-
-
-BPB_SOURCE = "1 - bits per byte of the captions (embedding stage)"
-#: competence of an untrained (random-weight) model unless configured:
-#: ImageNet top-1 in %, like the configured values, of guessing 1 of 1000 classes
-CHANCE_COMPETENCE = 100.0 / 1000
-CHANCE_SOURCE = "untrained: chance, ImageNet top-1 % of 1 in 1000 classes"
-
-
-@dataclass(frozen=True)
-class Competence:
-    value: float
-    source: str
-
-
-def resolve_competence(models: Sequence[str], *, features: Mapping[str, Any] | None = None,
-                       configured: Mapping[str, Mapping[str, Any]] | None = None
-                       ) -> dict[str, Competence]:
-    """Competence per model: 1 - bits per byte where the features file has
-    ``bpb`` (causal language models), else the configured value
-    (``{"competence": float, "competence_source": str}``), else, for an
-    untrained model (features file with ``weights = "random"``), chance:
-    :data:`CHANCE_COMPETENCE`. Other models are left out."""
-    features = features or {}
-    configured = configured or {}
-    out: dict[str, Competence] = {}
-    for m in models:
-        if features.get(m) is not None:
-            v = bpb_competence(features[m])
-            if v is not None:
-                out[m] = Competence(v, BPB_SOURCE)
-                continue
-        entry = configured.get(m)
-        if entry is None or entry.get("competence") is None:
-            if features.get(m) is not None and model_info(m, features[m]).untrained:
-                out[m] = Competence(CHANCE_COMPETENCE, CHANCE_SOURCE)
-            continue
-        value = entry["competence"]
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not number or not math.isfinite(value):
-            raise ValueError(f"models.{m}.competence: {value!r} is not a finite number")
-        source = entry.get("competence_source")
-        if not source:
-            raise ValueError(f"models.{m}.competence_source: say where the competence "
-                             f"value {value} comes from")
-        out[m] = Competence(float(value), str(source))
-    return out

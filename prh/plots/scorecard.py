@@ -1,6 +1,5 @@
 """A model's scorecard figure: one panel per metric, a bar per partner model
-(the best layer pair's score) with its bootstrap interval, partners grouped
-by modality (in the same order in every panel, so a partner stays in
+(the best layer pair's score), partners grouped by modality (in the same order in every panel, so a partner stays in
 one column); bars whose BH-adjusted p is above
 alpha are hatched and marked "n.s.". Rows as :mod:`prh.steps.scorecard`
 builds them."""
@@ -66,7 +65,8 @@ def scorecard_figure(rows: Sequence[Mapping[str, Any]], out: st.Outputs, *, mode
         axes[0, 0].legend(handles, list(colours), title="partner", loc="upper right",
                           frameon=False)
         fig.suptitle(f"{st.short_name(model)} on {dataset}: alignment with each model")
-        st.add_note(fig, f"Best layer pair per partner; whiskers: 95% bootstrap interval; "
-                         f"hatched, n.s.: BH-adjusted p > {alpha:g}; no whisker: not calibrated.",
+        st.add_note(fig, f"Best layer pair per partner; hatched, n.s.: BH-adjusted p > "
+                         f"{alpha:g} (the model's calibrated pairs; intervals: "
+                         f"results/<dataset>/statistics/intervals.tsv).",
                     below=[axes[-1, 0]])
         st.save(fig, out, dpi=dpi)

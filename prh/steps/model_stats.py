@@ -21,7 +21,7 @@ def run(features: str | os.PathLike, out: str | os.PathLike, *, q: float, exact:
         model: Sequence[str] | None = None) -> None:
     """Preprocess one model's features and write its stats file.
 
-    ``layers`` keeps the preprocessed layers too: SVCCA on bootstrap resamples
+    ``layers`` keeps the preprocessed layers too: SVCCA on resamples
     and sample subsets must recompute its bases from them. With ``manifest``,
     the features' sample ids (order included) and manifest hash must be the
     manifest's; with ``model`` (the names the model's embedder may record),

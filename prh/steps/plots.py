@@ -27,13 +27,18 @@ def heatmaps(alignment: str | os.PathLike, figures: Figures, outputs: Outputs, *
 
 def competence(alignment: str | os.PathLike, figures: Figures, outputs: Outputs, *,
                modalities: Mapping[str, str], features: Paths,
-               competence: Mapping[str, Mapping[str, Any]], dpi: int) -> None:
+               competence: Mapping[str, Mapping[str, Any]], dpi: int,
+               intervals: str | os.PathLike | None = None,
+               trend: str | os.PathLike | None = None) -> None:
+    """The competence figures; ``intervals``/``trend``: the statistics tables
+    (when calibration is on)."""
     from ..plots import alignment_vs_competence
 
     for name, f in figures.items():
         alignment_vs_competence(alignment, outputs[name], metric=f["metric"],
                                 modalities=modalities, features=features,
-                                competence=competence, calibrated=f["calibrated"], dpi=dpi)
+                                competence=competence, calibrated=f["calibrated"], dpi=dpi,
+                                intervals=intervals, trend=trend)
 
 
 def layer_heatmaps(pairs: Paths, figures: Figures, outputs: Outputs, *, features: Paths,

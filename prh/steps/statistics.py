@@ -33,7 +33,7 @@ def run(stats: Mapping[str, str | os.PathLike], *, dataset: str,
     [b_x, b_y]] lists (:meth:`prh.config.Config.comparisons`); ``trend``: test
     alignment against competence for each modality with >= 3 models that have
     one (configured values, 1 - bits per byte, chance for untrained models:
-    :func:`prh.plots.data.resolve_competence`); ``blocks``: a manifest column
+    :func:`prh.competence.resolve_competence`); ``blocks``: a manifest column
     keeping blocks of samples whole in the resamples.
     """
     import numpy as np
@@ -41,10 +41,10 @@ def run(stats: Mapping[str, str | os.PathLike], *, dataset: str,
 
     from ..calibration import (benjamini_hochberg, comparison_rows, interval_rows,
                                pair_replicates, trend_rows)
+    from ..competence import resolve_competence
     from ..datasets import sample_blocks
     from ..formats.statistics import write_comparisons, write_intervals, write_trend
     from ..formats.stats import load_model_stats, read_stats_provenance
-    from ..plots.data import resolve_competence
     from ..provenance import check_same_samples
 
     pairs = [tuple(p) for p in pairs]
