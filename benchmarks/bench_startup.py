@@ -9,7 +9,9 @@ the paper's config). Each row here is one such process, timed from outside
 (wall clock, ``subprocess.run``): it imports ``prh.jobio.logged`` and the
 step as the rule's script does, and runs the step on tiny inputs (32
 samples, one or two small layers), so almost all of its time is start-up.
-``python -c pass``, ``import numpy`` and ``import torch`` are the baselines.
+``python -c pass``, ``import numpy`` and ``import torch`` are the baselines,
+and the imports of the preamble Snakemake puts before every rule's script
+(paid by every job, whatever its step).
 
 ``--before DIR`` times the same jobs with another checkout's prh (e.g. a
 ``git worktree`` of the commit before a change), interleaved with this
@@ -58,6 +60,10 @@ BASELINES = {
     "python -c pass": "pass",
     "import numpy": "import numpy",
     "import torch": "import torch",
+    # what Snakemake's preamble to every `script:` imports, before the script runs
+    "snakemake script preamble": "import pickle; from snakemake.logging import logger; "
+                                 "from snakemake.iocontainers import Snakemake; "
+                                 "from snakemake.shell import shell",
 }
 
 
