@@ -114,7 +114,7 @@ def build_inputs(work: Path) -> dict[str, dict]:
     for m, spec in models.items():
         embed.run(spec, r / "manifest.json", feats[m], name=m)
         model_stats.run(feats[m], stats[m], manifest=r / "manifest.json", model=[m], **stats_kw)
-    cal = {"n_permutations": 20, "n_boot": 0, "alpha": 0.05, "aggregates": ["max"], "seed": 0,
+    cal = {"n_permutations": 20, "alpha": 0.05, "aggregates": ["max"], "seed": 0,
            "metrics": list(METRICS)}
     pair = str(r / "a__b.pair.h5")
     pair_kw = dict(metrics=METRICS, model_x="a", model_y="b", device="cpu")

@@ -84,7 +84,7 @@ def torch_free_jobs(tmp_path_factory):
     pair = str(d / "a__b.h5")
     pair_scores.run(d / "a.stats.h5", d / "b.stats.h5", pair, model_x="a", model_y="b",
                     metrics={m: {"topk": 3} for m in metrics}, device="cpu",
-                    calibration={"n_permutations": 20, "n_boot": 0, "alpha": 0.05, "seed": 0,
+                    calibration={"n_permutations": 20, "alpha": 0.05, "seed": 0,
                                  "aggregates": ["max", "mean"], "metrics": metrics})
     aggregate.run([pair], dataset="t", models=["a", "b"], metrics=metrics,
                   out_h5=d / "alignment.h5", out_tsv=d / "alignment.tsv")
