@@ -1,8 +1,8 @@
 """The layer sweep: every layer of one model against every layer of another.
 
 ``layer_scores(X, Y, metric)`` returns S[i, j] = metric(X[:, i], Y[:, j]) after
-the spec's clamp and normalisation; ``best_layer_pair(S)`` gives the model
-pair's alignment and where it is reached.
+the spec's clamp and normalisation; :func:`prh.scoring.best_layer_pair` gives
+the model pair's alignment and where it is reached.
 
 Speed comes from doing per-layer work once. A :class:`ModelStats` holds, for
 each layer of one model, what every metric needs: the Gram matrix, its kNN
@@ -669,15 +669,3 @@ def layer_scores(X: Any, Y: Any, metric: str, *, q: float = 0.95, exact: bool = 
     sy = ModelStats.from_features(Y, name="Y", q=q, exact=exact, normalize=normalize, device=dev)
     return sweep(sx, sy, metric, **params)
 
-
-def best_layer_pair(S: Any) -> tuple[float, tuple[int, int]]:
-    """The largest score of a layer x layer matrix and its (i, j); ties go to the
-    first in row-major order. NaN entries are ignored."""
-    s = np.asarray(S, dtype=np.float64)
-    if s.ndim != 2 or s.size == 0:
-        raise ValueError(f"S must be a non-empty 2-D matrix of scores, got shape {s.shape}")
-    if np.isnan(s).all():
-        raise ValueError("S holds only NaN scores; there is no best layer pair")
-    flat = int(np.nanargmax(s))
-    i, j = divmod(flat, s.shape[1])
-    return float(s[i, j]), (i, j)

@@ -23,34 +23,14 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 
 from .alignment import ModelStats, permuted_sweep, sweep
 from .checks import check_float, check_int
 from .metric_info import METRICS, interval_scheme as scheme_for
 from .metrics import get_metric, resolve_params
+from .scoring import AGGREGATES, aggregate
 
 MIN_RESAMPLES = 20
-
-
-def _matching(s: np.ndarray) -> float:
-    rows, cols = linear_sum_assignment(s, maximize=True)
-    return float(s[rows, cols].mean())
-
-
-AGGREGATES: dict[str, Callable[[np.ndarray], float]] = {
-    "max": lambda s: float(np.max(s)),                       # the paper's choice
-    "mean": lambda s: float(np.mean(s)),                     # every layer pair alike
-    "row_max_mean": lambda s: float(np.mean(np.max(s, axis=1))),  # each X layer's best match
-    "matching": _matching,                                   # best one-to-one layer matching
-}
-
-
-def aggregate(S: np.ndarray, how: str = "max") -> float:
-    """One number for a layer x layer score matrix."""
-    if how not in AGGREGATES:
-        raise ValueError(f"unknown aggregate {how!r}; choose one of {', '.join(AGGREGATES)}")
-    return AGGREGATES[how](np.asarray(S, dtype=np.float64))
 
 
 def _check_aggregates(aggregates: Iterable[str]) -> tuple[str, ...]:
@@ -235,26 +215,6 @@ def permutation_null(sx: ModelStats, sy: ModelStats, metric: str, *,
     return null_distributions(sx, sy, {metric: params}, n_permutations=n_permutations,
                               seed=seed, aggregates=aggregates,
                               permutations=permutations)[("xy", metric)]
-
-
-def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (false discovery rate); NaN stays NaN."""
-    p = np.asarray(p_values, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    if not ok.any():
-        return out
-    if np.any((p[ok] < 0) | (p[ok] > 1)):
-        raise ValueError("p-values must lie in [0, 1]")
-    vals = p[ok]
-    m = vals.size
-    order = np.argsort(vals)
-    scaled = vals[order] * m / np.arange(1, m + 1)
-    adjusted = np.minimum.accumulate(scaled[::-1])[::-1].clip(max=1.0)
-    res = np.empty(m)
-    res[order] = adjusted
-    out[ok] = res
-    return out
 
 
 def calibrate_pair(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Mapping[str, Any]], *,

@@ -6,9 +6,10 @@ import torch
 
 import prh.alignment as alignment
 import spec_reference as ref
-from prh.alignment import ModelStats, best_layer_pair, layer_scores, sweep
+from prh.alignment import ModelStats, layer_scores, sweep
 from prh.metrics import list_metrics, measure
 from prh.preprocess import clamp_threshold, prepare_layers
+from prh.scoring import best_layer_pair
 from prh.formats.stats import load_model_stats, save_model_stats
 
 CPU = torch.device("cpu")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from prh.alignment import ModelStats
-from prh.calibration import benjamini_hochberg, calibrate_pair
+from prh.calibration import calibrate_pair
 from prh.formats.alignment import read_alignment
 from prh.formats.pair import read_pair
 from prh.formats.tables import AGGREGATE_COLUMNS, ALIGNMENT_COLUMNS as TSV_COLUMNS
@@ -18,6 +18,7 @@ from prh.steps.pair_scores import run as pair_scores
 from prh.formats.sample_size import SAMPLE_SIZE_COLUMNS as COLUMNS
 from prh.steps.sample_size_curve import run as sample_size_table
 from prh.formats.stats import save_model_stats
+from prh.scoring import benjamini_hochberg
 
 N = 40
 CAL = {"n_permutations": 20, "alpha": 0.1, "seed": 3,

@@ -8,9 +8,9 @@ import torch
 from scipy import stats
 
 from prh.alignment import ModelStats, layer_scores, permuted_sweeps, sweep
-from prh.calibration import (aggregate, benjamini_hochberg, calibrate,
-                             calibrated_scores, permutation_null, sample_size_curve)
+from prh.calibration import calibrate, calibrated_scores, permutation_null, sample_size_curve
 from prh.metrics import list_metrics
+from prh.scoring import aggregate, benjamini_hochberg
 
 
 def params_for(metric):

@@ -20,12 +20,13 @@ import torch
 from PIL import Image
 
 from prh import reruns
-from prh.alignment import best_layer_pair, layer_scores
+from prh.alignment import layer_scores
 from prh.datasets import DatasetError, Manifest, Sample, prepare
 from prh.formats.features import FeatureWriter
 from prh.formats.pair import read_pair
 from prh.metrics import cka_ratio
 from prh.provenance import ProvenanceError
+from prh.scoring import best_layer_pair
 from prh.steps import aggregate, model_stats, pair_scores
 
 N = 24

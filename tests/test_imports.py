@@ -35,3 +35,104 @@ def test_steps_are_separate_rerun_boundaries():
     assert "prh/formats/tables.py" not in files["sample_size_curve.py"]
     assert "prh/models/registry.py" not in files["pair_scores.py"]
     assert "prh/steps/aggregate.py" in files["aggregate.py"]
+
+
+# Each workflow job is a fresh process, so what its step imports is paid once
+# per job: torch alone takes seconds. Steps that only read and write scores
+# must not load it (nor scipy), including the imports inside run().
+TORCH_FREE_DAG = "import prh.config, prh.imports, prh.hub, prh.reruns, prh.provenance, prh.datasets"
+
+
+@pytest.fixture(scope="module")
+def torch_free_jobs(tmp_path_factory):
+    """(step, function, args, kwargs, output) of the torch-free steps, on tiny
+    inputs written by the workflow's own steps."""
+    import csv
+
+    import numpy as np
+    from PIL import Image
+
+    from prh.datasets import load_manifest
+    from prh.steps import aggregate, embed, model_stats, pair_scores, prepare_dataset
+
+    d = tmp_path_factory.mktemp("torch_free")
+    n = 12
+    rng = np.random.default_rng(0)
+    with open(d / "captions.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["image", "caption"])
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 255, (4, 4, 3), dtype=np.uint8)).save(d / f"{i}.png")
+            w.writerow([f"{i}.png", f"sample {i}"])
+    dataset = {"source": "folder", "n_samples": n, "path": str(d / "captions.csv")}
+    manifest = str(d / "manifest.json")
+    prepare_dataset.run(dataset, manifest)
+    ids = load_manifest(manifest).ids
+    models = {}
+    modalities = {"a": "vision", "b": "language"}
+    for name, width in (("a", 6), ("b", 5)):
+        np.savez(d / f"{name}.npz", sample_ids=np.array(ids),
+                 l0=rng.standard_normal((n, width)).astype(np.float32))
+        models[name] = {"source": f"file:{d / name}.npz", "modality": modalities[name],
+                        "storage_dtype": "float32"}
+    feats = {m: str(d / f"{m}.features.h5") for m in models}
+    for m in models:
+        embed.run(models[m], manifest, feats[m], name=m)
+        model_stats.run(feats[m], d / f"{m}.stats.h5", q=0.95, exact=True, normalize=True,
+                        topk=[3], cca_dims=[], layers=False, device="cpu")
+    metrics = ["mutual_knn", "cycle_knn"]
+    pair = str(d / "a__b.h5")
+    pair_scores.run(d / "a.stats.h5", d / "b.stats.h5", pair, model_x="a", model_y="b",
+                    metrics={m: {"topk": 3} for m in metrics}, device="cpu",
+                    calibration={"n_permutations": 20, "alpha": 0.05, "seed": 0,
+                                 "aggregates": ["max", "mean"], "metrics": metrics})
+    aggregate.run([pair], dataset="t", models=["a", "b"], metrics=metrics,
+                  out_h5=d / "alignment.h5", out_tsv=d / "alignment.tsv")
+    out = d / "out"
+    return {
+        "prepare_dataset": ("prepare_dataset", "run", [dataset, f"{out}/manifest.json"], {},
+                            f"{out}/manifest.json"),
+        "embed file:": ("embed", "run", [models["a"], manifest, f"{out}/a.h5"], {"name": "a"},
+                        f"{out}/a.h5"),
+        "aggregate": ("aggregate", "run", [[pair]],
+                      {"dataset": "t", "models": ["a", "b"], "metrics": metrics,
+                       "out_h5": f"{out}/al.h5", "out_tsv": f"{out}/al.tsv",
+                       "out_aggregates_tsv": f"{out}/agg.tsv", "pairs": [["a", "b"]]},
+                      f"{out}/agg.tsv"),
+        "scorecard": ("scorecard", "run", ["a", [pair]],
+                      {"dataset": "t", "features": feats, "metrics": metrics,
+                       "modalities": modalities, "alpha": 0.05, "out_tsv": f"{out}/sc.tsv",
+                       "out_png": f"{out}/sc.png", "dpi": 30}, f"{out}/sc.png"),
+        "plots": ("plots", "heatmaps",
+                  [str(d / "alignment.h5"), {"h": {"metric": "mutual_knn", "calibrated": False}},
+                   {"h": [f"{out}/h.png"]}],
+                  {"modalities": modalities, "features": feats, "dpi": 30}, f"{out}/h.png"),
+    }
+
+
+@pytest.mark.parametrize("job", ["prepare_dataset", "embed file:", "aggregate", "scorecard",
+                                 "plots"])
+def test_score_reading_steps_run_without_torch(torch_free_jobs, job, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    module, func, args, kwargs, output = torch_free_jobs[job]
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps([args, kwargs]))
+    code = (f"import json, sys\nfrom prh.steps import {module} as step\n"
+            f"args, kwargs = json.load(open({str(spec)!r}))\n"
+            f"step.{func}(*args, **kwargs)\n"
+            "loaded = sorted({'torch', 'scipy'} & set(sys.modules))\n"
+            "assert not loaded, f'{loaded} imported'\n")
+    res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-1500:]
+    assert Path(output).stat().st_size > 0
+
+
+def test_dag_building_modules_import_no_torch():
+    import subprocess
+    import sys
+
+    code = f"import sys; {TORCH_FREE_DAG}; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

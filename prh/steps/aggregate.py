@@ -31,13 +31,12 @@ def run(pair_paths: Sequence[str | os.PathLike], *, dataset: str, models: Sequen
 
     import numpy as np
 
-    from ..alignment import best_layer_pair
-    from ..calibration import aggregate as aggregate_scores, benjamini_hochberg
     from ..formats.alignment import write_alignment
     from ..formats.pair import CALIBRATION_FIELDS, read_pair
     from ..formats.tables import write_aggregates_tsv, write_alignment_tsv
-    from ..metrics import get_metric
+    from ..metric_info import get_metric
     from ..provenance import ProvenanceError, check_same_hashes
+    from ..scoring import aggregate as aggregate_scores, benjamini_hochberg, best_layer_pair
 
     log = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ def run(model: Mapping[str, Any], manifest: str | os.PathLike, out: str | os.Pat
     random ones) where set, and ``options`` for py: sources. The workflow
     decides when to rerun, so an existing file is always recomputed."""
     from ..datasets import load_manifest
-    from ..devices import resolve_device
     from ..models.registry import parse_source
 
     source = parse_source(model["source"], model["modality"])
@@ -32,6 +31,8 @@ def run(model: Mapping[str, Any], manifest: str | os.PathLike, out: str | os.Pat
                               source=source.text)
         print(f"{out}: {res['n_layers']} layers imported from {source.path}")
         return
+    # torch only from here: importing precomputed features needs none
+    from ..devices import resolve_device
     from ..embed import embed
     from ..jobio import publish
     from ..reruns import backup_path

@@ -16,10 +16,9 @@ def scorecard_rows(model: str, pair_paths: Sequence[str | os.PathLike], *, datas
                    metrics: Sequence[str], modalities: Mapping[str, str],
                    layer_names: Mapping[str, Sequence[str]] | None = None) -> list[dict[str, Any]]:
     """The scorecard's rows (:data:`prh.formats.scorecard.COLUMNS`)."""
-    from ..alignment import best_layer_pair
-    from ..calibration import benjamini_hochberg
     from ..formats.pair import read_pair
-    from ..metrics import get_metric
+    from ..metric_info import get_metric
+    from ..scoring import benjamini_hochberg, best_layer_pair
 
     names = layer_names or {}
     by_metric: dict[str, list[dict[str, Any]]] = {m: [] for m in metrics}

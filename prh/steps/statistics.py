@@ -39,13 +39,13 @@ def run(stats: Mapping[str, str | os.PathLike], *, dataset: str,
     import numpy as np
     from tqdm import tqdm
 
-    from ..calibration import (benjamini_hochberg, comparison_rows, interval_rows,
-                               pair_replicates, trend_rows)
+    from ..calibration import comparison_rows, interval_rows, pair_replicates, trend_rows
     from ..competence import resolve_competence
     from ..datasets import sample_blocks
     from ..formats.statistics import write_comparisons, write_intervals, write_trend
     from ..formats.stats import load_model_stats, read_stats_provenance
     from ..provenance import check_same_samples
+    from ..scoring import benjamini_hochberg
 
     pairs = [tuple(p) for p in pairs]
     models = [m for m in stats if any(m in p for p in pairs)]
