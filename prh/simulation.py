@@ -142,7 +142,7 @@ def measure_coverage(population: SimulatedPopulation, pair: tuple[str, str],
     import torch
 
     from .alignment import ModelStats, sweep
-    from .calibration import aggregate as agg
+    from .scoring import aggregate as agg
     from .calibration import score_intervals
 
     x, y = pair

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from prh.alignment import ModelStats, permuted_sweeps, sweep
-from prh.calibration import (aggregate, block_permutations, calibrate_pair, compare_pairs,
+from prh.calibration import (block_permutations, calibrate_pair, compare_pairs,
                              competence_trend, null_distributions, replicate_scores,
                              replicate_se, resample_indices, score_intervals)
+from prh.scoring import aggregate
 from prh.simulation import (SimulatedModel, SimulatedPopulation, default_population,
                             measure_coverage)
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from prh.alignment import ModelStats, sweep
-from prh.calibration import aggregate, block_permutations, resample_indices
+from prh.calibration import block_permutations, resample_indices
+from prh.scoring import aggregate
 from prh.datasets import Manifest, Sample, sample_blocks
 from prh.formats.statistics import read_comparisons, read_intervals, read_trend
 from prh.formats.stats import load_model_stats, save_model_stats
