@@ -644,6 +644,8 @@ def trend_rows(rep: PairReplicates, models: Sequence[str], competence: Sequence[
                          null.mean(axis=1) if perms else None))
             for partner, e, reps_e, nv in cols:
                 se, low, high, p = rep.interval(metric, float(e), reps_e, level)
+                if name == "spearman":  # a correlation's interval ends at +-1
+                    low, high = max(low, -1.0), min(high, 1.0)
                 p_models = (float(np.mean(np.abs(nv) >= abs(e) - 1e-12)) if nv is not None
                             else math.nan)
                 rows.append({"metric": metric, "aggregate": aggregate_how,
