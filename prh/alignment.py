@@ -506,11 +506,13 @@ def _flat_squared_norms(a: torch.Tensor) -> torch.Tensor:
 
 
 @contextmanager
-def _one_cpu_thread(device: torch.device) -> Iterator[None]:
-    """Torch ops on one thread inside: a CKA null on a CPU is thousands of
-    cache-sized ops, each too short to amortise waking a second thread, and
-    on a shared, busy machine a thread's wait at every op's join made it
-    5-7x slower than one thread (benchmarks/bench_calibration.py)."""
+def one_cpu_thread(device: torch.device) -> Iterator[None]:
+    """Torch ops on one thread inside. A permutation null on a CPU is
+    thousands of small ops per pair (cache-sized blocks for CKA, O(N k)
+    lookups for kNN metrics), each too short to amortise waking a second
+    thread: on the project's shared, busy 2-core machine the waits at every
+    op's join made nulls 5-20x slower on two threads than on one
+    (benchmarks/bench_calibration.py); pair jobs run side by side anyway."""
     before = torch.get_num_threads()
     if device.type == "cpu" and before > 1:
         torch.set_num_threads(1)
@@ -551,7 +553,7 @@ def _permuted_hsic(sx: ModelStats, sy: ModelStats, kernel: str, sigma: float,
     rows = max(e - s for s, e, _ in blocks)
     batch = min(PERMUTATION_BATCH, len(perms))
     scratch = torch.empty(rows * n * batch * lm, device=fixed.device)
-    with _one_cpu_thread(fixed.device):
+    with one_cpu_thread(fixed.device):
         for b in range(0, len(perms), batch):
             group = perms[b:b + batch]
             acc = torch.zeros(lf, len(group) * lm, dtype=torch.float64, device=fixed.device)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from .alignment import PERMUTATION_BATCH, ModelStats, permuted_sweep, sweep
+from .alignment import PERMUTATION_BATCH, ModelStats, one_cpu_thread, permuted_sweep, sweep
 from .checks import check_float, check_int
 from .metrics import get_metric, resolve_params
 
@@ -217,7 +217,9 @@ def null_distributions(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Map
     for start in progress(starts) if progress else starts:
         batch = perms[start:start + PERMUTATION_BATCH]
         for order, metric, p in todo:
-            for i, s in enumerate(permuted_sweep(*_pair(sx, sy, order), metric, batch, p), start):
+            with one_cpu_thread(sx.device):
+                mats_batch = permuted_sweep(*_pair(sx, sy, order), metric, batch, p)
+            for i, s in enumerate(mats_batch, start):
                 if return_matrices:
                     if mats[(order, metric)] is None:
                         mats[(order, metric)] = np.empty((k, *s.shape))
