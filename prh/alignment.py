@@ -35,6 +35,8 @@ Pairs are processed in blocks of X's layers so temporary memory stays under
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from functools import partial
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -47,6 +49,13 @@ from .preprocess import mean_offsets, prepare_centred_layers, rows_dot
 from .sequences import lcs_length, levenshtein
 
 _BLOCK_BYTES = int(os.environ.get("PRH_SWEEP_BLOCK_BYTES", 256 * 2**20))
+#: Permutations a CKA null scores together: each block of the fixed model's
+#: kernels is read once per batch (see :func:`_permuted_hsic`).
+PERMUTATION_BATCH = 16
+#: Bytes of one block of the fixed side's kernel rows in a CKA null (CPU, other
+#: devices): on a CPU the block stays in a core's L2 cache while a batch of
+#: permutations is multiplied into it; a GPU wants fewer, larger products.
+_NULL_ROW_BYTES = (2**20, 64 * 2**20)
 #: A layer whose samples' spread 1 - sum(G) / (N trace G) (0 for identical
 #: rows, 1 - 1/N at most) is below this is constant: its scores are NaN, since
 #: ties between identical rows would otherwise give kNN metrics a perfect 1.0.
@@ -256,31 +265,73 @@ class ModelStats:
         s -= self.n * m
         return rows_dot(x, s) - m @ s
 
-    def centered_kernels(self, kernel: str, sigma: float, unbiased: bool) -> torch.Tensor:
-        """(L, N*N) float32 H K H (biased) or U-centred K (unbiased, zero diagonal).
+    def _null_scales(self, kernel: str, sigma: float) -> torch.Tensor:
+        """(L,) float32 powers of two that bring each layer's kernel entries to
+        about 1 (its RMS entry sqrt(<K, K>) / N): the float32 products of a
+        null then neither underflow on tiny layers nor overflow on huge ones,
+        and scaling by a power of two rounds nothing."""
+        rms = self.kernel_terms(kernel, sigma)["sq"].sqrt() / self.n
+        exponent = torch.where(rms > 0, -torch.round(torch.log2(rms)), torch.zeros_like(rms))
+        return torch.exp2(exponent.clamp(-120, 120)).float()
 
-        One centred side suffices for the HSIC of a pair, <HKH, L> = trace(KHLH)
+    def null_fixed_side(self, kernel: str, sigma: float, unbiased: bool
+                        ) -> tuple[list[tuple[int, int, torch.Tensor]], torch.Tensor]:
+        """This model's centred kernels as the fixed side of a permutation null.
+
+        H K H (biased) or the U-centred K (unbiased, zero diagonal): one
+        centred side suffices for the HSIC of a pair, <HKH, L> = trace(KHLH)
         and <U(K), L> = N(N-3) HSIC_u(K, L), and the products then carry no
-        large cancelling terms, so permutation nulls can use float32 products.
-        The corrections are float64 sums rounded once to float32 (no float64
-        copy of the kernels): their rounding is constant along rows and
-        columns, and HSIC is blind to such terms.
+        large cancelling terms, so nulls can use float32 products. Each
+        layer is centred in float64 and rounded once: entries that cancel to
+        ~0 (a kernel that is nearly constant off the diagonal) stay ~0, where
+        float32 corrections would leave a residue ~1e-7 of the kernel in
+        every entry, which the other, uncentred side does not cancel.
+
+        Both kernels are symmetric, so only the upper triangle is kept, off
+        the diagonal doubled: <C, L> = sum over m >= n of W C L, W = 2 above
+        the diagonal. Returned as blocks of rows (start, stop, (L, rows *
+        (N - start)) float32: the rows' entries from column start on, times W),
+        each small enough to stay in cache while a batch of permutations is
+        multiplied into it, and the (L,) power-of-two scales applied
+        (:meth:`_null_scales`).
         """
         def build():
             t = self.kernel_terms(kernel, sigma)
             n = self.n
-            k = self.kernels(kernel, sigma)
             if unbiased:
                 rows, total = t["rows"] - t["diag"], t["total"] - t["diag"].sum(1)
-                r = (rows / (n - 2)).float()
-                c = (total / ((n - 1) * (n - 2))).float()
+                r, c = rows / (n - 2), total / ((n - 1) * (n - 2))
             else:
-                r, c = (t["rows"] / n).float(), (t["total"] / n**2).float()
-            out = k - r[:, :, None] - r[:, None, :] + c[:, None, None]
-            if unbiased:
-                out.diagonal(dim1=1, dim2=2).zero_()
-            return out.reshape(self.n_layers, -1)
-        return self._cached(("centered", kernel, sigma, unbiased), build)
+                r, c = t["rows"] / n, t["total"] / n**2
+            scales = self._null_scales(kernel, sigma)
+            step = max(1, _NULL_ROW_BYTES[self.device.type != "cpu"] // (4 * n * self.n_layers))
+            blocks = [(s, min(n, s + step)) for s in range(0, n, step)]
+            packed = [torch.empty(self.n_layers, e - s, n - s, device=self.device) for s, e in blocks]
+            kernels = self.kernels(kernel, sigma)
+            for l in range(self.n_layers):  # one N x N temporary at a time
+                centred = kernels[l].double() - r[l, :, None] - r[l, None, :] + c[l]
+                if unbiased:
+                    centred.diagonal().zero_()
+                centred = (centred * scales[l].double()).float()
+                for (s, e), out in zip(blocks, packed):
+                    part = out[l]
+                    torch.mul(centred[s:e, s:], 2.0, out=part)
+                    square = part[:, :e - s]  # rows and columns s..e: upper triangle only
+                    square.copy_(torch.triu(square, 1) + torch.diag_embed(centred[s:e, s:e].diagonal()))
+            return [(s, e, p.view(self.n_layers, -1)) for (s, e), p in zip(blocks, packed)], scales
+        return self._cached(("null_fixed", kernel, sigma, unbiased), build)
+
+    def null_moved_side(self, kernel: str, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """This model's kernels as the permuted side of a null: (N, N, L) float32
+        entry-major (entry (n, m) of every layer in one contiguous run, so a
+        permuted gather copies runs of L values, not single floats), scaled by
+        the (L,) powers of two of :meth:`_null_scales`, which are returned too."""
+        def build():
+            scales = self._null_scales(kernel, sigma)
+            out = torch.empty(self.n, self.n, self.n_layers, device=self.device)
+            torch.mul(self.kernels(kernel, sigma).permute(1, 2, 0), scales, out=out)
+            return out, scales
+        return self._cached(("null_moved", kernel, sigma), build)
 
     def knn(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(L, N, k) neighbour indices (most similar first) and their float64 similarities."""
@@ -454,33 +505,76 @@ def _flat_squared_norms(a: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _permuted_flat(sy: ModelStats, kernel: str, sigma: float, perm: torch.Tensor) -> torch.Tensor:
-    """Y's kernels for Y'[n] = Y[perm[n]], flattened: K' = K[perm][:, perm].
+@contextmanager
+def one_cpu_thread(device: torch.device) -> Iterator[None]:
+    """Torch ops on one thread inside. A permutation null on a CPU is
+    thousands of small ops per pair (cache-sized blocks for CKA, O(N k)
+    lookups for kNN metrics), each too short to amortise waking a second
+    thread: on the project's shared, busy 2-core machine the waits at every
+    op's join made nulls 5-20x slower on two threads than on one
+    (benchmarks/bench_calibration.py); pair jobs run side by side anyway."""
+    before = torch.get_num_threads()
+    if device.type == "cpu" and before > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
-    The gather is the main cost of a CKA null, so the latest one is kept for
-    the other CKA variant scored under the same permutation.
+
+def _permuted_hsic(sx: ModelStats, sy: ModelStats, kernel: str, sigma: float,
+                   perms: torch.Tensor, unbiased: bool) -> torch.Tensor:
+    """(P, Lx, Ly) float64 <C_x, P K_y P^T> for each reordering Y'[n] = Y[perm[n]]
+    (C: the centred kernel, see :meth:`ModelStats.null_fixed_side`).
+
+    The model with fewer layers is the one permuted, by the inverse
+    permutation when it is X: <C_x, P K_y P^T> = <P^T K_x P, C_y>, as H and
+    U-centring commute with a reordering. Its permuted kernels are never
+    built whole: for each block of the fixed side's rows, the matching rows
+    of the permuted side are gathered (whole rows of the entry-major copy,
+    then the permuted columns within them) for a batch of permutations, and
+    one float32 product of the cached block with the batch's gathered rows
+    adds to float64 totals. Work and memory traffic per permutation are
+    then a gather of half of one model's kernels, which stays in cache, and
+    half the products; the old path gathered N x N kernels through an N^2
+    index into memory and read both models' kernels whole.
     """
-    key = ("permuted_flat", kernel, sigma)
-    held = sy._cache.get(key)
-    if held is not None and held[0] is perm:
-        return held[1]
-    n = sy.n
-    lin = (perm[:, None] * n + perm[None, :]).reshape(-1)
-    flat = sy.kernels(kernel, sigma).reshape(sy.n_layers, -1).index_select(1, lin)
-    sy._cache[key] = (perm, flat)
-    return flat
+    swap = sx.n_layers < sy.n_layers
+    fixed, moved = (sy, sx) if swap else (sx, sy)
+    if swap:  # gather X by the inverse permutations
+        inverse = torch.empty_like(perms)
+        inverse.scatter_(1, perms, torch.arange(perms.shape[1], device=perms.device).expand_as(perms))
+        perms = inverse
+    blocks, scale_f = fixed.null_fixed_side(kernel, sigma, unbiased)
+    entries, scale_m = moved.null_moved_side(kernel, sigma)
+    n, lf, lm = fixed.n, fixed.n_layers, moved.n_layers
+    out = torch.empty(len(perms), lf, lm, dtype=torch.float64, device=fixed.device)
+    rows = max(e - s for s, e, _ in blocks)
+    batch = min(PERMUTATION_BATCH, len(perms))
+    scratch = torch.empty(rows * n * batch * lm, device=fixed.device)
+    with one_cpu_thread(fixed.device):
+        for b in range(0, len(perms), batch):
+            group = perms[b:b + batch]
+            acc = torch.zeros(lf, len(group) * lm, dtype=torch.float64, device=fixed.device)
+            for s, e, fixed_rows in blocks:
+                got = scratch[:(e - s) * (n - s) * len(group) * lm].view(e - s, n - s, len(group), lm)
+                for j, perm in enumerate(group):
+                    got[:, :, j] = entries.index_select(0, perm[s:e]).index_select(1, perm[s:])
+                acc += (fixed_rows @ got.view(-1, len(group) * lm)).double()
+            out[b:b + len(group)] = acc.view(lf, len(group), lm).transpose(0, 1)
+    out /= scale_f.double()[:, None] * scale_m.double()[None, :]
+    return out.transpose(1, 2) if swap else out
 
 
-def _permuted_cka(sx, sy, kernel, sigma, eps, perm, unbiased):
-    """CKA of X against reordered Y: float32 products of X's centred kernels with Y's
-    permuted raw kernels; the self terms do not change under a reordering."""
-    cx = sx.centered_kernels(kernel, sigma, unbiased)
-    # (Ly, N*N) @ (N*N, Lx) streams both operands once; the other order is ~2x slower.
-    kl = (_permuted_flat(sy, kernel, sigma, perm) @ cx.T).T.double()
-    kk = _self_hsic(sx, kernel, sigma, unbiased)
-    ll = _self_hsic(sy, kernel, sigma, unbiased)
+def _permuted_cka(sx, sy, perms, kernel, sigma, eps=CKA_EPS, unbiased=False):
+    """CKA of X against Y reordered by each row of perms: (P, Lx, Ly). The self
+    terms do not change under a reordering."""
+    kl = _permuted_hsic(sx, sy, kernel, sigma, perms, unbiased)
     if unbiased:
         kl = kl / (sx.n * (sx.n - 3))
+    kk = _self_hsic(sx, kernel, sigma, unbiased)
+    ll = _self_hsic(sy, kernel, sigma, unbiased)
     return cka_ratio(kl, kk[:, None], ll[None, :], eps)
 
 
@@ -494,9 +588,7 @@ def _self_hsic(s: ModelStats, kernel: str, sigma: float, unbiased: bool) -> torc
     return (inner + total**2 / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * _squared_norms(rows)) / (n * (n - 3))
 
 
-def _sweep_cka(sx, sy, kernel, sigma, eps=CKA_EPS, perm=None):
-    if perm is not None:
-        return _permuted_cka(sx, sy, kernel, sigma, eps, perm, unbiased=False)
+def _sweep_cka(sx, sy, kernel, sigma, eps=CKA_EPS):
     n = sx.n
     tx, ty = sx.kernel_terms(kernel, sigma), sy.kernel_terms(kernel, sigma)
     # trace(K H L H) for all layer pairs, centring applied as corrections
@@ -506,9 +598,7 @@ def _sweep_cka(sx, sy, kernel, sigma, eps=CKA_EPS, perm=None):
     return cka_ratio(kl, kk[:, None], ll[None, :], eps)
 
 
-def _sweep_unbiased_cka(sx, sy, kernel, sigma, eps=CKA_EPS, perm=None):
-    if perm is not None:
-        return _permuted_cka(sx, sy, kernel, sigma, eps, perm, unbiased=True)
+def _sweep_unbiased_cka(sx, sy, kernel, sigma, eps=CKA_EPS):
     n = sx.n
     tx, ty = sx.kernel_terms(kernel, sigma), sy.kernel_terms(kernel, sigma)
     # K~ (zero diagonal) from K's terms: <K~, L~> = <K, L> - diag(K).diag(L).
@@ -625,13 +715,28 @@ def _mask_constant(sx: ModelStats, sy: ModelStats, scores: np.ndarray) -> np.nda
     return scores
 
 
+_PERMUTED: dict[str, Callable[..., torch.Tensor]] = {
+    "cka": partial(_permuted_cka, unbiased=False),
+    "unbiased_cka": partial(_permuted_cka, unbiased=True),
+}
+
+
+def _permuted(sx: ModelStats, sy: ModelStats, metric: str, perms: torch.Tensor,
+              params: dict) -> torch.Tensor:
+    if metric in _PERMUTED:
+        return _PERMUTED[metric](sx, sy, perms, **params)
+    return torch.stack([_SWEEPS[metric](sx, sy, perm=perm, **params) for perm in perms])
+
+
 def permuted_sweep(sx: ModelStats, sy: ModelStats, metric: str, perm: torch.Tensor,
                    params: dict) -> np.ndarray:
-    """One layer x layer matrix with Y's samples reordered by ``perm``; ``params``
-    must already be resolved (see :func:`prh.metrics.resolve_params`). Pass the same
-    ``perm`` tensor for several metrics to share their permuted kernels."""
+    """Layer x layer matrices with Y's samples reordered by ``perm``: one (N,)
+    permutation gives (Lx, Ly), a (P, N) batch (P, Lx, Ly); ``params`` must
+    already be resolved (see :func:`prh.metrics.resolve_params`). CKA nulls
+    cost least per permutation in batches of :data:`PERMUTATION_BATCH`."""
     with torch.inference_mode():
-        return _mask_constant(sx, sy, _SWEEPS[metric](sx, sy, perm=perm, **params).cpu().numpy())
+        out = _permuted(sx, sy, metric, perm.reshape(-1, sx.n), params)
+        return _mask_constant(sx, sy, out.reshape(*perm.shape[:-1], *out.shape[1:]).cpu().numpy())
 
 
 def permuted_sweeps(sx: ModelStats, sy: ModelStats, metric: str, perms: torch.Tensor,
@@ -646,9 +751,7 @@ def permuted_sweeps(sx: ModelStats, sy: ModelStats, metric: str, perms: torch.Te
     perms = torch.as_tensor(perms, dtype=torch.int64, device=sx.device)
     if perms.ndim != 2 or perms.shape[1] != sx.n:
         raise ValueError(f"perms must have shape (P, {sx.n}), got {tuple(perms.shape)}")
-    with torch.inference_mode():
-        out = [_SWEEPS[metric](sx, sy, perm=perm, **p) for perm in perms]
-    return _mask_constant(sx, sy, torch.stack(out).cpu().numpy())
+    return permuted_sweep(sx, sy, metric, perms, p)
 
 
 def layer_scores(X: Any, Y: Any, metric: str, *, q: float = 0.95, exact: bool = False,

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
-from .alignment import ModelStats, permuted_sweep, sweep
+from .alignment import PERMUTATION_BATCH, ModelStats, one_cpu_thread, permuted_sweep, sweep
 from .checks import check_float, check_int
 from .metric_info import METRICS, interval_scheme as scheme_for
 from .metrics import get_metric, resolve_params
@@ -179,7 +179,8 @@ def null_distributions(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Map
 
     Each permutation reorders the second model's samples (Y for "xy", X for
     "yx": either way the pairing is broken the same way) and is shared by all
-    metrics, so kernels permuted for one CKA variant serve the other.
+    metrics; permutations are scored in batches of
+    :data:`prh.alignment.PERMUTATION_BATCH`.
     ``permutations`` replaces the K uniform draws: a (K, N) array (to
     reproduce another tool's null) or a function (n, k, seed) -> (K, N) such
     as :func:`block_permutations` (exchangeable blocks). With
@@ -194,15 +195,19 @@ def null_distributions(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Map
     perms = torch.from_numpy(perms_np).to(sx.device)
     out = {(o, m): {how: np.empty(k) for how in hows} for o, m, _ in todo}
     mats = {(o, m): None for o, m, _ in todo}
-    for i, perm in enumerate(progress(perms) if progress else perms):
+    starts = range(0, k, PERMUTATION_BATCH)  # batches: CKA nulls cost less per permutation
+    for start in progress(starts) if progress else starts:
+        batch = perms[start:start + PERMUTATION_BATCH]
         for order, metric, p in todo:
-            s = permuted_sweep(*_pair(sx, sy, order), metric, perm, p)
-            if return_matrices:
-                if mats[(order, metric)] is None:
-                    mats[(order, metric)] = np.empty((k, *s.shape))
-                mats[(order, metric)][i] = s
-            for how in hows:
-                out[(order, metric)][how][i] = aggregate(s, how)
+            with one_cpu_thread(sx.device):
+                mats_batch = permuted_sweep(*_pair(sx, sy, order), metric, batch, p)
+            for i, s in enumerate(mats_batch, start):
+                if return_matrices:
+                    if mats[(order, metric)] is None:
+                        mats[(order, metric)] = np.empty((k, *s.shape))
+                    mats[(order, metric)][i] = s
+                for how in hows:
+                    out[(order, metric)][how][i] = aggregate(s, how)
     return (out, mats) if return_matrices else out
 
 

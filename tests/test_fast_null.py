@@ -1,0 +1,96 @@
+"""The CKA permutation null (blocked, batched, float32 products) against brute force.
+
+The reference recomputes every null matrix from scratch: the permuted
+features Y[perm] are prepared as a new model and scored with the plain
+sweep (float64 products of its own kernels), so it shares none of the
+null's gathers, blocks, batches, scales or triangle packing.
+"""
+
+import numpy as np
+import pytest
+
+import prh.alignment as alignment
+from prh.alignment import PERMUTATION_BATCH, ModelStats, sweep
+from prh.calibration import null_distributions
+
+N = 37  # prime: no block size or batch divides it
+
+VARIANTS = [("cka", "ip"), ("cka", "rbf"), ("unbiased_cka", "ip"), ("unbiased_cka", "rbf")]
+
+
+def planted(rng, layers, d, scale=1.0, shift=0.0):
+    latent = rng.normal(size=(N, 3))
+    out = [latent @ rng.normal(size=(3, d)) + 0.5 * rng.normal(size=(N, d)) for _ in range(layers)]
+    return (scale * (np.stack(out, 1) + shift)).astype(np.float32)
+
+
+def brute_force(X, Y, perms, metric, params, normalize=True):
+    sx = ModelStats.from_features(X, device="cpu", normalize=normalize)
+    return np.stack([sweep(sx, ModelStats.from_features(Y[p], device="cpu", normalize=normalize),
+                           metric, **params) for p in perms])
+
+
+def fast(X, Y, perms, metric, params, normalize=True):
+    sx = ModelStats.from_features(X, device="cpu", normalize=normalize)
+    sy = ModelStats.from_features(Y, device="cpu", normalize=normalize)
+    _, mats = null_distributions(sx, sy, {metric: params}, permutations=perms, return_matrices=True)
+    return mats[("xy", metric)]
+
+
+def perms_for(rng, k=PERMUTATION_BATCH + 5):  # one full batch and a partial one
+    return np.stack([rng.permutation(N) for _ in range(k)])
+
+
+@pytest.mark.parametrize("metric,kernel", VARIANTS)
+@pytest.mark.parametrize("layers", [(3, 2), (2, 3)], ids=["permute-Y", "permute-X"])
+@pytest.mark.parametrize("block_rows", [1, 5, N])
+def test_null_matrices_equal_brute_force(monkeypatch, metric, kernel, layers, block_rows):
+    # Blocks of 1, 5 (not dividing 37) and all rows of the fixed side's kernels;
+    # with fewer X layers the null permutes X by the inverse permutations.
+    monkeypatch.setattr(alignment, "_NULL_ROW_BYTES", (4 * N * max(layers) * block_rows,) * 2)
+    rng = np.random.default_rng(block_rows)
+    X, Y = planted(rng, layers[0], 6), planted(rng, layers[1], 4)
+    perms = perms_for(rng)
+    params = {"kernel": kernel}
+    got = fast(X, Y, perms, metric, params)
+    want = brute_force(X, Y, perms, metric, params)
+    assert got.shape == (len(perms), *layers)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    # the null is not the observed score repeated: permutations do change it
+    assert np.ptp(got, axis=0).max() > 1e-3
+
+
+@pytest.mark.parametrize("metric,kernel", VARIANTS)
+def test_degenerate_layers(metric, kernel):
+    rng = np.random.default_rng(7)
+    X, Y = planted(rng, 4, 6), planted(rng, 3, 5)
+    X[:, 1] = 0.25                                  # constant layer: NaN row
+    X[:, 2] = 50.0 + 1e-3 * X[:, 2]                 # nearly parallel rows (mean cosine ~1 - 1e-9)
+    X[:, 3] *= 1e3  # unnormalised below: an RBF kernel ~constant off the diagonal (all far apart)
+    Y[:, 1] = Y[:, 0] + 1e-4 * rng.normal(size=(N, 5)).astype(np.float32)  # nearly equal layers
+    perms = perms_for(rng)
+    params = {"kernel": kernel}
+    got = fast(X, Y, perms, metric, params, normalize=False)
+    want = brute_force(X, Y, perms, metric, params, normalize=False)
+    assert np.isnan(got[:, 1]).all() and np.isnan(want[:, 1]).all()
+    assert not np.isnan(np.delete(got, 1, axis=1)).any()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("metric,kernel", VARIANTS)
+@pytest.mark.parametrize("scale", [1e-15, 1e15])
+def test_huge_and_tiny_values(metric, kernel, scale):
+    # Unnormalised layers at 1e-15 / 1e15: the kernels' products (1e-60 /
+    # 1e60 and beyond) are outside float32, which the null's power-of-two
+    # scales bring back; the reference multiplies in float64.
+    rng = np.random.default_rng(11)
+    X, Y = planted(rng, 2, 6, scale=scale), planted(rng, 2, 4, scale=scale)
+    X[:, 1] *= 1e3  # layers of one model at different scales
+    perms = perms_for(rng)
+    # eps=0: the plain ratio, scale-free (eps=1e-6 would swamp tiny kernels);
+    # sigma: an RBF that is not constant on the first layer, nearly so on the second
+    params = {"kernel": kernel, "sigma": 1.3 * scale, "eps": 0.0}
+    got = fast(X, Y, perms, metric, params, normalize=False)
+    want = brute_force(X, Y, perms, metric, params, normalize=False)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
