@@ -1,14 +1,15 @@
 """Cost of a K-permutation null relative to the plain layer sweep, side by side in one run.
 
 Run by hand from the checkout root:
-``PYTHONPATH=. .venv/bin/python benchmarks/bench_calibration.py [--quick] [--boot B]``.
+``PYTHONPATH=. .venv/bin/python benchmarks/bench_calibration.py [--quick] [--resamples R]``.
 
 First the bare Gram matrices of both models and the plain CKA sweep from
 scratch (grams + kernel terms + all layer pairs): their ratio is the
 sweep's overhead over the Gram matrices. Then for each metric: the plain
 sweep from fresh models, the K-permutation null reusing that per-layer
-work (as a workflow pair job does), null/sweep and, with ``--boot``, the
-bootstrap's seconds per replicate. Target: every null under 5x its sweep.
+work (as a workflow pair job does), null/sweep and, with ``--resamples``,
+the seconds per resample of the statistics job (a jackknife index set: the
+models resampled, the pair re-scored; :func:`prh.calibration.replicate_scores`). Target: every null under 5x its sweep.
 
 Measured on the project's shared 2-core machine (N=1024, D=768, 8x8
 layers, K=200, ``--threads 1``, whose timings are the least disturbed by
@@ -44,7 +45,7 @@ import numpy as np
 import torch
 
 from prh.alignment import ModelStats, sweep
-from prh.calibration import bootstrap, permutation_null
+from prh.calibration import permutation_null, replicate_scores, resample_indices
 from prh.preprocess import prepare_layers
 
 ALL = "mutual_knn,cycle_knn,cka,unbiased_cka,cknna,svcca,lcs_knn,edit_distance_knn"
@@ -66,8 +67,8 @@ def main() -> None:
     ap.add_argument("--d", type=int, default=768)
     ap.add_argument("--layers", type=int, default=8)
     ap.add_argument("--k", type=int, default=200, help="permutations")
-    ap.add_argument("--boot", type=int, default=0,
-                    help="bootstrap replicates to time per metric (0: skip; >= 20)")
+    ap.add_argument("--resamples", type=int, default=0,
+                    help="jackknife resamples to time per metric (0: skip)")
     ap.add_argument("--metrics", default=ALL)
     ap.add_argument("--kernels", default="ip,rbf", help="kernels of cka and unbiased_cka")
     ap.add_argument("--repeat", type=int, default=3, help="sweeps and Gram matrices: fastest of R")
@@ -95,7 +96,7 @@ def main() -> None:
     print(f"bare Gram matrices {t_gram:.2f} s, cka sweep {t_cka:.2f} s: "
           f"sweep/gram {t_cka / t_gram:.2f}x")
     print(f"{'metric':>18} {'kernel':>6} {'sweep s':>8} {'null s':>8} {'null/sweep':>10} "
-          f"{'boot s/rep':>10}")
+          f"{'resample s':>10}")
     for metric in args.metrics.split(","):
         kernels = args.kernels.split(",") if "cka" in metric and metric != "cknna" else [None]
         for kernel in kernels:
@@ -106,9 +107,11 @@ def main() -> None:
             sweep(sx, sy, metric, **p)  # per-layer work in place, as in a workflow pair job
             t_null, _ = timed(lambda: permutation_null(sx, sy, metric, n_permutations=args.k, **p))
             boot = "-"
-            if args.boot:
-                t_boot, _ = timed(lambda: bootstrap(sx, sy, metric, n_boot=args.boot, **p))
-                boot = f"{t_boot / args.boot:.3f}"
+            if args.resamples:
+                sets = resample_indices(args.n, "jackknife", max(2, args.resamples))
+                t_boot, _ = timed(lambda: replicate_scores({"x": sx, "y": sy}, [("x", "y")],
+                                                           {metric: p}, sets))
+                boot = f"{t_boot / len(sets):.3f}"
             print(f"{metric:>18} {kernel or '-':>6} {t_sweep:8.2f} {t_null:8.2f} "
                   f"{t_null / t_sweep:10.1f} {boot:>10}", flush=True)
 
