@@ -24,8 +24,9 @@ class MetricInfo:
     min_samples: int = 2
     choices: Mapping[str, tuple] = field(default_factory=dict)
     # (scheme, replicates) of its intervals, chosen by measured coverage
-    # (prh.calibration, "Intervals"; README "Statistics"): the kNN metrics and
-    # CKNNA need few large jackknife groups, cycle_knn half-samples
+    # (README "Statistics"): CKA's jackknife needs 20 groups for its width;
+    # the kNN metrics, CKNNA and SVCCA few large ones (removing samples
+    # reshuffles the neighbour lists of the rest, so small groups inflate se)
     interval: tuple[str, int] = ("jackknife", 5)
 
     def max_score(self, **params: Any) -> float:
@@ -48,8 +49,7 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("mutual_knn", _KNN, True, "knn",
                    "mean fraction of shared k nearest neighbours"),
         MetricInfo("cycle_knn", _KNN, False, "knn",
-                   "fraction of samples found among A's neighbours of their B-neighbours",
-                   interval=("subsample", 50)),
+                   "fraction of samples found among A's neighbours of their B-neighbours"),
         MetricInfo("lcs_knn", _KNN, True, "knn",
                    "mean longest common subsequence of the ordered kNN lists (0..k)"),
         MetricInfo("edit_distance_knn", _KNN, True, "knn",
@@ -66,8 +66,7 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("cknna", {"topk": 10}, False, "kernel",
                    "CKA restricted to mutual k-nearest-neighbour pairs", min_samples=4),
         MetricInfo("svcca", {"cca_dim": 10}, True, "cca",
-                   "mean canonical correlation of the top singular subspaces",
-                   interval=("jackknife", 20)),
+                   "mean canonical correlation of the top singular subspaces"),
     ]
 }
 
