@@ -224,10 +224,10 @@ def test_auto_picks_each_metrics_measured_scheme():
     assert set(INTERVAL_SCHEMES) == set(list_metrics())
     assert scheme_for("cka") == ("jackknife", 20)
     assert scheme_for("mutual_knn") == ("jackknife", 5)
-    assert scheme_for("cycle_knn", n_resamples=9) == ("subsample", 9)
-    assert scheme_for("cycle_knn", "jackknife") == ("jackknife", 20)
+    assert scheme_for("cycle_knn", n_resamples=9) == ("jackknife", 9)
+    assert scheme_for("cycle_knn", "subsample") == ("subsample", 50)
     st = stats_of(default_population(dim=8, n_layers=2).draw(40, seed=0))
     got = score_intervals(st["a"], st["b"], {"cka": {}, "mutual_knn": {"topk": 3},
                                              "cycle_knn": {"topk": 3}})
     assert {m: (r["max"]["method"], r["max"]["n_resamples"]) for (_, m), r in got.items()} == {
-        "cka": ("jackknife", 20), "mutual_knn": ("jackknife", 5), "cycle_knn": ("subsample", 50)}
+        "cka": ("jackknife", 20), "mutual_knn": ("jackknife", 5), "cycle_knn": ("jackknife", 5)}
