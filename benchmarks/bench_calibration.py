@@ -16,24 +16,21 @@ layers, K=200, ``--threads 1``, whose timings are the least disturbed by
 the other jobs on the machine): null/sweep is 3.6x for cka and
 unbiased_cka with the ip kernel, 2.1-2.2x with rbf (were 27x and 37x; see
 :func:`prh.alignment._permuted_hsic`), 0.8x mutual_knn, 1.0x cycle_knn,
-4.2x cknna, 0.1x svcca, 5.4x lcs_knn and 7.5x edit_distance_knn; the
-plain CKA sweep costs 1.47x the bare Gram matrices. On the default two
-threads every null was under 3.5x, but the sweeps' times were inflated
-by the other jobs' load (sweep/gram 2.4x).
+4.2x cknna, 0.1x svcca, 1.7-1.9x lcs_knn and 1.9-2.0x edit_distance_knn
+(were 5.5x and 6.6x in a side-by-side run); the plain CKA sweep costs
+1.47x the bare Gram matrices. On the default two threads every null was
+under 3.5x, but the sweeps' times were inflated by the other jobs' load
+(sweep/gram 2.4x).
 
-lcs_knn and edit_distance_knn stay above 5x. Per permutation they redo
-the sweep's whole pair work: for every sample and layer pair, a k x k
-dynamic programme (LCS, Levenshtein) on X's neighbour list against Y's
-list relabelled by the permutation, O(Lx Ly N k^2) in all. Relabelling
-changes which symbols of the two lists match, and the tables depend on
-exactly that, so nothing carries over from one permutation to the next;
-what the null reuses (the kNN lists) is the small part of the sweep, so
-a null costs about K x (pair work) / (per-layer work + pair work). Not
-done: under a random permutation most lists share no sample (k^2 / N ~ 0.1
-expected matches a row at k=10, N=1024), and such rows score LCS 0 and
-edit distance k without a table; running the programme only on rows with
-a match (found by O(N k) mask lookups, as mutual_knn does) would skip
-about 90% of the tables (not measured).
+lcs_knn and edit_distance_knn redo, per permutation, a k x k dynamic
+programme (LCS, Levenshtein) on X's neighbour list against Y's relabelled
+list, and nothing carries over between permutations. But under a random
+permutation most lists share no sample (k^2 / N ~ 0.1 expected matches a
+row at k=10, N=1024; 9% of rows here), and such rows score LCS 0 and edit
+distance k without a table: the null finds the sharing rows by O(N k)
+mask lookups (as mutual_knn does) and runs the programme on those only
+(:func:`prh.alignment._sweep_sequence`). The plain sweep, where over 90%
+of rows share samples, runs it on every row as before.
 """
 
 from __future__ import annotations

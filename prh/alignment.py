@@ -456,20 +456,60 @@ def _sweep_cycle_knn(sx, sy, topk, perm=None):
     return out
 
 
-def _sweep_sequence(sx, sy, topk, fn, perm):
-    ix, iy = sx.knn(topk)[0], _relabelled_knn(sy, topk, perm)
-    out = torch.empty(sx.n_layers, sy.n_layers, dtype=torch.float64, device=sx.device)
-    for sl in _blocks(sx.n_layers, sy.n_layers * sx.n * (topk * topk + 4 * (topk + 1) * 8)):
-        out[sl] = fn(ix[sl, None], iy[None]).double().mean(dim=2)
-    return out
+#: Above this fraction of rows sharing a sample, a block of a null runs the
+#: sequence programme on every row: gathering the sharing ones saves too little
+#: (the two cost the same near 0.8, N=1024, k=10).
+_SHARED_DENSE = 0.75
+
+
+def _sweep_sequence(sx, sy, topk, fn, perm, disjoint):
+    """Mean over samples of fn(X's list of n, Y's relabelled list of n) for
+    every layer pair; ``disjoint`` is fn of two lists with no sample in common.
+
+    Under a permutation most rows share no sample (about k^2 / N a row), so
+    Y's kNN mask (the lookups of mutual_knn) first finds the rows that do,
+    and only those run the programme; integer sums keep the result exactly
+    the dense one.
+    """
+    ix, iy = sx.knn(topk)[0], sy.knn(topk)[0]
+    ly, n = sy.n_layers, sx.n
+    total = torch.empty(sx.n_layers, ly, dtype=torch.int64, device=sx.device)
+    blocks = _blocks(sx.n_layers, ly * n * (topk * topk + 4 * (topk + 1) * 8))
+    if perm is None:
+        # Aligned models share most neighbours (over 90% of rows in
+        # benchmarks/bench_calibration.py): finding the rows would only add its cost.
+        for sl in blocks:
+            total[sl] = fn(ix[sl, None], iy[None]).sum(dim=2)
+        return total.double() / n
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(n, device=perm.device)
+    my = sy.by_entry("mask", topk)
+    lin = perm[None, :, None] * n + perm[ix]  # Y's mask entry (perm[n], perm[X-neighbour of n])
+    relabelled = None
+    for sl in blocks:
+        shared = _lookup(my, lin[sl]).any(dim=3)  # (bx, Ly, N)
+        li, lj, rows = shared.nonzero(as_tuple=True)
+        if len(rows) > _SHARED_DENSE * shared.numel():
+            if relabelled is None:
+                relabelled = _relabelled_knn(sy, topk, perm)
+            total[sl] = fn(ix[sl, None], relabelled[None]).sum(dim=2)
+            continue
+        part = torch.full((shared.shape[0] * ly,), disjoint * n, dtype=torch.int64, device=sx.device)
+        if len(rows):
+            # Y's list of n is perm[n]'s, renamed to new positions (_relabelled_knn), for these rows only.
+            got = fn(ix[sl][li, rows], inverse[iy[lj, perm[rows]]]) - disjoint
+            part.index_add_(0, li * ly + lj, got)
+        total[sl] = part.view(-1, ly)
+    return total.double() / n
 
 
 def _sweep_lcs_knn(sx, sy, topk, perm=None):
-    return _sweep_sequence(sx, sy, topk, lcs_length, perm)
+    return _sweep_sequence(sx, sy, topk, lcs_length, perm, disjoint=0)
 
 
 def _sweep_edit_distance_knn(sx, sy, topk, perm=None):
-    return 1.0 - _sweep_sequence(sx, sy, topk, levenshtein, perm) / topk
+    # Two length-k lists with no sample in common are k substitutions apart.
+    return 1.0 - _sweep_sequence(sx, sy, topk, levenshtein, perm, disjoint=topk) / topk
 
 
 def _squared_norms(rows: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""The CKA permutation null (blocked, batched, float32 products) against brute force.
+"""The CKA permutation null (blocked, batched, float32 products) and the
+sequence metrics' null (programme on sharing rows only) against brute force.
 
 The reference recomputes every null matrix from scratch: the permuted
 features Y[perm] are prepared as a new model and scored with the plain
@@ -8,9 +9,11 @@ null's gathers, blocks, batches, scales or triangle packing.
 
 import numpy as np
 import pytest
+import torch
 
 import prh.alignment as alignment
-from prh.alignment import PERMUTATION_BATCH, ModelStats, sweep
+import spec_reference as ref
+from prh.alignment import PERMUTATION_BATCH, ModelStats, permuted_sweep, sweep
 from prh.calibration import null_distributions
 
 N = 37  # prime: no block size or batch divides it
@@ -94,3 +97,59 @@ def test_huge_and_tiny_values(metric, kernel, scale):
     want = brute_force(X, Y, perms, metric, params, normalize=False)
     assert np.isfinite(got).all()
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+# The sequence metrics' null: rows whose two kNN lists share no sample get the
+# closed form (LCS 0, edit distance k), the others the programme.
+
+def sequence_reference(sx, sy, perm, topk, metric):
+    """Every row scored in plain Python on Y's lists renamed by perm: Y'[n] = Y[perm[n]]."""
+    ix, iy = sx.knn(topk)[0].numpy(), sy.knn(topk)[0].numpy()
+    order = np.arange(sx.n) if perm is None else perm
+    inverse = np.argsort(order)
+    fn = ref.lcs if metric == "lcs_knn" else ref.levenshtein
+    out = np.empty((len(ix), len(iy)))
+    for i in range(len(ix)):
+        for j in range(len(iy)):
+            mean = np.mean([fn(list(ix[i, n]), list(inverse[iy[j, order[n]]])) for n in range(sx.n)])
+            out[i, j] = mean if metric == "lcs_knn" else 1.0 - mean / topk
+    return out
+
+
+def tied(rng, layers):
+    """Features of a few small integers: many samples coincide, so similarities tie."""
+    return (rng.integers(1, 4, size=(N, layers, 3)) + 0.0).astype(np.float32)
+
+
+def partly_shuffled(rng, fraction):
+    perm = np.arange(N)
+    moved = rng.choice(N, int(fraction * N), replace=False)
+    perm[moved] = rng.permutation(moved)
+    return perm
+
+
+@pytest.mark.parametrize("metric", ["lcs_knn", "edit_distance_knn"])
+@pytest.mark.parametrize("topk", [1, 4])
+@pytest.mark.parametrize("data", ["planted", "tied", "same"])
+@pytest.mark.parametrize("path", ["gather", "dense", "chosen", "one-layer-blocks"])
+def test_sequence_null_equals_every_row_scored(monkeypatch, metric, topk, data, path):
+    rng = np.random.default_rng(topk)
+    X = tied(rng, 3) if data == "tied" else planted(rng, 3, 6)
+    Y = X if data == "same" else tied(rng, 2) if data == "tied" else planted(rng, 2, 5)
+    if path in ("gather", "dense"):
+        monkeypatch.setattr(alignment, "_SHARED_DENSE", 2.0 if path == "gather" else -1.0)
+    if path == "one-layer-blocks":
+        monkeypatch.setattr(alignment, "_BLOCK_BYTES", 1)
+    sx = ModelStats.from_features(X, device="cpu")
+    sy = ModelStats.from_features(Y, device="cpu")
+    # identity and partial shuffles leave rows that share all or most of their lists
+    perms = [np.arange(N), partly_shuffled(rng, 0.3), *perms_for(rng, 4)]
+    got = permuted_sweep(sx, sy, metric, torch.as_tensor(np.stack(perms)), {"topk": topk})
+    for p, matrix in zip(perms, got):
+        np.testing.assert_array_equal(matrix, sequence_reference(sx, sy, p, topk, metric))
+    np.testing.assert_array_equal(sweep(sx, sy, metric, topk=topk),
+                                  sequence_reference(sx, sy, None, topk, metric))
+    if data == "same":  # the identity pairs every layer with itself: every row fully shared
+        best = topk if metric == "lcs_knn" else 1.0
+        assert got[0][0, 0] == got[0][1, 1] == best
+    assert len({m.tobytes() for m in got}) == len(perms)  # permutations do change the scores
