@@ -517,6 +517,14 @@ def pair_replicates(stats: Mapping[str, ModelStats], pairs: Sequence[tuple[str, 
     return PairReplicates(n, full, reps, schemes)
 
 
+def _coverage(metric: str, method: str, count: int) -> str:
+    """What the simulation says of this interval: the metric's measured
+    verdict for its own scheme, "not measured" for any other."""
+    if (method, count) != METRICS[metric].interval:
+        return "not measured"
+    return METRICS[metric].interval_coverage
+
+
 def interval_rows(rep: PairReplicates, *, level: float = 0.95) -> list[dict[str, Any]]:
     """One row per pair, order, metric and aggregate: x, y, order, metric,
     aggregate, score, se, low, high (score +- t se), method, n_resamples.
@@ -539,7 +547,8 @@ def interval_rows(rep: PairReplicates, *, level: float = 0.95) -> list[dict[str,
                 se, low, high, _ = rep.interval(metric, score, reps, level)
                 rows.append({"x": x, "y": y, "order": o, "metric": metric, "aggregate": how,
                              "score": score, "se": se, "low": low, "high": high,
-                             "method": meth, "n_resamples": r})
+                             "method": meth, "n_resamples": r,
+                             "coverage": _coverage(metric, meth, r)})
     return rows
 
 

@@ -28,6 +28,11 @@ class MetricInfo:
     # the kNN metrics, CKNNA and SVCCA few large ones (removing samples
     # reshuffles the neighbour lists of the rest, so small groups inflate se)
     interval: tuple[str, int] = ("jackknife", 5)
+    # what the simulation measured for that scheme's nominal 95 % intervals
+    # (benchmarks/bench_coverage.py, N = 256 and 1024, 200 draws each):
+    # "calibrated" when coverage stayed in [0.92, 0.98], "conservative" when
+    # above (intervals too wide, p-values of comparisons and trends too large)
+    interval_coverage: str = "calibrated"
 
     def max_score(self, **params: Any) -> float:
         """The largest score the metric can reach (lcs_knn is not normalised: k)."""

@@ -10,6 +10,7 @@ from prh.alignment import ModelStats, sweep
 from prh.calibration import block_permutations, resample_indices
 from prh.scoring import aggregate
 from prh.datasets import Manifest, Sample, sample_blocks
+from prh.metric_info import get_metric
 from prh.formats.statistics import read_comparisons, read_intervals, read_trend
 from prh.formats.stats import load_model_stats, save_model_stats
 from prh.steps.statistics import run as statistics
@@ -87,6 +88,7 @@ def test_tables_hold_the_scores_their_intervals_differences_and_trend(zoo, tmp_p
         assert float(r["score"]) == pytest.approx(want, abs=1e-5), (x, y, metric, order)
         assert float(r["low"]) < float(r["score"]) < float(r["high"])
         assert r["method"] == "jackknife"
+        assert r["coverage"] == get_metric(metric).interval_coverage
         assert int(r["n_resamples"]) == {"cka": 20, "mutual_knn": 5, "cycle_knn": 5}[metric]
     # comparisons: difference = score_a - score_b, the strong model clearly above the weak
     assert len(comparisons) == 2 * 3 * 2
