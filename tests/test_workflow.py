@@ -187,6 +187,24 @@ def test_full_run_writes_every_output(built):
         curve = list(csv.DictReader(fh, delimiter="\t"))
     assert sorted({(r["model_x"], r["model_y"], int(r["n"])) for r in curve}) == [
         (x, y, n) for x, y in (p.split("__") for p in CALIBRATED_PAIRS) for n in (24, 48)]
+    # the statistics of the calibrated pairs: intervals centred on alignment.tsv's
+    # scores; MiniLM minus GloVe for the one vision model; no trend (one vision
+    # model, no competence)
+    from prh.formats.statistics import read_comparisons, read_intervals, read_trend
+
+    iv = read_intervals(built / f"{D}/statistics/intervals.tsv")
+    scores = {(r["model_x"], r["model_y"], r["metric"]): float(r["score"]) for r in rows}
+    mine = [r for r in iv if r["aggregate"] == "max" and r["order"] == "xy"]
+    assert {(r["model_x"], r["model_y"], r["metric"]) for r in mine} == set(scores) - {
+        k for k in scores if "__".join(sorted(k[:2])) not in CALIBRATED_PAIRS}
+    for r in mine:
+        assert abs(float(r["score"]) - scores[r["model_x"], r["model_y"], r["metric"]]) < 1e-5
+        assert float(r["low"]) <= float(r["score"]) <= float(r["high"])
+    comp = read_comparisons(built / f"{D}/statistics/comparisons.tsv")
+    assert {(r["a_x"], r["b_x"], r["a_y"]) for r in comp} == {
+        ("minilm_l6", "glove_6b_50d", "efficientnet_lite0")}
+    assert len(comp) == 3 * 2  # metrics x aggregates
+    assert read_trend(built / f"{D}/statistics/trend.tsv") == []
     with h5py.File(built / f"{D}/alignment.h5", "r") as f:
         assert list(f.attrs["models"]) == list(TINY["models"])
         assert f["cka/score"].shape == (3, 3)
@@ -223,7 +241,8 @@ def test_scheduling_only_settings_rerun_nothing(built):
 def test_competence_and_plot_settings_rerun_only_figures(built):
     cfg = variant(models__efficientnet_lite0__competence=75.1,
                   models__efficientnet_lite0__competence_source="ImageNet top-1 %")
-    assert _plan_with(built, cfg) == COMPETENCE
+    # the trend test reads competence too
+    assert _plan_with(built, cfg) == COMPETENCE | STATISTICS
     assert _plan_with(built, variant(plots={"dpi": 100})) == FIGURES
     cka_only = {p for p in layer_figures("efficientnet_lite0__glove_6b_50d",
                                          "efficientnet_lite0__minilm_l6") if "/cka." in p}
@@ -233,7 +252,7 @@ def test_competence_and_plot_settings_rerun_only_figures(built):
 def test_metric_parameter_change_reruns_no_embedding(built):
     # a kernel parameter is applied at pair time: stats files stay
     planned = _plan_with(built, variant(metrics__cka={"kernel": "rbf", "sigma": 0.5}))
-    assert planned == {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | PLOTS
+    assert planned == {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | STATISTICS | PLOTS
     # a new k changes what the stats files hold, but still no embedding
     planned = _plan_with(built, variant(metrics__mutual_knn={"topk": 4}))
     assert planned == ({f"{D}/stats/{m}.h5" for m in MODELS}
