@@ -153,3 +153,26 @@ def test_sequence_null_equals_every_row_scored(monkeypatch, metric, topk, data, 
         best = topk if metric == "lcs_knn" else 1.0
         assert got[0][0, 0] == got[0][1, 1] == best
     assert len({m.tobytes() for m in got}) == len(perms)  # permutations do change the scores
+
+
+@pytest.mark.parametrize("case", ["planted", "same-model", "identity-and-partial"])
+def test_cknna_null_from_shared_entries_equals_brute_force(case):
+    # The null gathers only the entries both kNN lists share; the reference
+    # scores the permuted features from scratch with the dense sweep.
+    rng = np.random.default_rng(11)
+    X = planted(rng, 3, 6)
+    Y = X.copy() if case == "same-model" else planted(rng, 2, 4)
+    perms = perms_for(rng, 20)
+    if case == "identity-and-partial":
+        perms[0] = np.arange(N)                       # every entry shared
+        perms[1] = np.arange(N)
+        perms[1][:9] = rng.permutation(9)             # most entries shared
+    params = {"topk": 4}
+    got = fast(X, Y, perms, "cknna", params)
+    want = brute_force(X, Y, perms, "cknna", params)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    # the plain (dense) sweep and the identity permutation agree too
+    sx = ModelStats.from_features(X, device="cpu")
+    sy = ModelStats.from_features(Y, device="cpu")
+    np.testing.assert_allclose(permuted_sweep(sx, sy, "cknna", torch.arange(N), params),
+                               sweep(sx, sy, "cknna", **params), rtol=1e-9, atol=1e-12)
