@@ -16,7 +16,8 @@ layers, K=200, ``--threads 1``, whose timings are the least disturbed by
 the other jobs on the machine): null/sweep is 3.6x for cka and
 unbiased_cka with the ip kernel, 2.1-2.2x with rbf (were 27x and 37x; see
 :func:`prh.alignment._permuted_hsic`), 0.8x mutual_knn, 1.0x cycle_knn,
-4.2x cknna, 0.1x svcca, 1.7-1.9x lcs_knn and 1.9-2.0x edit_distance_knn
+1.0x cknna (was 4.2x: its null now sums only the entries both kNN lists
+share, about k/N of them), 0.1x svcca, 1.7-1.9x lcs_knn and 1.9-2.0x edit_distance_knn
 (were 5.5x and 6.6x in a side-by-side run); the plain CKA sweep costs
 1.47x the bare Gram matrices. On the default two threads every null was
 under 3.5x, but the sweeps' times were inflated by the other jobs' load
