@@ -52,13 +52,17 @@ METRICS: dict[str, MetricInfo] = {
     m.name: m
     for m in [
         MetricInfo("mutual_knn", _KNN, True, "knn",
-                   "mean fraction of shared k nearest neighbours"),
+                   "mean fraction of shared k nearest neighbours",
+                   interval_coverage="conservative"),
         MetricInfo("cycle_knn", _KNN, False, "knn",
-                   "fraction of samples found among A's neighbours of their B-neighbours"),
+                   "fraction of samples found among A's neighbours of their B-neighbours",
+                   interval_coverage="conservative"),
         MetricInfo("lcs_knn", _KNN, True, "knn",
-                   "mean longest common subsequence of the ordered kNN lists (0..k)"),
+                   "mean longest common subsequence of the ordered kNN lists (0..k)",
+                   interval_coverage="conservative"),
         MetricInfo("edit_distance_knn", _KNN, True, "knn",
-                   "1 - mean Levenshtein distance of the ordered kNN lists / k"),
+                   "1 - mean Levenshtein distance of the ordered kNN lists / k",
+                   interval_coverage="conservative"),
         MetricInfo("cka", _KERNEL, True, "kernel",
                    "centred kernel alignment, biased HSIC",
                    choices={"kernel": ("ip", "rbf")}, interval=("jackknife", 20)),
@@ -69,7 +73,8 @@ METRICS: dict[str, MetricInfo] = {
         # HSIC_u(M*K, M*L) is not symmetric in its arguments once the mask breaks
         # the kernels' symmetry, so cknna(A, B) and cknna(B, A) can differ slightly.
         MetricInfo("cknna", {"topk": 10}, False, "kernel",
-                   "CKA restricted to mutual k-nearest-neighbour pairs", min_samples=4),
+                   "CKA restricted to mutual k-nearest-neighbour pairs", min_samples=4,
+                   interval_coverage="conservative"),
         MetricInfo("svcca", {"cca_dim": 10}, True, "cca",
                    "mean canonical correlation of the top singular subspaces"),
     ]
