@@ -322,13 +322,14 @@ def sample_size_curve(sx: ModelStats, sy: ModelStats, metric: str, sizes: Iterab
 #   replacement (exact for means: var(t_b - t_N) = (1/b - 1/N) sigma^2).
 #
 # Which one a metric gets ("auto") is :data:`INTERVAL_SCHEMES`, chosen from the
-# coverage simulation (:mod:`prh.simulation`, benchmarks/bench_coverage.py):
-# at N = 256 (60 draws) the 20-group jackknife's se matched the score's spread
-# for CKA (se/sd 0.98) but was 1.3-2.1x too large for the kNN metrics and
-# CKNNA (removing samples reshuffles the neighbour lists of the rest); with 5
-# larger groups (delete-d with d = N/5, which non-smooth statistics need)
-# their se/sd fell to 1.2-1.3 and coverage to 0.93-0.95; half-sampling
-# matched cycle_knn's spread (0.92).
+# coverage simulation (:mod:`prh.simulation`, benchmarks/bench_coverage.py;
+# the table is in the README, "Measured coverage"): the 20-group jackknife
+# covers CKA and unbiased CKA (0.965 at N = 256 and 1024), the 5-group one
+# SVCCA (0.97, 0.945). For the kNN metrics and CKNNA removing samples
+# reshuffles the neighbour lists of the rest, which inflates any jackknife se:
+# 5 large groups (delete-d, d = N/5) keep it to 1.2-1.8x the real spread
+# (coverage 0.955-1.0: conservative, and said so in the output); half-samples
+# under-covered cycle_knn (0.90).
 
 #: Default (scheme, replicates) per metric (its home: prh.metric_info).
 INTERVAL_SCHEMES: dict[str, tuple[str, int]] = {m: METRICS[m].interval for m in METRICS}
