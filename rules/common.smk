@@ -20,6 +20,7 @@ DATASETS, MODELS, METRICS = CFG.datasets, CFG.models, CFG.metrics
 features_path = prh_config.features_path
 stats_path = prh_config.stats_path
 pair_path = prh_config.pair_path
+pair_block_path = prh_config.pair_block_path
 
 
 def library(script):
@@ -40,7 +41,7 @@ wildcard_constraints:
 
 
 def pair_files(wildcards):
-    return [pair_path(wildcards.dataset, x, y) for x, y in CFG.pairs()]
+    return CFG.pair_files(wildcards.dataset)
 
 
 def dataset_params(dataset):

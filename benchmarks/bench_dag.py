@@ -1,0 +1,145 @@
+"""How the workflow's DAG scales with the number of models: ``snakemake -n``
+(dry run) time and peak memory at M models, with one job per model pair and
+with pair blocks (``alignment.pair_block``), side by side in one run.
+
+Run by hand (not part of the tests)::
+
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_dag.py            # M = 100, 200, 1000
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_dag.py --models 100 --blocks 1 25
+
+Each run copies the workflow into a temporary folder and writes a config of
+M synthetic ``file:`` models (alternately vision and language, each with its
+own features file: a dry run needs only that the files exist, so they are
+empty) with the default config's metrics, calibration and figures, and
+``alignment.pairs: all``. Time is wall time, memory the peak resident set
+of the snakemake process (``/usr/bin/time -v``).
+
+``--run M --blocks B`` instead runs the workflow for real on M tiny
+synthetic models (emoji, ``--n-samples``, two cheap metrics): it prepares
+the manifest, writes each model's features (a shared latent plus
+model-specific noise, so that scores vary), and runs to the aggregate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+WORKFLOW_FILES = ["Snakefile", "rules", "scripts", "envs", "config", "profiles", "prh", "report"]
+
+
+def copy_workflow(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in WORKFLOW_FILES:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=ignore)
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def model_name(i: int) -> str:
+    return f"m{i:04d}"
+
+
+def zoo(m: int) -> dict[str, dict]:
+    return {model_name(i): {"source": f"file:feats/{model_name(i)}.npz",
+                            "modality": ("vision", "language")[i % 2]} for i in range(m)}
+
+
+def dry_run_config(m: int, block: int) -> dict:
+    """The default config (config.yaml) with M synthetic models and all pairs."""
+    with open(REPO / "config.yaml") as fh:
+        cfg = yaml.safe_load(fh)
+    cfg["models"] = zoo(m)
+    cfg.setdefault("alignment", {}).update(pairs="all", pair_block=block)
+    # cross_modal layer figures of M/2 x M/2 pairs exceed prh.config.MAX_LAYER_FIGURE_PAIRS
+    cfg.setdefault("plots", {})["layer_pairs"] = "none"
+    return cfg
+
+
+def snakemake(wd: Path, *args: str, check: bool = True) -> tuple[float, float, str]:
+    """(seconds, peak MB, output) of one snakemake call in ``wd``."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
+    cmd = ["/usr/bin/time", "-v", str(BIN / "snakemake"), *args]
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, cwd=wd, env=env, text=True, capture_output=True)
+    seconds = time.perf_counter() - t0
+    out = res.stdout + res.stderr
+    if check and res.returncode != 0:
+        raise SystemExit(f"snakemake {' '.join(args)} failed in {wd}:\n{out[-4000:]}")
+    peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", res.stderr)
+    return seconds, int(peak.group(1)) / 1024 if peak else float("nan"), out
+
+
+def job_counts(out: str) -> dict[str, int]:
+    counts = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
+            counts[parts[0]] = int(parts[1])
+        elif len(parts) == 2 and parts[0] == "total" and parts[1].isdigit():
+            counts["total"] = int(parts[1])
+    return counts
+
+
+def bench_dry_runs(models: list[int], blocks: list[int], root: Path) -> list[dict]:
+    wd = copy_workflow(root / "wf")
+    (wd / "feats").mkdir()
+    rows = []
+    for m in models:
+        for i in range(m):
+            (wd / "feats" / f"{model_name(i)}.npz").touch()
+        for b in blocks:
+            (wd / "config.yaml").write_text(yaml.safe_dump(dry_run_config(m, b), sort_keys=False))
+            seconds, mb, out = snakemake(wd, "-n", "--quiet", "rules")
+            counts = job_counts(out)
+            pair_jobs = counts.get("pair_scores", 0) + counts.get("pair_block", 0)
+            row = {"M": m, "pair_block": b, "pairs": m * (m - 1) // 2, "pair_jobs": pair_jobs,
+                   "jobs": counts.get("total", 0), "seconds": seconds, "peak_mb": mb}
+            rows.append(row)
+            print(f"M={m:5d} pair_block={b:3d}: {row['pair_jobs']:7d} pair jobs, "
+                  f"{row['jobs']:7d} jobs, {seconds:6.1f} s, {mb:6.0f} MB", flush=True)
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    print("\n| M | pair_block | pairs | pair jobs | all jobs | dry run (s) | peak memory (MB) |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['M']} | {r['pair_block']} | {r['pairs']} | {r['pair_jobs']} | {r['jobs']} "
+              f"| {r['seconds']:.1f} | {r['peak_mb']:.0f} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", type=int, nargs="+", default=[100, 200, 1000])
+    ap.add_argument("--blocks", type=int, nargs="+", default=[1, 50],
+                    help="alignment.pair_block values to compare (1: one job per pair)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary workflow copy")
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="bench_dag_"))
+    try:
+        print_table(bench_dry_runs(args.models, args.blocks, root))
+    finally:
+        if args.keep:
+            print(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
