@@ -71,18 +71,22 @@ def dry_run_config(m: int, block: int) -> dict:
     return cfg
 
 
-def snakemake(wd: Path, *args: str, check: bool = True) -> tuple[float, float, str]:
-    """(seconds, peak MB, output) of one snakemake call in ``wd``."""
+def snakemake(wd: Path, *args: str, limit: float | None = None) -> tuple[float, float, str, bool]:
+    """(seconds, peak MB, output, finished) of one snakemake call in ``wd``,
+    stopped after ``limit`` seconds (the peak is then the peak until then:
+    wait4 reports the largest resident set of the process tree)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
-    cmd = ["/usr/bin/time", "-v", str(BIN / "snakemake"), *args]
+    stop = ["timeout", "-s", "INT", str(int(limit))] if limit else []
+    cmd = ["/usr/bin/time", "-v", *stop, str(BIN / "snakemake"), *args]
     t0 = time.perf_counter()
     res = subprocess.run(cmd, cwd=wd, env=env, text=True, capture_output=True)
     seconds = time.perf_counter() - t0
     out = res.stdout + res.stderr
-    if check and res.returncode != 0:
+    finished = not (limit and seconds >= limit)
+    if finished and res.returncode != 0:
         raise SystemExit(f"snakemake {' '.join(args)} failed in {wd}:\n{out[-4000:]}")
     peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", res.stderr)
-    return seconds, int(peak.group(1)) / 1024 if peak else float("nan"), out
+    return seconds, int(peak.group(1)) / 1024 if peak else float("nan"), out, finished
 
 
 def job_counts(out: str) -> dict[str, int]:
@@ -96,7 +100,8 @@ def job_counts(out: str) -> dict[str, int]:
     return counts
 
 
-def bench_dry_runs(models: list[int], blocks: list[int], root: Path) -> list[dict]:
+def bench_dry_runs(models: list[int], blocks: list[int], root: Path,
+                   limit: float) -> list[dict]:
     wd = copy_workflow(root / "wf")
     (wd / "feats").mkdir()
     rows = []
@@ -105,14 +110,17 @@ def bench_dry_runs(models: list[int], blocks: list[int], root: Path) -> list[dic
             (wd / "feats" / f"{model_name(i)}.npz").touch()
         for b in blocks:
             (wd / "config.yaml").write_text(yaml.safe_dump(dry_run_config(m, b), sort_keys=False))
-            seconds, mb, out = snakemake(wd, "-n", "--quiet", "rules")
+            seconds, mb, out, finished = snakemake(wd, "-n", "--quiet", "rules", limit=limit)
             counts = job_counts(out)
             pair_jobs = counts.get("pair_scores", 0) + counts.get("pair_block", 0)
-            row = {"M": m, "pair_block": b, "pairs": m * (m - 1) // 2, "pair_jobs": pair_jobs,
-                   "jobs": counts.get("total", 0), "seconds": seconds, "peak_mb": mb}
+            row = {"M": m, "pair_block": b, "pairs": m * (m - 1) // 2,
+                   "pair_jobs": pair_jobs if finished else "?",
+                   "jobs": counts.get("total", 0) if finished else "?",
+                   "seconds": f"{seconds:.1f}" if finished else f"> {limit:.0f} (stopped)",
+                   "peak_mb": f"{mb:.0f}" if finished else f"> {mb:.0f}"}
             rows.append(row)
-            print(f"M={m:5d} pair_block={b:3d}: {row['pair_jobs']:7d} pair jobs, "
-                  f"{row['jobs']:7d} jobs, {seconds:6.1f} s, {mb:6.0f} MB", flush=True)
+            print(f"M={m:5d} pair_block={b:3d}: {row['pair_jobs']} pair jobs, "
+                  f"{row['jobs']} jobs, {row['seconds']} s, {row['peak_mb']} MB", flush=True)
     return rows
 
 
@@ -121,7 +129,7 @@ def print_table(rows: list[dict]) -> None:
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['M']} | {r['pair_block']} | {r['pairs']} | {r['pair_jobs']} | {r['jobs']} "
-              f"| {r['seconds']:.1f} | {r['peak_mb']:.0f} |")
+              f"| {r['seconds']} | {r['peak_mb']} |")
 
 
 def main() -> None:
@@ -129,11 +137,14 @@ def main() -> None:
     ap.add_argument("--models", type=int, nargs="+", default=[100, 200, 1000])
     ap.add_argument("--blocks", type=int, nargs="+", default=[1, 50],
                     help="alignment.pair_block values to compare (1: one job per pair)")
+    ap.add_argument("--limit", type=float, default=300,
+                    help="stop a dry run after this many seconds (M=1000 without blocks "
+                         "plans 500,000 pair jobs)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary workflow copy")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench_dag_"))
     try:
-        print_table(bench_dry_runs(args.models, args.blocks, root))
+        print_table(bench_dry_runs(args.models, args.blocks, root, args.limit))
     finally:
         if args.keep:
             print(f"kept {root}")

@@ -556,11 +556,14 @@ class Config:
     def sample_size_pairs(self) -> list[tuple[str, str]]:
         """The curve's pairs: cross-modal ones, or all configured pairs when
         there are none."""
-        pairs = self.pairs()
-        return [p for p in pairs if self.cross_modal(*p)] or pairs
+        return list(self._sample_size_pairs)
+
+    @cached_property
+    def _sample_size_pairs(self) -> tuple[tuple[str, str], ...]:
+        return tuple(p for p in self._pairs if self.cross_modal(*p)) or self._pairs
 
     def sample_size_models(self) -> list[str]:
-        return sorted({m for p in self.sample_size_pairs() for m in p})
+        return sorted({m for p in self._sample_size_pairs for m in p})
 
     def sample_size_params(self) -> dict[str, Any]:
         if not self.has_sample_size_curve:
@@ -580,6 +583,15 @@ class Config:
         """The layer count the cost model uses: the model's ``n_layers``, else
         the bundled registry's count, else DEFAULT_LAYERS (hub, file: and py:
         models: their counts are known only once embedded)."""
+        if model not in self._layers:
+            self._layers[model] = self._model_layers(model)
+        return self._layers[model]
+
+    @cached_property
+    def _layers(self) -> dict[str, int]:
+        return {}  # asked once per pair of a block when planning its resources
+
+    def _model_layers(self, model: str) -> int:
         entry = self.raw["models"][model]
         if entry.get("n_layers"):
             return int(entry["n_layers"])
