@@ -71,22 +71,38 @@ def dry_run_config(m: int, block: int) -> dict:
     return cfg
 
 
-def snakemake(wd: Path, *args: str, limit: float | None = None) -> tuple[float, float, str, bool]:
-    """(seconds, peak MB, output, finished) of one snakemake call in ``wd``,
-    stopped after ``limit`` seconds (the peak is then the peak until then:
-    wait4 reports the largest resident set of the process tree)."""
+def snakemake(wd: Path, *args: str, limit: float | None = None,
+              mem_gb: float | None = None) -> tuple[float, float, str, str | None]:
+    """(seconds, peak MB, output, why it was stopped or None) of one snakemake
+    call in ``wd``, stopped after ``limit`` seconds or at ``mem_gb`` GB of
+    address space (the peak is then the peak until then: wait4 reports the
+    largest resident set of the process tree). Snakemake ignores SIGINT while
+    it builds the DAG, hence the KILL 10 s later."""
+    import resource
+
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
-    stop = ["timeout", "-s", "INT", str(int(limit))] if limit else []
+    stop = ["timeout", "-s", "INT", "-k", "10", str(int(limit))] if limit else []
     cmd = ["/usr/bin/time", "-v", *stop, str(BIN / "snakemake"), *args]
+
+    def cap():
+        if mem_gb:
+            size = int(mem_gb * 2**30)
+            resource.setrlimit(resource.RLIMIT_AS, (size, size))
+
     t0 = time.perf_counter()
-    res = subprocess.run(cmd, cwd=wd, env=env, text=True, capture_output=True)
+    res = subprocess.run(cmd, cwd=wd, env=env, text=True, capture_output=True, preexec_fn=cap)
     seconds = time.perf_counter() - t0
     out = res.stdout + res.stderr
-    finished = not (limit and seconds >= limit)
-    if finished and res.returncode != 0:
-        raise SystemExit(f"snakemake {' '.join(args)} failed in {wd}:\n{out[-4000:]}")
+    why = None
+    if res.returncode != 0:
+        if limit and seconds >= limit:
+            why = "time"
+        elif "MemoryError" in out or "Cannot allocate memory" in out:
+            why = "memory"
+        else:
+            raise SystemExit(f"snakemake {' '.join(args)} failed in {wd}:\n{out[-4000:]}")
     peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", res.stderr)
-    return seconds, int(peak.group(1)) / 1024 if peak else float("nan"), out, finished
+    return seconds, int(peak.group(1)) / 1024 if peak else float("nan"), out, why
 
 
 def job_counts(out: str) -> dict[str, int]:
@@ -100,8 +116,8 @@ def job_counts(out: str) -> dict[str, int]:
     return counts
 
 
-def bench_dry_runs(models: list[int], blocks: list[int], root: Path,
-                   limit: float) -> list[dict]:
+def bench_dry_runs(models: list[int], blocks: list[int], root: Path, limit: float,
+                   mem_gb: float) -> list[dict]:
     wd = copy_workflow(root / "wf")
     (wd / "feats").mkdir()
     rows = []
@@ -110,14 +126,15 @@ def bench_dry_runs(models: list[int], blocks: list[int], root: Path,
             (wd / "feats" / f"{model_name(i)}.npz").touch()
         for b in blocks:
             (wd / "config.yaml").write_text(yaml.safe_dump(dry_run_config(m, b), sort_keys=False))
-            seconds, mb, out, finished = snakemake(wd, "-n", "--quiet", "rules", limit=limit)
+            seconds, mb, out, why = snakemake(wd, "-n", "--quiet", "rules", limit=limit,
+                                              mem_gb=mem_gb)
             counts = job_counts(out)
             pair_jobs = counts.get("pair_scores", 0) + counts.get("pair_block", 0)
             row = {"M": m, "pair_block": b, "pairs": m * (m - 1) // 2,
-                   "pair_jobs": pair_jobs if finished else "?",
-                   "jobs": counts.get("total", 0) if finished else "?",
-                   "seconds": f"{seconds:.1f}" if finished else f"> {limit:.0f} (stopped)",
-                   "peak_mb": f"{mb:.0f}" if finished else f"> {mb:.0f}"}
+                   "pair_jobs": "?" if why else pair_jobs,
+                   "jobs": "?" if why else counts.get("total", 0),
+                   "seconds": f"{seconds:.1f}" + (f" (stopped: {why} limit)" if why else ""),
+                   "peak_mb": (">= " if why else "") + f"{mb:.0f}"}
             rows.append(row)
             print(f"M={m:5d} pair_block={b:3d}: {row['pair_jobs']} pair jobs, "
                   f"{row['jobs']} jobs, {row['seconds']} s, {row['peak_mb']} MB", flush=True)
@@ -140,11 +157,13 @@ def main() -> None:
     ap.add_argument("--limit", type=float, default=300,
                     help="stop a dry run after this many seconds (M=1000 without blocks "
                          "plans 500,000 pair jobs)")
+    ap.add_argument("--mem-gb", type=float, default=6,
+                    help="stop a dry run at this much address space (GB)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary workflow copy")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench_dag_"))
     try:
-        print_table(bench_dry_runs(args.models, args.blocks, root, args.limit))
+        print_table(bench_dry_runs(args.models, args.blocks, root, args.limit, args.mem_gb))
     finally:
         if args.keep:
             print(f"kept {root}")
