@@ -141,6 +141,49 @@ def bench_dry_runs(models: list[int], blocks: list[int], root: Path, limit: floa
     return rows
 
 
+def run_config(m: int, block: int, n: int) -> dict:
+    """M tiny synthetic models on n emoji, two cheap metrics, no calibration."""
+    return {"datasets": {"emoji": {"source": "emoji", "n_samples": n}},
+            "models": zoo(m),
+            "alignment": {"threads": 1, "pair_block": block},
+            "metrics": {"mutual_knn": {"topk": 5}, "cka": {}},
+            "plots": {"layer_pairs": "none", "formats": ["png"]}}
+
+
+def write_features(wd: Path, m: int, seed: int = 0) -> None:
+    """Each model: two layers of a shared latent seen through its own random
+    map, plus noise whose level varies across models."""
+    import json
+
+    import numpy as np
+
+    ids = [s["id"] for s in json.loads((wd / "results/emoji/manifest.json").read_text())["samples"]]
+    rng = np.random.default_rng(seed)
+    latent = rng.standard_normal((len(ids), 8))
+    for i in range(m):
+        noise = 0.2 + 2.0 * i / m
+        layers = {f"layer{k}": (latent @ rng.standard_normal((8, 16))
+                                + noise * rng.standard_normal((len(ids), 16))).astype(np.float32)
+                  for k in range(2)}
+        np.savez(wd / "feats" / f"{model_name(i)}.npz", sample_ids=np.array(ids), **layers)
+
+
+def bench_run(m: int, block: int, n: int, root: Path) -> None:
+    wd = copy_workflow(root / "run")
+    (wd / "feats").mkdir()
+    for i in range(m):
+        (wd / "feats" / f"{model_name(i)}.npz").touch()
+    (wd / "config.yaml").write_text(yaml.safe_dump(run_config(m, block, n), sort_keys=False))
+    snakemake(wd, "results/emoji/manifest.json")
+    write_features(wd, m)
+    seconds, mb, out, _ = snakemake(wd)
+    counts = job_counts(out)
+    print(f"end to end, M={m}, pair_block={block}, n_samples={n}: {seconds:.0f} s, "
+          f"{counts.get('total', '?')} jobs ({counts}), snakemake peak {mb:.0f} MB")
+    tsv = (wd / "results/emoji/alignment.tsv").read_text().splitlines()
+    print(f"alignment.tsv: {len(tsv) - 1} rows (want {m * (m - 1) // 2 * 2})")
+
+
 def print_table(rows: list[dict]) -> None:
     print("\n| M | pair_block | pairs | pair jobs | all jobs | dry run (s) | peak memory (MB) |")
     print("|---|---|---|---|---|---|---|")
@@ -159,11 +202,17 @@ def main() -> None:
                          "plans 500,000 pair jobs)")
     ap.add_argument("--mem-gb", type=float, default=6,
                     help="stop a dry run at this much address space (GB)")
+    ap.add_argument("--run", type=int, metavar="M",
+                    help="run the workflow for real on M synthetic models (first --blocks value)")
+    ap.add_argument("--n-samples", type=int, default=32, help="samples of a --run")
     ap.add_argument("--keep", action="store_true", help="keep the temporary workflow copy")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench_dag_"))
     try:
-        print_table(bench_dry_runs(args.models, args.blocks, root, args.limit, args.mem_gb))
+        if args.run:
+            bench_run(args.run, args.blocks[0], args.n_samples, root)
+        else:
+            print_table(bench_dry_runs(args.models, args.blocks, root, args.limit, args.mem_gb))
     finally:
         if args.keep:
             print(f"kept {root}")
