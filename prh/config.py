@@ -438,8 +438,14 @@ class Config:
 
     def block_models(self, block: str) -> list[str]:
         """The models of a block's pairs, in config order."""
-        used = {m for p in self.block_pairs(block) for m in p}
-        return [m for m in self.models if m in used]
+        if block not in self._block_models:
+            used = {m for p in self.block_pairs(block) for m in p}
+            self._block_models[block] = [m for m in self.models if m in used]
+        return list(self._block_models[block])
+
+    @cached_property
+    def _block_models(self) -> dict[str, list[str]]:
+        return {}  # asked for by a block job's input and params
 
     @cached_property
     def _pair_block(self) -> dict[tuple[str, str], str]:

@@ -72,7 +72,9 @@ else:
     rule pair_block:
         input:
             library("pair_block.py"),
-            stats=lambda wc: [stats_path(wc.dataset, m) for m in CFG.block_models(wc.block)],
+            stats=lambda wc: [
+                stats_path(wc.dataset, m) for m in CFG.block_models(wc.block)
+            ],
         output:
             pair_block_path("{dataset}", "{block}"),
         log:
