@@ -109,7 +109,9 @@ def job_counts(out: str) -> dict[str, int]:
     counts = {}
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
+        if len(parts) != 2 or not re.fullmatch(r"[A-Za-z_]\w*", parts[0]):
+            continue  # the job stats table's rows only
+        if parts[1].isdigit() and parts[0] != "total":
             counts[parts[0]] = int(parts[1])
         elif len(parts) == 2 and parts[0] == "total" and parts[1].isdigit():
             counts["total"] = int(parts[1])
