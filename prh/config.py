@@ -61,6 +61,16 @@ MEM_COPIES = 6  # float64 N x N matrices per layer
 KEPT_WIDTH = 8192  # floats per sample of a layer kept for SVCCA's resamples
 
 KNN_METRICS = ("mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "cknna")
+#: the most pairs ``plots.layer_pairs: cross_modal`` or ``all`` may give: the
+#: layer figure rule lists every figure as an output and Snakemake matches
+#: every file of the DAG against every output, so planning time grows with
+#: jobs x figures (M = 100 models, half vision: 2,500 cross-modal pairs, a dry
+#: run of 108 s instead of 17 s without layer figures; benchmarks/bench_dag.py).
+#: config/paper.yaml has 204.
+MAX_LAYER_FIGURE_PAIRS = 300
+#: calibration.comparisons auto grows as M^3 (two models of a side against
+#: each of the other): above this, the config must list what to compare
+MAX_AUTO_COMPARISONS = 10_000
 
 
 class ConfigError(ValueError):
@@ -214,6 +224,18 @@ def pair_path(dataset: str, x: str, y: str) -> str:
     return f"{RESULTS}/{dataset}/pairs/{x}__{y}.h5"
 
 
+def pair_block_path(dataset: str, block: str) -> str:
+    """A block of pairs (``alignment.pair_block`` > 1): one file per block job,
+    so that a zoo of 1,000 models has hundreds of pair files for Snakemake to
+    stat and the aggregate to list, not 500,000 (:mod:`prh.formats.pair`)."""
+    return f"{RESULTS}/{dataset}/pair_blocks/{block}.h5"
+
+
+def block_name(i: int, j: int) -> str:
+    """Block job (i, j): the pairs between the models of runs i <= j."""
+    return f"{i}-{j}"
+
+
 def log_path(dataset: str, name: str) -> str:
     return f"{LOGS}/{dataset}/{name}"
 
@@ -244,6 +266,28 @@ class Figure:
 # ---------------------------------------------------------------------------
 
 
+def peak_loaded(pairs, layers) -> int:
+    """The most layers (``layers(model)`` each) loaded at once when the pairs
+    are scored in order, each model loaded at its first pair and dropped
+    after its last (:func:`prh.steps.pair_scores.run_block`)."""
+    last = {}
+    for k, pair in enumerate(pairs):
+        for m in pair:
+            last[m] = k
+    loaded: set[str] = set()
+    held = peak = 0
+    for k, pair in enumerate(pairs):
+        for m in set(pair) - loaded:
+            loaded.add(m)
+            held += layers(m)
+        peak = max(peak, held)
+        for m in set(pair):
+            if last[m] == k:
+                loaded.discard(m)
+                held -= layers(m)
+    return peak
+
+
 class Config:
     """A validated workflow config and every decision derived from it."""
 
@@ -270,7 +314,14 @@ class Config:
             raise ConfigError(f"config: models.{model}.source: {err}") from None
 
     def modality(self, model: str) -> str:
-        return self.source(model).modality
+        # asked once per pair when planning; parsing the source is the slow part
+        if model not in self._modality:
+            self._modality[model] = self.source(model).modality
+        return self._modality[model]
+
+    @cached_property
+    def _modality(self) -> dict[str, str]:
+        return {}
 
     def model(self, model: str) -> dict[str, Any]:
         """A model's settings: the ``embedding`` block, then its own keys, its
@@ -328,6 +379,11 @@ class Config:
     def pairs(self) -> list[tuple[str, str]]:
         """Unordered model pairs in a fixed (sorted) order, so that adding or
         reordering models never renames an existing pair file."""
+        return list(self._pairs)
+
+    @cached_property
+    def _pairs(self) -> tuple[tuple[str, str], ...]:
+        # decided once: planning asks for the pairs many times (M^2 / 2 of them)
         names = sorted(self.models)
         out = []
         for i, x in enumerate(names):
@@ -335,7 +391,105 @@ class Config:
                 if self.alignment["pairs"] == "cross_modal" and not self.cross_modal(x, y):
                     continue
                 out.append((x, y))
+        return tuple(out)
+
+    @cached_property
+    def _model_pairs(self) -> dict[str, list[tuple[str, str]]]:
+        out: dict[str, list[tuple[str, str]]] = {m: [] for m in self.models}
+        for p in self._pairs:
+            out[p[0]].append(p)
+            out[p[1]].append(p)
         return out
+
+    # -- pair blocks (alignment.pair_block) ----------------------------------
+
+    @property
+    def pair_block(self) -> int:
+        return int(self.alignment["pair_block"])
+
+    @property
+    def blocked(self) -> bool:
+        """Pair jobs score blocks of pairs (else one job and file per pair)."""
+        return self.pair_block > 1
+
+    @cached_property
+    def _blocks(self) -> dict[str, tuple[tuple[str, str], ...]]:
+        """Block name -> its pairs. The models, in config order, are cut into
+        runs of B; block (i, j), i <= j, holds the configured pairs with one
+        model in run i and one in run j. Config order, not names, decides, so
+        a model added at the end joins the last run (or starts a new one) and
+        no other block changes; a model removed from the middle shifts the
+        runs after it. Within a block, pairs come in order of their first
+        model (by config position), then their second: the step keeps each
+        model's stats loaded until its last pair (:meth:`block_cost`)."""
+        b = self.pair_block
+        pos = {m: i for i, m in enumerate(self.models)}
+        blocks: dict[tuple[int, int], list[tuple[str, str]]] = {}
+        for x, y in self._pairs:
+            i, j = sorted((pos[x] // b, pos[y] // b))
+            blocks.setdefault((i, j), []).append((x, y))
+        out = {}
+        for (i, j), pairs in sorted(blocks.items()):
+            pairs.sort(key=lambda p: sorted((pos[p[0]], pos[p[1]])))
+            out[block_name(i, j)] = tuple(pairs)
+        return out
+
+    def pair_blocks(self) -> list[str]:
+        """The block jobs' names, in order; only blocks with a configured pair."""
+        return list(self._blocks)
+
+    def block_pairs(self, block: str) -> list[tuple[str, str]]:
+        """A block's pairs (each (x, y) in sorted order, as pair files name them),
+        in the order the step scores them."""
+        if block not in self._blocks:
+            raise ConfigError(f"pair block {block!r} does not exist with alignment.pair_block="
+                              f"{self.pair_block}; blocks: {', '.join(self._blocks) or 'none'}")
+        return list(self._blocks[block])
+
+    def block_models(self, block: str) -> list[str]:
+        """The models of a block's pairs, in config order."""
+        if block not in self._block_models:
+            used = {m for p in self.block_pairs(block) for m in p}
+            self._block_models[block] = [m for m in self.models if m in used]
+        return list(self._block_models[block])
+
+    @cached_property
+    def _block_models(self) -> dict[str, list[str]]:
+        return {}  # asked for by a block job's input and params
+
+    @cached_property
+    def _pair_block(self) -> dict[tuple[str, str], str]:
+        return {p: name for name, pairs in self._blocks.items() for p in pairs}
+
+    def block_params(self, block: str) -> dict[str, Any]:
+        """What a block job's results depend on besides the metrics: its pairs,
+        which of them are calibrated, and the calibration settings ({} when
+        none of its pairs is), so that a calibration setting reruns only the
+        blocks it changes."""
+        pairs = self.block_pairs(block)
+        calibrated = [self.calibrated_pair(x, y) for x, y in pairs]
+        cal = next((self.calibration_params(*p) for p, c in zip(pairs, calibrated) if c), {})
+        return {"pairs": [list(p) for p in pairs], "calibrated": calibrated,
+                "calibration": cal}
+
+    def pair_files(self, dataset: str) -> list[str]:
+        """The files that hold every configured pair: one per pair, or one per
+        block with ``alignment.pair_block`` > 1."""
+        if self.blocked:
+            return [pair_block_path(dataset, b) for b in self._blocks]
+        return [pair_path(dataset, x, y) for x, y in self._pairs]
+
+    def pair_file(self, dataset: str, x: str, y: str) -> str:
+        """The file that holds pair (x, y), in either order."""
+        p = (x, y) if x < y else (y, x)
+        if self.blocked:
+            return pair_block_path(dataset, self._pair_block[p])
+        return pair_path(dataset, *p)
+
+    def model_pair_files(self, dataset: str, model: str) -> list[str]:
+        """The files that hold a model's pairs (its scorecard's inputs)."""
+        return list(dict.fromkeys(self.pair_file(dataset, *p)
+                                  for p in self.scorecard_pairs(model)))
 
     @property
     def calibrated(self) -> bool:
@@ -352,7 +506,7 @@ class Config:
         if model not in self.models:
             raise ConfigError(f"scorecard: {model!r} is not a configured model; configured: "
                               f"{', '.join(self.models)}")
-        return [p for p in self.pairs() if model in p]
+        return list(self._model_pairs[model])
 
     def scorecard_params(self) -> dict[str, Any]:
         """What a scorecard needs besides its pair files: the metrics, the
@@ -383,6 +537,10 @@ class Config:
 
     def statistics_pairs(self) -> list[tuple[str, str]]:
         """The pairs with intervals: the calibrated ones."""
+        return self._statistics_pairs
+
+    @cached_property
+    def _statistics_pairs(self) -> list[tuple[str, str]]:
         return [p for p in self.pairs() if self.calibrated_pair(*p)]
 
     def statistics_models(self) -> list[str]:
@@ -392,12 +550,24 @@ class Config:
     def comparisons(self) -> list[tuple[tuple[str, str], tuple[str, str]]]:
         """Paired differences to test, ((a, c), (b, c)) = score(a, c) - score(b, c):
         calibration.comparisons auto (every two models of one modality, in
-        config order, against each model of the other), none, or a list."""
+        config order, against each model of the other; at most
+        MAX_AUTO_COMPARISONS), none, or a list."""
+        return self._comparisons
+
+    @cached_property
+    def _comparisons(self) -> list[tuple[tuple[str, str], tuple[str, str]]]:
         spec = self.calibration["comparisons"]
         if not self.calibrated or spec == "none":
             return []
         have = {frozenset(p) for p in self.statistics_pairs()}
         if spec == "auto":
+            sides = {s: sum(self.modality(m) == s for m in self.models) for s in MODALITIES}
+            count = sum(k * (k - 1) // 2 * (len(self.models) - k) for k in sides.values())
+            if count > MAX_AUTO_COMPARISONS:
+                raise ConfigError(
+                    f"config: calibration.comparisons: auto would test {count} paired "
+                    f"differences (more than {MAX_AUTO_COMPARISONS}); list the comparisons "
+                    "you want ([[a_x, a_y], [b_x, b_y]], ...) or set none")
             out = []
             for side in MODALITIES:
                 mine = [m for m in self.models if self.modality(m) == side]
@@ -495,11 +665,14 @@ class Config:
     def sample_size_pairs(self) -> list[tuple[str, str]]:
         """The curve's pairs: cross-modal ones, or all configured pairs when
         there are none."""
-        pairs = self.pairs()
-        return [p for p in pairs if self.cross_modal(*p)] or pairs
+        return list(self._sample_size_pairs)
+
+    @cached_property
+    def _sample_size_pairs(self) -> tuple[tuple[str, str], ...]:
+        return tuple(p for p in self._pairs if self.cross_modal(*p)) or self._pairs
 
     def sample_size_models(self) -> list[str]:
-        return sorted({m for p in self.sample_size_pairs() for m in p})
+        return sorted({m for p in self._sample_size_pairs for m in p})
 
     def sample_size_params(self) -> dict[str, Any]:
         if not self.has_sample_size_curve:
@@ -519,6 +692,15 @@ class Config:
         """The layer count the cost model uses: the model's ``n_layers``, else
         the bundled registry's count, else DEFAULT_LAYERS (hub, file: and py:
         models: their counts are known only once embedded)."""
+        if model not in self._layers:
+            self._layers[model] = self._model_layers(model)
+        return self._layers[model]
+
+    @cached_property
+    def _layers(self) -> dict[str, int]:
+        return {}  # asked once per pair of a block when planning its resources
+
+    def _model_layers(self, model: str) -> int:
         entry = self.raw["models"][model]
         if entry.get("n_layers"):
             return int(entry["n_layers"])
@@ -541,26 +723,80 @@ class Config:
         MEM_COPIES float64 N x N matrices per layer of both models (Gram
         matrix, kernel variants, kNN masks), plus each layer kept for
         SVCCA's resamples at KEPT_WIDTH floats, times SAFETY."""
-        from .metric_info import get_metric
-
         n = self.n_samples(dataset)
         lx, ly = self.model_layers(x), self.model_layers(y)
-        cal = self.calibration_params(x, y)
-        k = cal["n_permutations"] if cal else 0
-        calibrated = cal.get("metrics", [])
-        per_pair = 0.0
-        for metric in self.metrics:
-            sweep_s, perm, _ = METRIC_COST.get(metric, DEFAULT_METRIC_COST)
-            orders = 1 if get_metric(metric).symmetric else 2
-            per_pair += orders * sweep_s * (1 + (k if metric in calibrated else 0) * perm)
-        seconds = START_S + lx * ly * (n / COST_N) ** 2 * per_pair
-        layers = lx + ly
+        seconds = START_S + self._pair_work_s(n, lx, ly, self.calibrated_pair(x, y))
+        mb = self._resident_mb(n, lx + ly)
+        return {"layers_x": lx, "layers_y": ly, "seconds": seconds, "mb": mb,
+                **self._requests(seconds, mb)}
+
+    def _pair_work_s(self, n: int, lx: int, ly: int, calibrated: bool) -> float:
+        """A pair's estimated seconds beyond START_S; memoised, since a block
+        of thousands of pairs has only a few distinct layer counts."""
+        key = (n, lx, ly, calibrated)
+        if key not in self._work_s:
+            from .metric_info import get_metric
+
+            cal = self.calibration_params(*self._calibrated_example) if calibrated else {}
+            k = cal["n_permutations"] if cal else 0
+            chosen = cal.get("metrics", [])
+            per_pair = 0.0
+            for metric in self.metrics:
+                sweep_s, perm, _ = METRIC_COST.get(metric, DEFAULT_METRIC_COST)
+                orders = 1 if get_metric(metric).symmetric else 2
+                per_pair += orders * sweep_s * (1 + (k if metric in chosen else 0) * perm)
+            self._work_s[key] = lx * ly * (n / COST_N) ** 2 * per_pair
+        return self._work_s[key]
+
+    @cached_property
+    def _work_s(self) -> dict[tuple, float]:
+        return {}
+
+    @cached_property
+    def _calibrated_example(self) -> tuple[str, str]:
+        # every calibrated pair has the same calibration params
+        return next(p for p in self._pairs if self.calibrated_pair(*p))
+
+    def _resident_mb(self, n: int, layers: int) -> float:
+        """MB for ``layers`` layers held at once (MEM_COPIES N x N float64
+        each, plus the layer itself for SVCCA's resamples), and 1500 MB."""
         mb = 1500 + layers * MEM_COPIES * n * n * 8 / 2**20
         if self.keep_layers():
             mb += layers * n * KEPT_WIDTH * 4 / 2**20
-        return {"layers_x": lx, "layers_y": ly, "seconds": seconds, "mb": mb,
-                "runtime": max(MIN_RUNTIME_MIN, math.ceil(SAFETY * seconds / 60)),
+        return mb
+
+    @staticmethod
+    def _requests(seconds: float, mb: float) -> dict[str, int]:
+        return {"runtime": max(MIN_RUNTIME_MIN, math.ceil(SAFETY * seconds / 60)),
                 "mem_mb": math.ceil(SAFETY * mb)}
+
+    def block_cost(self, dataset: str, block: str) -> dict[str, float]:
+        """A block job's cost: the pair cost model summed over its pairs (one
+        START_S: the job starts once and reads each stats file once). Memory:
+        the layers of the models whose stats are loaded at once, at most; the
+        step loads a model at its first pair and drops it after its last, in
+        the order of :meth:`block_pairs`."""
+        if block not in self._block_costs:
+            n = self.n_samples(dataset)
+            pairs = self.block_pairs(block)
+            seconds = START_S + sum(
+                self._pair_work_s(n, self.model_layers(x), self.model_layers(y),
+                                  self.calibrated_pair(x, y)) for x, y in pairs)
+            layers = peak_loaded(pairs, self.model_layers)
+            mb = self._resident_mb(n, layers)
+            self._block_costs[block] = {"pairs": len(pairs), "layers": layers,
+                                        "seconds": seconds, "mb": mb,
+                                        **self._requests(seconds, mb)}
+        return self._block_costs[block]
+
+    @cached_property
+    def _block_costs(self) -> dict[str, dict[str, float]]:
+        return {}
+
+    def block_resources(self, dataset: str, block: str) -> dict[str, int]:
+        """mem_mb and runtime (minutes) of a block job (:meth:`block_cost`)."""
+        c = self.block_cost(dataset, block)
+        return {"mem_mb": c["mem_mb"], "runtime": c["runtime"]}
 
     def pair_resources(self, dataset: str, x: str, y: str) -> dict[str, int]:
         """mem_mb and runtime (minutes) of a pair job (:meth:`pair_cost`)."""
@@ -606,14 +842,22 @@ class Config:
     def layer_plot_pairs(self) -> list[tuple[str, str]]:
         """(x, y) pairs with a layer x layer figure: cross_modal, all, none, or
         a list of [x, y] (rows = x)."""
+        return list(self._layer_plot_pairs)
+
+    @cached_property
+    def _layer_plot_pairs(self) -> tuple[tuple[str, str], ...]:
         spec = self.plots["layer_pairs"]
-        pairs = self.pairs()
-        if spec == "all":
-            return pairs
+        if spec in ("all", "cross_modal"):
+            chosen = [p for p in self._pairs if spec == "all" or self.cross_modal(*p)]
+            if len(chosen) > MAX_LAYER_FIGURE_PAIRS:
+                raise ConfigError(f"config: plots.layer_pairs: {spec} gives {len(chosen)} pairs, "
+                                  f"more than the {MAX_LAYER_FIGURE_PAIRS} whose layer figures "
+                                  "plan in reasonable time; list the pairs to draw ([[x, y], "
+                                  "...]) or set none")
+            return tuple(chosen)
         if spec == "none":
-            return []
-        if spec == "cross_modal":
-            return [p for p in pairs if self.cross_modal(*p)]
+            return ()
+        pairs = set(self._pairs)
         out = []
         for x, y in spec:
             for m in (x, y):
@@ -623,7 +867,7 @@ class Config:
                 raise ConfigError(f"config: plots.layer_pairs: {x} x {y} is not aligned "
                                   f"(alignment.pairs: {self.alignment['pairs']})")
             out.append((x, y))
-        return out
+        return tuple(out)
 
     def competence_params(self) -> dict[str, dict[str, Any]]:
         """Configured competence values and sources per model (only these keys,
@@ -739,12 +983,17 @@ class Config:
             for m in self.models:
                 groups[stats_path(d, m)] = ([stats_path(d, m)],
                                             [manifest_path(d), features_path(d, m)])
-            for x, y in self.pairs():
-                groups[pair_path(d, x, y)] = ([pair_path(d, x, y)],
-                                              [stats_path(d, x), stats_path(d, y)])
+            if self.blocked:
+                for b in self._blocks:
+                    groups[pair_block_path(d, b)] = ([pair_block_path(d, b)],
+                                                     [stats_path(d, m) for m in self.block_models(b)])
+            else:
+                for x, y in self._pairs:
+                    groups[pair_path(d, x, y)] = ([pair_path(d, x, y)],
+                                                  [stats_path(d, x), stats_path(d, y)])
             outputs = [f"{RESULTS}/{d}/{n}" for n in ("alignment.h5", "alignment.tsv",
                                                       "aggregates.tsv")]
-            groups[f"{d} alignment"] = (outputs, [pair_path(d, x, y) for x, y in self.pairs()])
+            groups[f"{d} alignment"] = (outputs, self.pair_files(d))
             groups[f"{d} sample size"] = ([f"{RESULTS}/{d}/sample_size.tsv"],
                                           [stats_path(d, m) for m in self.sample_size_models()])
             groups[f"{d} statistics"] = ([statistics_path(d, t) for t in STATISTICS_TABLES],

@@ -26,41 +26,82 @@ rule model_stats:
         "../scripts/model_stats.py"
 
 
-# One job per unordered pair keeps reruns exact (a changed model reruns only
-# its own pairs). Locally a job costs ~3 s of start-up; on a cluster the
-# slurm profile batches pair jobs with group-components instead.
-rule pair_scores:
-    input:
-        library("pair_scores.py"),
-        x=stats_path("{dataset}", "{model_x}"),
-        y=stats_path("{dataset}", "{model_y}"),
-        manifest=f"{RESULTS}/{{dataset}}/manifest.json",
-    output:
-        pair_path("{dataset}", "{model_x}", "{model_y}"),
-    log:
-        f"{LOGS}/{{dataset}}/pairs/{{model_x}}__{{model_y}}.log",
-    benchmark:
-        f"{LOGS}/{{dataset}}/pairs/{{model_x}}__{{model_y}}.benchmark.tsv"
-    group:
-        "pairs"
-    conda:
-        "../envs/align.yaml"
-    threads: CFG.alignment["threads"]
-    resources:
-        # the cost model of prh.config.Config.pair_cost (README, "Cluster requests")
-        mem_mb=lambda wc: CFG.pair_resources(wc.dataset, wc.model_x, wc.model_y)[
-            "mem_mb"
-        ],
-        runtime=lambda wc: CFG.pair_resources(wc.dataset, wc.model_x, wc.model_y)[
-            "runtime"
-        ],
-        gpu=CFG.alignment_gpus,
-    params:
-        metrics=CFG.metric_params(),
-        calibration=lambda wc: CFG.calibration_params(wc.model_x, wc.model_y),
-        device=CFG.alignment["device"],
-    script:
-        "../scripts/pair_scores.py"
+if not CFG.blocked:
+
+    # One job per unordered pair keeps reruns exact (a changed model reruns only
+    # its own pairs). Locally a job costs ~3 s of start-up; on a cluster the
+    # slurm profile batches pair jobs with group-components instead.
+    rule pair_scores:
+        input:
+            library("pair_scores.py"),
+            x=stats_path("{dataset}", "{model_x}"),
+            y=stats_path("{dataset}", "{model_y}"),
+            manifest=f"{RESULTS}/{{dataset}}/manifest.json",
+        output:
+            pair_path("{dataset}", "{model_x}", "{model_y}"),
+        log:
+            f"{LOGS}/{{dataset}}/pairs/{{model_x}}__{{model_y}}.log",
+        benchmark:
+            f"{LOGS}/{{dataset}}/pairs/{{model_x}}__{{model_y}}.benchmark.tsv"
+        group:
+            "pairs"
+        conda:
+            "../envs/align.yaml"
+        threads: CFG.alignment["threads"]
+        resources:
+            # the cost model of prh.config.Config.pair_cost (README, "Cluster requests")
+            mem_mb=lambda wc: CFG.pair_resources(wc.dataset, wc.model_x, wc.model_y)[
+                "mem_mb"
+            ],
+            runtime=lambda wc: CFG.pair_resources(wc.dataset, wc.model_x, wc.model_y)[
+                "runtime"
+            ],
+            gpu=CFG.alignment_gpus,
+        params:
+            metrics=CFG.metric_params(),
+            calibration=lambda wc: CFG.calibration_params(wc.model_x, wc.model_y),
+            device=CFG.alignment["device"],
+        script:
+            "../scripts/pair_scores.py"
+
+else:
+
+    # alignment.pair_block > 1: one job per block of about B x B models
+    # (prh.config.Config.pair_blocks), so that the DAG of a zoo of 1,000
+    # models holds hundreds of pair jobs, not 500,000. A changed model reruns
+    # the blocks it is in.
+    rule pair_block:
+        input:
+            library("pair_block.py"),
+            stats=lambda wc: [
+                stats_path(wc.dataset, m) for m in CFG.block_models(wc.block)
+            ],
+            manifest=f"{RESULTS}/{{dataset}}/manifest.json",
+        output:
+            pair_block_path("{dataset}", "{block}"),
+        log:
+            f"{LOGS}/{{dataset}}/pair_blocks/{{block}}.log",
+        benchmark:
+            f"{LOGS}/{{dataset}}/pair_blocks/{{block}}.benchmark.tsv"
+        wildcard_constraints:
+            block=r"\d+-\d+",
+        conda:
+            "../envs/align.yaml"
+        threads: CFG.alignment["threads"]
+        resources:
+            # the pair cost model summed over the block (prh.config.Config.block_cost)
+            mem_mb=lambda wc: CFG.block_resources(wc.dataset, wc.block)["mem_mb"],
+            runtime=lambda wc: CFG.block_resources(wc.dataset, wc.block)["runtime"],
+            gpu=CFG.alignment_gpus,
+        params:
+            stats=lambda wc: {
+                m: stats_path(wc.dataset, m) for m in CFG.block_models(wc.block)
+            },
+            block=lambda wc: CFG.block_params(wc.block),
+            metrics=CFG.metric_params(),
+            device=CFG.alignment["device"],
+        script:
+            "../scripts/pair_block.py"
 
 
 rule aggregate:

@@ -22,6 +22,7 @@ stats_path = prh_config.stats_path
 pair_path = prh_config.pair_path
 statistics_path = prh_config.statistics_path
 STATISTICS_TABLES = prh_config.STATISTICS_TABLES
+pair_block_path = prh_config.pair_block_path
 
 
 def library(script):
@@ -42,7 +43,7 @@ wildcard_constraints:
 
 
 def pair_files(wildcards):
-    return [pair_path(wildcards.dataset, x, y) for x, y in CFG.pairs()]
+    return CFG.pair_files(wildcards.dataset)
 
 
 def dataset_params(dataset):

@@ -61,7 +61,7 @@ if CFG.figures("layer_heatmaps"):
             library("plot_layers.py"),
             unpack(
                 lambda wc: {
-                    f"pair_{x}__{y}": pair_path(wc.dataset, x, y)
+                    f"pair_{x}__{y}": CFG.pair_file(wc.dataset, x, y)
                     for x, y in sorted(
                         {tuple(sorted(p)) for p in CFG.layer_plot_pairs()}
                     )

@@ -4,9 +4,7 @@
 rule scorecard:
     input:
         library("scorecard.py"),
-        pairs=lambda wc: [
-            pair_path(wc.dataset, x, y) for x, y in CFG.scorecard_pairs(wc.model)
-        ],
+        pairs=lambda wc: CFG.model_pair_files(wc.dataset, wc.model),
         features=lambda wc: list(scorecard_features(wc).values()),
     output:
         tsv=prh_config.scorecard_path("{dataset}", "{model}", "tsv"),

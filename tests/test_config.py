@@ -430,3 +430,16 @@ def test_statistics_job_cost_grows_with_the_resamples(tiny_config):
         c.model_layers(x) * c.model_layers(y) * (n / C.COST_N) ** 2 * C.METRIC_COST["cka"][0]
         * (1 + 50 * C.METRIC_COST["cka"][2]) for x, y in c.statistics_pairs())
     assert more["runtime"] == max(C.MIN_RUNTIME_MIN, math.ceil(C.SAFETY * seconds / 60))
+
+
+def test_auto_comparisons_of_a_big_zoo_ask_for_a_list(tiny_config):
+    # 24 vision and 24 language models: 2 x C(24, 2) x 24 = 13,248 comparisons
+    tiny_config["models"] = {
+        **{f"v{i}": {"source": "efficientnet_lite0"} for i in range(24)},
+        **{f"l{i}": {"source": "glove_6b_50d"} for i in range(24)}}
+    tiny_config["calibration"] = {"enabled": True}
+    tiny_config["plots"] = {"layer_pairs": "none"}
+    with pytest.raises(ConfigError, match="calibration.comparisons: auto would test 13248"):
+        Config(tiny_config)
+    tiny_config["calibration"]["comparisons"] = "none"
+    assert Config(tiny_config).comparisons() == []

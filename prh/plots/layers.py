@@ -111,7 +111,7 @@ def pair_layer_heatmaps(pair_h5: str | os.PathLike, outputs: Mapping[str, st.Out
     for the pair (model_x, model_y); layer names from the features files."""
     from ..formats.pair import read_pair
 
-    pair = read_pair(pair_h5)
+    pair = read_pair(pair_h5, (model_x, model_y))  # a block file holds many pairs
     label_x = model_info(model_x, features_x).label()
     label_y = model_info(model_y, features_y).label()
     for metric, out in outputs.items():

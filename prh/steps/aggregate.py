@@ -1,4 +1,4 @@
-"""Step of rule ``aggregate``: every pair file of a dataset -> the model x
+"""Step of rule ``aggregate``: every pair (or block) file of a dataset -> the model x
 model matrices (``alignment.h5``) and the tidy tables (``alignment.tsv``,
 ``aggregates.tsv``); formats in :mod:`prh.formats.alignment` and
 :mod:`prh.formats.tables`."""
@@ -32,7 +32,7 @@ def run(pair_paths: Sequence[str | os.PathLike], *, dataset: str, models: Sequen
     import numpy as np
 
     from ..formats.alignment import write_alignment
-    from ..formats.pair import CALIBRATION_FIELDS, read_pair
+    from ..formats.pair import CALIBRATION_FIELDS, read_pairs
     from ..formats.tables import write_aggregates_tsv, write_alignment_tsv
     from ..metric_info import get_metric
     from ..provenance import ProvenanceError, check_same_hashes
@@ -47,8 +47,7 @@ def run(pair_paths: Sequence[str | os.PathLike], *, dataset: str, models: Sequen
     rows: dict[str, list[dict[str, Any]]] = {m: [] for m in metrics}
     first: tuple[Any, dict] | None = None
     seen: set[tuple[str, str]] = set()
-    for path in pair_paths:
-        pair = read_pair(path)
+    for path, pair in ((p, pair) for p in pair_paths for pair in read_pairs(p)):
         x, y = pair["model_x"], pair["model_y"]
         seen.add((x, y))
         if first is None:

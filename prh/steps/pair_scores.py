@@ -1,5 +1,6 @@
-"""Step of rule ``pair_scores``: one unordered model pair's layer x layer
-scores, and their calibration when the pair is calibrated."""
+"""Steps of rules ``pair_scores`` and ``pair_block``: one unordered model
+pair's layer x layer scores, and their calibration when the pair is
+calibrated; or those of a block of pairs, into one file."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 import os
 import sys
 import time
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -27,27 +28,97 @@ def run(stats_x: str | os.PathLike, stats_y: str | os.PathLike, out: str | os.Pa
     """Write the layer x layer scores of every metric for one unordered model
     pair; asymmetric metrics are scored in both orders.
 
-    ``calibration`` (keys ``n_permutations``, ``alpha``,
-    ``aggregates``, ``seed`` and ``metrics``, those calibrated:
+    ``calibration`` (keys ``n_permutations``, ``alpha``, ``aggregates``,
+    ``seed``, ``blocks`` and ``metrics``, those calibrated:
     :meth:`prh.config.Config.calibration_params`; None or empty for an
     uncalibrated pair) adds each aggregate's permutation-null calibration;
-    with ``blocks`` (a manifest column) set, permutations exchange whole
-    blocks of samples (:func:`prh.calibration.block_permutations`).
+    with ``blocks`` (a column of ``manifest``) set, permutations exchange
+    whole blocks of samples (:func:`prh.calibration.block_permutations`).
     """
-    from ..alignment import sweep
-    from ..calibration import block_permutations, calibrate_pair
-    from ..datasets import sample_blocks
     from ..formats.pair import write_pair
-    from ..formats.stats import load_model_stats, read_stats_provenance
-    from ..metrics import get_metric, resolve_params
 
     prov = check_pair_inputs(stats_x, stats_y)
-    sx = load_model_stats(stats_x, device=device)
-    sy = load_model_stats(stats_y, device=device)
-    for name, st in ((model_x, sx), (model_y, sy)):
-        for layer in st.constant_layers():
-            log.warning("model %s: layer %d is constant (all samples alike); its scores are NaN "
-                        "and never its model pair's best", name, layer)
+    sx = _load(stats_x, model_x, device)
+    sy = _load(stats_y, model_y, device)
+    write_pair(out, **score_pair(sx, sy, metrics=metrics, model_x=model_x, model_y=model_y,
+                                 calibration=calibration, provenance=prov,
+                                 permutations=_permutations(calibration, manifest, stats_x)))
+
+
+def run_block(stats: Mapping[str, str | os.PathLike], out: str | os.PathLike, *, block: str,
+              pairs: Sequence[Sequence[str]], calibrated: Sequence[bool],
+              metrics: Mapping[str, Mapping[str, Any]], device: str,
+              calibration: Mapping[str, Any] | None,
+              manifest: str | os.PathLike | None = None) -> None:
+    """Write one block file (:func:`prh.formats.pair.write_pair_block`): the
+    scores of every pair in ``pairs`` (each (x, y) as its pair file would
+    name it), exactly as :func:`run` scores each. ``stats``: model -> stats
+    file; ``calibrated[k]`` says whether pair k gets ``calibration``
+    (:meth:`prh.config.Config.block_params`).
+
+    Each model's stats are loaded once, at its first pair, and dropped after
+    its last, so the order of ``pairs`` bounds the memory
+    (:meth:`prh.config.Config.block_cost` plans with the same rule).
+    """
+    from ..formats.pair import write_pair_block
+
+    if len(calibrated) != len(pairs):
+        raise ValueError(f"block {block}: {len(pairs)} pairs but {len(calibrated)} "
+                         "calibration flags")
+    prov = check_block_inputs(stats)
+    permutations = _permutations(calibration, manifest, next(iter(stats.values())))
+    last = {m: k for k, pair in enumerate(pairs) for m in pair}
+    loaded: dict[str, Any] = {}
+    results = []
+    for k, (x, y) in enumerate(_progress(f"block {block}")(list(pairs))):
+        for m in (x, y):
+            if m not in loaded:
+                loaded[m] = _load(stats[m], m, device)
+        results.append(score_pair(loaded[x], loaded[y], metrics=metrics, model_x=x, model_y=y,
+                                  calibration=calibration if calibrated[k] else None,
+                                  provenance=prov, permutations=permutations))
+        for m in (x, y):
+            if last[m] == k:
+                loaded.pop(m, None)
+    write_pair_block(out, block, results)
+
+
+def _permutations(calibration: Mapping[str, Any] | None, manifest: str | os.PathLike | None,
+                  stats: str | os.PathLike):
+    """The null's permutation function: whole blocks of the manifest's
+    ``calibration["blocks"]`` column exchanged, in the stats file's sample
+    order; None (uniform permutations) without blocks."""
+    if not calibration or not calibration.get("blocks"):
+        return None
+    from ..calibration import block_permutations
+    from ..datasets import sample_blocks
+    from ..formats.stats import read_stats_provenance
+
+    if manifest is None:
+        raise ValueError(f"calibration.blocks: {calibration['blocks']} needs the manifest")
+    ids = read_stats_provenance(stats)["sample_ids"] or None
+    return block_permutations(sample_blocks(manifest, calibration["blocks"], ids))
+
+
+def _load(path: str | os.PathLike, model: str, device: str):
+    from ..formats.stats import load_model_stats
+
+    st = load_model_stats(path, device=device)
+    for layer in st.constant_layers():
+        log.warning("model %s: layer %d is constant (all samples alike); its scores are NaN "
+                    "and never its model pair's best", model, layer)
+    return st
+
+
+def score_pair(sx, sy, *, metrics: Mapping[str, Mapping[str, Any]], model_x: str, model_y: str,
+               calibration: Mapping[str, Any] | None,
+               provenance: Mapping[str, str], permutations: Any = None) -> dict[str, Any]:
+    """One pair's scores (and calibration) from its two loaded ModelStats, as
+    keyword arguments of :func:`prh.formats.pair.write_pair`."""
+    from ..alignment import sweep
+    from ..calibration import calibrate_pair
+    from ..metrics import get_metric, resolve_params
+
     metrics = {m: dict(p or {}) for m, p in metrics.items()}
     cal = dict(calibration or {})
     scores: dict[tuple[str, str], Any] = {}
@@ -55,10 +126,6 @@ def run(stats_x: str | os.PathLike, stats_y: str | os.PathLike, out: str | os.Pa
     # calibration.metrics: the metrics with a null; the others are only scored
     calibrated = {m: p for m, p in metrics.items() if m in cal.get("metrics", metrics)}
     if cal and calibrated:
-        permutations = None
-        if cal.get("blocks"):
-            ids = read_stats_provenance(stats_x)["sample_ids"] or None
-            permutations = block_permutations(sample_blocks(manifest, cal["blocks"], ids))
         t0 = time.perf_counter()
         result = calibrate_pair(sx, sy, calibrated, aggregates=list(cal["aggregates"]),
                                 n_permutations=cal["n_permutations"],
@@ -75,17 +142,36 @@ def run(stats_x: str | os.PathLike, stats_y: str | os.PathLike, out: str | os.Pa
         scores[("xy", name)] = sweep(sx, sy, name, **p)
         if not get_metric(name).symmetric:
             scores[("yx", name)] = sweep(sy, sx, name, **p)
-    write_pair(out, model_x=model_x, model_y=model_y, n_samples=sx.n, metrics=metrics,
-               scores=scores, calibration=rows, seed=int(cal.get("seed", 0)), provenance=prov)
+    return {"model_x": model_x, "model_y": model_y, "n_samples": sx.n, "metrics": metrics,
+            "scores": scores, "calibration": rows, "seed": int(cal.get("seed", 0)),
+            "provenance": provenance}
 
 
 def check_pair_inputs(stats_x: str | os.PathLike, stats_y: str | os.PathLike) -> dict[str, str]:
     """Refuse two stats files computed from different samples (ids in order,
     and manifest hash); returns the provenance the pair file records."""
     from ..formats.stats import read_stats_provenance
+
+    return _same_samples(read_stats_provenance(stats_x), stats_x,
+                         read_stats_provenance(stats_y), stats_y)
+
+
+def check_block_inputs(stats: Mapping[str, str | os.PathLike]) -> dict[str, str]:
+    """:func:`check_pair_inputs` for a block's stats files, each read once and
+    compared with the first."""
+    from ..formats.stats import read_stats_provenance
+
+    paths = list(stats.values())
+    first = read_stats_provenance(paths[0])
+    prov = _same_samples(first, paths[0], first, paths[0])  # the record, from the first
+    for path in paths[1:]:
+        _same_samples(first, paths[0], read_stats_provenance(path), path)
+    return prov
+
+
+def _same_samples(px: Mapping[str, Any], stats_x, py: Mapping[str, Any], stats_y) -> dict[str, str]:
     from ..provenance import IDS, MANIFEST, ProvenanceError, check_same_samples
 
-    px, py = read_stats_provenance(stats_x), read_stats_provenance(stats_y)
     if px["sample_ids"] or py["sample_ids"]:
         check_same_samples(px["sample_ids"], stats_x, py["sample_ids"], stats_y)
     if px[MANIFEST] != py[MANIFEST]:

@@ -16,17 +16,13 @@ def scorecard_rows(model: str, pair_paths: Sequence[str | os.PathLike], *, datas
                    metrics: Sequence[str], modalities: Mapping[str, str],
                    layer_names: Mapping[str, Sequence[str]] | None = None) -> list[dict[str, Any]]:
     """The scorecard's rows (:data:`prh.formats.scorecard.COLUMNS`)."""
-    from ..formats.pair import read_pair
     from ..metric_info import get_metric
     from ..scoring import benjamini_hochberg, best_layer_pair
 
     names = layer_names or {}
     by_metric: dict[str, list[dict[str, Any]]] = {m: [] for m in metrics}
-    for path in pair_paths:
-        pair = read_pair(path)
+    for path, pair in _model_pairs(model, pair_paths):
         x, y = pair["model_x"], pair["model_y"]
-        if model not in (x, y):
-            raise ValueError(f"{path}: pair {x} x {y} does not include {model}")
         partner = y if model == x else x
         for metric in metrics:
             if metric not in pair["xy"]:
@@ -55,6 +51,20 @@ def scorecard_rows(model: str, pair_paths: Sequence[str | os.PathLike], *, datas
             r["rank"] = rank
         rows += rs
     return rows
+
+
+def _model_pairs(model: str, pair_paths: Sequence[str | os.PathLike]):
+    """(file, pair) for every pair with ``model`` in the pair files (each
+    one pair) or block files (the block's pairs with the model)."""
+    from ..formats.pair import read_pairs
+
+    for path in pair_paths:
+        found = False
+        for pair in read_pairs(path, model=model):
+            found = True
+            yield path, pair
+        if not found:
+            raise ValueError(f"{path}: holds no pair that includes {model}")
 
 
 def _name(names: Sequence[str] | None, i: int) -> str:
