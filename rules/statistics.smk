@@ -7,7 +7,10 @@ rule statistics:
         library("statistics.py"),
         unpack(
             lambda wc: {
-                **{f"stats_{m}": stats_path(wc.dataset, m) for m in CFG.statistics_models()},
+                **{
+                    f"stats_{m}": stats_path(wc.dataset, m)
+                    for m in CFG.statistics_models()
+                },
                 **{
                     f"features_{m}": features_path(wc.dataset, m)
                     for m in CFG.statistics_models()

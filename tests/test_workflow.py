@@ -253,13 +253,13 @@ def test_pair_blocks_score_as_pair_jobs_and_rerun_only_the_blocks_of_a_changed_m
     glove = {f"{D}/features/glove_6b_50d.h5", f"{D}/stats/glove_6b_50d.h5"}
     changed = variant(models__glove_6b_50d__batch_size=5, alignment=blocked["alignment"])
     assert pending(wd, *triggers, "--configfile", str(write_config(wd, changed, "v.yaml"))) == (
-        glove | {f"{D}/pair_blocks/0-1.h5"} | AGGREGATE | SAMPLE | PLOTS)
+        glove | {f"{D}/pair_blocks/0-1.h5"} | AGGREGATE | SAMPLE | STATISTICS | PLOTS)
     # and a model added at the end joins the last run: only blocks with it run
     added = variant(models__glove_b={"source": "glove_6b_50d", "modality": "language",
                                      "batch_size": 7}, alignment=blocked["alignment"])
     assert pending(wd, *triggers, "--configfile", str(write_config(wd, added, "v.yaml"))) == (
         {f"{D}/features/glove_b.h5", f"{D}/stats/glove_b.h5", f"{D}/pair_blocks/0-1.h5",
-         f"{D}/pair_blocks/1-1.h5"} | AGGREGATE | SAMPLE | PLOTS
+         f"{D}/pair_blocks/1-1.h5"} | AGGREGATE | SAMPLE | STATISTICS | PLOTS
         | layer_figures("efficientnet_lite0__glove_b"))
 
 
