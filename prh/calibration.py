@@ -631,8 +631,9 @@ def trend_rows(rep: PairReplicates, models: Sequence[str], competence: Sequence[
 
     Each row: metric, aggregate, partner ("pooled" for all), statistic,
     estimate, se, low, high, p_value (two-sided normal, estimate = 0: the
-    sample noise), p_models (exact permutation of the competence labels over
-    the M! orderings, up to M = 8: could the models' order alone give this?),
+    sample noise), p_models (permutation of the competence labels: exact over
+    the M! orderings up to M = 8, else 10,000 seeded ones with the identity
+    among them: could the models' order alone give this?),
     n_models, method, n_resamples. With few models a rank correlation can be
     the same on every resample: then se is 0 and only p_models is informative.
     """
@@ -642,7 +643,12 @@ def trend_rows(rep: PairReplicates, models: Sequence[str], competence: Sequence[
     _check_aggregates([aggregate_how])
     models, partners = list(models), list(partners)
     c = check_trend(models, competence, partners)
-    perms = list(orderings(range(len(models)))) if len(models) <= 8 else []
+    m = len(models)
+    if m <= 8:
+        perms = list(orderings(range(m)))
+    else:  # Monte Carlo: the identity and 9,999 seeded orderings
+        rng = np.random.default_rng(0)
+        perms = [tuple(range(m))] + [tuple(rng.permutation(m)) for _ in range(9_999)]
     rows = []
     for metric in rep.schemes:
         meth, r = rep.method(metric)
@@ -652,17 +658,14 @@ def trend_rows(rep: PairReplicates, models: Sequence[str], competence: Sequence[
         for name, fn in TREND_STATISTICS.items():
             est = fn(c, s)
             rv = fn(c, reps)
-            null = np.array([fn(c[list(o)], s) for o in perms]) if perms else None
-            cols = [(p, est[i], rv[:, i], null[:, i] if perms else None)
-                    for i, p in enumerate(partners)]
-            cols.append(("pooled", est.mean(), rv.mean(axis=1),
-                         null.mean(axis=1) if perms else None))
+            null = np.array([fn(c[list(o)], s) for o in perms])
+            cols = [(p, est[i], rv[:, i], null[:, i]) for i, p in enumerate(partners)]
+            cols.append(("pooled", est.mean(), rv.mean(axis=1), null.mean(axis=1)))
             for partner, e, reps_e, nv in cols:
                 se, low, high, p = rep.interval(metric, float(e), reps_e, level)
                 if name == "spearman":  # a correlation's interval ends at +-1
                     low, high = max(low, -1.0), min(high, 1.0)
-                p_models = (float(np.mean(np.abs(nv) >= abs(e) - 1e-12)) if nv is not None
-                            else math.nan)
+                p_models = float(np.mean(np.abs(nv) >= abs(e) - 1e-12))
                 rows.append({"metric": metric, "aggregate": aggregate_how,
                              "partner": partner, "statistic": name, "estimate": float(e),
                              "se": se, "low": low, "high": high, "p_value": p,

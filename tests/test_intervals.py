@@ -231,3 +231,19 @@ def test_auto_picks_each_metrics_measured_scheme():
                                              "cycle_knn": {"topk": 3}})
     assert {m: (r["max"]["method"], r["max"]["n_resamples"]) for (_, m), r in got.items()} == {
         "cka": ("jackknife", 20), "mutual_knn": ("jackknife", 5), "cycle_knn": ("jackknife", 5)}
+
+
+def test_trend_p_models_is_monte_carlo_beyond_eight_models():
+    from prh.calibration import PairReplicates, trend_rows
+
+    m = 10
+    models = [f"v{i}" for i in range(m)]
+    # scores rise exactly with competence: the best ordering of 10 models
+    full = {(v, "t", "xy", "cka"): {"max": 0.1 * i} for i, v in enumerate(models)}
+    reps = {k: {"max": np.full(5, v["max"])} for k, v in full.items()}
+    rep = PairReplicates(n=50, full=full, reps=reps, schemes={"cka": ("jackknife", 5, 40.0)})
+    rows = trend_rows(rep, models, np.arange(m, dtype=float), ["t"])
+    rho = next(r for r in rows if r["statistic"] == "spearman" and r["partner"] == "t")
+    assert rho["estimate"] == pytest.approx(1.0)
+    # only the identity (and its reverse, 2 in 10!) reach |rho| = 1: p near 1/10,000
+    assert 1e-4 <= rho["p_models"] < 1e-3
