@@ -99,7 +99,9 @@ def snakemake(wd: Path, *args: str, limit: float | None = None,
     if res.returncode != 0:
         if limit and seconds >= limit:
             why = "time"
-        elif "MemoryError" in out or "Cannot allocate memory" in out:
+        elif ("MemoryError" in out or "Cannot allocate memory" in out
+              # at the address-space cap CPython can also fail as a bare SystemError
+              or (mem_gb and "SystemError" in out)):
             why = "memory"
         else:
             raise SystemExit(f"snakemake {' '.join(args)} failed in {wd}:\n{out[-4000:]}")
