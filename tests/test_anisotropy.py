@@ -154,9 +154,10 @@ def test_calibration_path_matches_float64_reference(target, metric, params):
     null = [reference(metric, xs, [y[perm] for y in ys], params).max()
             for perm in sample_permutations(N, K, seed)[:4]]
     check(rows["max"]["null"][:4], np.array(null), metric)
-    # Resamples (bootstrap, sample-size subsets) keep the full sample's centring.
+    # Resamples (with copies, jackknife sets, sample-size subsets) keep the full
+    # sample's centring.
     rng = np.random.default_rng(seed)
-    # A copy of a sample is never its own neighbour in prh's bootstrap (the
+    # A copy of a sample is never its own neighbour in prh's resamples (the
     # reference has no such rule), so kNN-based CKNNA is checked on a subset.
     idx = (np.sort(rng.permutation(N)[:N - 16]) if metric == "cknna"
            else rng.integers(0, N, size=N))
