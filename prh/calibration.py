@@ -432,7 +432,6 @@ def replicate_scores(stats: Mapping[str, ModelStats], pairs: Sequence[tuple[str,
     return out
 
 
-
 @dataclass
 class PairReplicates:
     """Scores of model pairs on the full sample and on resamples of it.

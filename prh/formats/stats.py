@@ -32,7 +32,7 @@ from the Gram matrix, so they are recomputed on load rather than stored.
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import h5py
 import numpy as np
@@ -113,3 +113,23 @@ def read_stats_provenance(path: str | os.PathLike) -> dict:
         return {"sample_ids": ids,
                 "manifest_sha256": str(f.attrs.get("manifest_sha256", "")),
                 "sample_ids_sha256": str(f.attrs.get("sample_ids_sha256", ""))}
+
+
+def check_same_stats_samples(paths: Sequence[str | os.PathLike]) -> tuple[dict[str, str], list[str]]:
+    """Refuse stats files computed from different samples (ids in order, and
+    manifest hash), each read once and compared with the first. Returns the
+    provenance record a pair or block file keeps, and the samples' ids."""
+    from ..provenance import IDS, MANIFEST, ProvenanceError, check_same_samples
+
+    paths = list(paths)
+    first = read_stats_provenance(paths[0])
+    for path in paths[1:]:
+        other = read_stats_provenance(path)
+        if first["sample_ids"] or other["sample_ids"]:
+            check_same_samples(first["sample_ids"], paths[0], other["sample_ids"], path)
+        if first[MANIFEST] != other[MANIFEST]:
+            raise ProvenanceError(
+                f"{paths[0]} and {path} come from different manifests "
+                f"({first[MANIFEST][:12] or '<none>'} vs {other[MANIFEST][:12] or '<none>'}); "
+                "rerun the workflow")
+    return {MANIFEST: first[MANIFEST], IDS: first[IDS]}, first["sample_ids"]

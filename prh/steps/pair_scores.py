@@ -36,13 +36,14 @@ def run(stats_x: str | os.PathLike, stats_y: str | os.PathLike, out: str | os.Pa
     whole blocks of samples (:func:`prh.calibration.block_permutations`).
     """
     from ..formats.pair import write_pair
+    from ..formats.stats import check_same_stats_samples
 
-    prov = check_pair_inputs(stats_x, stats_y)
+    prov, ids = check_same_stats_samples([stats_x, stats_y])
     sx = _load(stats_x, model_x, device)
     sy = _load(stats_y, model_y, device)
     write_pair(out, **score_pair(sx, sy, metrics=metrics, model_x=model_x, model_y=model_y,
                                  calibration=calibration, provenance=prov,
-                                 permutations=_permutations(calibration, manifest, stats_x)))
+                                 permutations=_permutations(calibration, manifest, ids)))
 
 
 def run_block(stats: Mapping[str, str | os.PathLike], out: str | os.PathLike, *, block: str,
@@ -61,12 +62,13 @@ def run_block(stats: Mapping[str, str | os.PathLike], out: str | os.PathLike, *,
     (:meth:`prh.config.Config.block_cost` plans with the same rule).
     """
     from ..formats.pair import write_pair_block
+    from ..formats.stats import check_same_stats_samples
 
     if len(calibrated) != len(pairs):
         raise ValueError(f"block {block}: {len(pairs)} pairs but {len(calibrated)} "
                          "calibration flags")
-    prov = check_block_inputs(stats)
-    permutations = _permutations(calibration, manifest, next(iter(stats.values())))
+    prov, ids = check_same_stats_samples(list(stats.values()))
+    permutations = _permutations(calibration, manifest, ids)
     last = {m: k for k, pair in enumerate(pairs) for m in pair}
     loaded: dict[str, Any] = {}
     results = []
@@ -84,20 +86,18 @@ def run_block(stats: Mapping[str, str | os.PathLike], out: str | os.PathLike, *,
 
 
 def _permutations(calibration: Mapping[str, Any] | None, manifest: str | os.PathLike | None,
-                  stats: str | os.PathLike):
+                  ids: Sequence[str]):
     """The null's permutation function: whole blocks of the manifest's
-    ``calibration["blocks"]`` column exchanged, in the stats file's sample
-    order; None (uniform permutations) without blocks."""
+    ``calibration["blocks"]`` column exchanged, in the stats files' sample
+    order ``ids``; None (uniform permutations) without blocks."""
     if not calibration or not calibration.get("blocks"):
         return None
     from ..calibration import block_permutations
     from ..datasets import sample_blocks
-    from ..formats.stats import read_stats_provenance
 
     if manifest is None:
         raise ValueError(f"calibration.blocks: {calibration['blocks']} needs the manifest")
-    ids = read_stats_provenance(stats)["sample_ids"] or None
-    return block_permutations(sample_blocks(manifest, calibration["blocks"], ids))
+    return block_permutations(sample_blocks(manifest, calibration["blocks"], ids or None))
 
 
 def _load(path: str | os.PathLike, model: str, device: str):
@@ -145,37 +145,3 @@ def score_pair(sx, sy, *, metrics: Mapping[str, Mapping[str, Any]], model_x: str
     return {"model_x": model_x, "model_y": model_y, "n_samples": sx.n, "metrics": metrics,
             "scores": scores, "calibration": rows, "seed": int(cal.get("seed", 0)),
             "provenance": provenance}
-
-
-def check_pair_inputs(stats_x: str | os.PathLike, stats_y: str | os.PathLike) -> dict[str, str]:
-    """Refuse two stats files computed from different samples (ids in order,
-    and manifest hash); returns the provenance the pair file records."""
-    from ..formats.stats import read_stats_provenance
-
-    return _same_samples(read_stats_provenance(stats_x), stats_x,
-                         read_stats_provenance(stats_y), stats_y)
-
-
-def check_block_inputs(stats: Mapping[str, str | os.PathLike]) -> dict[str, str]:
-    """:func:`check_pair_inputs` for a block's stats files, each read once and
-    compared with the first."""
-    from ..formats.stats import read_stats_provenance
-
-    paths = list(stats.values())
-    first = read_stats_provenance(paths[0])
-    prov = _same_samples(first, paths[0], first, paths[0])  # the record, from the first
-    for path in paths[1:]:
-        _same_samples(first, paths[0], read_stats_provenance(path), path)
-    return prov
-
-
-def _same_samples(px: Mapping[str, Any], stats_x, py: Mapping[str, Any], stats_y) -> dict[str, str]:
-    from ..provenance import IDS, MANIFEST, ProvenanceError, check_same_samples
-
-    if px["sample_ids"] or py["sample_ids"]:
-        check_same_samples(px["sample_ids"], stats_x, py["sample_ids"], stats_y)
-    if px[MANIFEST] != py[MANIFEST]:
-        raise ProvenanceError(f"{stats_x} and {stats_y} come from different manifests "
-                              f"({px[MANIFEST][:12] or '<none>'} vs {py[MANIFEST][:12] or '<none>'}); "
-                              "rerun the workflow")
-    return {MANIFEST: px[MANIFEST], IDS: px[IDS]}

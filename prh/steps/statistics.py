@@ -43,8 +43,7 @@ def run(stats: Mapping[str, str | os.PathLike], *, dataset: str,
     from ..competence import resolve_competence
     from ..datasets import sample_blocks
     from ..formats.statistics import write_comparisons, write_intervals, write_trend
-    from ..formats.stats import load_model_stats, read_stats_provenance
-    from ..provenance import check_same_samples
+    from ..formats.stats import check_same_stats_samples, load_model_stats
     from ..scoring import benjamini_hochberg
 
     pairs = [tuple(p) for p in pairs]
@@ -52,16 +51,12 @@ def run(stats: Mapping[str, str | os.PathLike], *, dataset: str,
     missing = sorted({m for p in pairs for m in p} - set(stats))
     if missing:
         raise ValueError(f"no stats file given for model(s) {', '.join(missing)}")
-    prov = {m: read_stats_provenance(stats[m]) for m in models}
-    first = models[0]
-    for m in models[1:]:
-        check_same_samples(prov[first]["sample_ids"], stats[first], prov[m]["sample_ids"],
-                           stats[m])
+    _, ids = check_same_stats_samples([stats[m] for m in models])
     labels = None
     if blocks:
         if manifest is None:
             raise ValueError(f"calibration.blocks: {blocks} needs the manifest")
-        labels = sample_blocks(manifest, blocks, prov[first]["sample_ids"] or None)
+        labels = sample_blocks(manifest, blocks, ids or None)
         log.info("blocks: %d samples in %d blocks of manifest column %s", len(labels),
                  len(set(labels)), blocks)
     loaded = {m: load_model_stats(stats[m], device=device) for m in models}
