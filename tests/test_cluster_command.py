@@ -8,7 +8,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND = ("snakemake --workflow-profile profiles/slurm --configfile config/paper.yaml "
            "--replace-workflow-config")
-PLACES = ["README.md", "config/paper.yaml", "profiles/slurm/config.yaml"]
+PLACES = ["README.md", "docs/cluster.md", "config/paper.yaml", "profiles/slurm/config.yaml"]
 
 
 def cluster_command_lines(text: str) -> list[str]:

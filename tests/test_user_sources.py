@@ -138,11 +138,11 @@ def test_features_file_without_ids_or_with_nan_or_other_modality_is_refused(tmp_
     assert not out.exists()
 
 
-def test_readme_example_writes_an_importable_file(tmp_path, manifest):
-    """The README's numpy example, run as written on this manifest's ids."""
+def test_usage_doc_example_writes_an_importable_file(tmp_path, manifest):
+    """docs/usage.md's numpy example, run as written on this manifest's ids."""
     import json
 
-    text = (REPO / "README.md").read_text()
+    text = (REPO / "docs/usage.md").read_text()
     code = text.split("<!-- features-file-example -->")[1].split("```python")[1].split("```")[0]
     ids = [s["id"] for s in json.loads(Path(manifest).read_text())["samples"]]
     (tmp_path / "results/emoji").mkdir(parents=True)
@@ -152,7 +152,7 @@ def test_readme_example_writes_an_importable_file(tmp_path, manifest):
     try:
         import os
         os.chdir(tmp_path)
-        exec(compile(code, "README.md", "exec"), namespace)
+        exec(compile(code, "docs/usage.md", "exec"), namespace)
     finally:
         os.chdir(cwd)
     assert (tmp_path / "my_features.npz").is_file()
@@ -250,11 +250,11 @@ def test_hf_takes_a_local_folder(tmp_path):
     assert len(emb.embed_batch(["red apple", "cat"]).layers) == 3
 
 
-def test_readme_python_api_example_runs(capsys):
-    text = (REPO / "README.md").read_text()
+def test_usage_doc_python_api_example_runs(capsys):
+    text = (REPO / "docs/usage.md").read_text()
     code = text.split("<!-- python-api-example -->")[1].split("```python")[1].split("```")[0]
     namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(code, "docs/usage.md", "exec"), namespace)
     out = capsys.readouterr().out.split("\n")
     assert 0 < float(out[0]) <= 1  # B is built from A: mutual_knn above chance
     S, rows = namespace["S"], namespace["rows"]
