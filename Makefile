@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test run bench clean
+.PHONY: setup test run bench docs clean
 
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ run: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_layer_scores.py
+
+docs: setup
+	$(BIN)/python -m prh.config_docs docs/config.md
 
 clean:
 	rm -rf results .snakemake
