@@ -44,6 +44,15 @@ def _properties(node: Mapping, root: Mapping) -> dict[str, Mapping]:
     return out
 
 
+def _cell(s: str) -> str:
+    """``s`` inside a table cell: a bare | would end the cell."""
+    return s.replace("|", "\\|")
+
+
+def _text(s: str) -> str:
+    return _cell(" ".join(s.split()))
+
+
 def _value(v: Any) -> str:
     """A YAML-like literal, as a user writes it in config.yaml."""
     if v is None:
@@ -88,15 +97,6 @@ def _type(node: Mapping, root: Mapping) -> str:
     if "pattern" in node:
         text += f" matching `{_cell(node['pattern'])}`"
     return text
-
-
-def _cell(s: str) -> str:
-    """``s`` inside a table cell: a bare | would end the cell."""
-    return s.replace("|", "\\|")
-
-
-def _text(s: str) -> str:
-    return _cell(" ".join(s.split()))
 
 
 def _metric_notes(path: tuple[str, ...]) -> tuple[Any, str] | None:
