@@ -79,9 +79,9 @@ def check_config(cfg) -> None:
             if n < units_needed(scheme, count):
                 raise ConfigError(
                     f"config: calibration.interval_method: {method} gives {metric} a {scheme} "
-                    f"of {count} groups, more than datasets.{d}.n_samples={n} samples; use at "
-                    f"least {count} samples, calibration.interval_method: subsample, or leave "
-                    f"{metric} out of calibration.metrics")
+                    f"of {count} groups, more than datasets.{d}.n_samples={n} samples; raise "
+                    f"n_samples to at least {count}, set calibration.interval_method: "
+                    f"subsample, or leave {metric} out of calibration.metrics")
             kept = smallest_resample(n, scheme, count)
             other = ", calibration.interval_method: jackknife" if scheme == "subsample" else ""
             _check_samples(cfg, metric, kept,
