@@ -192,6 +192,9 @@ def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
         if len(message) > 300:
             message = message[:300] + " ..."
         raise ConfigError(f"config: {_key_path(error.absolute_path)}: {message}")
+    from .config_checks import check_finite
+
+    check_finite(raw)
     cfg = copy.deepcopy(dict(raw))
     fill_defaults(schema, cfg)
     return cfg
@@ -1040,16 +1043,6 @@ class Config:
                 raise ConfigError(f"config: metrics.{metric}: unknown parameter "
                                   f"{sorted(unknown)[0]!r}; its parameters: "
                                   f"{', '.join(info.defaults) or 'none'}")
-            params = self.resolved_metric_params(metric)
-            for dataset in self.datasets:
-                n = self.n_samples(dataset)
-                if "topk" in params and params["topk"] > n - 1:
-                    raise ConfigError(f"config: metrics.{metric}.topk: {params['topk']} needs "
-                                      f"more than datasets.{dataset}.n_samples={n} samples; "
-                                      "lower topk or use more samples")
-                if "cca_dim" in params and params["cca_dim"] > n:
-                    raise ConfigError(f"config: metrics.{metric}.cca_dim: {params['cca_dim']} "
-                                      f"exceeds datasets.{dataset}.n_samples={n}")
         for m in self.calibration["metrics"] or []:
             if m not in self.metrics:
                 raise ConfigError(f"config: calibration.metrics: {m!r} is not a configured "
@@ -1059,15 +1052,12 @@ class Config:
                 if m not in self.metrics:
                     raise ConfigError(f"config: calibration.sample_size_metrics: {m!r} is not "
                                       f"a configured metric; configured: {', '.join(self.metrics)}")
-            for name in self.datasets:
-                too_big = [n for n in self.calibration["sample_sizes"] if n > self.n_samples(name)]
-                if too_big:
-                    raise ConfigError(f"config: calibration.sample_sizes: {too_big} exceed "
-                                      f"datasets.{name}.n_samples={self.n_samples(name)}; "
-                                      "lower them")
         if not self.pairs():
             raise ConfigError(f"config: alignment.pairs: no model pairs to align (pairs: "
                               f"{self.alignment['pairs']}; check the models' sources)")
+        from .config_checks import check_config
+
+        check_config(self)
         self.comparisons()
         self.competence_metrics()
         self.layer_plot_metrics()

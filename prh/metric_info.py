@@ -8,6 +8,7 @@ the scores (definitions: docs/metrics.md).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -39,6 +40,19 @@ class MetricInfo:
         if self.name == "lcs_knn":
             return float(params.get("topk", self.defaults["topk"]))
         return 1.0
+
+    def fewest_samples(self, **params: Any) -> dict[str, int]:
+        """The fewest samples the metric can score with ``params`` (defaults
+        filled in), per what sets the floor: "N" its own minimum, "topk" k + 1
+        (a sample is not its own neighbour), "cca_dim" the dimension itself
+        (:func:`prh.metrics.resolve_params` refuses fewer)."""
+        p = {**self.defaults, **params}
+        out = {"N": self.min_samples}
+        if "topk" in p:
+            out["topk"] = int(p["topk"]) + 1
+        if "cca_dim" in p:
+            out["cca_dim"] = int(p["cca_dim"])
+        return out
 
 
 # Added to the CKA / CKNNA denominators, as the reference does. CKA and unbiased
@@ -99,6 +113,21 @@ def interval_scheme(metric: str, method: str = "auto", n_resamples: int | None =
         raise ValueError(f"unknown interval method {method!r}; choose auto, "
                          + " or ".join(DEFAULT_RESAMPLES))
     return meth, (count if n_resamples is None else int(n_resamples))
+
+
+def units_needed(scheme: str, count: int) -> int:
+    """The fewest independent units (samples, or blocks of them) a scheme can
+    resample: one per group for the jackknife, two for half-samples (each
+    keeps half the units, at least one)."""
+    return count if scheme == "jackknife" else 2
+
+
+def smallest_resample(n: int, scheme: str, count: int) -> int:
+    """The fewest of ``n`` samples (each its own unit) that an index set of
+    the scheme keeps, as :func:`prh.calibration.resample_indices` draws them:
+    the jackknife leaves out groups of at most ceil(n / count), half-samples
+    keep n // 2."""
+    return n - math.ceil(n / count) if scheme == "jackknife" else n // 2
 
 
 def list_metrics() -> list[str]:

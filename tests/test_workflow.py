@@ -458,7 +458,8 @@ def test_unknown_model_stops_before_any_job(fresh):
 
 
 def test_failing_embedding_leaves_no_output_and_others_finish(fresh):
-    cfg = variant(models={
+    # two language models: calibration.pairs all, since no pair is cross-modal
+    cfg = variant(calibration__pairs="all", models={
         "glove_6b_50d": {"source": "glove_6b_50d", "modality": "language"},
         # a local folder that holds no model: the hub check passes it, the job fails
         "broken": {"source": "hf:./no-such-model", "modality": "language"},

@@ -93,11 +93,14 @@ def _permutations(calibration: Mapping[str, Any] | None, manifest: str | os.Path
     if not calibration or not calibration.get("blocks"):
         return None
     from ..calibration import block_permutations
+    from ..calibration_checks import check_null_blocks
     from ..datasets import sample_blocks
 
     if manifest is None:
         raise ValueError(f"calibration.blocks: {calibration['blocks']} needs the manifest")
-    return block_permutations(sample_blocks(manifest, calibration["blocks"], ids or None))
+    labels = sample_blocks(manifest, calibration["blocks"], ids or None)
+    check_null_blocks(labels, calibration["blocks"], calibration["alpha"])
+    return block_permutations(labels)
 
 
 def _load(path: str | os.PathLike, model: str, device: str):

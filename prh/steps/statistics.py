@@ -41,6 +41,7 @@ def run(stats: Mapping[str, str | os.PathLike], *, dataset: str,
 
     from ..calibration import comparison_rows, interval_rows, pair_replicates, trend_rows
     from ..competence import resolve_competence
+    from ..calibration_checks import check_resample_blocks
     from ..datasets import sample_blocks
     from ..formats.statistics import write_comparisons, write_intervals, write_trend
     from ..formats.stats import check_same_stats_samples, load_model_stats
@@ -59,6 +60,7 @@ def run(stats: Mapping[str, str | os.PathLike], *, dataset: str,
         labels = sample_blocks(manifest, blocks, ids or None)
         log.info("blocks: %d samples in %d blocks of manifest column %s", len(labels),
                  len(set(labels)), blocks)
+        check_resample_blocks(labels, blocks, metrics, method, seed)
     loaded = {m: load_model_stats(stats[m], device=device) for m in models}
     t0 = time.perf_counter()
     rep = pair_replicates(loaded, pairs, metrics, method=method, seed=seed,
