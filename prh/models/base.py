@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import torch
 
-from .registry import ModelError  # noqa: F401  (re-exported: families raise it)
+from .errors import ModelError  # noqa: F401  (re-exported: families raise it)
 
 
 @dataclass

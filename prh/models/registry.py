@@ -34,12 +34,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from .errors import ModelError
+
 if TYPE_CHECKING:  # importing base pulls in torch; listing names must stay cheap
     from .base import Embedder
-
-
-class ModelError(ValueError):
-    """A model that cannot be found, loaded or run; the message says which and why."""
 
 
 @dataclass(frozen=True)
