@@ -140,10 +140,11 @@ class GGUFTextEmbedder(HFTextEmbedder):
             import transformers
             from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
             try:
-                tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
+                tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name,
+                                                    trust_remote_code=False)
                 model = AutoModelForCausalLM.from_pretrained(
                     src.parent, gguf_file=src.name, dtype=torch.float32,
-                    quantization_config=GgufConfig(dequantize=True))
+                    quantization_config=GgufConfig(dequantize=True), trust_remote_code=False)
             except (OSError, ValueError, ImportError) as e:
                 first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
                 raise ModelError(f"cannot convert {src} through transformers ({first}); "
