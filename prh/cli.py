@@ -63,10 +63,26 @@ def _manifest_from_args(args: argparse.Namespace):
     return datasets.prepare(args.dataset, n, **_options(args.dataset_option))
 
 
+def _modality(model: str, modality: str | None) -> str | None:
+    """The modality of ``--model``: ``--modality`` for the sources that need
+    it (py:), checked against the model's own for the others."""
+    from .models.registry import USER_PREFIXES, parse_source
+
+    if model.startswith(USER_PREFIXES):
+        if modality is None:
+            raise ValueError(f"--model {model}: a {model.split(':', 1)[0]}: source cannot say what "
+                             "it embeds; add --modality vision or --modality language")
+        return modality
+    if modality is not None and modality != parse_source(model).modality:
+        raise ValueError(f"--modality {modality}: {model} is a {parse_source(model).modality} model")
+    return modality
+
+
 def cmd_embed(args: argparse.Namespace) -> int:
     from .models.registry import get_embedder
     # unknown names and unsupported weights fail before any data work
-    embedder = get_embedder(args.model, args.pool, args.weights, args.seed)
+    embedder = get_embedder(args.model, args.pool, args.weights, args.seed,
+                            modality=_modality(args.model, args.modality))
     manifest = _manifest_from_args(args)
     from .embed import embed
     res = embed(manifest, embedder, args.out, batch_size=args.batch_size, device=args.device,
@@ -144,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="storage dtype")
     e.add_argument("--model-dtype", default=default["dtype"],
                    choices=["float32", "float16", "bfloat16"], help="dtype the model computes in")
+    e.add_argument("--modality", choices=["vision", "language"], default=None,
+                   help="what a py: model embeds (prh's own models know theirs)")
     e.add_argument("--pool", default=default["pool"],
                    help="vision: cls or mean; language: mean or last")
     e.add_argument("--weights", default=None,

@@ -27,9 +27,9 @@ import torch
 from . import __version__
 from .formats import features as storage
 from .datasets import Manifest, load_image
-from .models.base import Embedder
+from .models.base import Embedder, ModelError, check_features
 from .devices import resolve_device
-from .models.registry import get_embedder, set_weights
+from .models.registry import get_embedder, set_weights, user_code
 
 log = logging.getLogger(__name__)
 
@@ -148,22 +148,29 @@ def embed(manifest: Manifest, model: str | Embedder, out: str | os.PathLike, *, 
     if embedder.modality == "vision":
         manifest.check_images()
 
+    # errors in a py: source's code name the model and its file
+    who = f"model {recorded}" + (f" ({embedder.user_file})" if embedder.user_file else "")
     t0 = time.perf_counter()
-    embedder.load(dev, MODEL_DTYPES[model_dtype])
+    with user_code(embedder, who, "load()"):
+        embedder.load(dev, MODEL_DTYPES[model_dtype])
+        layer_names, param_count = list(embedder.layer_names), int(embedder.param_count)
     load_s = time.perf_counter() - t0
+    if not layer_names:
+        raise ModelError(f"{who}: the embedder has no layers (layer_names is empty after load()); "
+                         "it must name each layer embed_batch returns")
     log.info("loaded %s (%s, %d parameters, %d layers, %s) on %s in %.1fs", embedder.name, embedder.modality,
-             embedder.param_count, len(embedder.layer_names),
+             param_count, len(layer_names),
              f"random weights, seed {embedder.seed}" if embedder.weights else "pretrained weights", dev, load_s)
 
     attrs = {"model": recorded, "modality": embedder.modality, "pool": embedder.pool,
              "pool_requested": pool or "", "dataset": manifest.dataset, "manifest_sha256": manifest.content_sha256,
-             "param_count": embedder.param_count, "prh_version": __version__, "device": str(dev),
+             "param_count": param_count, "prh_version": __version__, "device": str(dev),
              "model_dtype": model_dtype, "batch_size": batch_size, "load_seconds": load_s,
              **embedder.weights_attrs(), **_library_versions(), **embedder.versions(),
              **embedder.file_attrs()}
     forward_s = 0.0
     samples = manifest.samples
-    with storage.FeatureWriter(out, sample_ids=manifest.ids, layer_names=embedder.layer_names,
+    with storage.FeatureWriter(out, sample_ids=manifest.ids, layer_names=layer_names,
                                attrs=attrs, dtype=dtype, with_bpb=embedder.has_bpb) as writer, \
             torch.inference_mode():
         bar = tqdm(range(0, len(samples), batch_size), desc=f"{embedder.name} on {manifest.dataset}",
@@ -175,7 +182,9 @@ def embed(manifest: Manifest, model: str | Embedder, out: str | os.PathLike, *, 
             inputs = [load_image(s) for s in chunk] if embedder.modality == "vision" \
                 else [s.caption for s in chunk]
             t = time.perf_counter()
-            feats = embedder.embed_batch(inputs)
+            with user_code(embedder, who, "embed_batch()"):
+                feats = embedder.embed_batch(inputs)
+            check_features(feats, len(chunk), len(layer_names), who)
             _sync(dev)
             forward_s += time.perf_counter() - t
             writer.write(start, feats.layers, feats.bpb)
@@ -183,11 +192,18 @@ def embed(manifest: Manifest, model: str | Embedder, out: str | os.PathLike, *, 
                 ticker.update(len(chunk))
         writer.attrs["seconds"] = time.perf_counter() - t0
         writer.attrs["forward_seconds"] = forward_s
+        if embedder.n_truncated is not None:
+            writer.attrs["n_truncated_captions"] = embedder.n_truncated
+            writer.attrs["max_caption_tokens"] = embedder.max_tokens or 0
+            if embedder.n_truncated:
+                log.warning("%s: %d of %d captions are longer than the model's %d tokens; each was "
+                            "cut to its first %d tokens", embedder.name, embedder.n_truncated,
+                            manifest.n, embedder.max_tokens, embedder.max_tokens)
     total = time.perf_counter() - t0
     log.info("wrote %s: %d samples x %d layers in %.1fs (forward %.1fs)", out, manifest.n,
-             len(embedder.layer_names), total, forward_s)
+             len(layer_names), total, forward_s)
     return {"skipped": False, "out": str(out), "seconds": total, "forward_seconds": forward_s,
-            "load_seconds": load_s, "n_layers": len(embedder.layer_names)}
+            "load_seconds": load_s, "n_layers": len(layer_names)}
 
 
 def _library_versions() -> dict[str, str]:

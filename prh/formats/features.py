@@ -24,7 +24,9 @@ Attributes on the root group::
     (ISO 8601 UTC), seconds (wall time of the embedding), complete (True),
     weights ("pretrained" | "random") and seed (random weights only);
     causal language models add bpb_start_token (the token each caption's
-    bits per byte is conditioned on, "" for none).
+    bits per byte is conditioned on, "" for none); transformers language
+    models add max_caption_tokens (their token limit, 0 for none) and
+    n_truncated_captions (how many captions were cut to it).
 
 Writing is streamed: :class:`FeatureWriter` receives one batch of pooled
 features at a time and writes its rows, so memory holds one batch, never the

@@ -13,9 +13,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
-from .registry import ModelError  # noqa: F401  (re-exported: families raise it)
+from .errors import ModelError  # noqa: F401  (re-exported: families raise it)
 
 
 @dataclass
@@ -46,6 +47,12 @@ class Embedder(ABC):
     weights: str | None = None
     #: seed of the random initialisation (None with pretrained weights)
     seed: int | None = None
+    #: language models that cut captions to a token limit: the limit and the
+    #: number of captions cut since ``load`` (None: the family cuts nothing)
+    max_tokens: int | None = None
+    n_truncated: int | None = None
+    #: the py: file whose factory made this embedder (None for prh's own)
+    user_file: str | None = None
 
     def __init__(self, name: str, pool: str | None = None):
         self.name = name
@@ -108,6 +115,34 @@ class Embedder(ABC):
     def file_attrs(self) -> dict[str, Any]:
         """Model-specific attributes recorded in the HDF5 file (valid after ``load``)."""
         return {}
+
+
+def check_features(feats: Any, n_rows: int, n_layers: int, who: str) -> None:
+    """Raise a one-line ModelError naming ``who`` unless ``feats`` is what
+    ``embed_batch`` promises for a batch of ``n_rows``: BatchFeatures with
+    ``n_layers`` 2-D tensors (or arrays) of ``n_rows`` rows each."""
+    expected = f"expected BatchFeatures (prh.models.base) with {n_layers} (B, D) tensors, one per layer"
+    if not isinstance(feats, BatchFeatures):
+        raise ModelError(f"{who}: embed_batch returned {_describe(feats)}; {expected}")
+    layers = feats.layers
+    if not isinstance(layers, (list, tuple)) or len(layers) != n_layers:
+        got = f"{len(layers)} layers" if isinstance(layers, (list, tuple)) else _describe(layers)
+        raise ModelError(f"{who}: embed_batch returned BatchFeatures with {got} "
+                         f"({n_layers} layer names); {expected}")
+    for i, a in enumerate(layers):
+        if not isinstance(a, (torch.Tensor, np.ndarray)) or a.ndim != 2 or a.shape[0] != n_rows:
+            raise ModelError(f"{who}: layer {i} of embed_batch is {_describe(a)} for a batch of "
+                             f"{n_rows}; expected a ({n_rows}, D) tensor")
+    bpb = feats.bpb
+    if bpb is not None and (not isinstance(bpb, (torch.Tensor, np.ndarray))
+                            or tuple(bpb.shape) != (n_rows,)):
+        raise ModelError(f"{who}: bpb of embed_batch is {_describe(bpb)}; expected ({n_rows},) or None")
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return f"a {type(value).__name__} of shape {tuple(value.shape)}"
+    return f"a {type(value).__name__}"
 
 
 def count_params(module: torch.nn.Module) -> int:

@@ -36,6 +36,7 @@ from typing import Any, Callable
 import torch
 
 from .base import ModelError
+from .errors import first_line
 from .language import HFTextEmbedder
 
 #: the ``conversion.json`` written into each converted folder, last, before the rename
@@ -140,13 +141,13 @@ class GGUFTextEmbedder(HFTextEmbedder):
             import transformers
             from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
             try:
-                tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
+                tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name,
+                                                    trust_remote_code=False)
                 model = AutoModelForCausalLM.from_pretrained(
                     src.parent, gguf_file=src.name, dtype=torch.float32,
-                    quantization_config=GgufConfig(dequantize=True))
+                    quantization_config=GgufConfig(dequantize=True), trust_remote_code=False)
             except (OSError, ValueError, ImportError) as e:
-                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-                raise ModelError(f"cannot convert {src} through transformers ({first}); "
+                raise ModelError(f"cannot convert {src} through transformers ({first_line(e)}); "
                                  f"it needs the PyPI packages gguf and accelerate (requirements.txt)") from None
             model.save_pretrained(tmp)
             tok.save_pretrained(tmp)

@@ -32,10 +32,26 @@ so every caption token is scored, and a one-word caption has a finite bpb.
 Only a tokenizer with neither BOS nor EOS leaves t_0, the first caption
 token, unscored: a single-token caption then has no scored token and its bpb
 is NaN (undefined).
+
+Long captions: a caption is cut to the model's token limit (the tokenizer's
+``model_max_length`` or the model's ``max_position_embeddings``, whichever is
+smaller; the start token counts), the tokenizer's own truncation, so the
+special tokens stay. The bits per byte of a cut caption are those of the part
+kept (bytes counted up to the last kept token). The number of cut captions is
+counted (:attr:`Embedder.n_truncated`) and recorded in the features file.
+
+Untrusted folders: every transformers call passes ``trust_remote_code=False``
+and a folder whose ``config.json`` or ``tokenizer_config.json`` has an
+``auto_map`` (code of its own for transformers to import) is refused before
+transformers sees it, so no prompt is ever shown and no code of the folder
+runs. Pickled weights (``pytorch_model.bin``) go through transformers'
+``torch.load(weights_only=True)``: a pickle that is more than tensors is
+refused naming the file.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -44,6 +60,7 @@ from typing import Any, Sequence
 import torch
 
 from .base import BatchFeatures, Embedder, ModelError, count_params
+from .errors import first_line, is_unsafe_pickle, unsafe_pickle_error
 
 
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -102,6 +119,32 @@ def _is_causal(config: Any) -> bool:
         a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs)
 
 
+#: the files in which a model folder can ask transformers to import its own code
+REMOTE_CODE_FILES = ("config.json", "tokenizer_config.json")
+
+
+def remote_code_file(folder: str | Path) -> Path | None:
+    """The file of a model folder that maps a transformers class onto the
+    folder's own code (an ``auto_map``), or None."""
+    for name in REMOTE_CODE_FILES:
+        path = Path(folder) / name
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # absent or unreadable: transformers says so itself
+        if isinstance(data, dict) and data.get("auto_map"):
+            return path
+    return None
+
+
+def pickled_weights(path: str | Path) -> str:
+    """The pickled weights file(s) of a model folder, for an error message."""
+    found = sorted(p.name for p in Path(path).glob("*.bin")) if Path(path).is_dir() else []
+    if not found:
+        return f"{path} (its pickled weights)"
+    return str(Path(path) / found[0]) + (f" (and {len(found) - 1} more .bin files)" if len(found) > 1 else "")
+
+
 class HFTextEmbedder(Embedder):
     """Any transformers encoder or causal LM: every hidden state, pooled; bpb for causal LMs."""
 
@@ -136,19 +179,36 @@ class HFTextEmbedder(Embedder):
     def _from_pretrained(self, dtype: torch.dtype) -> None:
         from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
+        if Path(self.path).is_dir():
+            remote = remote_code_file(self.path)
+            if remote is not None:
+                raise self._remote_code_error(remote)
         try:
-            config = AutoConfig.from_pretrained(self.path)
+            config = AutoConfig.from_pretrained(self.path, trust_remote_code=False)
+            if getattr(config, "auto_map", None):  # a hub repository's config
+                raise self._remote_code_error(f"{self.path}: config.json")
             if self.causal is None:
                 self.causal = _is_causal(config)
             cls = AutoModelForCausalLM if self.causal else AutoModel
-            self.model = cls.from_pretrained(self.path, dtype=dtype)
+            self.model = cls.from_pretrained(self.path, dtype=dtype, trust_remote_code=False)
             if self.tokenizer is None:
-                self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-        except (OSError, ValueError, ImportError) as e:
-            text = str(e).strip()
-            first = text.splitlines()[0][:200] if text else type(e).__name__
-            raise ModelError(f"cannot load {self.path!r} through transformers ({first}); "
+                self.tokenizer = AutoTokenizer.from_pretrained(self.path, trust_remote_code=False)
+        except ModelError:
+            raise
+        except Exception as e:
+            if is_unsafe_pickle(e):
+                raise unsafe_pickle_error(self.name, pickled_weights(self.path), e) from None
+            if not isinstance(e, (OSError, ValueError, ImportError)):
+                raise
+            if "trust_remote_code" in str(e):
+                raise self._remote_code_error(self.path) from None
+            raise ModelError(f"cannot load {self.path!r} through transformers ({first_line(e)}); "
                              f"{self.offline_hint}") from None
+
+    def _remote_code_error(self, where: str | Path) -> ModelError:
+        return ModelError(f"model {self.name}: {where} asks to run the model folder's own Python "
+                          "code (auto_map); prh does not run a model folder's own code: use a model "
+                          "whose architecture transformers has built in")
 
     def load(self, device: torch.device, dtype: torch.dtype = torch.float32) -> None:
         if self.model is None:
@@ -172,6 +232,7 @@ class HFTextEmbedder(Embedder):
             self._prepend_start = self.start_id is not None and probe[:1] != [self.start_id]
         self.device, self.dtype = torch.device(device), dtype
         self.model.eval().to(device=self.device, dtype=dtype)
+        self.max_tokens, self.n_truncated = token_limit(tok, self.model.config), 0
         n = getattr(self.model.config, "num_hidden_layers", None)
         if n is None:
             n = len(self._forward(["probe"])[0].hidden_states) - 1
@@ -196,8 +257,30 @@ class HFTextEmbedder(Embedder):
     def file_attrs(self) -> dict[str, Any]:
         return {"bpb_start_token": self.start_text} if self.causal else {}
 
+    def _encode(self, texts: list[str]) -> tuple[dict[str, list[list[int]]], list[str]]:
+        """Token ids of each caption, cut to the token limit (start token
+        included) and counted in ``n_truncated``, and the text each row
+        keeps (what its bits per byte are per byte of)."""
+        tok = self.tokenizer
+        room = None if self.max_tokens is None else self.max_tokens - int(self._prepend_start)
+        # verbose=False: over-long rows are cut below, not warned about
+        enc = dict(tok(texts, verbose=False))
+        kept = list(texts)
+        long = [i for i, ids in enumerate(enc["input_ids"]) if room is not None and len(ids) > room]
+        if long:
+            fast = bool(getattr(tok, "is_fast", False))
+            cut = tok([texts[i] for i in long], truncation=True, max_length=room, verbose=False,
+                      return_offsets_mapping=fast)
+            for j, i in enumerate(long):
+                for key in enc:
+                    enc[key][i] = cut[key][j]
+                kept[i] = _kept_text(texts[i], cut["offset_mapping"][j]) if fast else \
+                    tok.decode(cut["input_ids"][j], skip_special_tokens=True)
+            self.n_truncated = (self.n_truncated or 0) + len(long)
+        return enc, kept
+
     def _forward(self, texts: Sequence[str]):
-        enc = self.tokenizer(list(texts))
+        enc, kept = self._encode(list(texts))
         if self._prepend_start:
             for key, first in (("input_ids", self.start_id), ("attention_mask", 1), ("token_type_ids", 0)):
                 if key in enc:
@@ -210,16 +293,33 @@ class HFTextEmbedder(Embedder):
             kwargs["position_ids"] = positions_from_mask(mask)
         if "token_type_ids" in enc:
             kwargs["token_type_ids"] = enc["token_type_ids"].to(self.device)
-        return self.model(**kwargs), ids, mask
+        return self.model(**kwargs), ids, mask, kept
 
     def embed_batch(self, batch: Sequence[str]) -> BatchFeatures:
-        out, ids, mask = self._forward(batch)
+        out, ids, mask, kept = self._forward(batch)
         pool = masked_mean if self.pool == "mean" else last_valid
         layers = [pool(h, mask) for h in out.hidden_states]
         if len(layers) != self._n_layers + 1:
             raise ModelError(f"model {self.name}: {len(layers)} hidden states, expected {self._n_layers + 1}")
-        bpb = bits_per_byte(out.logits, ids, mask, batch) if self.causal else None
+        bpb = bits_per_byte(out.logits, ids, mask, kept) if self.causal else None
         return BatchFeatures(layers, bpb)
+
+
+def token_limit(tokenizer: Any, config: Any) -> int | None:
+    """The most tokens one input may have: the tokenizer's ``model_max_length``
+    and the model's ``max_position_embeddings``, whichever is smaller; None
+    when neither is set (transformers marks an unset ``model_max_length`` by
+    a huge number)."""
+    limits = [v for v in (getattr(tokenizer, "model_max_length", None),
+                          getattr(config, "max_position_embeddings", None))
+              if isinstance(v, int) and 0 < v < 1 << 32]
+    return min(limits) if limits else None
+
+
+def _kept_text(text: str, offsets: Sequence[Sequence[int]]) -> str:
+    """The part of ``text`` its kept tokens cover (special tokens have empty spans)."""
+    spans = [(a, b) for a, b in offsets if b > a]
+    return text[min(a for a, _ in spans):max(b for _, b in spans)] if spans else ""
 
 
 _WORD = re.compile(r"\w+|[^\w\s]")

@@ -31,15 +31,16 @@ factory as ``weights=``).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
+
+from .errors import ModelError, first_line
 
 if TYPE_CHECKING:  # importing base pulls in torch; listing names must stay cheap
     from .base import Embedder
-
-
-class ModelError(ValueError):
-    """A model that cannot be found, loaded or run; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -201,37 +202,74 @@ def set_weights(embedder: Embedder, weights: str | None = None, seed: int | None
     return embedder
 
 
+@contextlib.contextmanager
+def _running(where: str, path: str, what: str) -> Iterator[None]:
+    """Run code of the py: file ``path``: its folder comes first on sys.path
+    meanwhile (as for ``python file.py``, so modules beside it import), and
+    an exception is one line naming ``where`` and ``what`` raised it (its
+    traceback stays chained for the log)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        yield
+    except ModelError:
+        raise
+    except Exception as err:
+        raise ModelError(f"{where}: {what} raised {type(err).__name__}: {first_line(err)}") from err
+    finally:
+        if added and folder in sys.path:
+            sys.path.remove(folder)
+
+
+def user_code(embedder: Embedder, who: str, what: str) -> contextlib.AbstractContextManager:
+    """Guard a call into an embedder (``what``: "load()", "embed_batch()";
+    ``who`` names it in errors): for one a py: factory made, see
+    :func:`_running`; prh's own run as they are."""
+    if embedder.user_file is None:
+        return contextlib.nullcontext()
+    return _running(who, embedder.user_file, what)
+
+
 def load_factory(source: Source, weights: str | None = None,
                  options: dict | None = None) -> Embedder:
     """Run a py: source's factory (``weights=`` a local path when given, then
     ``options`` as keyword arguments) and check that it made an Embedder of
-    the configured modality."""
+    the configured modality. Importing the file and running the factory fail
+    in one line naming the source and the exception."""
     import importlib.util
-    import os
-    import sys
 
     from .base import Embedder
 
     if not os.path.isfile(source.path):
         raise ModelError(f"{source.text}: no such file {source.path}")
-    module_name = f"prh_user_{abs(hash(os.path.abspath(source.path)))}"
-    spec = importlib.util.spec_from_file_location(module_name, source.path)
+    path = os.path.abspath(source.path)
+    module_name = f"prh_user_{abs(hash(path))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # dataclasses and pickling look modules up here
-    spec.loader.exec_module(module)
+    try:
+        with _running(source.text, path, f"importing {path}"):
+            spec.loader.exec_module(module)
+    except ModelError:
+        del sys.modules[module_name]
+        raise
     factory = getattr(module, source.factory, None)
     if not callable(factory):
         raise ModelError(f"{source.text}: {source.path} defines no function {source.factory!r}")
     kwargs = dict(options or {})
     if weights is not None:
         kwargs["weights"] = weights
-    emb = factory(**kwargs)
+    with _running(source.text, path, f"{source.factory}() in {path}"):
+        emb = factory(**kwargs)
     if not isinstance(emb, Embedder):
         raise ModelError(f"{source.text}: {source.factory}() returned {type(emb).__name__}, "
                          "not a prh.models.base.Embedder")
     if emb.modality != source.modality:
         raise ModelError(f"{source.text}: the embedder is a {emb.modality or 'modality-less'} "
                          f"model, the config says {source.modality}")
+    emb.user_file = path
     if weights is not None:
         emb.weights = weights  # recorded in the features file
     return emb

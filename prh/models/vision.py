@@ -43,11 +43,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from .base import BatchFeatures, Embedder, ModelError, count_params
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0][:200] if text else type(e).__name__
+from .errors import first_line, is_unsafe_pickle, unsafe_pickle_error
 
 
 class TimmEmbedder(Embedder):
@@ -106,7 +102,7 @@ class TimmEmbedder(Embedder):
             return ModelError(f"timm has no model {self.arch!r}")
         # network errors come in many types
         return ModelError(f"cannot load timm model {self.arch!r} from the Hugging Face hub "
-                          f"({_first_line(e)}); {self.offline_hint}")
+                          f"({first_line(e)}); {self.offline_hint}")
 
     def load(self, device: torch.device, dtype: torch.dtype = torch.float32) -> None:
         import timm
@@ -118,9 +114,11 @@ class TimmEmbedder(Embedder):
             except ModelError:
                 raise
             except Exception as e:
+                if self.weights not in (None, "random") and is_unsafe_pickle(e):
+                    raise unsafe_pickle_error(self.name, self.weights, e) from None
                 if self.weights not in (None, "random"):
                     raise ModelError(f"model {self.name}: cannot load weights file {self.weights} "
-                                     f"into timm's {self.arch} ({_first_line(e)})") from None
+                                     f"into timm's {self.arch} ({first_line(e)})") from None
                 raise self._load_error(e) from None
         model = self.model
         if self._state_dict is not None:
