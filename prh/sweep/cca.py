@@ -39,4 +39,6 @@ def _sweep_svcca(sx, sy, cca_dim, perm=None):
     return out
 
 
+#: this family's sweeps: fn(sx, sy, **params, perm=None) -> (Lx, Ly) float64,
+#: with ``perm`` Y's samples reordered (see :mod:`prh.sweep.dispatch`)
 SWEEPS = {"svcca": _sweep_svcca}

@@ -197,7 +197,7 @@ def _flat_squared_norms(a: torch.Tensor) -> torch.Tensor:
 def _permuted_hsic(sx, sy, kernel: str, sigma: float,
                    perms: torch.Tensor, unbiased: bool) -> torch.Tensor:
     """(P, Lx, Ly) float64 <C_x, P K_y P^T> for each reordering Y'[n] = Y[perm[n]]
-    (C: the centred kernel, see :meth:`ModelStats.null_fixed_side`).
+    (C: the centred kernel, see :meth:`KernelTerms.null_fixed_side`).
 
     The model with fewer layers is the one permuted, by the inverse
     permutation when it is X: <C_x, P K_y P^T> = <P^T K_x P, C_y>, as H and
@@ -208,8 +208,8 @@ def _permuted_hsic(sx, sy, kernel: str, sigma: float,
     one float32 product of the cached block with the batch's gathered rows
     adds to float64 totals. Work and memory traffic per permutation are
     then a gather of half of one model's kernels, which stays in cache, and
-    half the products; the old path gathered N x N kernels through an N^2
-    index into memory and read both models' kernels whole.
+    half the products, where gathering whole N x N kernels through an N^2
+    index goes through memory and reads both models' kernels whole.
     """
     swap = sx.n_layers < sy.n_layers
     fixed, moved = (sy, sx) if swap else (sx, sy)
@@ -367,12 +367,15 @@ def _sweep_cknna(sx, sy, topk, perm=None):
     return out
 
 
+#: this family's sweeps: fn(sx, sy, **params) -> (Lx, Ly) float64; cknna also
+#: takes ``perm`` (Y's samples reordered), CKA's nulls are :data:`PERMUTED`
 SWEEPS = {
     "cka": _sweep_cka,
     "unbiased_cka": _sweep_unbiased_cka,
     "cknna": _sweep_cknna,
 }
 
+#: batched nulls: fn(sx, sy, perms, **params) -> (P, Lx, Ly) for (P, N) perms
 PERMUTED = {
     "cka": partial(_permuted_cka, unbiased=False),
     "unbiased_cka": partial(_permuted_cka, unbiased=True),

@@ -137,6 +137,8 @@ def _sweep_edit_distance_knn(sx, sy, topk, perm=None):
     return 1.0 - _sweep_sequence(sx, sy, topk, levenshtein, perm, disjoint=topk) / topk
 
 
+#: this family's sweeps: fn(sx, sy, **params, perm=None) -> (Lx, Ly) float64,
+#: with ``perm`` Y's samples reordered (see :mod:`prh.sweep.dispatch`)
 SWEEPS = {
     "mutual_knn": _sweep_mutual_knn,
     "cycle_knn": _sweep_cycle_knn,
