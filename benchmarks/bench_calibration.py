@@ -15,7 +15,7 @@ Measured on the project's shared 2-core machine (N=1024, D=768, 8x8
 layers, K=200, ``--threads 1``, whose timings are the least disturbed by
 the other jobs on the machine): null/sweep is 3.6x for cka and
 unbiased_cka with the ip kernel, 2.1-2.2x with rbf (were 27x and 37x; see
-:func:`prh.alignment._permuted_hsic`), 0.8x mutual_knn, 1.0x cycle_knn,
+:func:`prh.sweep.kernel._permuted_hsic`), 0.8x mutual_knn, 1.0x cycle_knn,
 1.0x cknna (was 4.2x: its null now sums only the entries both kNN lists
 share, about k/N of them), 0.1x svcca, 1.7-1.9x lcs_knn and 1.9-2.0x edit_distance_knn
 (were 5.5x and 6.6x in a side-by-side run); the plain CKA sweep costs
@@ -30,7 +30,7 @@ permutation most lists share no sample (k^2 / N ~ 0.1 expected matches a
 row at k=10, N=1024; 9% of rows here), and such rows score LCS 0 and edit
 distance k without a table: the null finds the sharing rows by O(N k)
 mask lookups (as mutual_knn does) and runs the programme on those only
-(:func:`prh.alignment._sweep_sequence`). The plain sweep, where over 90%
+(:func:`prh.sweep.knn._sweep_sequence`). The plain sweep, where over 90%
 of rows share samples, runs it on every row as before.
 """
 

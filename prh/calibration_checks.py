@@ -57,7 +57,7 @@ def check_resample_blocks(labels: Sequence[Any], column: str,
     """Each metric's interval scheme can resample the blocks of ``labels``:
     enough blocks for its groups, and each resample (drawn as the statistics
     job draws it) keeps enough samples for the metric."""
-    from .calibration import resample_indices
+    from .inference.resampling import resample_indices
 
     blocks = len(set(labels))
     for metric, params in metrics.items():

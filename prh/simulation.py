@@ -141,9 +141,10 @@ def measure_coverage(population: SimulatedPopulation, pair: tuple[str, str],
     """
     import torch
 
-    from .alignment import ModelStats, sweep
+    from .inference.statistics import score_intervals
     from .scoring import aggregate as agg
-    from .calibration import score_intervals
+    from .sweep.cache import ModelStats
+    from .sweep.dispatch import sweep
 
     x, y = pair
     scores = {m: [] for m in metrics}

@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from prh.alignment import ModelStats, permuted_sweeps, sweep
-from prh.calibration import (block_permutations, calibrate_pair, compare_pairs,
-                             competence_trend, null_distributions, replicate_scores,
-                             replicate_se, resample_indices, score_intervals)
+from prh.inference.permutation import block_permutations, calibrate_pair, null_distributions
+from prh.inference.resampling import replicate_scores, replicate_se, resample_indices
+from prh.inference.statistics import compare_pairs, competence_trend, score_intervals
 from prh.scoring import aggregate
 from prh.simulation import (SimulatedModel, SimulatedPopulation, default_population,
                             measure_coverage)
+from prh.sweep.cache import ModelStats
+from prh.sweep.dispatch import permuted_sweeps, sweep
 
 
 def stats_of(data):
@@ -43,7 +44,12 @@ def test_resample_indices_have_no_repeats_and_jackknife_leaves_each_sample_out_o
     sub = resample_indices(50, "subsample", 7, seed=0)
     assert len(sub) == 7 and all(len(np.unique(s)) == 25 for s in sub)
     with pytest.raises(ValueError, match="unknown interval method 'bca'"):
-        resample_indices(50, "bca")
+        resample_indices(50, "bca", 5)
+    # a scheme is named, not chosen per metric: "auto" is pair_replicates' choice
+    with pytest.raises(ValueError, match="unknown interval method 'auto'; choose jackknife or subsample"):
+        resample_indices(50, "auto", 5)
+    with pytest.raises(TypeError, match="count"):
+        resample_indices(50, "jackknife")  # the caller says how many groups
 
 
 def test_jackknife_se_of_a_mean_is_the_textbook_one():
@@ -172,7 +178,7 @@ def test_competence_trend_finds_a_planted_trend_and_pools_partners():
 
 
 def test_explicit_permutations_reproduce_the_default_and_return_matrices():
-    from prh.calibration import sample_permutations
+    from prh.inference.permutation import sample_permutations
 
     st = stats_of(default_population(dim=12, n_layers=2).draw(30, seed=0))
     metrics = {"cka": {}, "mutual_knn": {"topk": 4}}
@@ -218,7 +224,7 @@ def test_block_permutations_move_whole_blocks_or_stay_inside_them():
 
 
 def test_auto_picks_each_metrics_measured_scheme():
-    from prh.calibration import INTERVAL_SCHEMES, scheme_for
+    from prh.inference.resampling import INTERVAL_SCHEMES, scheme_for
     from prh.metrics import list_metrics
 
     assert set(INTERVAL_SCHEMES) == set(list_metrics())
@@ -234,7 +240,8 @@ def test_auto_picks_each_metrics_measured_scheme():
 
 
 def test_trend_p_models_is_monte_carlo_beyond_eight_models():
-    from prh.calibration import PairReplicates, trend_rows
+    from prh.inference.resampling import PairReplicates
+    from prh.inference.statistics import trend_rows
 
     m = 10
     models = [f"v{i}" for i in range(m)]

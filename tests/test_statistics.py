@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from prh.alignment import ModelStats, sweep
-from prh.calibration import block_permutations, resample_indices
+from prh.inference.permutation import block_permutations
+from prh.inference.resampling import resample_indices
 from prh.scoring import aggregate
+from prh.sweep.cache import ModelStats
+from prh.sweep.dispatch import sweep
 from prh.datasets import Manifest, Sample, sample_blocks
 from prh.metric_info import get_metric
 from prh.formats.statistics import read_comparisons, read_intervals, read_trend

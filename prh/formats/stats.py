@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..alignment import ModelStats
+from ..sweep.cache import ModelStats
 from ..devices import resolve_device
 from ..jobio import atomic_output, open_h5
 

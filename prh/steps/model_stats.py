@@ -28,7 +28,7 @@ def run(features: str | os.PathLike, out: str | os.PathLike, *, q: float, exact:
     the features must be that model's. The stats file records the sample ids
     and their provenance (:mod:`prh.provenance`).
     """
-    from ..alignment import ModelStats
+    from ..sweep.cache import ModelStats
     from ..formats.features import read_features, read_metadata
     from ..formats.stats import save_model_stats
     from ..provenance import ProvenanceError, check_same_samples, record

@@ -92,8 +92,8 @@ def _permutations(calibration: Mapping[str, Any] | None, manifest: str | os.Path
     order ``ids``; None (uniform permutations) without blocks."""
     if not calibration or not calibration.get("blocks"):
         return None
-    from ..calibration import block_permutations
     from ..calibration_checks import check_null_blocks
+    from ..inference.permutation import block_permutations
     from ..datasets import sample_blocks
 
     if manifest is None:
@@ -118,8 +118,8 @@ def score_pair(sx, sy, *, metrics: Mapping[str, Mapping[str, Any]], model_x: str
                provenance: Mapping[str, str], permutations: Any = None) -> dict[str, Any]:
     """One pair's scores (and calibration) from its two loaded ModelStats, as
     keyword arguments of :func:`prh.formats.pair.write_pair`."""
-    from ..alignment import sweep
-    from ..calibration import calibrate_pair
+    from ..inference.permutation import calibrate_pair
+    from ..sweep.dispatch import sweep
     from ..metrics import get_metric, resolve_params
 
     metrics = {m: dict(p or {}) for m, p in metrics.items()}

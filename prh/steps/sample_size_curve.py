@@ -28,7 +28,7 @@ def run(stats: Mapping[str, str | os.PathLike], pairs: Sequence[Sequence[str]],
     """
     from tqdm import tqdm
 
-    from ..calibration import sample_size_curve
+    from ..inference.permutation import sample_size_curve
     from ..formats.stats import load_model_stats
     from ..formats.sample_size import write_sample_size_tsv
 

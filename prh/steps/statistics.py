@@ -39,7 +39,8 @@ def run(stats: Mapping[str, str | os.PathLike], *, dataset: str,
     import numpy as np
     from tqdm import tqdm
 
-    from ..calibration import comparison_rows, interval_rows, pair_replicates, trend_rows
+    from ..inference.resampling import pair_replicates
+    from ..inference.statistics import comparison_rows, interval_rows, trend_rows
     from ..competence import resolve_competence
     from ..calibration_checks import check_resample_blocks
     from ..datasets import sample_blocks

@@ -1,12 +1,14 @@
-"""The batched layer sweep: same numbers as the per-pair algorithm and the spec, bad input."""
+"""The batched layer sweep (prh.sweep): same numbers as the per-pair
+algorithm and the spec, bad input, and the public import path prh.alignment."""
 
 import numpy as np
 import pytest
 import torch
 
-import prh.alignment as alignment
+import prh.sweep.blocks as blocks
 import spec_reference as ref
-from prh.alignment import ModelStats, layer_scores, sweep
+from prh.sweep.cache import ModelStats
+from prh.sweep.dispatch import layer_scores, sweep
 from prh.metrics import list_metrics, measure
 from prh.preprocess import clamp_threshold, prepare_layers
 from prh.scoring import best_layer_pair
@@ -109,7 +111,7 @@ def test_small_memory_budget_gives_the_same_scores(monkeypatch):
     xs, ys = two_models(rng, widths_x=(5,) * 5, widths_y=(6,) * 4)
     full = {m: layer_scores(stacked(xs), stacked(ys), m, device="cpu", **params_for(m))
             for m in list_metrics()}
-    monkeypatch.setattr(alignment, "_BLOCK_BYTES", 1)  # one X layer per block
+    monkeypatch.setattr(blocks, "_BLOCK_BYTES", 1)  # one X layer per block
     for m in list_metrics():
         chunked = layer_scores(stacked(xs), stacked(ys), m, device="cpu", **params_for(m))
         np.testing.assert_allclose(chunked, full[m], atol=1e-12, rtol=0)
@@ -206,3 +208,15 @@ def test_per_sample_quantile_matches_numpy_at_both_ends(q):
     x = rng.standard_t(3, size=(17, 301)).astype(np.float32)
     got = clamp_threshold(torch.from_numpy(x), q, exact=False)
     assert float(got) == pytest.approx(np.quantile(np.abs(x), q, axis=1).mean(), rel=1e-6)
+
+
+def test_prh_alignment_is_the_public_path_to_the_sweep():
+    import prh.alignment as alignment
+    from prh.sweep import cache, dispatch, kernel
+
+    homes = {"ModelStats": cache, "CONSTANT_SPREAD": cache, "sweep": dispatch,
+             "permuted_sweep": dispatch, "permuted_sweeps": dispatch,
+             "layer_scores": dispatch, "PERMUTATION_BATCH": kernel, "one_cpu_thread": blocks}
+    assert set(alignment.__all__) == set(homes)
+    for name, home in homes.items():
+        assert getattr(alignment, name) is getattr(home, name), name

@@ -11,10 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-import prh.alignment as alignment
+import prh.sweep.blocks as blocks
+import prh.sweep.kernel as kernel_sweep
+import prh.sweep.knn as knn_sweep
 import spec_reference as ref
-from prh.alignment import PERMUTATION_BATCH, ModelStats, permuted_sweep, sweep
-from prh.calibration import null_distributions
+from prh.inference.permutation import null_distributions
+from prh.sweep.cache import ModelStats
+from prh.sweep.dispatch import permuted_sweep, sweep
+from prh.sweep.kernel import PERMUTATION_BATCH
 
 N = 37  # prime: no block size or batch divides it
 
@@ -50,7 +54,7 @@ def perms_for(rng, k=PERMUTATION_BATCH + 5):  # one full batch and a partial one
 def test_null_matrices_equal_brute_force(monkeypatch, metric, kernel, layers, block_rows):
     # Blocks of 1, 5 (not dividing 37) and all rows of the fixed side's kernels;
     # with fewer X layers the null permutes X by the inverse permutations.
-    monkeypatch.setattr(alignment, "_NULL_ROW_BYTES", (4 * N * max(layers) * block_rows,) * 2)
+    monkeypatch.setattr(kernel_sweep, "_NULL_ROW_BYTES", (4 * N * max(layers) * block_rows,) * 2)
     rng = np.random.default_rng(block_rows)
     X, Y = planted(rng, layers[0], 6), planted(rng, layers[1], 4)
     perms = perms_for(rng)
@@ -137,9 +141,9 @@ def test_sequence_null_equals_every_row_scored(monkeypatch, metric, topk, data, 
     X = tied(rng, 3) if data == "tied" else planted(rng, 3, 6)
     Y = X if data == "same" else tied(rng, 2) if data == "tied" else planted(rng, 2, 5)
     if path in ("gather", "dense"):
-        monkeypatch.setattr(alignment, "_SHARED_DENSE", 2.0 if path == "gather" else -1.0)
+        monkeypatch.setattr(knn_sweep, "_SHARED_DENSE", 2.0 if path == "gather" else -1.0)
     if path == "one-layer-blocks":
-        monkeypatch.setattr(alignment, "_BLOCK_BYTES", 1)
+        monkeypatch.setattr(blocks, "_BLOCK_BYTES", 1)
     sx = ModelStats.from_features(X, device="cpu")
     sy = ModelStats.from_features(Y, device="cpu")
     # identity and partial shuffles leave rows that share all or most of their lists

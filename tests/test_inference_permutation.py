@@ -1,4 +1,5 @@
-"""Permutation nulls, calibrated scores and BH adjustment."""
+"""Permutation nulls, calibrated scores and BH adjustment (prh.inference.permutation),
+and the public import path prh.calibration."""
 
 import math
 
@@ -7,10 +8,12 @@ import pytest
 import torch
 from scipy import stats
 
-from prh.alignment import ModelStats, layer_scores, permuted_sweeps, sweep
-from prh.calibration import calibrate, calibrated_scores, permutation_null, sample_size_curve
+from prh.inference.permutation import (calibrate, calibrated_scores, permutation_null,
+                                       sample_size_curve)
 from prh.metrics import list_metrics
 from prh.scoring import aggregate, benjamini_hochberg
+from prh.sweep.cache import ModelStats
+from prh.sweep.dispatch import layer_scores, permuted_sweeps, sweep
 
 
 def params_for(metric):
@@ -151,7 +154,7 @@ def test_sample_size_curve_uses_nested_subsets():
 
 
 def test_one_pass_over_several_metrics_equals_metric_by_metric():
-    from prh.calibration import calibrate_pair
+    from prh.inference.permutation import calibrate_pair
 
     rng = np.random.default_rng(6)
     X, Y = planted_pair(rng, n=40)
@@ -168,3 +171,15 @@ def test_one_pass_over_several_metrics_equals_metric_by_metric():
     S_yx, rows_yx = calibrated_scores(sy, sx, "cycle_knn", n_permutations=20, seed=3, topk=4)
     np.testing.assert_array_equal(both[("yx", "cycle_knn")][0], S_yx)
     assert both[("yx", "cycle_knn")][1]["max"]["score"] == rows_yx["max"]["score"]
+
+
+def test_prh_calibration_is_the_public_path_to_the_inference_modules():
+    import prh.calibration as calibration
+    from prh.inference import permutation, resampling, statistics
+
+    for name in calibration.__all__:
+        assert any(vars(m).get(name, None) is getattr(calibration, name)
+                   for m in (permutation, resampling, statistics)), name
+    public = {name for m in (permutation, resampling, statistics) for name, value in vars(m).items()
+              if not name.startswith("_") and getattr(value, "__module__", None) == m.__name__}
+    assert public <= set(calibration.__all__)  # every function and class defined there

@@ -1,0 +1,110 @@
+"""The layer sweep of one model pair, any metric: every layer of one model
+against every layer of the other (:func:`sweep`, :func:`layer_scores`), and
+the same with Y's samples reordered, the engine of permutation nulls
+(:func:`permuted_sweep`, :func:`permuted_sweeps`). Each metric goes to its
+family's sweep (:mod:`.knn`, :mod:`.kernel`, :mod:`.cca`); the rows and
+columns of constant layers become NaN here, for every family alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ..devices import resolve_device
+from ..metrics import get_metric, resolve_params
+from . import cca, kernel, knn
+from .cache import ModelStats
+
+#: metric -> its family's sweep fn(sx, sy, **params) -> (Lx, Ly) float64
+_SWEEPS: dict[str, Callable[..., torch.Tensor]] = {**knn.SWEEPS, **kernel.SWEEPS, **cca.SWEEPS}
+#: metrics whose nulls score a batch of permutations at once: fn(sx, sy, perms, **params)
+_PERMUTED: dict[str, Callable[..., torch.Tensor]] = dict(kernel.PERMUTED)
+
+
+def _check_pair(sx: ModelStats, sy: ModelStats, metric: str, params: dict) -> dict:
+    get_metric(metric)
+    if sx.n != sy.n:
+        raise ValueError(
+            f"X and Y must have the same number of samples: X has {sx.n}, Y has {sy.n}"
+        )
+    if sx.device != sy.device:
+        raise ValueError(f"X is on {sx.device} but Y is on {sy.device}; use one device")
+    return resolve_params(metric, params, n=sx.n, dims=sx.widths + sy.widths)
+
+
+def sweep(sx: ModelStats, sy: ModelStats, metric: str, **params: Any) -> np.ndarray:
+    """Layer x layer scores of two prepared models; reuses (and fills) their caches.
+
+    Use this when one model meets many others, or is scored with several
+    metrics: each model's per-layer work is then done once in all.
+    """
+    p = _check_pair(sx, sy, metric, params)
+    with torch.inference_mode():
+        scores = _SWEEPS[metric](sx, sy, **p)
+    return _mask_constant(sx, sy, scores.cpu().numpy())
+
+
+def _mask_constant(sx: ModelStats, sy: ModelStats, scores: np.ndarray) -> np.ndarray:
+    """NaN in the rows of X's and the columns of Y's constant layers (last two axes)."""
+    cx, cy = sx.constant_layers(), sy.constant_layers()
+    if cx or cy:
+        scores = np.array(scores, dtype=np.float64)
+        scores[..., cx, :] = np.nan
+        scores[..., :, cy] = np.nan
+    return scores
+
+
+def _permuted(sx: ModelStats, sy: ModelStats, metric: str, perms: torch.Tensor,
+              params: dict) -> torch.Tensor:
+    if metric in _PERMUTED:
+        return _PERMUTED[metric](sx, sy, perms, **params)
+    return torch.stack([_SWEEPS[metric](sx, sy, perm=perm, **params) for perm in perms])
+
+
+def permuted_sweep(sx: ModelStats, sy: ModelStats, metric: str, perm: torch.Tensor,
+                   params: dict) -> np.ndarray:
+    """Layer x layer matrices with Y's samples reordered by ``perm``: one (N,)
+    permutation gives (Lx, Ly), a (P, N) batch (P, Lx, Ly); ``params`` must
+    already be resolved (see :func:`prh.metrics.resolve_params`). CKA nulls
+    cost least per permutation in batches of
+    :data:`prh.sweep.kernel.PERMUTATION_BATCH`."""
+    with torch.inference_mode():
+        out = _permuted(sx, sy, metric, perm.reshape(-1, sx.n), params)
+        return _mask_constant(sx, sy, out.reshape(*perm.shape[:-1], *out.shape[1:]).cpu().numpy())
+
+
+def permuted_sweeps(sx: ModelStats, sy: ModelStats, metric: str, perms: torch.Tensor,
+                    **params: Any) -> np.ndarray:
+    """Layer x layer scores with Y's samples reordered by each row of ``perms`` (P, N).
+
+    Returns (P, Lx, Ly). Nothing per layer is recomputed: a reordering only
+    relabels Y's kNN lists and permutes its kernels, so this is the engine of
+    permutation nulls.
+    """
+    p = _check_pair(sx, sy, metric, params)
+    perms = torch.as_tensor(perms, dtype=torch.int64, device=sx.device)
+    if perms.ndim != 2 or perms.shape[1] != sx.n:
+        raise ValueError(f"perms must have shape (P, {sx.n}), got {tuple(perms.shape)}")
+    return permuted_sweep(sx, sy, metric, perms, p)
+
+
+def layer_scores(X: Any, Y: Any, metric: str, *, q: float = 0.95, exact: bool = False,
+                 normalize: bool = True, device: torch.device | str | None = None,
+                 **params: Any) -> np.ndarray:
+    """S[i, j] = metric(X[:, i], Y[:, j]) for every layer pair, as an (Lx, Ly) float64 array.
+
+    X and Y are raw per-layer features of one model each: an N x L x D array
+    (numpy or torch), or a list of per-layer N x D_l arrays when layer widths
+    differ. Each model is clamped at quantile ``q`` (``exact`` selects the
+    exact-quantile mode; q=1 disables the clamp) and, with ``normalize``, each
+    layer's rows are L2-normalised, as ``docs/metrics.md`` prescribes.
+    ``params`` are the metric's parameters (topk, kernel, sigma, cca_dim).
+    """
+    get_metric(metric)
+    dev = resolve_device(device, accelerators=("cuda",))
+    sx = ModelStats.from_features(X, name="X", q=q, exact=exact, normalize=normalize, device=dev)
+    sy = ModelStats.from_features(Y, name="Y", q=q, exact=exact, normalize=normalize, device=dev)
+    return sweep(sx, sy, metric, **params)
