@@ -221,6 +221,15 @@ def test_hand_written_layer_that_is_not_a_matrix_of_numbers_is_one_line(tmp_path
     _refused(src, manifest, tmp_path, says, "a layer is an (N, D) array of numbers")
 
 
+def test_features_file_with_no_layers_is_one_line(tmp_path):
+    path = _hand_written(tmp_path / "f.h5", [])
+    with h5py.File(path, "a") as f:
+        f.create_group("feats")
+    for read in (storage.read_metadata, storage.read_features):
+        with pytest.raises(ValueError, match=f"^{path}: 'feats' holds no layers$"):
+            read(path)
+
+
 def test_hand_written_layer_never_written_is_refused_not_read_as_zeros(tmp_path, manifest):
     src = _hand_written(tmp_path / "mine_src.h5", ["0"])
     with h5py.File(src, "a") as f:  # declared, never written: reads as fill values

@@ -259,6 +259,8 @@ def _layer_keys(h5: h5py.File, path: Any) -> list[str]:
     if not isinstance(h5.get(FEATS), h5py.Group):
         raise ValueError(f"{path}: no '{FEATS}' group; not a prh embedding file")
     keys = numbered(h5[FEATS], path)
+    if not keys:
+        raise ValueError(f"{path}: '{FEATS}' holds no layers")
     for k in keys:
         ds = h5[FEATS][k]
         if not isinstance(ds, h5py.Dataset) or ds.ndim != 2 or ds.dtype.kind not in "fiu":
