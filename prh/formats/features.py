@@ -288,7 +288,8 @@ def _stored(ds: h5py.Dataset, path: Any) -> h5py.Dataset:
                          "fill values); write every row")
     if ds.nbytes > MAX_RATIO * stored:
         raise ValueError(f"{path}: {ds.name} declares shape {ds.shape} ({ds.nbytes} bytes) "
-                         f"but stores {stored} bytes; not a features file to trust")
+                         f"but stores {stored}, more than compression could pack; write it "
+                         "again, uncompressed or with gzip")
     return ds
 
 

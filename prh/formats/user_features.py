@@ -37,6 +37,10 @@ SAMPLE_IDS = "sample_ids"
 LAYER_NAMES = "layer_names"
 
 
+class Refused(ValueError):
+    """A check of this module refused the file (its message is final)."""
+
+
 def ids_file(path: str | os.PathLike) -> Path:
     """The sample-id list beside a .npy file."""
     p = Path(path)
@@ -65,7 +69,7 @@ def _check_magic(p: Path, prefixes: tuple[bytes, ...], writer: str) -> None:
     with open(p, "rb") as fh:
         head = fh.read(max(len(x) for x in prefixes))
     if not head.startswith(prefixes):
-        raise ValueError(f"features file {p}: not a {p.suffix} file (numpy's {writer} writes "
+        raise Refused(f"features file {p}: not a {p.suffix} file (numpy's {writer} writes "
                          "one); prh never unpickles")
 
 
@@ -76,13 +80,13 @@ def _check_declared(p: Path, fh: Any, stored: int, member: str | None = None) ->
     reader = {(1, 0): np.lib.format.read_array_header_1_0,
               (2, 0): np.lib.format.read_array_header_2_0}.get(version)
     if reader is None:
-        raise ValueError(f"features file {p}: .npy format version {version} is not read; "
+        raise Refused(f"features file {p}: .npy format version {version} is not read; "
                          "save it with numpy's np.save / np.savez")
     shape, _, dtype = reader(fh)
     declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
     if declared > stored:
         where = f"array {member!r}" if member else "it"
-        raise ValueError(f"features file {p}: {where} declares shape {tuple(shape)} "
+        raise Refused(f"features file {p}: {where} declares shape {tuple(shape)} "
                          f"({declared} bytes) but holds {stored} bytes; write it again")
 
 
@@ -92,16 +96,16 @@ def read_user_features(path: str | os.PathLike) -> dict[str, Any]:
     one-line ValueError naming it. Pickled arrays are never loaded."""
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"features file {p}: no such file")
+        raise Refused(f"features file {p}: no such file")
     if p.stat().st_size == 0:
-        raise ValueError(f"features file {p}: empty file (0 bytes); write it again")
+        raise Refused(f"features file {p}: empty file (0 bytes); write it again")
     suffix = p.suffix.lower()
     if suffix in (".h5", ".hdf5"):
         from .features import read_features, read_metadata
 
         meta = read_metadata(p)
         if not meta["sample_ids"]:
-            raise ValueError(f"features file {p}: no 'sample_ids' dataset")
+            raise Refused(f"features file {p}: no 'sample_ids' dataset")
         attrs = {k: meta[k] for k in ("modality", "param_count", "model", "manifest_sha256")
                  if k in meta}
         return {"sample_ids": meta["sample_ids"], "layer_names": meta["layer_names"] or None,
@@ -110,7 +114,7 @@ def read_user_features(path: str | os.PathLike) -> dict[str, Any]:
         return _read_npz(p)
     if suffix == ".npy":
         return _read_npy(p)
-    raise ValueError(f"features file {p}: {p.suffix or 'no suffix'} is not .h5, .npz or .npy")
+    raise Refused(f"features file {p}: {p.suffix or 'no suffix'} is not .h5, .npz or .npy")
 
 
 def _read_npz(p: Path) -> dict[str, Any]:
@@ -124,24 +128,24 @@ def _read_npz(p: Path) -> dict[str, Any]:
     try:
         with np.load(p, allow_pickle=False) as data:
             if SAMPLE_IDS not in data.files:
-                raise ValueError(f"features file {p}: no array 'sample_ids'; save the ids "
+                raise Refused(f"features file {p}: no array 'sample_ids'; save the ids "
                                  "with np.savez(..., sample_ids=np.array(ids), ...)")
             arrays = {}
             for member in data.files:
                 if member + ".npy" not in data.zip.namelist():
-                    raise ValueError(f"features file {p}: {member} in the archive is not a "
+                    raise Refused(f"features file {p}: {member} in the archive is not a "
                                      "numpy array; save only arrays with np.savez")
                 info = data.zip.getinfo(member + ".npy")
                 if info.file_size > MAX_RATIO * max(info.compress_size, 1):
-                    raise ValueError(f"features file {p}: array {member!r} unpacks to "
+                    raise Refused(f"features file {p}: array {member!r} unpacks to "
                                      f"{info.file_size} bytes from {info.compress_size}; "
                                      "write it again")
                 with data.zip.open(info) as fh:
                     _check_declared(p, fh, info.file_size, member)
                 arrays[member] = data[member]
+    except Refused:
+        raise
     except ValueError as err:
-        if str(err).startswith(f"features file {p}: "):
-            raise
         raise _numpy_error(p, err, member) from None
     except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
         raise _numpy_error(p, err, member) from None
@@ -157,26 +161,26 @@ def _read_npy(p: Path) -> dict[str, Any]:
         with open(p, "rb") as fh:
             _check_declared(p, fh, p.stat().st_size)
         array = np.load(p, allow_pickle=False)
+    except Refused:
+        raise
     except ValueError as err:
-        if str(err).startswith(f"features file {p}: "):
-            raise
         raise _numpy_error(p, err) from None
     except (OSError, EOFError) as err:
         raise _numpy_error(p, err) from None
     side = ids_file(p)
     if not side.is_file():
-        raise ValueError(f"features file {p}: its sample ids belong in {side}, one per line")
+        raise Refused(f"features file {p}: its sample ids belong in {side}, one per line")
     try:
         ids = [line.rstrip("\r\n") for line in side.read_text(encoding="utf-8").splitlines()]
     except UnicodeDecodeError as err:
-        raise ValueError(f"features file {p}: {side} is not UTF-8 text (byte {err.start}); "
+        raise Refused(f"features file {p}: {side} is not UTF-8 text (byte {err.start}); "
                          "write the ids one per line in UTF-8") from None
     if array.ndim == 2:
         layers = [array]
     elif array.ndim == 3:
         layers = list(array)
     else:
-        raise ValueError(f"features file {p}: shape {array.shape}; a .npy holds (N, D) "
+        raise Refused(f"features file {p}: shape {array.shape}; a .npy holds (N, D) "
                          "or (L, N, D)")
     return {"sample_ids": ids, "layer_names": None, "layers": layers, "attrs": {}}
 
