@@ -70,7 +70,7 @@ def _check_magic(p: Path, prefixes: tuple[bytes, ...], writer: str) -> None:
         head = fh.read(max(len(x) for x in prefixes))
     if not head.startswith(prefixes):
         raise Refused(f"features file {p}: not a {p.suffix} file (numpy's {writer} writes "
-                         "one); prh never unpickles")
+                      "one); prh never unpickles")
 
 
 def _check_declared(p: Path, fh: Any, stored: int, member: str | None = None) -> None:
@@ -81,13 +81,13 @@ def _check_declared(p: Path, fh: Any, stored: int, member: str | None = None) ->
               (2, 0): np.lib.format.read_array_header_2_0}.get(version)
     if reader is None:
         raise Refused(f"features file {p}: .npy format version {version} is not read; "
-                         "save it with numpy's np.save / np.savez")
+                      "save it with numpy's np.save / np.savez")
     shape, _, dtype = reader(fh)
     declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
     if declared > stored:
         where = f"array {member!r}" if member else "it"
         raise Refused(f"features file {p}: {where} declares shape {tuple(shape)} "
-                         f"({declared} bytes) but holds {stored} bytes; write it again")
+                      f"({declared} bytes) but holds {stored} bytes; write it again")
 
 
 def read_user_features(path: str | os.PathLike) -> dict[str, Any]:
@@ -129,17 +129,17 @@ def _read_npz(p: Path) -> dict[str, Any]:
         with np.load(p, allow_pickle=False) as data:
             if SAMPLE_IDS not in data.files:
                 raise Refused(f"features file {p}: no array 'sample_ids'; save the ids "
-                                 "with np.savez(..., sample_ids=np.array(ids), ...)")
+                              "with np.savez(..., sample_ids=np.array(ids), ...)")
             arrays = {}
             for member in data.files:
                 if member + ".npy" not in data.zip.namelist():
                     raise Refused(f"features file {p}: {member} in the archive is not a "
-                                     "numpy array; save only arrays with np.savez")
+                                  "numpy array; save only arrays with np.savez")
                 info = data.zip.getinfo(member + ".npy")
                 if info.file_size > MAX_RATIO * max(info.compress_size, 1):
                     raise Refused(f"features file {p}: array {member!r} unpacks to "
-                                     f"{info.file_size} bytes from {info.compress_size}; "
-                                     "write it again")
+                                  f"{info.file_size} bytes from {info.compress_size}; "
+                                  "write it again")
                 with data.zip.open(info) as fh:
                     _check_declared(p, fh, info.file_size, member)
                 arrays[member] = data[member]
@@ -174,14 +174,14 @@ def _read_npy(p: Path) -> dict[str, Any]:
         ids = [line.rstrip("\r\n") for line in side.read_text(encoding="utf-8").splitlines()]
     except UnicodeDecodeError as err:
         raise Refused(f"features file {p}: {side} is not UTF-8 text (byte {err.start}); "
-                         "write the ids one per line in UTF-8") from None
+                      "write the ids one per line in UTF-8") from None
     if array.ndim == 2:
         layers = [array]
     elif array.ndim == 3:
         layers = list(array)
     else:
         raise Refused(f"features file {p}: shape {array.shape}; a .npy holds (N, D) "
-                         "or (L, N, D)")
+                      "or (L, N, D)")
     return {"sample_ids": ids, "layer_names": None, "layers": layers, "attrs": {}}
 
 
