@@ -116,17 +116,111 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
             os.unlink(tmp)
 
 
-def open_h5(path: str | os.PathLike, what: str):
+def open_h5(path: str | os.PathLike, what: str, *, whole: bool = True):
     """An HDF5 file opened for reading, or a one-line ValueError naming it
-    (the one opener of every prh file format)."""
+    (the one opener of every prh file format). With ``whole`` every object of
+    the file is checked by :func:`h5_plain`; a reader of a few groups of a
+    large file passes False and checks each group it reads with
+    :func:`h5_member`."""
     import h5py
 
     if not os.path.exists(path):
         raise ValueError(f"cannot read {what} {path}: no such file")
+    if not os.path.isfile(path):
+        raise ValueError(f"cannot read {what} {path}: not a regular file")
     try:
-        return h5py.File(path, "r")
+        f = h5py.File(path, "r")
     except OSError as err:
         raise ValueError(f"cannot read {what} {path}: {err}") from None
+    try:
+        if whole:
+            h5_plain(f, path, what)
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+PLAIN_ONLY = ("prh reads only datasets stored in the file itself: write the data there "
+              "(no soft or external links, external storage or virtual datasets)")
+
+
+def _h5_refusal(path, what: str, full: str, why: str) -> ValueError:
+    return ValueError(f"cannot read {what} {path}: {full} {why}; {PLAIN_ONLY}")
+
+
+def _h5_name(group, name: bytes | str) -> str:
+    name = name.decode("utf-8", "replace") if isinstance(name, bytes) else name
+    return "/" + f"{group.name.strip('/')}/{name.strip('/')}".strip("/")
+
+
+def _h5_link(group, name: bytes) -> str | None:
+    """Why the link ``name`` under ``group`` is refused, None for a hard link."""
+    import h5py
+
+    links = group.id.links
+    kind = links.get_info(name).type
+    if kind == h5py.h5l.TYPE_HARD:
+        return None
+    if kind == h5py.h5l.TYPE_SOFT:
+        return f"is a soft link to {links.get_val(name).decode('utf-8', 'replace')}"
+    if kind == h5py.h5l.TYPE_EXTERNAL:
+        file, target = (v.decode("utf-8", "replace") for v in links.get_val(name))
+        return f"is an external link to {target} in {file}"
+    return "is a user-defined link"
+
+
+def h5_plain(obj, path: str | os.PathLike, what: str) -> None:
+    """Refuse an HDF5 group or dataset, and everything under it, that reaches
+    outside its file: an external link, a soft link (a prh file never writes
+    one, and one that dangles or points elsewhere would make a layer read
+    other data than its name says), a dataset whose bytes live in an
+    external raw file, a virtual dataset. Their data is another file's, which
+    no rule tracks as an input. Links are listed, never followed."""
+    import h5py
+
+    def check_dataset(name: bytes | str, dsid) -> None:
+        if dsid.get_offset() is not None:  # contiguous bytes in this file; cheaper than a plist
+            return
+        plist = dsid.get_create_plist()
+        why = None
+        if plist.get_layout() == h5py.h5d.VIRTUAL:
+            why = "is a virtual dataset (its data lives in other datasets or files)"
+        elif plist.get_external_count():
+            target = plist.get_external(0)[0].decode("utf-8", "replace")
+            why = f"keeps its data in the external file {target}"
+        if why:
+            raise _h5_refusal(path, what, _h5_name(obj, name), why)
+
+    if isinstance(obj, h5py.Dataset):
+        check_dataset("", obj.id)
+        return
+    bad = obj.id.links.visit(lambda name, info: None if info.type == h5py.h5l.TYPE_HARD
+                             else name, info=True)
+    if bad is not None:
+        raise _h5_refusal(path, what, _h5_name(obj, bad), _h5_link(obj, bad))
+    datasets: list[bytes] = []
+    h5py.h5o.visit(obj.id, lambda name, info: datasets.append(name)
+                   if info.type == h5py.h5o.TYPE_DATASET else None, info=True)
+    for name in datasets:
+        check_dataset(name, h5py.h5d.open(obj.id, name))
+
+
+def h5_member(f, name: str, path: str | os.PathLike, what: str):
+    """``f[name]`` checked by :func:`h5_plain`, every link on the way to it
+    too, or None when the file holds no ``name``."""
+    import h5py
+
+    obj = f
+    for part in (p.encode("utf-8") for p in name.split("/") if p):
+        if not isinstance(obj, h5py.Group) or not obj.id.links.exists(part):
+            return None
+        why = _h5_link(obj, part)
+        if why:
+            raise _h5_refusal(path, what, _h5_name(obj, part), why)
+        obj = obj[part.decode("utf-8")]
+    h5_plain(obj, path, what)
+    return obj
 
 
 def fmt(value: Any) -> str:

@@ -4,7 +4,9 @@ One file per (dataset, model). Layout::
 
     /feats/<l>      (N, D_l) float32 or float16, one dataset per layer,
                     l = 0 .. L-1 written zero-padded ("000", "001", ...) so
-                    that names sort in layer order. Widths may differ between
+                    that names sort in layer order; readers order them as
+                    numbers (a hand-written "0" .. "10" reads "10" last) and
+                    refuse other names. Widths may differ between
                     layers (EfficientNet blocks run from 16 to 1280 channels);
                     they are never padded to a common width. Each layer is a
                     separate dataset so one layer reads alone.
@@ -35,6 +37,9 @@ is written under a temporary name in the same folder and moved into place by
 ``os.replace`` only when every row is written, so a killed run never leaves a
 partial file at the final path.
 
+Every object must be stored in the file itself: no soft or external links,
+external raw storage or virtual datasets (:func:`prh.jobio.h5_plain`).
+
 Readers: :func:`read_features` returns the list of per-layer float32 arrays
 (N x D_l) that :func:`prh.alignment.layer_scores` accepts;
 :func:`read_metadata` returns the attributes, sample ids and layer names;
@@ -45,6 +50,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -216,14 +222,77 @@ def _to_numpy(x: Any) -> np.ndarray:
     return a if a.dtype.kind == "f" else a.astype(np.float32)
 
 
+def _read_strings(h5: h5py.File, key: str, path: Any) -> list[str]:
+    """A 1-D dataset of strings (or integers) as a list of str; [] if absent."""
+    if key not in h5:
+        return []
+    ds = h5[key]
+    if not isinstance(ds, h5py.Dataset) or ds.ndim != 1 or not (
+            h5py.check_string_dtype(ds.dtype) or ds.dtype.kind in "SUiu"):
+        what = f"a {ds.ndim}-D {ds.dtype} dataset" if isinstance(ds, h5py.Dataset) else "a group"
+        raise ValueError(f"{path}: {key} is {what}; write it as one string per row "
+                         f"(dtype=h5py.string_dtype())")
+    return _as_str_list(ds[...])
+
+
 def _open(path: str | os.PathLike) -> h5py.File:
     return open_h5(path, "embedding file")
 
 
+def numbered(group: h5py.Group, path: Any) -> list[str]:
+    """The names in ``group`` in layer order. They must be numbers and are
+    ordered as numbers, so that a hand-written ``feats/0 .. feats/10`` reads
+    10 last, as prh's zero-padded names do."""
+    where = group.name.strip("/")
+    names = list(group.keys())
+    bad = [n for n in names if not re.fullmatch(r"[0-9]+", n)]
+    if bad:
+        raise ValueError(f"{path}: {where}/{bad[0]} is not a layer number; name the layers "
+                         f"{where}/0, {where}/1, ... in layer order")
+    order = sorted(names, key=int)
+    same = [(a, b) for a, b in zip(order, order[1:]) if int(a) == int(b)]
+    if same:
+        raise ValueError(f"{path}: {where}/{same[0][0]} and {where}/{same[0][1]} are both "
+                         f"layer {int(same[0][0])}; keep one")
+    return order
+
+
 def _layer_keys(h5: h5py.File, path: Any) -> list[str]:
-    if FEATS not in h5:
+    if not isinstance(h5.get(FEATS), h5py.Group):
         raise ValueError(f"{path}: no '{FEATS}' group; not a prh embedding file")
-    return sorted(h5[FEATS].keys())
+    keys = numbered(h5[FEATS], path)
+    if not keys:
+        raise ValueError(f"{path}: '{FEATS}' holds no layers")
+    for k in keys:
+        ds = h5[FEATS][k]
+        if not isinstance(ds, h5py.Dataset) or ds.ndim != 2 or ds.dtype.kind not in "fiu":
+            what = (f"a {ds.ndim}-D {ds.dtype} dataset" if isinstance(ds, h5py.Dataset)
+                    else "a group")
+            raise ValueError(f"{path}: {FEATS}/{k} is {what}; a layer is an (N, D) array of numbers")
+    return keys
+
+
+# deflate, HDF5's usual compression, shrinks data at most about 1032 times
+MAX_RATIO = 1100
+
+
+def _stored(ds: h5py.Dataset, path: Any) -> h5py.Dataset:
+    """A layer whose every row is stored in the file: a dataset HDF5 created but
+    was never (fully) written reads as its fill value, zeros by default, and
+    one whose declared size is far beyond its stored bytes would fill memory
+    before it could be checked."""
+    stored = ds.id.get_storage_size()
+    chunks = 0 if ds.chunks is None else ds.id.get_num_chunks()
+    expect = (int(np.prod([-(-n // c) for n, c in zip(ds.shape, ds.chunks)]))
+              if ds.chunks is not None else 0)
+    if ds.nbytes and (stored == 0 or chunks < expect):
+        raise ValueError(f"{path}: {ds.name} was never fully written (rows would read as "
+                         "fill values); write every row")
+    if ds.nbytes > MAX_RATIO * stored:
+        raise ValueError(f"{path}: {ds.name} declares shape {ds.shape} ({ds.nbytes} bytes) "
+                         f"but stores {stored}, more than compression could pack; write it "
+                         "again, uncompressed or with gzip")
+    return ds
 
 
 def read_features(path: str | os.PathLike, layers: Iterable[int] | None = None) -> list[np.ndarray]:
@@ -238,7 +307,7 @@ def read_features(path: str | os.PathLike, layers: Iterable[int] | None = None) 
         for i in idx:
             if not 0 <= i < len(keys):
                 raise ValueError(f"{path}: layer {i} out of range 0..{len(keys) - 1}")
-            out.append(h5[FEATS][keys[i]][...].astype(np.float32, copy=False))
+            out.append(_stored(h5[FEATS][keys[i]], path)[...].astype(np.float32, copy=False))
         return out
 
 
@@ -259,8 +328,8 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
                 v = v.item()
             meta[k] = v
         keys = _layer_keys(h5, path)
-        meta["sample_ids"] = _as_str_list(h5[SAMPLE_IDS][...]) if SAMPLE_IDS in h5 else []
-        meta["layer_names"] = _as_str_list(h5[LAYER_NAMES][...]) if LAYER_NAMES in h5 else []
+        meta["sample_ids"] = _read_strings(h5, SAMPLE_IDS, path)
+        meta["layer_names"] = _read_strings(h5, LAYER_NAMES, path)
         meta["widths"] = [int(h5[FEATS][k].shape[1]) for k in keys]
         meta["has_bpb"] = BPB in h5
         return meta

@@ -26,9 +26,10 @@ import json
 import os
 from typing import Any, Iterator, Mapping, Sequence
 
-from ..jobio import atomic_output, open_h5
+from ..jobio import atomic_output, h5_member, h5_plain, open_h5
 
 PROVENANCE = ("manifest_sha256", "sample_ids_sha256")
+PAIR_FILE = "pair file"
 CALIBRATION_FIELDS = ("score", "p_value", "tau", "calibrated", "null_mean", "null_std")
 
 
@@ -92,21 +93,22 @@ def read_pair(path: str | os.PathLike, pair: Sequence[str] | None = None) -> dic
     """A pair file as {'model_x', 'model_y', 'metrics', 'xy': {metric: S}, 'yx': {...},
     'calibration': {(order, metric): {aggregate: {field: value}}}} (empty without
     calibration). From a block file, ``pair`` (x, y, in either order) says which."""
-    with open_h5(path, "pair file") as f:
+    with _open(path) as f:
         if "pair_block" not in f.attrs:
             return _read_group(f, path)
         if pair is None:
             raise ValueError(f"{path} is a block of pairs; say which pair to read")
         x, y = sorted(pair)
-        if f"{x}__{y}" not in f.get("pairs", {}):
+        group = h5_member(f, f"pairs/{x}__{y}", path, PAIR_FILE)
+        if group is None:
             raise ValueError(f"{path} holds no pair {x} x {y}; rerun its block job")
-        return _read_group(f["pairs"][f"{x}__{y}"], f"{path}:{x}__{y}")
+        return _read_group(group, f"{path}:{x}__{y}")
 
 
 def read_pairs(path: str | os.PathLike, model: str | None = None) -> Iterator[dict[str, Any]]:
     """Every pair of a pair or block file (those with ``model`` when given), as
     :func:`read_pair` reads them, in the order the file lists them."""
-    with open_h5(path, "pair file") as f:
+    with _open(path) as f:
         if "pair_block" not in f.attrs:
             pair = _read_group(f, path)
             if model is None or model in (pair["model_x"], pair["model_y"]):
@@ -114,10 +116,25 @@ def read_pairs(path: str | os.PathLike, model: str | None = None) -> Iterator[di
             return
         for x, y in json.loads(f.attrs["pairs"]):
             if model is None or model in (x, y):
-                if f"{x}__{y}" not in f.get("pairs", {}):
+                group = h5_member(f, f"pairs/{x}__{y}", path, PAIR_FILE)
+                if group is None:
                     raise ValueError(f"{path} lists pair {x} x {y} but does not hold it; "
                                      "rerun its block job")
-                yield _read_group(f["pairs"][f"{x}__{y}"], f"{path}:{x}__{y}")
+                yield _read_group(group, f"{path}:{x}__{y}")
+
+
+def _open(path: str | os.PathLike):
+    """A pair or block file, open; a block file's pairs are checked one by
+    one as they are read (a scorecard reads a few of its thousands), a pair
+    file's every object here."""
+    f = open_h5(path, PAIR_FILE, whole=False)
+    try:
+        if "pair_block" not in f.attrs:
+            h5_plain(f, path, PAIR_FILE)
+    except BaseException:
+        f.close()
+        raise
+    return f
 
 
 def _read_group(f, path) -> dict[str, Any]:

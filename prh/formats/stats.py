@@ -42,6 +42,7 @@ from .. import __version__
 from ..sweep.cache import ModelStats
 from ..devices import resolve_device
 from ..jobio import atomic_output, open_h5
+from .features import numbered
 
 
 def save_model_stats(stats: ModelStats, path: str | os.PathLike, *,
@@ -84,8 +85,8 @@ def load_model_stats(path: str | os.PathLike, device: torch.device | str | None 
     with open_h5(path, "stats file") as f:
         if "gram" not in f:
             raise ValueError(f"{path} is not a prh stats file (no 'gram' dataset)")
-        layers = [torch.from_numpy(f["layers"][name][...]).to(dev) for name in sorted(f["layers"])] \
-            if "layers" in f else []
+        layers = [torch.from_numpy(f["layers"][name][...]).to(dev)
+                  for name in numbered(f["layers"], path)] if "layers" in f else []
         shape = (len(f.attrs["widths"]), int(f.attrs["n_samples"]))
         offsets = ((torch.from_numpy(f["mean_dots"][...]), torch.from_numpy(f["mean_sq"][...]))
                    if "mean_dots" in f else  # older files: x x^T itself in "gram"

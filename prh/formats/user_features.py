@@ -12,6 +12,13 @@ manifest's ids in order (row n of every layer is sample ``sample_ids[n]``):
   the ids one per line in the text file beside it (``feats.npy`` ->
   ``feats.ids.txt``); a .npy file cannot hold strings without pickle.
 
+An ``.h5`` must hold its data itself (no links, external or virtual storage;
+:func:`prh.jobio.h5_plain`), its layers named by number, and, if it records
+the ``manifest_sha256`` of the samples it was computed on (prh's own files
+do), that hash must be the dataset's: equal ids on other captions or images
+are refused. Arrays are never unpickled: a ``.npz``/``.npy`` holding Python
+objects is refused.
+
 Layer names come from the config (``layer_names``), else the file, else
 ``layer.<i>``. Every check fails in one line naming the file; nothing is
 written at the output path unless every check passed (the features writer
@@ -30,6 +37,10 @@ SAMPLE_IDS = "sample_ids"
 LAYER_NAMES = "layer_names"
 
 
+class Refused(ValueError):
+    """A check of this module refused the file (its message is final)."""
+
+
 def ids_file(path: str | os.PathLike) -> Path:
     """The sample-id list beside a .npy file."""
     p = Path(path)
@@ -40,54 +51,138 @@ def _strings(values: Any) -> list[str]:
     return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in np.asarray(values).ravel()]
 
 
+def _numpy_error(p: Path, err: BaseException, member: str | None = None) -> ValueError:
+    """One line for a .npy/.npz numpy cannot read; pickled content is named as
+    such (numpy's own message suggests loading it unsafely)."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    what = f"array {member!r}" if member else "it"
+    if "pickle" in text or "Object arrays" in text:
+        return ValueError(f"features file {p}: {what} holds Python objects (a pickle), which "
+                          "prh never loads; save plain arrays: numbers, and the ids as "
+                          "np.array(ids, dtype=str)")
+    return ValueError(f"features file {p}: not a readable {p.suffix} ({text}); write it again")
+
+
+def _check_magic(p: Path, prefixes: tuple[bytes, ...], writer: str) -> None:
+    """numpy takes any file that is neither .npy nor .npz for a pickle; prh
+    only says it is not the format its suffix names."""
+    with open(p, "rb") as fh:
+        head = fh.read(max(len(x) for x in prefixes))
+    if not head.startswith(prefixes):
+        raise Refused(f"features file {p}: not a {p.suffix} file (numpy's {writer} writes "
+                      "one); prh never unpickles")
+
+
+def _check_declared(p: Path, fh: Any, stored: int, member: str | None = None) -> None:
+    """Refuse an array whose header declares more bytes than the file can
+    hold: numpy allocates the declared size before it reads."""
+    version = np.lib.format.read_magic(fh)
+    reader = {(1, 0): np.lib.format.read_array_header_1_0,
+              (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+    if reader is None:
+        raise Refused(f"features file {p}: .npy format version {version} is not read; "
+                      "save it with numpy's np.save / np.savez")
+    shape, _, dtype = reader(fh)
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if declared > stored:
+        where = f"array {member!r}" if member else "it"
+        raise Refused(f"features file {p}: {where} declares shape {tuple(shape)} "
+                      f"({declared} bytes) but holds {stored} bytes; write it again")
+
+
 def read_user_features(path: str | os.PathLike) -> dict[str, Any]:
     """``{"sample_ids", "layer_names" (or None), "layers" (list of (N, D_l)),
     "attrs"}`` of a features file; a file that cannot be read this way is a
-    one-line ValueError naming it."""
+    one-line ValueError naming it. Pickled arrays are never loaded."""
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"features file {p}: no such file")
+        raise Refused(f"features file {p}: no such file")
+    if p.stat().st_size == 0:
+        raise Refused(f"features file {p}: empty file (0 bytes); write it again")
     suffix = p.suffix.lower()
     if suffix in (".h5", ".hdf5"):
         from .features import read_features, read_metadata
 
         meta = read_metadata(p)
         if not meta["sample_ids"]:
-            raise ValueError(f"features file {p}: no 'sample_ids' dataset")
-        attrs = {k: meta[k] for k in ("modality", "param_count", "model") if k in meta}
+            raise Refused(f"features file {p}: no 'sample_ids' dataset")
+        attrs = {k: meta[k] for k in ("modality", "param_count", "model", "manifest_sha256")
+                 if k in meta}
         return {"sample_ids": meta["sample_ids"], "layer_names": meta["layer_names"] or None,
                 "layers": read_features(p), "attrs": attrs}
     if suffix == ".npz":
-        try:
-            data = np.load(p, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise ValueError(f"features file {p}: not a readable .npz ({err})") from None
-        with data:
-            if SAMPLE_IDS not in data.files:
-                raise ValueError(f"features file {p}: no array 'sample_ids'; save the ids "
-                                 "with np.savez(..., sample_ids=np.array(ids), ...)")
-            ids = _strings(data[SAMPLE_IDS])
-            names = _strings(data[LAYER_NAMES]) if LAYER_NAMES in data.files else None
-            layers = [data[k] for k in data.files if k not in (SAMPLE_IDS, LAYER_NAMES)]
-        return {"sample_ids": ids, "layer_names": names, "layers": layers, "attrs": {}}
+        return _read_npz(p)
     if suffix == ".npy":
-        try:
-            array = np.load(p, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise ValueError(f"features file {p}: not a readable .npy ({err})") from None
-        side = ids_file(p)
-        if not side.is_file():
-            raise ValueError(f"features file {p}: its sample ids belong in {side}, one per line")
-        ids = [line.rstrip("\r\n") for line in side.read_text().splitlines()]
-        if array.ndim == 2:
-            layers = [array]
-        elif array.ndim == 3:
-            layers = list(array)
-        else:
-            raise ValueError(f"features file {p}: shape {array.shape}; a .npy holds (N, D) "
-                             "or (L, N, D)")
-        return {"sample_ids": ids, "layer_names": None, "layers": layers, "attrs": {}}
-    raise ValueError(f"features file {p}: {p.suffix or 'no suffix'} is not .h5, .npz or .npy")
+        return _read_npy(p)
+    raise Refused(f"features file {p}: {p.suffix or 'no suffix'} is not .h5, .npz or .npy")
+
+
+def _read_npz(p: Path) -> dict[str, Any]:
+    import zipfile
+    import zlib
+
+    from .features import MAX_RATIO
+
+    _check_magic(p, (b"PK\x03\x04", b"PK\x05\x06"), "np.savez")
+    member = None
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            if SAMPLE_IDS not in data.files:
+                raise Refused(f"features file {p}: no array 'sample_ids'; save the ids "
+                              "with np.savez(..., sample_ids=np.array(ids), ...)")
+            arrays = {}
+            for member in data.files:
+                if member + ".npy" not in data.zip.namelist():
+                    raise Refused(f"features file {p}: {member} in the archive is not a "
+                                  "numpy array; save only arrays with np.savez")
+                info = data.zip.getinfo(member + ".npy")
+                if info.file_size > MAX_RATIO * max(info.compress_size, 1):
+                    raise Refused(f"features file {p}: array {member!r} unpacks to "
+                                  f"{info.file_size} bytes from {info.compress_size}; "
+                                  "write it again")
+                with data.zip.open(info) as fh:
+                    _check_declared(p, fh, info.file_size, member)
+                arrays[member] = data[member]
+    except Refused:
+        raise
+    except ValueError as err:
+        raise _numpy_error(p, err, member) from None
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
+        raise _numpy_error(p, err, member) from None
+    ids = _strings(arrays.pop(SAMPLE_IDS))
+    names = arrays.pop(LAYER_NAMES, None)
+    return {"sample_ids": ids, "layer_names": None if names is None else _strings(names),
+            "layers": list(arrays.values()), "attrs": {}}
+
+
+def _read_npy(p: Path) -> dict[str, Any]:
+    _check_magic(p, (np.lib.format.MAGIC_PREFIX,), "np.save")
+    try:
+        with open(p, "rb") as fh:
+            _check_declared(p, fh, p.stat().st_size)
+        array = np.load(p, allow_pickle=False)
+    except Refused:
+        raise
+    except ValueError as err:
+        raise _numpy_error(p, err) from None
+    except (OSError, EOFError) as err:
+        raise _numpy_error(p, err) from None
+    side = ids_file(p)
+    if not side.is_file():
+        raise Refused(f"features file {p}: its sample ids belong in {side}, one per line")
+    try:
+        ids = [line.rstrip("\r\n") for line in side.read_text(encoding="utf-8").splitlines()]
+    except UnicodeDecodeError as err:
+        raise Refused(f"features file {p}: {side} is not UTF-8 text (byte {err.start}); "
+                      "write the ids one per line in UTF-8") from None
+    if array.ndim == 2:
+        layers = [array]
+    elif array.ndim == 3:
+        layers = list(array)
+    else:
+        raise Refused(f"features file {p}: shape {array.shape}; a .npy holds (N, D) "
+                      "or (L, N, D)")
+    return {"sample_ids": ids, "layer_names": None, "layers": layers, "attrs": {}}
 
 
 def check_sample_ids(path: str | os.PathLike, ids: Sequence[str], expected: Sequence[str],
@@ -133,6 +228,12 @@ def import_features(path: str | os.PathLike, out: str | os.PathLike, *, model: s
 
     data = read_user_features(path)
     check_sample_ids(path, data["sample_ids"], manifest_ids, manifest)
+    recorded = str(data["attrs"].get("manifest_sha256") or "")
+    if recorded and recorded != manifest_sha256:
+        raise ValueError(f"features file {path}: computed on samples with manifest hash "
+                         f"{recorded[:12]}, the manifest {manifest} is {manifest_sha256[:12]}: "
+                         "same ids, other captions or images; compute the features on this "
+                         "dataset's samples")
     names = list(layer_names) if layer_names is not None else data["layer_names"]
     check_layers(path, data["layers"], len(manifest_ids), names)
     declared = data["attrs"].get("modality")
