@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_args(e, required=False)
     e.add_argument("--manifest", help="a manifest from `prh prepare-dataset` (instead of --dataset)")
     e.add_argument("--model", required=True, help="model name (see `prh models`)")
-    # the workflow's embedding defaults (prh/config.schema.yaml), so that
+    # the workflow's embedding defaults (prh/config/schema.yaml), so that
     # `prh embed` and a workflow job embed alike
     default = {k: schema_defaults("embedding", k)
                for k in ("batch_size", "device", "dtype", "storage_dtype", "pool")}

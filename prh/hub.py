@@ -38,6 +38,15 @@ def repo_id(kind: str, name: str) -> str | None:
     return None
 
 
+def model_repo(kind: str, name: str, weights: str | None) -> str | None:
+    """The hub repository a configured model loads from: a ``timm:``/``hf:``
+    source without a local folder and without a weights file (``weights``:
+    None or pretrained); None for every other model."""
+    if kind not in ("timm", "hf") or weights not in (None, "pretrained"):
+        return None
+    return repo_id(kind, name)
+
+
 def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 

@@ -4,13 +4,13 @@ rule model_stats:
     input:
         library("model_stats.py"),
         features=features_path("{dataset}", "{model}"),
-        manifest=f"{RESULTS}/{{dataset}}/manifest.json",
+        manifest=manifest_path("{dataset}"),
     output:
         stats_path("{dataset}", "{model}"),
     log:
-        f"{LOGS}/{{dataset}}/stats/{{model}}.log",
+        log_path("{dataset}", "stats/{model}"),
     benchmark:
-        f"{LOGS}/{{dataset}}/stats/{{model}}.benchmark.tsv"
+        benchmark_path("{dataset}", "stats/{model}")
     conda:
         "../envs/align.yaml"
     threads: CFG.alignment["threads"]
@@ -36,20 +36,20 @@ if not CFG.blocked:
             library("pair_scores.py"),
             x=stats_path("{dataset}", "{model_x}"),
             y=stats_path("{dataset}", "{model_y}"),
-            manifest=f"{RESULTS}/{{dataset}}/manifest.json",
+            manifest=manifest_path("{dataset}"),
         output:
             pair_path("{dataset}", "{model_x}", "{model_y}"),
         log:
-            f"{LOGS}/{{dataset}}/pairs/{{model_x}}__{{model_y}}.log",
+            log_path("{dataset}", "pairs/{model_x}__{model_y}"),
         benchmark:
-            f"{LOGS}/{{dataset}}/pairs/{{model_x}}__{{model_y}}.benchmark.tsv"
+            benchmark_path("{dataset}", "pairs/{model_x}__{model_y}")
         group:
             "pairs"
         conda:
             "../envs/align.yaml"
         threads: CFG.alignment["threads"]
         resources:
-            # the cost model of prh.config.Config.pair_cost (README, "Cluster requests")
+            # the cost model of prh.config.Config.pair_cost (docs/cluster.md)
             mem_mb=lambda wc: CFG.pair_resources(wc.dataset, wc.model_x, wc.model_y)[
                 "mem_mb"
             ],
@@ -76,13 +76,13 @@ else:
             stats=lambda wc: [
                 stats_path(wc.dataset, m) for m in CFG.block_models(wc.block)
             ],
-            manifest=f"{RESULTS}/{{dataset}}/manifest.json",
+            manifest=manifest_path("{dataset}"),
         output:
             pair_block_path("{dataset}", "{block}"),
         log:
-            f"{LOGS}/{{dataset}}/pair_blocks/{{block}}.log",
+            log_path("{dataset}", "pair_blocks/{block}"),
         benchmark:
-            f"{LOGS}/{{dataset}}/pair_blocks/{{block}}.benchmark.tsv"
+            benchmark_path("{dataset}", "pair_blocks/{block}")
         wildcard_constraints:
             block=r"\d+-\d+",
         conda:
@@ -109,11 +109,11 @@ rule aggregate:
         library("aggregate.py"),
         pairs=pair_files,
     output:
-        h5=f"{RESULTS}/{{dataset}}/alignment.h5",
-        tsv=f"{RESULTS}/{{dataset}}/alignment.tsv",
-        aggregates=f"{RESULTS}/{{dataset}}/aggregates.tsv",
+        h5=alignment_path("{dataset}"),
+        tsv=table_path("{dataset}", "alignment"),
+        aggregates=table_path("{dataset}", "aggregates"),
     log:
-        f"{LOGS}/{{dataset}}/aggregate.log",
+        log_path("{dataset}", "aggregate"),
     conda:
         "../envs/align.yaml"
     threads: 1
@@ -139,11 +139,11 @@ rule sample_size_curve:
             }
         ),
     output:
-        f"{RESULTS}/{{dataset}}/sample_size.tsv",
+        table_path("{dataset}", "sample_size"),
     log:
-        f"{LOGS}/{{dataset}}/sample_size.log",
+        log_path("{dataset}", "sample_size"),
     benchmark:
-        f"{LOGS}/{{dataset}}/sample_size.benchmark.tsv"
+        benchmark_path("{dataset}", "sample_size")
     conda:
         "../envs/align.yaml"
     threads: CFG.alignment["threads"]

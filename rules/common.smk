@@ -10,19 +10,28 @@ sys.path.insert(0, str(ROOT))
 from prh.imports import library_files, use_checkout
 
 use_checkout(ROOT)
-from prh import config as prh_config
+from prh.config import Config
+from prh.config.paths import (
+    RESULTS,
+    STATISTICS_TABLES,
+    alignment_path,
+    benchmark_path,
+    features_path,
+    log_path,
+    manifest_path,
+    pair_block_path,
+    pair_path,
+    report_table_path,
+    scorecard_path,
+    statistics_path,
+    stats_path,
+    table_path,
+)
 
-CFG = prh_config.Config(config)
+CFG = Config(config)
 # the report's captions read the config with its defaults filled in
 config.update(CFG.raw)
-RESULTS, LOGS = prh_config.RESULTS, prh_config.LOGS
 DATASETS, MODELS, METRICS = CFG.datasets, CFG.models, CFG.metrics
-features_path = prh_config.features_path
-stats_path = prh_config.stats_path
-pair_path = prh_config.pair_path
-statistics_path = prh_config.statistics_path
-STATISTICS_TABLES = prh_config.STATISTICS_TABLES
-pair_block_path = prh_config.pair_block_path
 
 
 def library(script):

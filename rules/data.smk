@@ -2,11 +2,11 @@ rule prepare_dataset:
     input:
         library("prepare_dataset.py"),
     output:
-        f"{RESULTS}/{{dataset}}/manifest.json",
+        manifest_path("{dataset}"),
     log:
-        f"{LOGS}/{{dataset}}/prepare_dataset.log",
+        log_path("{dataset}", "prepare_dataset"),
     benchmark:
-        f"{LOGS}/{{dataset}}/prepare_dataset.benchmark.tsv"
+        benchmark_path("{dataset}", "prepare_dataset")
     conda:
         "../envs/embed.yaml"
     threads: 1

@@ -1,14 +1,14 @@
 rule embed_model:
     input:
         library("embed.py"),
-        manifest=f"{RESULTS}/{{dataset}}/manifest.json",
+        manifest=manifest_path("{dataset}"),
         local=lambda wc: CFG.embed_inputs(wc.model),
     output:
         features_path("{dataset}", "{model}"),
     log:
-        f"{LOGS}/{{dataset}}/embed/{{model}}.log",
+        log_path("{dataset}", "embed/{model}"),
     benchmark:
-        f"{LOGS}/{{dataset}}/embed/{{model}}.benchmark.tsv"
+        benchmark_path("{dataset}", "embed/{model}")
     conda:
         "../envs/embed.yaml"
     threads: lambda wc: CFG.embed_resources(wc.model)["threads"]

@@ -7,12 +7,12 @@
 rule heatmaps:
     input:
         library("plot_heatmaps.py"),
-        alignment=f"{RESULTS}/{{dataset}}/alignment.h5",
+        alignment=alignment_path("{dataset}"),
         features=lambda wc: list(features_files(wc).values()),
     output:
         **figure_outputs("heatmaps"),
     log:
-        f"{LOGS}/{{dataset}}/plots/heatmaps.log",
+        log_path("{dataset}", "plots/heatmaps"),
     conda:
         "../envs/plots.yaml"
     threads: 1
@@ -31,13 +31,13 @@ rule heatmaps:
 rule competence:
     input:
         library("plot_competence.py"),
-        alignment=f"{RESULTS}/{{dataset}}/alignment.h5",
+        alignment=alignment_path("{dataset}"),
         features=lambda wc: list(features_files(wc).values()),
         statistics=lambda wc: CFG.competence_statistics(wc.dataset),
     output:
         **figure_outputs("competence"),
     log:
-        f"{LOGS}/{{dataset}}/plots/competence.log",
+        log_path("{dataset}", "plots/competence"),
     conda:
         "../envs/plots.yaml"
     threads: 1
@@ -71,7 +71,7 @@ if CFG.figures("layer_heatmaps"):
         output:
             **figure_outputs("layer_heatmaps"),
         log:
-            f"{LOGS}/{{dataset}}/plots/layer_heatmaps.log",
+            log_path("{dataset}", "plots/layer_heatmaps"),
         conda:
             "../envs/plots.yaml"
         threads: 1
@@ -89,11 +89,11 @@ if CFG.figures("layer_heatmaps"):
 rule metric_agreement:
     input:
         library("plot_agreement.py"),
-        alignment=f"{RESULTS}/{{dataset}}/alignment.h5",
+        alignment=alignment_path("{dataset}"),
     output:
         **figure_outputs("metric_agreement"),
     log:
-        f"{LOGS}/{{dataset}}/plots/metric_agreement.log",
+        log_path("{dataset}", "plots/metric_agreement"),
     conda:
         "../envs/plots.yaml"
     threads: 1
@@ -112,11 +112,11 @@ if CFG.figures("sample_size_plot"):
     rule sample_size_plot:
         input:
             library("plot_sample_size.py"),
-            tsv=f"{RESULTS}/{{dataset}}/sample_size.tsv",
+            tsv=table_path("{dataset}", "sample_size"),
         output:
             **figure_outputs("sample_size_plot"),
         log:
-            f"{LOGS}/{{dataset}}/plots/sample_size.log",
+            log_path("{dataset}", "plots/sample_size"),
         conda:
             "../envs/plots.yaml"
         threads: 1
@@ -134,16 +134,16 @@ if CFG.figures("sample_size_plot"):
 # aggregates.tsv belong to rule aggregate): copies marked for the report.
 rule scores_table:
     input:
-        f"{RESULTS}/{{dataset}}/{{table}}.tsv",
+        table_path("{dataset}", "{table}"),
     output:
         report(
-            f"{RESULTS}/{{dataset}}/report/{{table}}.tsv",
+            report_table_path("{dataset}", "{table}"),
             caption="../report/scores_table.rst",
             category="6. Scores table",
             labels={"dataset": "{dataset}", "file": "{table}.tsv"},
         ),
     log:
-        f"{LOGS}/{{dataset}}/plots/scores_table_{{table}}.log",
+        log_path("{dataset}", "plots/scores_table_{table}"),
     wildcard_constraints:
         table="alignment|aggregates",
     conda:

@@ -7,10 +7,10 @@ rule scorecard:
         pairs=lambda wc: CFG.model_pair_files(wc.dataset, wc.model),
         features=lambda wc: list(scorecard_features(wc).values()),
     output:
-        tsv=prh_config.scorecard_path("{dataset}", "{model}", "tsv"),
-        png=prh_config.scorecard_path("{dataset}", "{model}", "png"),
+        tsv=scorecard_path("{dataset}", "{model}", "tsv"),
+        png=scorecard_path("{dataset}", "{model}", "png"),
     log:
-        f"{LOGS}/{{dataset}}/scorecards/{{model}}.log",
+        log_path("{dataset}", "scorecards/{model}"),
     conda:
         "../envs/scorecard.yaml"
     threads: 1

@@ -17,13 +17,13 @@ rule statistics:
                 },
             }
         ),
-        manifest=f"{RESULTS}/{{dataset}}/manifest.json",
+        manifest=manifest_path("{dataset}"),
     output:
         **{t: statistics_path("{dataset}", t) for t in STATISTICS_TABLES},
     log:
-        f"{LOGS}/{{dataset}}/statistics.log",
+        log_path("{dataset}", "statistics"),
     benchmark:
-        f"{LOGS}/{{dataset}}/statistics.benchmark.tsv"
+        benchmark_path("{dataset}", "statistics")
     conda:
         "../envs/align.yaml"
     threads: CFG.alignment["threads"]

@@ -26,6 +26,15 @@ def test_repo_ids():
     assert hub.repo_id("bundled", "minilm_l6") is None
 
 
+def test_only_timm_and_hf_models_without_local_weights_load_from_the_hub():
+    assert hub.model_repo("timm", "resnet18.a1_in1k", None) == "timm/resnet18.a1_in1k"
+    assert hub.model_repo("hf", "org/model", "pretrained") == "org/model"
+    assert hub.model_repo("hf", "./local-folder", None) is None
+    assert hub.model_repo("timm", "resnet18.a1_in1k", "random") is None
+    assert hub.model_repo("hf", "org/model", "weights/finetuned.safetensors") is None
+    assert hub.model_repo("bundled", "minilm_l6", None) is None
+
+
 def test_cached_models_pass_and_missing_ones_stop_in_one_line(tmp_path, monkeypatch):
     _fake_cache(tmp_path, "org/cached")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

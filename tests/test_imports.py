@@ -37,6 +37,13 @@ def test_steps_are_separate_rerun_boundaries():
     assert "prh/steps/aggregate.py" in files["aggregate.py"]
 
 
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_no_step_imports_the_config(script):
+    # an edit to the config package (plan, cost model, paths) reruns no job
+    files = {Path(f).relative_to(REPO).as_posix() for f in library_files(script, REPO)}
+    assert not sorted(f for f in files if f.startswith(("prh/config/", "prh/config_"))), script
+
+
 # Each workflow job is a fresh process, so what its step imports is paid once
 # per job: torch alone takes seconds. Steps that only read and write scores
 # must not load it (nor scipy), including the imports inside run().
