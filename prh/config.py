@@ -514,6 +514,11 @@ class Config:
         return {"metrics": list(self.metrics), "modalities": self.modalities(),
                 "alpha": self.calibration["alpha"] if self.calibrated else 0.05}
 
+    def scorecard_intervals(self, dataset: str) -> str | None:
+        """The intervals table a scorecard figure draws when it exists (None
+        without calibration)."""
+        return statistics_path(dataset, "intervals") if self.calibrated else None
+
     def scorecard_targets(self, dataset: str) -> list[str]:
         """Every model's scorecard (the ``scorecards`` target)."""
         return [scorecard_path(dataset, m, ext) for m in self.models for ext in ("tsv", "png")]
@@ -877,11 +882,20 @@ class Config:
         return {m: {k: entries[m][k] for k in keys if k in entries[m]}
                 for m in self.models if "competence" in entries[m]}
 
+    def figure_calibrated_metrics(self) -> list[str]:
+        """The metrics with calibrated figures: those calibrated in at least
+        one configured pair. The others get raw figures only, which say they
+        are not compared with chance; no placeholder stands in for them."""
+        if not self.statistics_pairs():
+            return []
+        return self.calibrated_metrics()
+
     @cached_property
     def _figures(self) -> list[Figure]:
-        cal = self.calibrated
+        calibrated_metrics = self.figure_calibrated_metrics()
         figs = []
         for m in self.metrics:
+            cal = m in calibrated_metrics
             for calibrated in (False, True)[: 1 + cal]:
                 name = f"heatmap_{m}" + ("_calibrated" if calibrated else "")
                 figs.append(Figure("heatmaps", name, name,
@@ -890,7 +904,7 @@ class Config:
                                    {"metric": m, "scores": "calibrated" if calibrated else "raw"}))
         for m in self.competence_metrics():
             kinds = [(f"competence_{m}", False, "raw")]
-            if cal:
+            if m in calibrated_metrics:
                 kinds.append((f"competence_raw_vs_calibrated_{m}", True, "raw vs calibrated"))
             for name, calibrated, label in kinds:
                 figs.append(Figure("competence", name, name,

@@ -93,13 +93,16 @@ def test_heatmap_compatible_call_and_svg(run):
     assert "toy: cka" in svg and "EffNet-Lite0" in svg
 
 
-def test_calibrated_heatmap_without_calibration_says_so(tmp_path):
+def test_calibrated_heatmap_without_calibration_draws_the_raw_scores_and_says_so(tmp_path):
     fx.alignment(tmp_path / "alignment.h5", MODELS, ["cka"], calibrated=False)
     plots.alignment_heatmaps(tmp_path / "alignment.h5", [tmp_path / "raw.svg"], ["cka"],
                              calibrated_outputs=[tmp_path / "cal.svg"], dpi=DPI)
-    assert "calibration is switched off" in (tmp_path / "cal.svg").read_text()
-    # no p-values: nothing marked n.s.
-    assert "n.s." not in (tmp_path / "raw.svg").read_text()
+    cal = fx.svg_text(tmp_path / "cal.svg")
+    assert "holds no calibrated score of cka" in cal and "raw score (no calibrated scores)" in cal
+    assert "calibration is switched off" not in cal
+    # no p-values: nothing marked n.s., and the figure says the scores are not compared
+    raw = fx.svg_text(tmp_path / "raw.svg")
+    assert "n.s." not in raw and "not calibrated" in raw and "above its permutation" not in raw
 
 
 def test_not_significant_cells_are_marked(tmp_path):
@@ -113,7 +116,7 @@ def test_not_significant_cells_are_marked(tmp_path):
     plots.alignment_heatmaps(tmp_path / "alignment.h5", [tmp_path / "raw.svg"], ["cka"],
                              dpi=DPI)
     svg = (tmp_path / "raw.svg").read_text()
-    assert "n.s." not in svg and "every calibrated pair is above its permutation null" in svg
+    assert "n.s." not in svg and "each of the 10 calibrated pairs is above its permutation null" in svg
 
 
 @pytest.mark.parametrize("calibrated", [False, True])
@@ -170,7 +173,7 @@ def test_bits_per_byte_competence_and_the_side_with_more_competence_on_x(tmp_pat
     out = tmp_path / "c.svg"
     plots.alignment_vs_competence(tmp_path / "alignment.h5", out, metric="mutual_knn",
                                   features=feats, competence={}, dpi=DPI)
-    assert "not shown (no competence): glove_6b_50d" in out.read_text()
+    assert "not shown (no competence): GloVe-50d" in fx.svg_text(out)
 
 
 # untrained baselines: labels and chance competence

@@ -22,7 +22,7 @@ def heatmaps(alignment: str | os.PathLike, figures: Figures, outputs: Outputs, *
     metrics = list(raw)
     alignment_heatmaps(alignment, [raw[m] for m in metrics], metrics, dpi=dpi,
                        modalities=modalities, features=features,
-                       calibrated_outputs=[calibrated[m] for m in metrics] if calibrated else None)
+                       calibrated_outputs=[calibrated.get(m) for m in metrics])
 
 
 def competence(alignment: str | os.PathLike, figures: Figures, outputs: Outputs, *,
