@@ -874,6 +874,14 @@ class Config:
             out.append((x, y))
         return tuple(out)
 
+    def display_names(self) -> dict[str, str]:
+        """Model -> the name a reader sees (:func:`prh.naming.display_names`),
+        for the figures and tables that have no features file to name
+        models from."""
+        from .naming import display_names
+
+        return display_names(self.raw["models"])
+
     def competence_params(self) -> dict[str, dict[str, Any]]:
         """Configured competence values and sources per model (only these keys,
         so that no other model setting reruns the competence figures)."""

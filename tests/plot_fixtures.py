@@ -47,12 +47,14 @@ def features(path: Path, *, modality: str, param_count: int | None, n_layers: in
 def alignment(path: Path, models: list[str], metrics: list[str], *, seed: int = 0,
               calibrated: bool = True, nan_pairs: list[tuple[str, str]] = (),
               alpha: float = 0.05, dataset: str = "toy", uncalibrated: list[str] = (),
-              uncalibrated_pairs: list[tuple[str, str]] = ()) -> dict[str, dict[str, np.ndarray]]:
+              uncalibrated_pairs: list[tuple[str, str]] = (),
+              null: tuple[float, float] = (0.09, 0.15)) -> dict[str, dict[str, np.ndarray]]:
     """An alignment.h5 with random scores (mirrored for symmetric metrics),
     NaN diagonals, and calibration arrays when ``calibrated``; as the
     aggregate step writes them, NaN calibration for the ``uncalibrated``
     metrics (calibration.metrics leaves them out) and the
-    ``uncalibrated_pairs`` (calibration.pairs does)."""
+    ``uncalibrated_pairs`` (calibration.pairs does); ``null``: the null mean
+    and tau as fractions of the metric's top score."""
     rng = np.random.default_rng(seed)
     n = len(models)
     idx = {m: i for i, m in enumerate(models)}
@@ -72,11 +74,11 @@ def alignment(path: Path, models: list[str], metrics: list[str], *, seed: int = 
             if sym:
                 p = np.triu(p, 1) + np.triu(p, 1).T
             p[np.isnan(s)] = np.nan
-            tau = np.full((n, n), 0.15 * top)
+            tau = np.full((n, n), null[1] * top)
             tau[np.isnan(s)] = np.nan
             arrays.update(
                 calibrated=np.clip((s - tau) / (top - tau), 0, 1), p_value=p,
-                p_bh=np.minimum(p * 1.5, 1.0), tau=tau, null_mean=tau * 0.6,
+                p_bh=np.minimum(p * 1.5, 1.0), tau=tau, null_mean=tau * null[0] / null[1],
                 null_std=tau * 0.1)
             for key in CAL_KEYS:
                 if metric in uncalibrated:

@@ -64,8 +64,9 @@ def metric_agreement(alignment: str | os.PathLike, figures: Figures, outputs: Ou
 
 
 def sample_size(table: str | os.PathLike, figures: Figures, outputs: Outputs, *,
-                dpi: int) -> None:
+                dpi: int, labels: Mapping[str, str] | None = None) -> None:
+    """``labels``: model -> name (:meth:`prh.config.Config.display_names`)."""
     from ..plots import sample_size_curve
 
     for name in figures:
-        sample_size_curve(table, outputs[name], dpi=dpi)
+        sample_size_curve(table, outputs[name], dpi=dpi, labels=labels)
