@@ -42,6 +42,8 @@ from .data import (has_calibration, labels_of, load_alignment, metric_of, model_
 
 #: the null band's least drawn height, as a fraction of the y axis
 MIN_BAND = 0.03
+#: horizontal offset between the lines' points where intervals are drawn, points
+DODGE_PT = 5
 
 NO_COMPETENCE = "no competence values configured"
 HOW_TO = ("Set models.<name>.competence (a number) and models.<name>.competence_source "
@@ -173,23 +175,32 @@ def _draw(ax, c: Curves, xaxis: BrokenAxis, values: np.ndarray, ylabel: str, *,
           raw: bool = False) -> tuple[list, bool]:
     """One panel; returns the line handles and whether the null band had
     to be widened to stay visible."""
+    from matplotlib.transforms import ScaledTranslation
+
     handles = []
     u = xaxis(c.x)
+    n = len(c.line_models)
+    dodged: dict[int, list] = {}
     for i, lm in enumerate(c.line_models):
         sty = st.line_style(i)
         y = values[i]
         ok = np.isfinite(y)
+        artists = dodged[i] = []
         h, = ax.plot(u[ok], y[ok], label=c.label(lm), markersize=6, linewidth=1.8, **sty)
+        artists.append(h)
         handles.append(h)
         if raw and c.low is not None:
             have = ok & np.isfinite(c.low[i]) & np.isfinite(c.high[i])
-            ax.errorbar(u[have], y[have], yerr=[np.clip(y[have] - c.low[i][have], 0, None),
-                                                 np.clip(c.high[i][have] - y[have], 0, None)],
-                        fmt="none", ecolor=sty["color"], elinewidth=1.2, capsize=3, zorder=2)
+            yerr = [np.clip(y[have] - c.low[i][have], 0, None),
+                    np.clip(c.high[i][have] - y[have], 0, None)]
+            bars = ax.errorbar(u[have], y[have], yerr=yerr, fmt="none", ecolor=sty["color"],
+                               elinewidth=1.2, capsize=3, zorder=2)
+            artists += [a for part in bars.lines[1:] for a in part]
         if c.not_significant is not None:
             ns = ok & c.not_significant[i]
-            ax.plot(u[ns], y[ns], linestyle="none", marker=sty["marker"], markersize=6,
-                    markerfacecolor="white", markeredgecolor=sty["color"], zorder=3)
+            artists += ax.plot(u[ns], y[ns], linestyle="none", marker=sty["marker"],
+                               markersize=6, markerfacecolor="white",
+                               markeredgecolor=sty["color"], zorder=3)
     widened = False
     if raw and c.null_band is not None:
         # the axis reaches down to the null, so steps between points are seen
@@ -203,6 +214,14 @@ def _draw(ax, c: Curves, xaxis: BrokenAxis, values: np.ndarray, ylabel: str, *,
         ax.axhspan(*band, facecolor="#bdbdbd", edgecolor="#8c8c8c", alpha=0.7, linewidth=0.8,
                    zorder=0)
     ax.set_xlim(*xaxis.drawn_lim)
+    if raw and c.low is not None and n > 1:
+        # the lines' intervals at one x side by side, not on top of each other
+        ax.set_ylim(ax.get_ylim())
+        for i, artists in dodged.items():
+            shift = ScaledTranslation((i - (n - 1) / 2) * DODGE_PT / 72, 0,
+                                      ax.figure.dpi_scale_trans)
+            for a in artists:
+                a.set_transform(ax.transData + shift)
     ticks = xaxis.ticks()
     ax.set_xticks(xaxis(ticks), [f"{t:g}" for t in ticks])
     xaxis.draw_marks(ax)

@@ -216,8 +216,9 @@ def alignment_heatmaps(alignment_h5: str | os.PathLike, outputs: Sequence[st.Out
                          "scores are shown, not compared with chance",
                     colorbar_label=f"{metric} (max {m['max_score']:g})")
             continue
-        note_c = "calibrated = clip((s - τ) / (s_max - τ), 0, 1); τ = the (1 - α) quantile " \
-                 "of the permutation null; 0 = not above chance; grey: not calibrated"
+        note_c = ("calibrated = clip((s - τ) / (s_max - τ), 0, 1); τ = the (1 - α) quantile "
+                  "of the permutation null; 0 = not above chance; grey: not calibrated or not "
+                  "computed")
         if note:
             note_c = note + "\n" + note_c
         heatmap(np.asarray(m["calibrated"], dtype=float)[ix], ordered, calibrated_outputs[k],
