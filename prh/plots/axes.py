@@ -165,7 +165,8 @@ def label_ticks(fig, axes_labels: Sequence[tuple], *, fontsize: float = 8,
     :data:`MAX_SHIFT_IN` of their positions, else upright; spread apart
     where they would touch, each tied to its position by a short line.
     ``axes_labels``: (axes, positions in drawn x, names); ``layout`` (e.g.
-    ``fig.tight_layout``) is rerun as the names move. Returns the orientation used ("horizontal" or "vertical")."""
+    ``fig.tight_layout``) is rerun as the names move. Returns the
+    orientation used ("horizontal" or "vertical")."""
     from matplotlib.transforms import blended_transform_factory
 
     layout = layout or (lambda: None)
