@@ -125,6 +125,7 @@ if CFG.figures("sample_size_plot"):
             runtime=10,
         params:
             figures=CFG.figure_params("sample_size_plot"),
+            names=CFG.display_names(),
             dpi=CFG.plots["dpi"],
         script:
             "../scripts/plot_sample_size.py"

@@ -95,6 +95,14 @@ class Figures:
             out.append((x, y))
         return tuple(out)
 
+    def display_names(self) -> dict[str, str]:
+        """Model -> the name a reader sees (:func:`prh.naming.display_names`),
+        for the figures and tables that have no features file to name
+        models from."""
+        from ..naming import display_names
+
+        return display_names(self.raw["models"])
+
     def competence_params(self) -> dict[str, dict[str, Any]]:
         """Configured competence values and sources per model (only these keys,
         so that no other model setting reruns the competence figures)."""
@@ -103,11 +111,20 @@ class Figures:
         return {m: {k: entries[m][k] for k in keys if k in entries[m]}
                 for m in self.models if "competence" in entries[m]}
 
+    def figure_calibrated_metrics(self) -> list[str]:
+        """The metrics with calibrated figures: those calibrated in at least
+        one configured pair. The others get raw figures only, which say they
+        are not compared with chance; no placeholder stands in for them."""
+        if not self.statistics_pairs():
+            return []
+        return self.calibrated_metrics()
+
     @cached_property
     def _figures(self) -> list[Figure]:
-        cal = self.calibrated
+        calibrated_metrics = self.figure_calibrated_metrics()
         figs = []
         for m in self.metrics:
+            cal = m in calibrated_metrics
             for calibrated in (False, True)[: 1 + cal]:
                 name = f"heatmap_{m}" + ("_calibrated" if calibrated else "")
                 figs.append(Figure("heatmaps", name, name,
@@ -116,7 +133,7 @@ class Figures:
                                    {"metric": m, "scores": "calibrated" if calibrated else "raw"}))
         for m in self.competence_metrics():
             kinds = [(f"competence_{m}", False, "raw")]
-            if cal:
+            if m in calibrated_metrics:
                 kinds.append((f"competence_raw_vs_calibrated_{m}", True, "raw vs calibrated"))
             for name, calibrated, label in kinds:
                 figs.append(Figure("competence", name, name,

@@ -163,6 +163,11 @@ class Pairs:
         return {"metrics": list(self.metrics), "modalities": self.modalities(),
                 "alpha": self.calibration["alpha"] if self.calibrated else 0.05}
 
+    def scorecard_intervals(self, dataset: str) -> str | None:
+        """The intervals table a scorecard figure draws when it exists (None
+        without calibration)."""
+        return statistics_path(dataset, "intervals") if self.calibrated else None
+
     def scorecard_targets(self, dataset: str) -> list[str]:
         """Every model's scorecard (the ``scorecards`` target)."""
         return [scorecard_path(dataset, m, ext) for m in self.models for ext in ("tsv", "png")]
