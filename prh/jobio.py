@@ -138,14 +138,11 @@ def error_line(err: BaseException) -> str:
 
 def terminate_on_sigterm() -> None:
     """Turn SIGTERM (a cluster's time limit, ``kill``) into SystemExit, so that
-    temporary files are removed by the ``finally`` blocks that own them; and
-    ignore SIGXFSZ, so that a file size limit (``ulimit -f``) fails the write
-    with EFBIG, reported naming the file, instead of killing the process."""
+    temporary files are removed by the ``finally`` blocks that own them."""
     if threading.current_thread() is threading.main_thread():
         def handler(signum, frame):
             raise SystemExit(128 + signum)
         signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
 class SoftFailFile:
