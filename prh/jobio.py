@@ -3,8 +3,9 @@ TSV reading and writing, logs, threads.
 
 Files written through :func:`atomic_output` appear whole or not at all
 (temporary file in the same folder, then rename), so an interrupted job never
-leaves a truncated output behind. :func:`logged` sends a job's output and
-errors to its log file.
+leaves a truncated output behind, and never in place of anything but a
+regular file (:func:`check_output_target`). :func:`logged` sends a job's
+output and errors to its log file.
 """
 
 from __future__ import annotations
@@ -52,25 +53,37 @@ def temp_writer(name: str) -> tuple[int, str] | None:
 
 _SPECIAL = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
             (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-            (stat.S_ISBLK, "a block device"))
+            (stat.S_ISBLK, "a block device"), (stat.S_ISREG, "a regular file"))
 
 
 def check_output_target(path: str | os.PathLike) -> None:
-    """Refuse an output path that exists and is not a regular file (or a link
-    to one): a rename would replace a device, pipe, socket or folder with a
-    regular file, and as root that swaps a system device. A one-line
-    ValueError names the path."""
+    """Refuse an output path that exists and is not a regular file: the
+    rename that publishes a file would replace a device, pipe, socket, folder
+    or symbolic link with a regular file (as root, swapping a system device
+    or ``/dev/stdout``). A link is not followed either: writing through it
+    would let whoever made the link choose which file prh overwrites. A
+    one-line ValueError names the path."""
     try:
-        mode = os.stat(path).st_mode  # follows links: a link to a FIFO is refused too
+        mode = os.lstat(path).st_mode
     except FileNotFoundError:
         return
     except OSError as err:
         raise ValueError(f"cannot write {path}: {err.strerror}") from None
-    if not stat.S_ISREG(mode):
-        kind = next((name for test, name in _SPECIAL if test(mode)), "not a regular file")
-        link = " (through a symbolic link)" if os.path.islink(path) else ""
-        raise ValueError(f"refusing to write {path}: it is {kind}{link}, not a regular file; "
-                         "choose a file path for the output")
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISLNK(mode):
+        try:
+            target = os.stat(path).st_mode
+        except OSError:
+            kind = "a symbolic link"
+        else:
+            kind = "a symbolic link to " + next((k for test, k in _SPECIAL if test(target)),
+                                                "a special file")
+        remedy = "give the path of the file itself, or remove the link"
+    else:
+        kind = next((k for test, k in _SPECIAL if test(mode)), "a special file")
+        remedy = "choose a file path for the output"
+    raise ValueError(f"refusing to write {path}: it is {kind}, not a regular file; {remedy}")
 
 
 def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:

@@ -29,16 +29,23 @@ def _targets(tmp: Path) -> dict[str, Path]:
     folder.mkdir()
     link = tmp / "link.h5"
     link.symlink_to(fifo)
-    return {"named pipe": fifo, "folder": folder, "link": link}
+    # a link to a regular file is not followed: whoever made it would choose
+    # which file gets overwritten
+    victim = tmp / "victim.txt"
+    victim.write_text("keep me")
+    file_link = tmp / "file_link.h5"
+    file_link.symlink_to(victim)
+    return {"named pipe": fifo, "folder": folder, "link": link, "file link": file_link}
 
 
 def _unchanged(targets: dict[str, Path]) -> None:
     assert stat.S_ISFIFO(os.lstat(targets["named pipe"]).st_mode)
     assert stat.S_ISDIR(os.lstat(targets["folder"]).st_mode)
     assert os.path.islink(targets["link"]) and stat.S_ISFIFO(os.stat(targets["link"]).st_mode)
+    assert os.path.islink(targets["file link"]) and targets["file link"].read_text() == "keep me"
 
 
-@pytest.mark.parametrize("kind", ["named pipe", "folder", "link"])
+@pytest.mark.parametrize("kind", ["named pipe", "folder", "link", "file link"])
 def test_atomic_output_and_publish_refuse_a_non_regular_target(tmp_path, kind):
     targets = _targets(tmp_path)
     target = targets[kind]
@@ -54,6 +61,17 @@ def test_atomic_output_and_publish_refuse_a_non_regular_target(tmp_path, kind):
         publish(tmp, target)
     _unchanged(targets)
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_dev_stdout_is_not_replaced_when_it_leads_to_a_file(tmp_path):
+    # read-only: /dev/stdout is a link, here to the file stdout is sent to
+    script = ("import sys; from prh.jobio import check_output_target\n"
+              "try: check_output_target('/dev/stdout')\n"
+              "except ValueError as e: sys.stderr.write(str(e))")
+    with open(tmp_path / "out.txt", "w") as out:
+        r = subprocess.run([sys.executable, "-c", script], stdout=out, stderr=subprocess.PIPE,
+                           text=True, cwd=ROOT, timeout=60)
+    assert r.stderr.startswith("refusing to write /dev/stdout: it is a symbolic link to a regular file")
 
 
 def test_features_writer_refuses_a_fifo_before_writing(tmp_path):
