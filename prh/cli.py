@@ -69,7 +69,7 @@ def _manifest_from_args(args: argparse.Namespace):
 def cmd_embed(args: argparse.Namespace) -> int:
     from .jobio import check_output_target
     from .models.registry import get_embedder
-    check_output_target(args.out)  # before any work: never replace a device, pipe or folder
+    check_output_target(args.out)  # before any work: only ever replace a regular file
     # unknown names and unsupported weights fail before any data work
     embedder = get_embedder(args.model, args.pool, args.weights, args.seed)
     manifest = _manifest_from_args(args)

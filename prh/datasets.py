@@ -196,7 +196,7 @@ def sample_blocks(manifest: str | os.PathLike, column: str,
     return [labels[i] for i in ids]
 
 
-def image_error(err: Exception, path: str | os.PathLike, where: str, remedy: str) -> DatasetError:
+def _image_error(err: Exception, path: str | os.PathLike, where: str, remedy: str) -> DatasetError:
     """One line for an image PIL cannot (or will not) decode: ``where`` names
     the row or sample, ``remedy`` what to do."""
     from PIL import Image
@@ -222,7 +222,7 @@ def load_image(sample: Sample):
                 return Image.alpha_composite(bg, im).convert("RGB")
             return im.convert("RGB")
     except Exception as e:  # PIL raises many types for bad files
-        raise image_error(e, sample.image, f"sample {sample.id}",
+        raise _image_error(e, sample.image, f"sample {sample.id}",
                           "replace or drop the file and prepare the dataset again") from None
 
 
@@ -448,7 +448,7 @@ def _check_image(path: Path, where: str) -> None:
         with Image.open(path) as im:
             im.load()
     except Exception as err:  # PIL raises many types for bad files
-        raise image_error(err, path, where, "replace or drop it") from None
+        raise _image_error(err, path, where, "replace or drop it") from None
 
 
 def _image_in_folder(root: Path, img: Any, where: str) -> Path:

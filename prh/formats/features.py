@@ -201,8 +201,8 @@ class FeatureWriter:
             h5, self._h5 = self._h5, None
             if h5 is not None:
                 h5.close()
-            self._sink.check(self.path)
             if exc_type is None:
+                self._sink.check(self.path)
                 publish(self._tmp, self.path)
                 self._tmp = None
         finally:
