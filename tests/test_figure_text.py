@@ -15,7 +15,7 @@ import yaml
 
 import plot_fixtures as fx
 from prh import plots
-from prh.config import Config
+from prh.config import Config, ConfigError
 from prh.models.registry import BUNDLED, DISPLAY_NAMES
 from prh.naming import display_name, display_names
 from prh.plots import data as pdata
@@ -165,11 +165,12 @@ def test_the_plan_draws_calibrated_figures_of_calibrated_metrics_only():
         + ["competence_raw_vs_calibrated_cknna"])
     assert calibrated_figures(Config(config(calibration__enabled=False))) == []
     # calibration on, but no configured pair is calibrated (one modality,
-    # calibration.pairs cross_modal): no calibrated figure either
+    # calibration.pairs cross_modal): the plan is refused before any figure
     vision = {m: e for m, e in DEFAULT["models"].items() if "efficientnet" in m}
     raw = config(alignment__pairs="all", calibration__pairs="cross_modal")
     raw["models"] = vision
-    assert calibrated_figures(Config(raw)) == []
+    with pytest.raises(ConfigError, match="calibrates no pair"):
+        Config(raw)
 
 
 def test_the_heatmap_step_draws_the_plan_with_uncalibrated_metrics(tmp_path):

@@ -113,11 +113,10 @@ class Figures:
 
     def figure_calibrated_metrics(self) -> list[str]:
         """The metrics with calibrated figures: those calibrated in at least
-        one configured pair. The others get raw figures only, which say they
+        one configured pair (a config that calibrates none is refused by
+        prh.config.checks). The others get raw figures only, which say they
         are not compared with chance; no placeholder stands in for them."""
-        if not self.statistics_pairs():
-            return []
-        return self.calibrated_metrics()
+        return self.calibrated_metrics() if self.statistics_pairs() else []
 
     @cached_property
     def _figures(self) -> list[Figure]:
