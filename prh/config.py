@@ -236,6 +236,11 @@ def block_name(i: int, j: int) -> str:
     return f"{i}-{j}"
 
 
+# output -> the mark that reruns its job after a failed run lost a file it
+# derives from (prh.reruns.mark_stale)
+STALE_MARKS = f"{RESULTS}/.stale_marks.json"
+
+
 def log_path(dataset: str, name: str) -> str:
     return f"{LOGS}/{dataset}/{name}"
 
@@ -974,10 +979,10 @@ class Config:
 
     def stale_groups(self) -> dict[str, tuple[list[str], list[str]]]:
         """Outputs and what they derive from, in dependency order, so that
-        removals after a failed run cascade (:func:`prh.reruns.remove_stale`):
-        a missing features file makes its stats stale, a missing stats file
-        its pairs and the sample-size table, a missing pair file the
-        aggregate outputs."""
+        staleness after a failed run cascades (:func:`prh.reruns.stale_outputs`):
+        a missing features file makes its stats stale, a stale or missing
+        stats file its pairs, the sample-size table and the statistics, a
+        stale or missing pair file the aggregate outputs."""
         groups: dict[str, tuple[list[str], list[str]]] = {}
         for d in self.datasets:
             for m in self.models:
