@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(workflow.basedir)
 # This checkout's prh, for building the DAG here and in every job's script.
 sys.path.insert(0, str(ROOT))
-from prh.imports import library_files, use_checkout
+from prh.imports import library_files, use_checkout, workdir_paths
 
 use_checkout(ROOT)
 from prh import config as prh_config
@@ -31,7 +31,7 @@ def library(script):
     `script:` file itself but not the modules it imports. Relative to the
     working directory, like every other path Snakemake records, so that a
     finished run copied or moved elsewhere plans nothing."""
-    return [os.path.relpath(f) for f in library_files(ROOT / "scripts" / script, ROOT)]
+    return workdir_paths(library_files(ROOT / "scripts" / script, ROOT))
 
 
 def _alternation(names):

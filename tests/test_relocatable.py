@@ -9,9 +9,8 @@ import shutil
 import pytest
 
 from file_workflow import file_workflow, snapshot
+from prh.imports import workdir_paths
 from test_workflow import pending, smk
-
-pytestmark = pytest.mark.slow
 
 
 def _plans_nothing(wd):
@@ -20,6 +19,18 @@ def _plans_nothing(wd):
     assert pending(wd) == set()
 
 
+def test_library_inputs_are_relative_to_the_working_directory_when_under_it(tmp_path,
+                                                                            monkeypatch):
+    checkout = tmp_path / "checkout"
+    monkeypatch.chdir(tmp_path)
+    assert workdir_paths([checkout / "prh" / "x.py"]) == ["checkout/prh/x.py"]
+    assert workdir_paths([checkout / "prh" / "x.py"], checkout) == ["prh/x.py"]
+    # a working directory beside the checkout (snakemake -d): absolute, so it can move alone
+    assert workdir_paths([checkout / "prh" / "x.py"], tmp_path / "run") == [
+        str(checkout / "prh" / "x.py")]
+
+
+@pytest.mark.slow
 def test_a_finished_run_moved_or_copied_elsewhere_plans_nothing(tmp_path):
     first = file_workflow(tmp_path / "first")
     smk(first)
