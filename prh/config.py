@@ -236,11 +236,6 @@ def block_name(i: int, j: int) -> str:
     return f"{i}-{j}"
 
 
-# output -> the mark that reruns its job after a failed run lost a file it
-# derives from (prh.reruns.mark_stale)
-STALE_MARKS = f"{RESULTS}/.stale_marks.json"
-
-
 def log_path(dataset: str, name: str) -> str:
     return f"{LOGS}/{dataset}/{name}"
 

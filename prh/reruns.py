@@ -114,6 +114,11 @@ def stale_outputs(groups: Groups, gone: Collection[str]) -> dict[str, list[str]]
     return stale
 
 
+def marks_path(results: str) -> str:
+    """The marks file (:func:`mark_stale`) of a results folder."""
+    return f"{results}/.stale_marks.json"
+
+
 def read_marks(path: str | os.PathLike) -> dict[str, str]:
     """The marks file: output -> its latest mark ({} when there is none)."""
     try:

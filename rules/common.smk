@@ -99,12 +99,13 @@ def figure_outputs(rule):
 # them. A rule passes its output's mark as the param `stale`.
 from prh import reruns
 
-STALE_MARKS = reruns.read_marks(prh_config.STALE_MARKS)
+MARKS_PATH = reruns.marks_path(RESULTS)
+MARKS = reruns.read_marks(MARKS_PATH)
 _PRESENT_AT_START = set()
 
 
 def stale_mark(output):
-    return STALE_MARKS.get(output)
+    return MARKS.get(output)
 
 
 def _all_features():
@@ -121,7 +122,7 @@ def _after_run(failed):
     if failed:
         gone = {f for f in _PRESENT_AT_START if not os.path.exists(f)}
         stale = reruns.stale_outputs(CFG.stale_groups(), gone)
-        reruns.mark_stale(prh_config.STALE_MARKS, stale)
+        reruns.mark_stale(MARKS_PATH, stale)
         for line in reruns.describe_stale(stale):
             print(f"prh: {line}", file=sys.stderr)
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 
 from file_workflow import D, IDS, TABLES, file_workflow, snapshot, write_features
-from prh.config import STALE_MARKS as MARKS
-from prh.reruns import read_marks
+from prh.config import RESULTS
+from prh.reruns import marks_path, read_marks
 from test_workflow import pending, smk
 
 pytestmark = pytest.mark.slow
+MARKS = marks_path(RESULTS)
 
 
 def test_a_failed_import_keeps_every_result_and_the_next_good_run_rebuilds_its_own(tmp_path):
