@@ -14,6 +14,7 @@ import os
 import sys
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterable
 
 PACKAGE = "prh"
 
@@ -76,6 +77,20 @@ def library_files(script: str | Path, root: str | Path) -> tuple[str, ...]:
                 files.add(file)
                 todo.append((file, name))
     return tuple(sorted(str(f) for f in files))
+
+
+def workdir_paths(paths: Iterable[str | Path], workdir: str | Path | None = None) -> list[str]:
+    """Paths as Snakemake should record them: relative to the working
+    directory (default: the current one) when under it, so that a run moved
+    or copied with its checkout plans nothing; absolute otherwise, so that a
+    working directory outside the checkout (``snakemake -d``) can move alone."""
+    start = os.path.abspath(workdir if workdir is not None else os.curdir)
+    out = []
+    for path in paths:
+        path = os.path.abspath(path)
+        rel = os.path.relpath(path, start)
+        out.append(path if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel)
+    return out
 
 
 def use_checkout(root: str | Path) -> None:

@@ -22,6 +22,7 @@ rule model_stats:
         stats=CFG.stats_params(),
         model=lambda wc: CFG.feature_model_names(wc.model),
         device=CFG.alignment["device"],
+        stale=lambda wc: stale_mark(stats_path(wc.dataset, wc.model)),
     script:
         "../scripts/model_stats.py"
 
@@ -61,6 +62,7 @@ if not CFG.blocked:
             metrics=CFG.metric_params(),
             calibration=lambda wc: CFG.calibration_params(wc.model_x, wc.model_y),
             device=CFG.alignment["device"],
+            stale=lambda wc: stale_mark(pair_path(wc.dataset, wc.model_x, wc.model_y)),
         script:
             "../scripts/pair_scores.py"
 
@@ -100,6 +102,7 @@ else:
             block=lambda wc: CFG.block_params(wc.block),
             metrics=CFG.metric_params(),
             device=CFG.alignment["device"],
+            stale=lambda wc: stale_mark(pair_block_path(wc.dataset, wc.block)),
         script:
             "../scripts/pair_block.py"
 
@@ -124,6 +127,7 @@ rule aggregate:
         models=MODELS,
         metrics=METRICS,
         pairs=CFG.pairs(),
+        stale=lambda wc: stale_mark(alignment_path(wc.dataset)),
     script:
         "../scripts/aggregate.py"
 
@@ -156,6 +160,7 @@ rule sample_size_curve:
         models=CFG.sample_size_models(),
         curve=CFG.sample_size_params(),
         device=CFG.alignment["device"],
+        stale=lambda wc: stale_mark(table_path(wc.dataset, "sample_size")),
     script:
         "../scripts/sample_size_curve.py"
 

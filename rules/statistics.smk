@@ -37,5 +37,6 @@ rule statistics:
         modalities=CFG.modalities(),
         competence=CFG.competence_params(),
         device=CFG.alignment["device"],
+        stale=lambda wc: stale_mark(statistics_path(wc.dataset, STATISTICS_TABLES[0])),
     script:
         "../scripts/statistics.py"

@@ -238,13 +238,31 @@ def test_previous_features_are_kept_when_the_rerun_fails(tmp_path):
     assert reruns.drop_backups([f]) == [] and not bak.exists()
 
 
-def test_stale_aggregate_outputs_are_removed_when_an_upstream_file_is_missing(tmp_path):
-    out, up = tmp_path / "alignment.tsv", tmp_path / "pair.h5"
-    out.write_text("old")
-    assert reruns.remove_stale({"d": ([str(out)], [str(up)])}) and not out.exists()
-    out.write_text("ok")
-    up.write_text("x")
-    assert reruns.remove_stale({"d": ([str(out)], [str(up)])}) == [] and out.exists()
+def test_only_outputs_downstream_of_a_file_the_run_lost_are_marked_and_all_are_kept(tmp_path):
+    up, hole, stats, pair, other, table = (str(tmp_path / n) for n in
+                                           ("f.h5", "g.h5", "s.h5", "p.h5", "o.h5", "t.tsv"))
+    for f in (up, stats, pair, other, table):
+        Path(f).write_text("old")
+    groups = {"stats": ([stats], [up]), "other": ([other], [hole]),  # hole: missing all along
+              "pair": ([pair], [stats, other]), "table": ([table], [pair])}
+    present = reruns.present_files(groups)
+    assert present == {up, stats, pair, other, table}
+    os.unlink(up)  # what Snakemake does to a failed job's output
+    gone = {f for f in present if not os.path.exists(f)}
+    stale = reruns.stale_outputs(groups, gone)
+    assert stale == {up: [stats, pair, table]}
+    assert all(Path(f).read_text() == "old" for f in (stats, pair, other, table))  # kept
+    marks_file = tmp_path / "marks.json"
+    reruns.mark_stale(marks_file, stale)
+    marks = reruns.read_marks(marks_file)
+    assert set(marks) == {stats, pair, table} and up in marks[stats]
+    reruns.mark_stale(marks_file, {up: [stats]})  # a later failure: a new mark, others kept
+    again = reruns.read_marks(marks_file)
+    assert again[stats] != marks[stats] and again[pair] == marks[pair]
+    assert reruns.stale_outputs(groups, set()) == {}
+    marks_file.write_text("{")
+    with pytest.raises(ValueError, match="marks.json: cannot read .*delete the file"):
+        reruns.read_marks(marks_file)
 
 
 # -- 4. clean failure paths ----------------------------------------------------
@@ -413,7 +431,8 @@ def test_workflow_failed_reembedding_keeps_features_and_rerun_never_passes_stale
     assert not orphan.exists() and live.exists()  # onstart: a killed writer's temp file only
     assert "left by a killed job" in res.stderr
     live.unlink()
-    assert res.returncode != 0 and not tsv.exists()  # stale aggregate outputs removed
+    assert res.returncode != 0 and tsv.exists()  # results downstream of the failure kept
+    assert f"since {feats.relative_to(wd)} is missing" in res.stderr  # and named out of date
     bak = feats.parent / ".glove_b.h5.prev"
     assert bak.read_bytes() == good  # the previous good features are kept
     assert not list(feats.parent.glob(".*tmp"))
@@ -424,9 +443,10 @@ def test_workflow_failed_reembedding_keeps_features_and_rerun_never_passes_stale
     smk(wd, "--cores", "1", "align")
     assert feats.read_bytes() == good and tsv.exists() and not bak.exists()
     assert "put back" in (wd / "logs/emoji/embed/glove_b.log").read_text()
-    # a failed pair job: its output is gone, so the aggregate outputs are removed
+    # a failed pair job: its output is gone, the aggregate outputs are kept and
+    # planned again, so that every rerun fails until the stats file is made anew
     (wd / "results/emoji/stats/glove_b.h5").write_bytes(b"truncated")
     res = smk(wd, "--cores", "1", "align", check=False)
-    assert res.returncode != 0 and not tsv.exists()
+    assert res.returncode != 0 and tsv.exists()
     res = smk(wd, "--cores", "1", "align", check=False)
-    assert res.returncode != 0 or tsv.exists()
+    assert res.returncode != 0 and tsv.exists()

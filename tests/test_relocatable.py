@@ -1,0 +1,50 @@
+"""A finished run moved or copied to another folder plans nothing: every path
+Snakemake records (inputs, library inputs, params, logs) is relative to the
+workflow folder."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from file_workflow import file_workflow, snapshot
+from prh.imports import workdir_paths
+from test_workflow import pending, smk
+
+
+def _plans_nothing(wd):
+    res = smk(wd, "-n")
+    assert "Nothing to be done" in res.stdout + res.stderr, res.stdout[-3000:]
+    assert pending(wd) == set()
+
+
+def test_library_inputs_are_relative_to_the_working_directory_when_under_it(tmp_path,
+                                                                            monkeypatch):
+    checkout = tmp_path / "checkout"
+    monkeypatch.chdir(tmp_path)
+    assert workdir_paths([checkout / "prh" / "x.py"]) == ["checkout/prh/x.py"]
+    assert workdir_paths([checkout / "prh" / "x.py"], checkout) == ["prh/x.py"]
+    # a working directory beside the checkout (snakemake -d): absolute, so it can move alone
+    assert workdir_paths([checkout / "prh" / "x.py"], tmp_path / "run") == [
+        str(checkout / "prh" / "x.py")]
+
+
+@pytest.mark.slow
+def test_a_finished_run_moved_or_copied_elsewhere_plans_nothing(tmp_path):
+    first = file_workflow(tmp_path / "first")
+    smk(first)
+    records = sorted((first / ".snakemake/metadata").iterdir())
+    assert records and all(str(tmp_path) not in r.read_text() for r in records)
+    results = snapshot(first)
+
+    moved = tmp_path / "elsewhere" / "moved"
+    moved.parent.mkdir()
+    first.rename(moved)  # the first folder is gone
+    _plans_nothing(moved)
+
+    copied = tmp_path / "copied"
+    shutil.copytree(moved, copied, symlinks=True, copy_function=shutil.copy2)
+    _plans_nothing(copied)
+    smk(copied)  # a real run there: still nothing to do, every result as it was
+    assert snapshot(copied) == results
