@@ -88,11 +88,31 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def portable_path(path: str, base: str | os.PathLike | None) -> str:
+    """``path`` as the manifest in folder ``base`` records it: relative to
+    ``base`` when both lie inside the working folder, so that a project moved
+    or copied whole (images in its own data folder) still finds them; an
+    image elsewhere (a package's data, a cache) keeps its absolute path."""
+    if base is None:
+        return path
+    cwd = Path.cwd().resolve()
+    target, base = Path(os.path.abspath(path)), Path(base).resolve()
+    if target.is_relative_to(cwd) and base.is_relative_to(cwd):
+        return os.path.relpath(target, base)
+    return str(target)
+
+
+def _absolute(path: str, base: Path) -> str:
+    """A recorded path back as an absolute one (relative ones are relative
+    to the manifest's folder)."""
+    return path if not path or os.path.isabs(path) else os.path.normpath(base / path)
+
+
 @dataclass(frozen=True)
 class Sample:
     id: str
     caption: str
-    image: str  # absolute path of the image file
+    image: str  # absolute path of the image file (the manifest file may record it relative)
     image_sha256: str = ""
 
 
@@ -125,14 +145,20 @@ class Manifest:
             h.update(b"\n")
         return h.hexdigest()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, base: str | os.PathLike | None = None) -> dict[str, Any]:
+        """The manifest as JSON data; with ``base`` (the manifest's folder),
+        paths inside the working folder are written relative to ``base``."""
+        params = dict(self.params)
+        if isinstance(params.get("path"), str):
+            params["path"] = portable_path(params["path"], base)
         return {
             "manifest_version": MANIFEST_VERSION,
             "dataset": self.dataset,
-            "params": self.params,
+            "params": params,
             "n_samples": self.n,
             "content_sha256": self.content_sha256,
-            "samples": [{"id": s.id, "caption": s.caption, "image": s.image,
+            "samples": [{"id": s.id, "caption": s.caption,
+                         "image": portable_path(s.image, base) if s.image else s.image,
                          "image_sha256": s.image_sha256} for s in self.samples],
         }
 
@@ -141,9 +167,10 @@ class Manifest:
         path = Path(path)
         with atomic_output(path) as tmp:
             with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(self.to_dict(), f, ensure_ascii=False, indent=1)
+                json.dump(self.to_dict(path.parent), f, ensure_ascii=False, indent=1)
                 f.write("\n")
         return path
+
 
     def check_images(self) -> None:
         """Raise if an image file is missing or changed since the manifest was written."""
@@ -160,9 +187,13 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
     path = Path(path)
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
-        samples = [Sample(s["id"], s["caption"], s["image"], s.get("image_sha256", ""))
-                   for s in d["samples"]]
-        m = Manifest(d["dataset"], samples, d.get("params", {}))
+        base = path.resolve().parent
+        samples = [Sample(s["id"], s["caption"], _absolute(s["image"], base),
+                          s.get("image_sha256", "")) for s in d["samples"]]
+        params = dict(d.get("params", {}))
+        if isinstance(params.get("path"), str):
+            params["path"] = _absolute(params["path"], base)
+        m = Manifest(d["dataset"], samples, params)
     except FileNotFoundError:
         raise DatasetError(f"{path}: manifest not found; write it with `prh prepare-dataset`") from None
     except (json.JSONDecodeError, KeyError, TypeError) as e:

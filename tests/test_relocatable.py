@@ -30,12 +30,38 @@ def test_library_inputs_are_relative_to_the_working_directory_when_under_it(tmp_
         str(checkout / "prh" / "x.py")]
 
 
+def test_a_manifest_records_images_in_the_working_folder_relative_to_itself(tmp_path,
+                                                                          monkeypatch):
+    from prh.datasets import Manifest, Sample, load_manifest
+
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "a.png").write_bytes(b"png")
+    outside = tmp_path / "cache.png"
+    outside.write_bytes(b"png")
+    monkeypatch.chdir(project)
+    m = Manifest("d", [Sample("a", "an a", str(project / "data" / "a.png")),
+                       Sample("b", "a b", str(outside))], {"path": str(project / "data")})
+    m.save(project / "results" / "d" / "manifest.json")
+    text = (project / "results" / "d" / "manifest.json").read_text()
+    assert str(project) not in text and "../../data/a.png" in text
+    assert str(outside) in text  # outside the working folder: it does not move with it
+    moved = tmp_path / "moved"
+    project.rename(moved)
+    got = load_manifest(moved / "results" / "d" / "manifest.json")
+    assert [s.image for s in got.samples] == [str(moved / "data" / "a.png"), str(outside)]
+    assert got.params["path"] == str(moved / "data")
+    assert got.content_sha256 == m.content_sha256
+
+
 @pytest.mark.slow
 def test_a_finished_run_moved_or_copied_elsewhere_plans_nothing(tmp_path):
     first = file_workflow(tmp_path / "first")
     smk(first)
     records = sorted((first / ".snakemake/metadata").iterdir())
     assert records and all(str(tmp_path) not in r.read_text() for r in records)
+    manifests = list((first / "results").glob("*/manifest.json"))
+    assert manifests and all(str(tmp_path) not in m.read_text() for m in manifests)
     results = snapshot(first)
 
     moved = tmp_path / "elsewhere" / "moved"

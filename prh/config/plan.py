@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from ..metric_info import get_metric
-from .paths import (RESULTS, STATISTICS_TABLES, alignment_path, block_name, features_path,
+from .paths import (STATISTICS_TABLES, alignment_path, block_name, features_path,
                     manifest_path, pair_block_path, pair_path, scorecard_path, statistics_path,
                     stats_path, table_path)
 from .schema import ConfigError
