@@ -108,6 +108,7 @@ rule aggregate:
     input:
         library("aggregate.py"),
         pairs=pair_files,
+        features=lambda wc: list(features_files(wc).values()),
     output:
         h5=f"{RESULTS}/{{dataset}}/alignment.h5",
         tsv=f"{RESULTS}/{{dataset}}/alignment.tsv",
@@ -124,6 +125,7 @@ rule aggregate:
         models=MODELS,
         metrics=METRICS,
         pairs=CFG.pairs(),
+        features=features_files,
     script:
         "../scripts/aggregate.py"
 
