@@ -68,3 +68,37 @@ def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
     res[order] = adjusted
     out[ok] = res
     return out
+
+
+#: a score within this fraction of its metric's maximum is at the ceiling
+SATURATION_MARGIN = 0.01
+#: a metric with at least this share of its pairs at the ceiling is saturated
+SATURATED_SHARE = 0.5
+
+
+def saturation(scores: Sequence[float], max_score: float) -> tuple[int, int]:
+    """(scores at the ceiling, finite scores) of one metric over a run's pairs.
+
+    kNN metrics saturate when k is a large share of N (cycle_knn with k = 10
+    on 80 samples is 1 for almost every pair): their scores no longer tell
+    pairs apart. :func:`saturated` says whether it is most of them."""
+    s = np.asarray(scores, dtype=np.float64)
+    s = s[np.isfinite(s)]
+    return int(np.sum(s >= (1 - SATURATION_MARGIN) * max_score)), int(s.size)
+
+
+def saturated(at_ceiling: int, n: int) -> bool:
+    return n > 0 and at_ceiling >= SATURATED_SHARE * n
+
+
+def saturation_note(metric: str, at_ceiling: int, n: int, max_score: float,
+                    params: dict[str, Any] | None = None, n_samples: int | None = None) -> str:
+    """One sentence on a saturated metric, for logs and the findings page."""
+    k = (params or {}).get("topk")
+    setting = ", ".join(s for s in (f"N = {n_samples}" if n_samples else "",
+                                    f"k = {k}" if k is not None else "") if s)
+    fix = "use more samples or a smaller topk" if k is not None else "use more samples"
+    return (f"{metric} is saturated: {at_ceiling} of {n} pairs score within "
+            f"{SATURATION_MARGIN:.0%} of its maximum {max_score:g}"
+            f"{f' ({setting})' if setting else ''}, so it cannot tell these pairs apart; "
+            f"{fix}")

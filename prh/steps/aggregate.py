@@ -39,7 +39,8 @@ def run(pair_paths: Sequence[str | os.PathLike], *, dataset: str, models: Sequen
     from ..formats.tables import write_aggregates_tsv, write_alignment_tsv
     from ..metric_info import get_metric
     from ..provenance import ProvenanceError, check_same_hashes
-    from ..scoring import aggregate as aggregate_scores, benjamini_hochberg, best_layer_pair
+    from ..scoring import (aggregate as aggregate_scores, benjamini_hochberg, best_layer_pair,
+                           saturated, saturation, saturation_note)
 
     log = logging.getLogger(__name__)
 
@@ -104,10 +105,16 @@ def run(pair_paths: Sequence[str | os.PathLike], *, dataset: str, models: Sequen
                 r["cal"][how]["p_bh"] = float(p)
         rs.sort(key=lambda r: (index[r["x"]], index[r["y"]]))
 
+    max_score = {m: get_metric(m).max_score(**params.get(m, {})) for m in metrics}
+    for metric, rs in rows.items():
+        at, n = saturation([r["score"] for r in rs], max_score[metric])
+        if saturated(at, n):
+            log.warning("%s", saturation_note(metric, at, n, max_score[metric],
+                                              params.get(metric)))
     write_alignment(out_h5, dataset=dataset, models=models, rows=rows, aggregates=hows,
                     params=params, provenance=first[1] if first else {},
                     symmetric={m: get_metric(m).symmetric for m in metrics},
-                    max_score={m: get_metric(m).max_score(**params.get(m, {})) for m in metrics})
+                    max_score=max_score)
     write_alignment_tsv(out_tsv, dataset=dataset, rows=rows, layer_names=names)
     if out_aggregates_tsv is not None:
         write_aggregates_tsv(out_aggregates_tsv, dataset=dataset, rows=rows, aggregates=hows,
