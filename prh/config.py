@@ -71,6 +71,9 @@ MAX_LAYER_FIGURE_PAIRS = 300
 #: calibration.comparisons auto grows as M^3 (two models of a side against
 #: each of the other): above this, the config must list what to compare
 MAX_AUTO_COMPARISONS = 10_000
+#: the report's scorecards page needs every model's scorecard job; above this
+#: many models it is left out (``snakemake scorecards`` still writes them)
+MAX_REPORT_SCORECARDS = 50
 
 
 class ConfigError(ValueError):
@@ -242,6 +245,15 @@ def log_path(dataset: str, name: str) -> str:
 
 def scorecard_path(dataset: str, model: str, ext: str) -> str:
     return f"{RESULTS}/{dataset}/scorecards/{model}.{ext}"
+
+
+def findings_path(dataset: str) -> str:
+    return f"{RESULTS}/{dataset}/findings.md"
+
+
+def report_page(dataset: str, name: str) -> str:
+    """An HTML page of the report: ``findings`` or a table (:mod:`prh.report_html`)."""
+    return f"{RESULTS}/{dataset}/report/{name}.html"
 
 
 # ---------------------------------------------------------------------------
@@ -934,10 +946,51 @@ class Config:
     def tables(self) -> list[str]:
         return ["alignment", "aggregates"] if self.calibrated else ["alignment"]
 
+    def report_table_names(self) -> list[str]:
+        """The tables the report shows as sortable pages."""
+        names = self.tables() + (list(STATISTICS_TABLES) if self.calibrated else [])
+        return names + (["scorecards"] if len(self.models) <= MAX_REPORT_SCORECARDS else [])
+
+    def report_tables(self, dataset: str) -> dict[str, str | list[str]]:
+        """Table name -> its TSV (``scorecards``: every model's), for the
+        report's sortable pages."""
+        out: dict[str, str | list[str]] = {}
+        for t in self.report_table_names():
+            if t == "scorecards":
+                out[t] = [scorecard_path(dataset, m, "tsv") for m in self.models]
+            elif t in STATISTICS_TABLES:
+                out[t] = statistics_path(dataset, t)
+            else:
+                out[t] = f"{RESULTS}/{dataset}/{t}.tsv"
+        return out
+
+    def findings_inputs(self, dataset: str) -> dict[str, str]:
+        """The tables and files the findings page reads, by name (the
+        statistics tables by theirs, each model's features file by
+        ``features_<model>``)."""
+        out = {"alignment": f"{RESULTS}/{dataset}/alignment.tsv",
+               "aggregates": f"{RESULTS}/{dataset}/aggregates.tsv",
+               "manifest": manifest_path(dataset),
+               **{f"features_{m}": features_path(dataset, m) for m in self.models}}
+        if self.calibrated:
+            out.update({t: statistics_path(dataset, t) for t in STATISTICS_TABLES})
+        return out
+
+    def findings_params(self) -> dict[str, Any]:
+        """What the findings page says depends on besides its tables."""
+        cal = self.calibration
+        return {"alpha": cal["alpha"], "calibrated": self.calibrated,
+                "n_permutations": cal["n_permutations"] if self.calibrated else None,
+                "params": {m: self.resolved_metric_params(m) for m in self.metrics},
+                "modalities": self.modalities()}
+
     def plot_targets(self, dataset: str) -> list[str]:
-        """Every output of the plot rules for one dataset (the ``plots`` target)."""
+        """Every output of the plot rules for one dataset (the ``plots`` target),
+        and the report's pages: the findings and the tables."""
         paths = [p for f in self.figures() for p in self.figure_files(dataset, f)]
-        return paths + [f"{RESULTS}/{dataset}/report/{t}.tsv" for t in self.tables()]
+        paths += [f"{RESULTS}/{dataset}/report/{t}.tsv" for t in self.tables()]
+        paths += [findings_path(dataset), report_page(dataset, "findings")]
+        return paths + [report_page(dataset, t) for t in self.report_table_names()]
 
     def align_targets(self, dataset: str) -> list[str]:
         out = [f"{RESULTS}/{dataset}/alignment.{ext}" for ext in ("h5", "tsv")]

@@ -139,7 +139,8 @@ rule scores_table:
         report(
             f"{RESULTS}/{{dataset}}/report/{{table}}.tsv",
             caption="../report/scores_table.rst",
-            category="6. Scores table",
+            category="6. Tables",
+            subcategory="TSV files",
             labels={"dataset": "{dataset}", "file": "{table}.tsv"},
         ),
     log:

@@ -145,13 +145,8 @@ def model_outputs(model: str) -> set[str]:
         f"{D}/pairs/{p}.h5" for p in PAIRS if model in p.split("__")}
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    wd = copy_workflow(tmp_path_factory.mktemp("workflow") / "wf")
-    t0 = time.perf_counter()
-    smk(wd)
-    print(f"tiny workflow: full run {time.perf_counter() - t0:.1f}s")
-    return wd
+# `built`, the one full run of TINY that these tests and the report's browser
+# test read, is a session fixture in conftest.py.
 
 
 def _plan_with(wd: Path, config: dict) -> set[str]:
