@@ -82,9 +82,14 @@ def warnings(info: RunInfo, alignment: Sequence[Row], intervals: Sequence[Row],
             "than the sampling noise, so a difference they call significant is, but smaller "
             "real differences can be missed.", tuple(src(INTERVALS, r) for r in wide.values())))
     if not out.statements:
-        out.statements.append(Statement("None: no metric is saturated, N is at least "
-                                        f"{smallest} and every model has at least "
-                                        f"{MIN_LAYERS} layers."))
+        checked = ["no metric is saturated"]
+        sources = [src(ALIGNMENT)]
+        if info.n_samples is not None:
+            checked.append(f"N = {info.n_samples} is at least {smallest}")
+            sources.append(Source("manifest.json"))
+        if info.layers:
+            checked.append(f"every model has at least {MIN_LAYERS} layers")
+        out.statements.append(Statement(f"None: {', '.join(checked)}.", tuple(sources)))
     return out
 
 

@@ -42,7 +42,7 @@ def disagreements(info: RunInfo, alignment: Sequence[Row], comparisons: Sequence
     if full:
         out.statements.append(Statement(
             f"{', '.join(full)} {'is' if len(full) == 1 else 'are'} left out here: saturated "
-            "(Warnings)."))
+            "(Warnings).", (src(ALIGNMENT),)))
     scores = {m: _unordered(alignment, m) for m in metrics}
     agree, few = [], 0
     for a, b in combinations(metrics, 2):
@@ -85,7 +85,7 @@ def disagreements(info: RunInfo, alignment: Sequence[Row], comparisons: Sequence
     if len(out.statements) == bool(full):
         out.statements.append(Statement(
             "Nothing to compare: no two metrics share model pairs, and no pair or "
-            "difference is tested by several metrics."))
+            "difference is tested by several metrics.", (src(ALIGNMENT),)))
     return out
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
-from .common import (COMPARISONS, MAX_CITED, SATURATED, TREND, Row, RunInfo, Section,
+from .common import (ALIGNMENT, COMPARISONS, MAX_CITED, SATURATED, TREND, Row, RunInfo, Section,
                      Statement, _f, _listed, cite, ival, num, pair, pv, src)
 
 
@@ -40,7 +40,8 @@ def _comparison(r: Row, alpha: float) -> Statement:
 def differences(info: RunInfo, comparisons: Sequence[Row], full: Sequence[str] = ()) -> Section:
     out = Section("Which differences are significant")
     if not info.calibrated:
-        out.statements.append(Statement("Calibration is off: no paired comparisons."))
+        out.statements.append(Statement("Calibration is off: no paired comparisons.",
+                                        (src(ALIGNMENT),)))
         return out
     how = _first_aggregate(comparisons)
     if how is None:
@@ -50,7 +51,7 @@ def differences(info: RunInfo, comparisons: Sequence[Row], full: Sequence[str] =
         return out
     out.statements.append(Statement(
         f"Paired differences of two pairs' scores on the same samples ({how} over layer "
-        f"pairs); significant: p_bh <= {pv(info.alpha)}."))
+        f"pairs); significant: p_bh <= {pv(info.alpha)}.", (src(COMPARISONS),)))
     for metric in dict.fromkeys(r["metric"] for r in comparisons):
         rows = [r for r in comparisons if r["metric"] == metric and r["aggregate"] == how]
         sub = Section(metric)
@@ -114,7 +115,8 @@ def orderings_floor(n_models: int) -> float:
 def trends(info: RunInfo, trend: Sequence[Row]) -> Section:
     out = Section("Can a trend with competence be claimed?")
     if not info.calibrated:
-        out.statements.append(Statement("Calibration is off: the trend is not tested."))
+        out.statements.append(Statement("Calibration is off: the trend is not tested.",
+                                        (src(ALIGNMENT),)))
         return out
     how = _first_aggregate(trend)
     if how is None:
