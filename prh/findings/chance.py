@@ -93,14 +93,6 @@ def warnings(info: RunInfo, alignment: Sequence[Row], intervals: Sequence[Row],
     return out
 
 
-def _interval_of(intervals: Sequence[Row], r: Row, aggregate: str = "max") -> Row | None:
-    for iv in intervals:
-        if (iv["metric"], iv["model_x"], iv["model_y"], iv["order"], iv["aggregate"]) == (
-                r["metric"], r["model_x"], r["model_y"], "xy", aggregate):
-            return iv
-    return None
-
-
 def above_chance(info: RunInfo, alignment: Sequence[Row], aggregates: Sequence[Row],
                  intervals: Sequence[Row], metrics: Sequence[str],
                  full: Sequence[str] = ()) -> Section:
@@ -119,6 +111,9 @@ def above_chance(info: RunInfo, alignment: Sequence[Row], aggregates: Sequence[R
             f"{', '.join(untested)}: not calibrated (empty p_value: calibration.metrics or "
             "calibration.pairs leave them out), so whether their scores are above chance is "
             "not tested.", (src(ALIGNMENT),)))
+    # each alignment.tsv row's interval: the same order, max over layer pairs
+    interval = {(iv["metric"], iv["model_x"], iv["model_y"]): iv for iv in intervals
+                if iv["order"] == "xy" and iv["aggregate"] == "max"}
     for metric in metrics:
         rows = [r for r in alignment if r["metric"] == metric and r["score"]]
         sub = Section(metric)
@@ -129,7 +124,7 @@ def above_chance(info: RunInfo, alignment: Sequence[Row], aggregates: Sequence[R
                 sub.statements.append(Statement(
                     f"{pair(r['model_x'], r['model_y'])}: {num(r['score'])} (raw, layers "
                     f"{_layers(r)}; not tested against chance).", (src(ALIGNMENT, r),)))
-            if metric not in untested or len(untested) == len(metrics):
+            if len(untested) == len(metrics):
                 out.subsections.append(sub)
             continue
         above = [r for r in tested if _f(r, "p_bh") <= info.alpha]
@@ -142,7 +137,7 @@ def above_chance(info: RunInfo, alignment: Sequence[Row], aggregates: Sequence[R
             continue
         listed = []
         for r in sorted(tested, key=lambda r: -_f(r, "score")):
-            iv = _interval_of(intervals, r)
+            iv = interval.get((metric, r["model_x"], r["model_y"]))
             verdict = "above chance" if _f(r, "p_bh") <= info.alpha else "not above chance"
             listed.append(Statement(
                 f"{pair(r['model_x'], r['model_y'])}: {num(r['score'])}"
