@@ -64,8 +64,9 @@ _SCRIPT = """
       th.setAttribute("aria-sort", down ? "descending" : "ascending");
       var rows = Array.prototype.slice.call(body.rows);
       rows.sort(function (r, s) {
-        var c = compare(key(r.cells[col]), key(s.cells[col]));
-        return down ? -c : c;
+        var a = key(r.cells[col]), b = key(s.cells[col]);
+        var c = compare(a, b);
+        return down && a !== null && b !== null ? -c : c;  // empty cells stay last
       });
       rows.forEach(function (r) { body.appendChild(r); });
     });

@@ -127,6 +127,25 @@
       info.descending = Array.prototype.map.call(t.tBodies[0].rows, function (r) { return Number(r.cells[0].textContent); });
       th.click();
       info.ascending = Array.prototype.map.call(t.tBodies[0].rows, function (r) { return Number(r.cells[0].textContent); });
+      // a numeric column with empty cells: numbers in order, either way, empty cells last
+      var col = info.columns.indexOf("p_bh") >= 0 ? info.columns.indexOf("p_bh") : info.columns.indexOf("score");
+      if (col >= 0) {
+        var heads = t.tHead.rows[0].cells;
+        var cells = function () {
+          return Array.prototype.map.call(t.tBodies[0].rows, function (r) { return r.cells[col].textContent; });
+        };
+        var ordered = function (vals, sign) {
+          var full = vals.filter(function (v) { return v !== ""; });
+          var tail = vals.slice(full.length);
+          return tail.every(function (v) { return v === ""; }) && full.every(function (v, k) {
+            return k === 0 || sign * (Number(v) - Number(full[k - 1])) >= 0;
+          });
+        };
+        heads[col].click();
+        var up = ordered(cells(), 1);
+        heads[col].click();
+        info.numericSort = { column: info.columns[col], ascending: up, descending: ordered(cells(), -1) };
+      }
       var box = d.getElementById("filter");
       box.value = String(info.ascending[0]);
       box.dispatchEvent(new Event("input"));

@@ -113,6 +113,9 @@ def test_every_figure_and_table_of_the_report_loads_without_console_errors(
         assert page["columns"] == ["line"] + lines[0].split("\t"), name
         assert page["rows"] == len(lines) - 1, name
         if page["rows"]:
+            if name in ("alignment", "aggregates", "intervals", "comparisons"):
+                sort = page["numericSort"]  # p_bh or score, with empty cells last
+                assert sort["ascending"] and sort["descending"], (name, sort)
             assert page["ascending"] == list(range(2, len(lines) + 1)), name
             assert page["descending"] == page["ascending"][::-1], name
             assert 1 <= page["filtered"] <= page["rows"], name
