@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .chance import above_chance, saturated_metrics, warnings
+from .chance import above_chance, saturations, warnings
 from .common import Row, RunInfo, Section, Source, Statement, num, pv
 from .disagreement import disagreements
 from .significance import differences, orderings_floor, trends
@@ -33,7 +33,8 @@ def findings(info: RunInfo, *, alignment: Sequence[Row], aggregates: Sequence[Ro
     """The findings page's sections; rows with their line numbers
     (:func:`prh.report_html.numbered`)."""
     metrics = list(dict.fromkeys(r["metric"] for r in alignment))
-    full = saturated_metrics(info, alignment)
+    # metrics with most pairs at their maximum: their scores say nothing
+    full = [m for m, s in saturations(info, alignment).items() if s.kind == "ceiling"]
     return [
         warnings(info, alignment, intervals, metrics),
         above_chance(info, alignment, aggregates, intervals, metrics, full),

@@ -8,37 +8,35 @@ from typing import Sequence
 from .common import (AGGREGATES, ALIGNMENT, INTERVALS, MIN_LAYERS, SATURATED, Row, RunInfo,
                      Section, Source, Statement, _f, _listed, cite, ival, num, pair, pv, src)
 from ..metric_info import COVERAGE_SAMPLE_SIZES, get_metric
-from ..scoring import SATURATION_MARGIN, saturated, saturation, saturation_note
+from ..scoring import SATURATION_MARGIN, Saturation, saturation
 
 
-def saturated_metrics(info: RunInfo, alignment: Sequence[Row]) -> list[str]:
-    out = []
+def saturations(info: RunInfo, alignment: Sequence[Row]) -> dict[str, Saturation]:
+    """Each metric's :class:`prh.scoring.Saturation` over the run's pairs."""
+    out = {}
     for metric in dict.fromkeys(r["metric"] for r in alignment):
-        top = get_metric(metric).max_score(**info.params.get(metric, {}))
-        if saturated(*saturation([_f(r, "score") for r in alignment if r["metric"] == metric],
-                                 top)):
-            out.append(metric)
+        rows = [r for r in alignment if r["metric"] == metric]
+        out[metric] = saturation(metric, [_f(r, "score") for r in rows],
+                                 get_metric(metric).max_score(**info.params.get(metric, {})),
+                                 [_f(r, "null_mean") for r in rows])
     return out
 
 
 def warnings(info: RunInfo, alignment: Sequence[Row], intervals: Sequence[Row],
              metrics: Sequence[str]) -> Section:
     out = Section("Warnings")
+    sat = saturations(info, alignment)
     for metric in metrics:
         rows = [r for r in alignment if r["metric"] == metric]
-        top = get_metric(metric).max_score(**info.params.get(metric, {}))
-        at, n = saturation([_f(r, "score") for r in rows], top)
-        if saturated(at, n):
-            near = (1 - SATURATION_MARGIN) * top
-            ceiling = [r for r in rows if _f(r, "score") >= near]
-            text = saturation_note(metric, at, n, top, info.params.get(metric), info.n_samples)
-            taus = [_f(r, "tau") for r in rows if r.get("tau")]
-            high = sum(t >= near for t in taus)
-            if high:
-                text += (f"; its permutation null reaches the ceiling too (tau within "
-                         f"{SATURATION_MARGIN:.0%} of it for {high} of {len(taus)} calibrated "
-                         "pairs)")
-            out.statements.append(Statement(text + ".", cite(ALIGNMENT, ceiling)))
+        if sat[metric].kind == "ceiling":
+            near = (1 - SATURATION_MARGIN) * sat[metric].max_score
+            out.statements.append(Statement(
+                sat[metric].note(info.params.get(metric), info.n_samples) + ".",
+                cite(ALIGNMENT, [r for r in rows if _f(r, "score") >= near])))
+        elif sat[metric].kind == "chance":
+            out.statements.append(Statement(
+                sat[metric].note(info.params.get(metric), info.n_samples) + ".",
+                cite(ALIGNMENT, [r for r in rows if r["null_mean"]])))
         for r in rows:
             if not r["score"]:
                 out.statements.append(Statement(
@@ -82,7 +80,7 @@ def warnings(info: RunInfo, alignment: Sequence[Row], intervals: Sequence[Row],
             "than the sampling noise, so a difference they call significant is, but smaller "
             "real differences can be missed.", tuple(src(INTERVALS, r) for r in wide.values())))
     if not out.statements:
-        checked = ["no metric is saturated"]
+        checked = ["no metric is saturated or near it"]
         sources = [src(ALIGNMENT)]
         if info.n_samples is not None:
             checked.append(f"N = {info.n_samples} is at least {smallest}")

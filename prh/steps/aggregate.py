@@ -40,7 +40,7 @@ def run(pair_paths: Sequence[str | os.PathLike], *, dataset: str, models: Sequen
     from ..metric_info import get_metric
     from ..provenance import ProvenanceError, check_same_hashes
     from ..scoring import (aggregate as aggregate_scores, benjamini_hochberg, best_layer_pair,
-                           saturated, saturation, saturation_note)
+                           saturation)
 
     log = logging.getLogger(__name__)
 
@@ -107,10 +107,10 @@ def run(pair_paths: Sequence[str | os.PathLike], *, dataset: str, models: Sequen
 
     max_score = {m: get_metric(m).max_score(**params.get(m, {})) for m in metrics}
     for metric, rs in rows.items():
-        at, n = saturation([r["score"] for r in rs], max_score[metric])
-        if saturated(at, n):
-            log.warning("%s", saturation_note(metric, at, n, max_score[metric],
-                                              params.get(metric)))
+        sat = saturation(metric, [r["score"] for r in rs], max_score[metric],
+                         [r["cal"][hows[0]]["null_mean"] for r in rs] if hows else [])
+        if sat.kind:
+            log.warning("%s", sat.note(params.get(metric)))
     write_alignment(out_h5, dataset=dataset, models=models, rows=rows, aggregates=hows,
                     params=params, provenance=first[1] if first else {},
                     symmetric={m: get_metric(m).symmetric for m in metrics},

@@ -45,7 +45,7 @@ def run(stats: Mapping[str, str | os.PathLike], *, dataset: str,
     from ..formats.statistics import write_comparisons, write_intervals, write_trend
     from ..formats.stats import check_same_stats_samples, load_model_stats
     from ..metric_info import get_metric
-    from ..scoring import benjamini_hochberg, saturated, saturation, saturation_note
+    from ..scoring import benjamini_hochberg, saturation
 
     pairs = [tuple(p) for p in pairs]
     models = [m for m in stats if any(m in p for p in pairs)]
@@ -73,13 +73,12 @@ def run(stats: Mapping[str, str | os.PathLike], *, dataset: str,
     write_intervals(out_intervals, dataset=dataset,
                     rows=[{**r, "level": level} for r in intervals])
     for metric in metrics:
-        top = get_metric(metric).max_score(**metrics[metric])
-        at, n = saturation([r["score"] for r in intervals if r["metric"] == metric
-                            and r["order"] != "mean" and r["aggregate"] == aggregates[0]], top)
-        if saturated(at, n):
+        sat = saturation(metric, [r["score"] for r in intervals if r["metric"] == metric
+                                  and r["order"] != "mean" and r["aggregate"] == aggregates[0]],
+                         get_metric(metric).max_score(**metrics[metric]))
+        if sat.kind:
             log.warning("%s; its intervals, comparisons and trends say little",
-                        saturation_note(metric, at, n, top, metrics[metric],
-                                        len(ids) if ids else None))
+                        sat.note(metrics[metric], len(ids) if ids else None))
 
     rows = []
     for how in aggregates:
