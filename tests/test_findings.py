@@ -415,3 +415,22 @@ def test_a_chance_level_near_the_maximum_is_near_saturation():
     # its pairs are still listed: the permutation test stands
     md = to_markdown(findings(info, alignment=rows), title="t", intro_text="")
     assert "- v0 × lm: 0.812" in md
+
+
+def test_a_trend_is_claimed_only_where_both_tests_pass(tmp_path):
+    base = {"modality": "vision", "metric": "cka", "aggregate": "max", "partner": "pooled",
+            "se": 0.01, "level": 0.95, "n_models": 4, "models": "a,b,c,d",
+            "competence": "1,2,3,4", "method": "jackknife", "n_resamples": 20}
+    rows = [{**base, "statistic": "spearman", "estimate": 0.8, "low": 0.2, "high": 1,
+             "p_value": 0.01, "p_models": 2 / 24},
+            {**base, "statistic": "slope", "estimate": 0.002, "low": 0.001, "high": 0.003,
+             "p_value": 0.001, "p_models": 1 / 24}]
+    write_trend(tmp_path / "trend.tsv", dataset="toy", rows=rows)
+    trend = numbered(read_trend(tmp_path / "trend.tsv"))
+    (sec,) = [s for s in findings(RunInfo(dataset="toy", alpha=ALPHA), alignment=[],
+                                  trend=trend) if s.title.startswith("Can a trend")]
+    verdict = sec.subsections[0].statements[1].text
+    assert verdict.startswith("A trend can be claimed for the slope (0.002, p = 0.001, "
+                              "p_models = 0.042, the smallest possible). Not for the "
+                              "Spearman's p_models = 0.083 > 0.05")
+    assert "its p_models is at least 2/4! = 0.083 > 0.05" in verdict

@@ -84,7 +84,7 @@ def num(v: Any) -> str:
     significant digits from 1, 2 below 0.01."""
     v = float(v)
     a = abs(v)
-    if v == 0:
+    if a < 1e-12:  # rounding noise of a difference of equal scores
         return "0"
     if a >= 1:
         return f"{v:.4g}"

@@ -59,11 +59,13 @@ def disagreements(info: RunInfo, alignment: Sequence[Row], comparisons: Sequence
                 f"{num(rho)} (below {AGREEMENT}).",
                 cite(ALIGNMENT, [r for k in common for m in (a, b) for r in scores[m][k][1]])))
         else:
-            agree.append(f"{a}/{b} {num(rho)}")
+            agree.append(rho)
     if agree:
+        span = num(agree[0]) if len(agree) == 1 else f"{num(min(agree))} to {num(max(agree))}"
+        rest = "The other" if len(out.statements) > bool(full) else "All"
         out.statements.append(Statement(
-            f"These metrics rank the model pairs alike (Spearman >= {AGREEMENT}): "
-            f"{', '.join(agree)}.", (src(ALIGNMENT),)))
+            f"{rest} {len(agree)} pair{'s' * (len(agree) != 1)} of metrics rank the model "
+            f"pairs alike: Spearman {span} (at least {AGREEMENT}).", (src(ALIGNMENT),)))
     if few:
         out.statements.append(Statement(
             f"The metrics' rankings of the model pairs are not compared where they share "

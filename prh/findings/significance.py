@@ -173,8 +173,9 @@ def _trend_verdict(pooled: Mapping[str, Row], m: int, alpha: float, distinct: bo
     for s, r in pooled.items():
         p, pm = _f(r, "p_value"), _f(r, "p_models")
         if p <= alpha and pm <= alpha:
+            least = ", the smallest possible" if math.isclose(pm, floor, rel_tol=1e-3) else ""
             claimed.append(f"the {_stat_name(s)} ({num(r['estimate'])}, p = {pv(p)}, "
-                           f"p_models = {pv(pm)})")
+                           f"p_models = {pv(pm)}{least})")
         elif pm > alpha:
             reasons.append(f"the {_stat_name(s)}'s p_models = {pv(pm)} > {pv(alpha)}: "
                            f"{pm:.0%} of the orderings of the models' competence give one "
@@ -191,9 +192,10 @@ def _trend_verdict(pooled: Mapping[str, Row], m: int, alpha: float, distinct: bo
         need = next(k for k in range(m, 20) if orderings_floor(k) <= alpha)
         bound += f"; no trend over {m} models can be claimed: it takes at least {need}"
     if claimed:
-        text = f"A trend can be claimed for {' and '.join(claimed)}. {bound}."
+        text = f"A trend can be claimed for {' and '.join(claimed)}."
         if reasons:
             text += f" Not for {'; '.join(reasons)}."
+        text += f" {bound}."
     else:
         text = f"A trend cannot be claimed: {'; '.join(reasons)}. {bound}."
     return Statement(text, tuple(src(TREND, r) for r in pooled.values()))
