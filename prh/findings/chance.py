@@ -66,9 +66,9 @@ def warnings(info: RunInfo, alignment: Sequence[Row], intervals: Sequence[Row],
                 span = (f"{others[0]}" if len(others) == 1 else f"{others[0]} to {others[-1]}")
                 out.statements.append(Statement(
                     f"{model} has {n} layer{'s' * (n != 1)} (the other models {span}): the "
-                    f"best layer pair of its pairs is a max over {n} of its layers, of "
-                    "another model's over all of theirs, so its raw scores have fewer chances "
-                    "to be high; compare it by p-values and calibrated scores, not raw scores.",
+                    f"best layer pair of each of its pairs is picked from {n} x L layer pairs "
+                    "instead of L' x L, so its raw scores have fewer chances to be high; "
+                    "compare it by p-values and calibrated scores, not raw scores.",
                     (Source(f"features/{model}.h5"),)))
     wide = {}
     for r in intervals:
