@@ -111,6 +111,7 @@ rule aggregate:
     input:
         library("aggregate.py"),
         pairs=pair_files,
+        features=lambda wc: list(features_files(wc).values()),
     output:
         h5=alignment_path("{dataset}"),
         tsv=table_path("{dataset}", "alignment"),
@@ -128,6 +129,7 @@ rule aggregate:
         metrics=METRICS,
         pairs=CFG.pairs(),
         stale=lambda wc: stale_mark(alignment_path(wc.dataset)),
+        features=features_files,
     script:
         "../scripts/aggregate.py"
 

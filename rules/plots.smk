@@ -140,7 +140,8 @@ rule scores_table:
         report(
             report_table_path("{dataset}", "{table}"),
             caption="../report/scores_table.rst",
-            category="6. Scores table",
+            category="6. Tables",
+            subcategory="TSV files",
             labels={"dataset": "{dataset}", "file": "{table}.tsv"},
         ),
     log:

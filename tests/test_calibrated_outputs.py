@@ -119,6 +119,16 @@ def test_aggregate_adds_calibration_columns_and_bh_over_the_runs_pairs(stats_fil
                    and r["model_x"] == "b")
     assert float(mean_bc["score"]) == pytest.approx(read_pair(files[2])["xy"]["cka"].mean(), rel=1e-5)
     assert mean_bc["p_value"] == ""
+    # where the max is reached, as in alignment.tsv; no single layer pair for the others
+    best = {(r["model_x"], r["model_y"], r["metric"]): r for r in rows}
+    for r in agg:
+        cols = [r[c] for c in ("layer_x", "layer_y", "layer_x_name", "layer_y_name")]
+        if r["aggregate"] == "max":
+            b = best[(r["model_x"], r["model_y"], r["metric"])]
+            assert cols == [b[c] for c in ("layer_x", "layer_y", "layer_x_name",
+                                            "layer_y_name")] and cols[0] != ""
+        else:
+            assert cols == [""] * 4, r
 
 
 def test_uncalibrated_run_keeps_calibration_columns_empty(stats_files, tmp_path):

@@ -75,9 +75,25 @@ COMPETENCE = figures("competence_mutual_knn") | (
 SAMPLE_FIGURE = figures("sample_size") if _CAL and TINY["calibration"].get("sample_sizes") else set()
 FIGURES = (HEATMAPS | COMPETENCE | figures("metric_agreement") | SAMPLE_FIGURE
            | layer_figures("efficientnet_lite0__glove_6b_50d", "efficientnet_lite0__minilm_l6"))
+# the report's pages: the findings and the sortable tables, which read the
+# aggregate's and statistics' tables and the scorecards
+REPORT = {f"{D}/findings.md", f"{D}/report/findings.html"} | {
+    f"{D}/report/{t}.html" for t in ("alignment", "aggregates", "intervals", "comparisons",
+                                       "trend", "scorecards")}
 # everything downstream of the aggregate
-PLOTS = (FIGURES - SAMPLE_FIGURE) | {
+PLOTS = (FIGURES - SAMPLE_FIGURE) | REPORT | {
     f"{D}/report/{t}.tsv" for t in ("alignment", "aggregates")[: 1 + _CAL]}
+
+
+def scorecards(*models: str) -> set[str]:
+    """A model's scorecard follows its pair files (the report's scorecards page reads it)."""
+    return {f"{D}/scorecards/{m}.{ext}" for m in models for ext in ("tsv", "png")}
+
+
+SCORECARDS = scorecards(*MODELS)
+# the report's table pages, one job; the scorecards page follows the
+# scorecards, whose figures follow the plot settings and prh/plots
+TABLE_PAGES = REPORT - {f"{D}/findings.md", f"{D}/report/findings.html"}
 
 
 def copy_workflow(dest: Path, config: dict | None = None) -> Path:
@@ -145,13 +161,8 @@ def model_outputs(model: str) -> set[str]:
         f"{D}/pairs/{p}.h5" for p in PAIRS if model in p.split("__")}
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    wd = copy_workflow(tmp_path_factory.mktemp("workflow") / "wf")
-    t0 = time.perf_counter()
-    smk(wd)
-    print(f"tiny workflow: full run {time.perf_counter() - t0:.1f}s")
-    return wd
+# `built`, the one full run of TINY that these tests and the report's browser
+# test read, is a session fixture in conftest.py.
 
 
 def _plan_with(wd: Path, config: dict) -> set[str]:
@@ -212,6 +223,18 @@ def test_full_run_writes_every_output(built):
         assert (built / fig).read_bytes()[:4] == (b"\x89PNG" if fig.endswith(".png") else b"%PDF")
     assert (built / f"{D}/report/alignment.tsv").read_text() == (
         built / f"{D}/alignment.tsv").read_text()
+    # layer names next to the indices, those of the features files
+    from prh.formats.features import read_metadata
+
+    names = {m: read_metadata(built / f"{D}/features/{m}.h5")["layer_names"] for m in MODELS}
+    for r in rows:
+        assert r["layer_x_name"] == names[r["model_x"]][int(r["layer_x"])]
+        assert r["layer_y_name"] == names[r["model_y"]][int(r["layer_y"])]
+    # the findings and the report's pages (their content: test_findings.py,
+    # test_report_browser.py)
+    for page in REPORT:
+        assert (built / page).stat().st_size > 0, page
+    assert "# Findings: emoji" in (built / f"{D}/findings.md").read_text()
     assert not list(built.glob("results/**/*.tmp"))
 
 
@@ -242,7 +265,8 @@ def test_pair_blocks_score_as_pair_jobs_and_rerun_only_the_blocks_of_a_changed_m
     triggers = ("--rerun-triggers", "mtime", "params", "code", "software-env")
     blocks = {f"{D}/pair_blocks/{b}.h5" for b in ("0-0", "0-1")}
     # the embeddings and stats stay; only the blocks and what reads them run
-    assert pending(wd, *triggers, "--forcerun", "aggregate") == blocks | AGGREGATE | PLOTS
+    assert pending(wd, *triggers, "--forcerun", "aggregate") == (
+        blocks | AGGREGATE | PLOTS | SCORECARDS)
     t0 = time.perf_counter()
     smk(wd, *triggers, "--forcerun", "aggregate")
     print(f"blocked rerun {time.perf_counter() - t0:.1f}s")
@@ -253,19 +277,21 @@ def test_pair_blocks_score_as_pair_jobs_and_rerun_only_the_blocks_of_a_changed_m
     glove = {f"{D}/features/glove_6b_50d.h5", f"{D}/stats/glove_6b_50d.h5"}
     changed = variant(models__glove_6b_50d__batch_size=5, alignment=blocked["alignment"])
     assert pending(wd, *triggers, "--configfile", str(write_config(wd, changed, "v.yaml"))) == (
-        glove | {f"{D}/pair_blocks/0-1.h5"} | AGGREGATE | SAMPLE | STATISTICS | PLOTS)
+        glove | {f"{D}/pair_blocks/0-1.h5"} | AGGREGATE | SAMPLE | STATISTICS | PLOTS
+        | SCORECARDS)
     # and a model added at the end joins the last run: only blocks with it run
     added = variant(models__glove_b={"source": "glove_6b_50d", "modality": "language",
                                      "batch_size": 7}, alignment=blocked["alignment"])
     assert pending(wd, *triggers, "--configfile", str(write_config(wd, added, "v.yaml"))) == (
         {f"{D}/features/glove_b.h5", f"{D}/stats/glove_b.h5", f"{D}/pair_blocks/0-1.h5",
          f"{D}/pair_blocks/1-1.h5"} | AGGREGATE | SAMPLE | STATISTICS | PLOTS
-        | layer_figures("efficientnet_lite0__glove_b"))
+        | layer_figures("efficientnet_lite0__glove_b") | SCORECARDS | scorecards("glove_b"))
 
 
 def test_model_setting_change_reruns_that_model_its_pairs_and_the_aggregate(built):
     planned = _plan_with(built, variant(models__minilm_l6__batch_size=8))
-    assert planned == model_outputs("minilm_l6") | AGGREGATE | SAMPLE | STATISTICS | PLOTS
+    assert planned == (model_outputs("minilm_l6") | AGGREGATE | SAMPLE | STATISTICS | PLOTS
+                       | SCORECARDS)
 
 
 def test_scheduling_only_settings_rerun_nothing(built):
@@ -277,9 +303,9 @@ def test_scheduling_only_settings_rerun_nothing(built):
 def test_competence_and_plot_settings_rerun_only_figures(built):
     cfg = variant(models__efficientnet_lite0__competence=75.1,
                   models__efficientnet_lite0__competence_source="ImageNet top-1 %")
-    # the trend test reads competence too
-    assert _plan_with(built, cfg) == COMPETENCE | STATISTICS
-    assert _plan_with(built, variant(plots={"dpi": 100})) == FIGURES
+    # the trend test reads competence too, and the report's pages read its tables
+    assert _plan_with(built, cfg) == COMPETENCE | STATISTICS | REPORT
+    assert _plan_with(built, variant(plots={"dpi": 100})) == FIGURES | SCORECARDS | TABLE_PAGES
     cka_only = {p for p in layer_figures("efficientnet_lite0__glove_6b_50d",
                                          "efficientnet_lite0__minilm_l6") if "/cka." in p}
     assert _plan_with(built, variant(plots={"layer_metrics": ["cka"]})) == cka_only
@@ -288,17 +314,20 @@ def test_competence_and_plot_settings_rerun_only_figures(built):
 def test_metric_parameter_change_reruns_no_embedding(built):
     # a kernel parameter is applied at pair time: stats files stay
     planned = _plan_with(built, variant(metrics__cka={"kernel": "rbf", "sigma": 0.5}))
-    assert planned == {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | STATISTICS | PLOTS
+    assert planned == ({f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | STATISTICS | PLOTS
+                       | SCORECARDS)
     # a new k changes what the stats files hold, but still no embedding
     planned = _plan_with(built, variant(metrics__mutual_knn={"topk": 4}))
     assert planned == ({f"{D}/stats/{m}.h5" for m in MODELS}
-                       | {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | SAMPLE | STATISTICS | PLOTS)
+                       | {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | SAMPLE | STATISTICS | PLOTS
+                       | SCORECARDS)
 
 
 def test_calibration_settings_rerun_only_what_they_change(built):
     # the null's size: calibrated (cross-modal) pairs only, never stats or embeddings
     planned = _plan_with(built, variant(calibration__n_permutations=25))
-    assert planned == {f"{D}/pairs/{p}.h5" for p in CALIBRATED_PAIRS} | AGGREGATE | PLOTS
+    assert planned == ({f"{D}/pairs/{p}.h5" for p in CALIBRATED_PAIRS} | AGGREGATE | PLOTS
+                       | SCORECARDS)
     # the sample-size curve's sizes: that table and its figure
     planned = _plan_with(built, variant(calibration__sample_sizes=[16, 48]))
     assert planned == SAMPLE | figures("sample_size")
@@ -311,7 +340,8 @@ def test_adding_a_model_adds_only_its_jobs(built):
     planned = _plan_with(built, cfg)
     assert planned == ({f"{D}/features/glove_b.h5", f"{D}/stats/glove_b.h5"}
                        | {f"{D}/pairs/{p}.h5" for p in new_pairs} | AGGREGATE | SAMPLE | STATISTICS | PLOTS
-                       | layer_figures("efficientnet_lite0__glove_b"))
+                       | layer_figures("efficientnet_lite0__glove_b") | SCORECARDS
+                       | scorecards("glove_b"))
 
 
 @pytest.mark.parametrize("module, expected", [
@@ -336,14 +366,14 @@ def test_editing_a_library_module_reruns_the_stages_that_use_it(built, module, e
         path.write_text(text)
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     align = ({f"{D}/stats/{m}.h5" for m in MODELS} | {f"{D}/pairs/{p}.h5" for p in PAIRS}
-             | AGGREGATE | SAMPLE | STATISTICS | PLOTS)
+             | AGGREGATE | SAMPLE | STATISTICS | PLOTS | SCORECARDS)
     embedding = {f"{D}/features/{m}.h5" for m in MODELS} | align
     assert planned == {
-        "pairs": {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | PLOTS,
+        "pairs": {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | PLOTS | SCORECARDS,
         # the layer figures read pair files, not the aggregate's outputs
         "aggregate": AGGREGATE | PLOTS - layer_figures(*CALIBRATED_PAIRS),
         "alignment": align,
-        "plots": FIGURES,
+        "plots": FIGURES | SCORECARDS | TABLE_PAGES,
         "embedding": embedding,
         "everything": embedding | {f"{D}/manifest.json"},
     }[expected]
@@ -366,7 +396,8 @@ def test_scorecard_of_a_features_file_runs_only_its_jobs_and_equals_the_original
     new_pairs = {"efficientnet_lite0__mine", "glove_6b_50d__mine", "mine__minilm_l6"}
     assert planned == ({f"{D}/features/mine.h5", f"{D}/stats/mine.h5", target}
                        | {f"{D}/pairs/{p}.h5" for p in new_pairs})
-    smk(built, target, f"{D}/scorecards/minilm_l6.tsv", "--configfile", path)
+    # minilm_l6's own scorecard is from the full run (the report reads every scorecard)
+    smk(built, target, "--configfile", path)
     from prh.formats.scorecard import read_scorecard
 
     mine = {(r["metric"], r["partner"]): r for r in read_scorecard(built / target)}
@@ -378,8 +409,14 @@ def test_scorecard_of_a_features_file_runs_only_its_jobs_and_equals_the_original
         if partner == "minilm_l6":
             continue
         o = orig[(metric, partner)]
-        for col in ("score", "p_value", "p_bh", "calibrated", "rank"):
+        for col in ("score", "p_value", "p_bh", "calibrated"):
             assert (r[col] == o[col] == "") or abs(float(r[col]) - float(o[col])) <= 1e-6, col
+    # the same ranking of the shared partners (mine also ranks minilm_l6, its copy)
+    for metric in TINY["metrics"]:
+        def ranked(card):
+            return sorted((int(r["rank"]), p) for (m, p), r in card.items()
+                          if m == metric and p != "minilm_l6")
+        assert [p for _, p in ranked(mine)] == [p for _, p in ranked(orig)], metric
     # the original models' outputs were not touched
     assert pending(built) == set()
 
@@ -392,7 +429,8 @@ def test_incremental_rerun_for_real_touches_only_the_changed_model(built):
     after = {p.relative_to(built).as_posix(): p.stat().st_mtime_ns
              for p in (built / D).rglob("*") if p.is_file()}
     changed = {k for k in after if after[k] != before.get(k)}
-    assert changed == model_outputs("glove_6b_50d") | AGGREGATE | SAMPLE | STATISTICS | PLOTS, res.stderr[-3000:]
+    assert changed == (model_outputs("glove_6b_50d") | AGGREGATE | SAMPLE | STATISTICS | PLOTS
+                       | SCORECARDS), res.stderr[-3000:]
     assert pending(built, "--configfile", str(built / "variant.yaml")) == set()
 
 

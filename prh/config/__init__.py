@@ -35,7 +35,8 @@ from .cost import (COST_N, DEFAULT_LAYERS, DEFAULT_METRIC_COST, KEPT_WIDTH, MEM_
 from .figures import MAX_LAYER_FIGURE_PAIRS, Figure, Figures
 from .models import EMBED_RESULT_KEYS, Models
 from .paths import (LOGS, RESULTS, STATISTICS_TABLES, alignment_path, benchmark_path,
-                    block_name, features_path, figure_path, log_path, manifest_path,
+                    block_name, features_path, figure_path, findings_path, log_path,
+                    manifest_path, report_page,
                     pair_block_path, pair_path, report_table_path, scorecard_path,
                     statistics_path, stats_path, table_path)
 from .plan import CALIBRATION_KEYS, MAX_AUTO_COMPARISONS, MODALITIES, Calibration, Pairs
@@ -52,6 +53,8 @@ __all__ = [
     "fill_defaults", "load_schema", "log_path", "manifest_path", "pair_block_path",
     "pair_path", "peak_loaded", "report_table_path", "schema_defaults", "scorecard_path",
     "statistics_path", "stats_path", "table_path", "validate",
+    "findings_path",
+    "report_page",
 ]
 
 
