@@ -339,7 +339,7 @@ def fit(results: list[dict], k: int) -> tuple[dict, list[str]]:
                             - cost.pair_bytes(n, lx, ly, full, (dx, dy)) / cost.MB)
         models = {"x": (lx, dx), "y": (ly, dy)}
         base["statistics"].append(
-            r["statistics"]["mb"] - cost.block_temp_mb(n, max(lx, ly), max(lx, ly), full)
+            r["statistics"]["mb"] - cost.block_temp_mb(n, lx, ly, full)
             - cost.statistics_bytes(n, models, METRICS, schemes) / cost.MB)
     c["base_mb"] = {job: float(np.median(v)) for job, v in base.items()}
     for job, v in base.items():
@@ -450,7 +450,7 @@ def estimates(shape, k: int) -> dict[str, tuple[float, float]]:
             "pair": (cost.pair_s(n, lx, ly, specs, (dx, dy)),
                      cost.pair_mb(n, lx, ly, specs, (dx, dy))),
             "statistics": (cost.statistics_s(n, models, [("x", "y")], METRICS, schemes),
-                           cost.statistics_mb(n, models, METRICS, schemes))}
+                           cost.statistics_mb(n, models, METRICS, schemes, [("x", "y")]))}
 
 
 def table(paths) -> None:

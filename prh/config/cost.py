@@ -293,14 +293,14 @@ def pair_mb(n: int, lx: int, ly: int, metrics: Sequence[MetricSpec],
             + pair_bytes(n, lx, ly, metrics, widths) / MB)
 
 
-def block_mb(n: int, loaded_bytes: float, null_bytes: float, lmax: int,
+def block_mb(n: int, loaded_bytes: float, null_bytes: float, largest: tuple[int, int],
              metrics: Sequence[MetricSpec]) -> float:
     """A pair block job's MB: its base, the models held at once
     (``loaded_bytes``: :func:`model_bytes` summed), the null matrices of its
-    pairs (``null_bytes``) and a sweep block's temporaries (``lmax``: the
-    most layers of one model)."""
+    pairs (``null_bytes``) and a sweep block's temporaries (``largest``:
+    the layers of its largest pair)."""
     metrics = tuple(metrics)
-    return (_base_mb("pair") + block_temp_mb(n, lmax, lmax, metrics)
+    return (_base_mb("pair") + block_temp_mb(n, *largest, metrics)
             + (loaded_bytes + null_bytes) / MB)
 
 
@@ -330,12 +330,13 @@ def statistics_bytes(n: int, models: Mapping[str, tuple[int, int]],
 
 
 def statistics_mb(n: int, models: Mapping[str, tuple[int, int]], metrics: Mapping[str, Mapping],
-                  schemes: Mapping[str, tuple[str, int]]) -> float:
-    """The statistics job's MB: its base, :func:`statistics_bytes`, a sweep
-    block's temporaries."""
-    lmax = max(lay for lay, _ in models.values())
+                  schemes: Mapping[str, tuple[str, int]],
+                  pairs: Sequence[tuple[str, str]]) -> float:
+    """The statistics job's MB: its base, :func:`statistics_bytes`, the
+    temporaries of its largest pair's sweep."""
     full = tuple(spec(m, 0, p) for m, p in metrics.items())
-    return (_base_mb("statistics") + block_temp_mb(n, lmax, lmax, full)
+    lx, ly = max(((models[x][0], models[y][0]) for x, y in pairs), key=lambda p: p[0] * p[1])
+    return (_base_mb("statistics") + block_temp_mb(n, lx, ly, full)
             + statistics_bytes(n, models, metrics, schemes) / MB)
 
 

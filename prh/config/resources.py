@@ -165,8 +165,9 @@ class Resources:
                 nulls = sum(8 * k * cost.metric_orders(m) * self.model_layers(x)
                             * self.model_layers(y)
                             for x, y in pairs for m, k, _ in self._pair_specs(x, y))
-                lmax = max(self.model_layers(m) for m in models)
-                mb = cost.block_mb(n, held, nulls, lmax, specs)
+                largest = max(((self.model_layers(x), self.model_layers(y)) for x, y in pairs),
+                              key=lambda p: p[0] * p[1])
+                mb = cost.block_mb(n, held, nulls, largest, specs)
                 out[dataset][block] = {"pairs": len(pairs), "layers": layers,
                                        "seconds": seconds, "mb": mb,
                                        **self._requests(seconds, mb)}
@@ -192,7 +193,7 @@ class Resources:
         n = self.n_samples(dataset)
         models, metrics, schemes = self._statistics_inputs()
         seconds = cost.statistics_s(n, models, self.statistics_pairs(), metrics, schemes)
-        mb = cost.statistics_mb(n, models, metrics, schemes)
+        mb = cost.statistics_mb(n, models, metrics, schemes, self.statistics_pairs())
         return {"seconds": seconds, "mb": mb, **self._requests(seconds, mb)}
 
     def statistics_resources(self, dataset: str) -> dict[str, int]:
