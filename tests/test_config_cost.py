@@ -200,3 +200,45 @@ def test_model_estimates_a_small_pair_jobs_cpu_time(small_pair, tmp_path):
     specs = tuple(cost.spec(m, 32, p) for m, p in metrics.items())
     estimate = cost.pair_s(256, 4, 3, specs, (96, 64)) - cost.start_s()  # the step alone
     assert 0.5 <= estimate / measured <= 2, (estimate, measured)
+
+
+def test_partitions_follow_each_jobs_gpus(tiny_config):
+    # no partitions named (local runs): no slurm_partition resource at all
+    assert Config(tiny_config).partition_resources("embed_model") == {}
+    tiny_config["resources"] = {"cpu_partition": "cpu", "gpu_partition": "gpu"}
+    tiny_config["models"]["minilm_l6"]["device"] = "cuda"
+    cfg = Config(tiny_config)
+    embed = cfg.partition_resources("embed_model")["slurm_partition"]
+
+    class Wildcards:
+        def __init__(self, model):
+            self.model = model
+    assert embed(Wildcards("minilm_l6")) == "gpu"  # device cuda: one GPU
+    assert embed(Wildcards("glove_6b_50d")) == "cpu"  # device cpu: gpu=0, never the GPU partition
+    assert cfg.embed_resources("glove_6b_50d")["gpu"] == 0
+    assert cfg.partition_resources("pair_scores") == {"slurm_partition": "cpu"}
+    tiny_config["alignment"] = {"device": "cuda"}
+    assert Config(tiny_config).partition_resources("statistics") == {"slurm_partition": "gpu"}
+
+
+def test_plan_totals_and_limits_name_the_job_and_the_limit(tiny_config):
+    from prh.config import ConfigError
+
+    tiny_config["calibration"] = {"enabled": True}
+    tiny_config["embedding"] = {"mem_mb": 100}
+    cfg = Config(tiny_config)
+    line = cfg.plan_totals()
+    assert line.startswith(f"plan: {len(cfg.planned_jobs())} jobs") and "CPU-hours" in line
+    cfg.check_limits()  # no limits set: nothing to refuse
+    biggest = max(j["mem_mb"] for j in cfg.planned_jobs())
+    pairs = sorted(j["mem_mb"] for j in cfg.planned_jobs() if j["rule"] == "pair_scores")
+    assert sum(pairs) > biggest
+    tiny_config["resources"] = {"max_mem_mb": biggest, "gpu_max_mem_mb": 10**6}
+    cfg = Config(tiny_config)
+    cfg.check_limits(1)  # each pair job fits alone
+    with pytest.raises(ConfigError, match=r"resources.max_mem_mb: group of 3 pair jobs "
+                                          r"\(group-components pairs=3\) asks for mem_mb"):
+        cfg.check_limits(3)  # side by side they do not
+    tiny_config["resources"] = {"max_runtime_min": 1}
+    with pytest.raises(ConfigError, match=r"^resources.max_runtime_min: job \w+ emoji"):
+        Config(tiny_config).check_limits()

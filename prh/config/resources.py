@@ -308,8 +308,12 @@ class Resources:
                 limit = r[key]
                 if limit and j[what] > limit:
                     unit = "min" if what == "runtime" else "MB"
-                    fix = ("lower group-components pairs in the profile" if j["rule"] == "group"
-                           else "give it less work (docs/cluster.md, \"Cluster requests\")")
+                    if j["rule"] == "group":
+                        fix = "lower group-components pairs in the profile"
+                    elif j["rule"] == "embed_model":
+                        fix = f"lower models.{j['name'].split('/')[1]}.{what}"
+                    else:
+                        fix = "give it less work (docs/cluster.md, \"Cluster requests\")"
                     raise ConfigError(
                         f"resources.{key}: {'' if j['rule'] == 'group' else 'job '}{j['rule']} "
                         f"{j['name']} asks for {what} {j[what]} {unit}, over the limit of "
