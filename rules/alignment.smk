@@ -15,8 +15,10 @@ rule model_stats:
         "../envs/align.yaml"
     threads: CFG.alignment["threads"]
     resources:
-        mem_mb=lambda wc: CFG.kernel_mem_mb(wc.dataset, 2),
-        runtime=30,
+        **CFG.partition_resources("model_stats"),
+        # the cost model of prh.config.Config.stats_cost (docs/cluster.md)
+        mem_mb=lambda wc: CFG.stats_resources(wc.dataset, wc.model)["mem_mb"],
+        runtime=lambda wc: CFG.stats_resources(wc.dataset, wc.model)["runtime"],
         gpu=CFG.alignment_gpus,
     params:
         stats=CFG.stats_params(),
@@ -50,6 +52,7 @@ if not CFG.blocked:
             "../envs/align.yaml"
         threads: CFG.alignment["threads"]
         resources:
+            **CFG.partition_resources("pair_scores"),
             # the cost model of prh.config.Config.pair_cost (docs/cluster.md)
             mem_mb=lambda wc: CFG.pair_resources(wc.dataset, wc.model_x, wc.model_y)[
                 "mem_mb"
@@ -91,6 +94,7 @@ else:
             "../envs/align.yaml"
         threads: CFG.alignment["threads"]
         resources:
+            **CFG.partition_resources("pair_block"),
             # the pair cost model summed over the block (prh.config.Config.block_cost)
             mem_mb=lambda wc: CFG.block_resources(wc.dataset, wc.block)["mem_mb"],
             runtime=lambda wc: CFG.block_resources(wc.dataset, wc.block)["runtime"],
@@ -122,6 +126,7 @@ rule aggregate:
         "../envs/align.yaml"
     threads: 1
     resources:
+        **CFG.partition_resources("aggregate"),
         mem_mb=2000,
         runtime=10,
     params:
@@ -154,8 +159,9 @@ rule sample_size_curve:
         "../envs/align.yaml"
     threads: CFG.alignment["threads"]
     resources:
-        mem_mb=lambda wc: CFG.kernel_mem_mb(wc.dataset, 4),
-        runtime=60,
+        **CFG.partition_resources("sample_size_curve"),
+        mem_mb=lambda wc: CFG.sample_size_resources(wc.dataset)["mem_mb"],
+        runtime=lambda wc: CFG.sample_size_resources(wc.dataset)["runtime"],
         gpu=CFG.alignment_gpus,
     params:
         pairs=CFG.sample_size_pairs(),

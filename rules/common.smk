@@ -32,6 +32,13 @@ from prh.config.paths import (
 )
 
 CFG = Config(config)
+if workflow.is_main_process:
+    # What the plan asks of the machines, once per run (jobs parse this file
+    # too); a request over resources.max_* stops it here. Grouped pair jobs
+    # (the slurm profile's group-components) run side by side: one request.
+    _pair_group = workflow.group_settings.group_components.get("pairs", 1)
+    CFG.check_limits(_pair_group)
+    print(f"prh: {CFG.plan_totals(_pair_group)}", file=sys.stderr)
 # the report's captions read the config with its defaults filled in
 config.update(CFG.raw)
 DATASETS, MODELS, METRICS = CFG.datasets, CFG.models, CFG.metrics

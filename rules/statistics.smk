@@ -28,6 +28,7 @@ rule statistics:
         "../envs/align.yaml"
     threads: CFG.alignment["threads"]
     resources:
+        **CFG.partition_resources("statistics"),
         mem_mb=lambda wc: CFG.statistics_resources(wc.dataset)["mem_mb"],
         runtime=lambda wc: CFG.statistics_resources(wc.dataset)["runtime"],
         gpu=CFG.alignment_gpus,

@@ -328,24 +328,22 @@ def test_pair_cost_model_follows_n_layers_metrics_and_calibration(tiny_config):
     tiny_config["datasets"]["emoji"]["n_samples"] = 1024
     cfg = Config(tiny_config)
     c = cfg.pair_cost("emoji", "efficientnet_lite0", "minilm_l6")
-    # by hand: 18 x 7 layer pairs, (1024/512)^2, mutual_knn + 2 orders of cycle_knn + cka
-    t = C.METRIC_COST
-    per_pair = t["mutual_knn"][0] + 2 * t["cycle_knn"][0] + t["cka"][0]
-    assert c["seconds"] == pytest.approx(C.START_S + 18 * 7 * 4 * per_pair)
-    assert c["mb"] == pytest.approx(1500 + 25 * 6 * 1024 * 1024 * 8 / 2**20)
-    assert c["runtime"] == max(C.MIN_RUNTIME_MIN, -(-2 * c["seconds"] // 60))
-    assert c["mem_mb"] == -(-2 * c["mb"] // 1)
+    # the cost model's functions with the config's numbers: 18 x 7 layers, three metrics
+    specs = tuple(C.cost.spec(m, 0, cfg.resolved_metric_params(m)) for m in cfg.metrics)
+    assert c["seconds"] == pytest.approx(C.cost.pair_s(1024, 18, 7, specs))
+    assert c["mb"] == pytest.approx(C.cost.pair_mb(1024, 18, 7, specs))
+    assert c["runtime"] == max(C.MIN_RUNTIME_MIN, math.ceil(C.RUNTIME_SAFETY * c["seconds"] / 60))
+    assert c["mem_mb"] == math.ceil(C.MEM_SAFETY * c["mb"])
     assert cfg.pair_resources("emoji", "efficientnet_lite0", "minilm_l6") == \
         {"mem_mb": c["mem_mb"], "runtime": c["runtime"]}
     # more layers cost more time and memory; a 1-layer model less
     small = cfg.pair_cost("emoji", "glove_6b_50d", "minilm_l6")
     assert small["seconds"] < c["seconds"] and small["mb"] < c["mb"]
-    # calibration multiplies the work by 1 + K x per-permutation
+    # calibration adds K permutations of each calibrated metric's sweep
     tiny_config["calibration"] = {"enabled": True, "n_permutations": 100}
     cal = Config(tiny_config).pair_cost("emoji", "efficientnet_lite0", "minilm_l6")
-    per_pair_k = sum(o * t[m][0] * (1 + 100 * t[m][1])
-                     for m, o in (("mutual_knn", 1), ("cycle_knn", 2), ("cka", 1)))
-    assert cal["seconds"] == pytest.approx(C.START_S + 18 * 7 * 4 * per_pair_k)
+    specs_k = tuple(C.cost.spec(m, 100, cfg.resolved_metric_params(m)) for m in cfg.metrics)
+    assert cal["seconds"] == pytest.approx(C.cost.pair_s(1024, 18, 7, specs_k))
     assert cal["seconds"] > c["seconds"]
 
 
@@ -354,8 +352,12 @@ def test_paper_config_pair_requests_grow_with_the_largest_models():
     assert cfg.model_layers("llama_65b") == 81 and cfg.model_layers("vit_giant_patch14_dinov2_lvd142m") == 40
     big = cfg.pair_resources("wit_1024", "llama_65b", "vit_giant_patch14_dinov2_lvd142m")
     small = cfg.pair_resources("wit_1024", "bloomz_560m", "vit_tiny_patch16_224_augreg_in21k")
-    assert big["runtime"] > 30 and big["runtime"] > 4 * small["runtime"]
+    cost_big = cfg.pair_cost("wit_1024", "llama_65b", "vit_giant_patch14_dinov2_lvd142m")
+    cost_small = cfg.pair_cost("wit_1024", "bloomz_560m", "vit_tiny_patch16_224_augreg_in21k")
+    assert cost_big["seconds"] > 4 * cost_small["seconds"]
     assert big["mem_mb"] > small["mem_mb"]
+    # a common CPU partition's limits (24 h, 64 GB) hold every pair job
+    assert big["runtime"] <= 1440 and big["mem_mb"] <= 64000
     # docs/cluster.md lists these requests
     readme = (REPO / "docs/cluster.md").read_text()
     for x, y in (("llama_65b", "vit_giant_patch14_dinov2_lvd142m"),
@@ -420,16 +422,17 @@ def test_statistics_compare_every_two_models_of_a_modality_against_each_partner(
 
 def test_statistics_job_cost_grows_with_the_resamples(tiny_config):
     tiny_config["calibration"] = {"enabled": True, "metrics": ["cka"]}
-    base = Config(tiny_config).statistics_resources("emoji")
+    base = Config(tiny_config).statistics_cost("emoji")
     tiny_config["calibration"]["interval_method"] = "subsample"   # 50 resamples, not 20
-    more = Config(tiny_config).statistics_resources("emoji")
-    assert more["runtime"] >= base["runtime"] and more["mem_mb"] == base["mem_mb"]
     c = Config(tiny_config)
-    n = c.n_samples("emoji")
-    seconds = C.START_S + sum(
-        c.model_layers(x) * c.model_layers(y) * (n / C.COST_N) ** 2 * C.METRIC_COST["cka"][0]
-        * (1 + 50 * C.METRIC_COST["cka"][2]) for x, y in c.statistics_pairs())
-    assert more["runtime"] == max(C.MIN_RUNTIME_MIN, math.ceil(C.SAFETY * seconds / 60))
+    more = c.statistics_cost("emoji")
+    assert more["seconds"] > base["seconds"]
+    models = {m: (c.model_layers(m), 0) for m in c.statistics_models()}
+    cka = {"cka": c.resolved_metric_params("cka")}
+    assert more["seconds"] == pytest.approx(C.cost.statistics_s(
+        c.n_samples("emoji"), models, c.statistics_pairs(), cka, {"cka": ("subsample", 50)}))
+    assert c.statistics_resources("emoji") == {"mem_mb": more["mem_mb"],
+                                               "runtime": more["runtime"]}
 
 
 def test_auto_comparisons_of_a_big_zoo_ask_for_a_list(tiny_config):

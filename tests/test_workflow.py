@@ -543,6 +543,50 @@ def test_paper_config_dry_run_with_slurm_profile_lists_every_job(fresh):
     assert "Group job pairs" in out  # pair jobs batched into SLURM submissions
     assert "threads: 8" in out  # the local profile's 2 cores do not cap cluster jobs
     assert "gpu=4" in out  # llama-65b
+    # every job without a GPU fits the profile's CPU partition (24 h, 64 GB) and
+    # goes to it; GPU jobs to the GPU partition
+    jobs = job_resources(out)
+    assert len(jobs) == counts["total"]
+    for rule, r in jobs:
+        if r.get("gpu", "0") == "0":
+            assert r["slurm_partition"] == "cpu", (rule, r)
+            assert int(r["runtime"]) <= 1440 and int(r["mem_mb"]) <= 64000, (rule, r)
+        else:
+            assert r["slurm_partition"] == "gpu", (rule, r)
+    assert "prh: plan: 264 jobs (embedding and alignment)" in out and "CPU-hours" in out
+
+
+def job_resources(out: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, resources) of every job a dry run lists."""
+    jobs, rule = [], None
+    for line in out.splitlines():
+        s = line.strip()
+        if s.startswith("rule ") and s.endswith(":"):
+            rule = s[5:-1]
+        elif s.startswith("resources: ") and rule:
+            pairs = (kv.split("=", 1) for kv in s[len("resources: "):].split(", ") if "=" in kv)
+            jobs.append((rule, dict(pairs)))
+            rule = None
+    return jobs
+
+
+def test_default_config_with_slurm_profile_keeps_cpu_jobs_off_the_gpu_partition(fresh):
+    res = smk(fresh, "-n", "--workflow-profile", "profiles/slurm")
+    jobs = job_resources(res.stdout + res.stderr)
+    embeds = [r for rule, r in jobs if rule == "embed_model"]
+    assert len(embeds) == len(MODELS)
+    for rule, r in jobs:
+        assert r.get("gpu", "0") == "0" and r["slurm_partition"] == "cpu", (rule, r)
+
+
+def test_a_request_over_the_limits_stops_the_plan_in_one_line(fresh):
+    res = smk(fresh, "-n", "--config", "resources={'max_mem_mb': 1000}", check=False)
+    msg = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert ("resources.max_mem_mb: job embed_model emoji/efficientnet_lite0 asks for mem_mb 4000 "
+            "MB, over the limit of 1000; lower models.efficientnet_lite0.mem_mb or raise the "
+            "limit") in msg
+    assert msg.count("over the limit") == 1
 
 
 def test_default_config_plans_the_offline_default(fresh):
