@@ -3,7 +3,7 @@ report: :func:`display_name` (one model) and :func:`display_names` (a zoo,
 where two models never share a name).
 
 - a bundled model (its source is one of prh's offline models): the
-  registry's display name (:data:`prh.models.registry.DISPLAY_NAMES`,
+  registry's display name (:data:`DISPLAY_NAMES`,
   "EffNet-Lite0", "SmolLM2-135M");
 - a hub model (``timm:``/``hf:``) or a key with no known source: the key
   shortened by the paper zoo's naming rules ("vit_large_patch14_dinov2_lvd142m"
@@ -51,11 +51,16 @@ _VIT_SIZE = {"tiny": "Ti", "small": "S", "base": "B", "large": "L", "huge": "H",
 _USER_PREFIXES = ("file:", "py:")
 
 
+#: what a reader sees for each bundled model (prh.models.registry.BUNDLED;
+#: kept here so that figures name models without importing the model code)
+DISPLAY_NAMES = {"efficientnet_lite0": "EffNet-Lite0", "efficientnet_lite1": "EffNet-Lite1",
+                 "efficientnet_lite2": "EffNet-Lite2", "minilm_l6": "MiniLM-L6",
+                 "smollm2_135m": "SmolLM2-135M", "glove_6b_50d": "GloVe-50d"}
+
+
 def short_name(model: str, max_len: int = MAX_LEN) -> str:
     """A model key shortened by the naming rules of the paper's zoo; bundled
     models by their display name."""
-    from .models.registry import DISPLAY_NAMES
-
     if model in DISPLAY_NAMES:
         return DISPLAY_NAMES[model]
     name = _VIT.sub(lambda m: f"ViT-{_VIT_SIZE[m.group(1)]}/{m.group(2)}", model)
@@ -81,8 +86,6 @@ def weights_tag(weights: str | None, seed: int | None = None) -> str:
 def base_name(model: str, entry: Mapping[str, Any] | None = None) -> str:
     """The name without tags: registry display name, shortened hub key, or
     the user's key."""
-    from .models.registry import DISPLAY_NAMES
-
     source = str((entry or {}).get("source") or "")
     if source in DISPLAY_NAMES:
         return DISPLAY_NAMES[source]

@@ -16,7 +16,8 @@ import yaml
 import plot_fixtures as fx
 from prh import plots
 from prh.config import Config, ConfigError
-from prh.models.registry import BUNDLED, DISPLAY_NAMES
+from prh.models.registry import BUNDLED
+from prh.naming import DISPLAY_NAMES
 from prh.naming import display_name, display_names
 from prh.plots import data as pdata
 from prh.plots.scorecard import draw_scorecard

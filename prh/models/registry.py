@@ -101,11 +101,6 @@ BUNDLED: dict[str, ModelInfo] = {
                               "mean of GloVe 6B 50-d word vectors; 1 layer, non-neural baseline", _glove, 1, 50),
 }
 
-#: what a reader sees for each bundled model (figures, tables, report; prh.naming)
-DISPLAY_NAMES = {"efficientnet_lite0": "EffNet-Lite0", "efficientnet_lite1": "EffNet-Lite1",
-                 "efficientnet_lite2": "EffNet-Lite2", "minilm_l6": "MiniLM-L6",
-                 "smollm2_135m": "SmolLM2-135M", "glove_6b_50d": "GloVe-50d"}
-
 PREFIXES = {"timm:": "any timm vision model (hub)",
             "hf:": "any transformers language model (hub id or folder)",
             "file:": "precomputed features: file:<path>.h5 | .npz | .npy (needs modality)",
