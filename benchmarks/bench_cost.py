@@ -468,7 +468,7 @@ def table(paths) -> None:
             s, mb = est[job]
             layers = {"stats_x": f"{lx}", "stats_y": f"{ly}"}.get(job, f"{lx} x {ly}")
             widths = {"stats_x": f"{dx}", "stats_y": f"{dy}"}.get(job, f"{dx} x {dy}")
-            k = got["k"] if job != "stats_x" and job != "stats_y" else "-"
+            k = got["k"] if job == "pair" else "-"
             print(f"| {n}, {layers}, {widths} | {job.split('_')[0]} | {k} | {s:.0f} | "
                   f"{m['cpu']:.0f} | {s / m['cpu']:.2f} | {m['wall']:.0f} | {mb:.0f} | "
                   f"{m['mb']:.0f} | {mb / m['mb']:.2f} | {m['load'].split()[2]} |")
