@@ -5,29 +5,32 @@ Run by hand from the checkout root, on as quiet a machine as you can get
 (the load average is printed with every result):
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_cost.py fit [--write]
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_cost.py check --shape 25x12:1024:1024x192
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_cost.py check --shape 25x12:1024:1024x192 --threads 1 --json m.json
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_cost.py table m.json
 
 Every job runs as the workflow runs it, in a fresh Python process through
 the steps' public API (``prh.steps.model_stats.run``, ``pair_scores.run``,
 ``statistics.run``) on synthetic features of the given shape (N samples,
 Lx x Ly layers of widths Dx, Dy; all eight metrics with the paper's
 parameters, the paper's four aggregates). Times are CPU seconds of the
-process (all its threads: on a shared machine wall time measures the other
-jobs' load as much as this one's work); memory is the process's peak
-resident set.
+process (on a shared machine wall time measures the other jobs' load as
+much as this one's work); memory is the process's peak resident set. Use
+one thread: on a busy machine torch's threads spin while they wait for each
+other, and two threads' CPU time was 2.7-7.6x one thread's.
 
 ``fit`` runs each job on small shapes, and a "parts" process that times
 each term of the model apart (stats file loads; per metric the first sweep
 of fresh stats, the sweep again, the null per permutation, a resample and
-its first sweep), on one thread. Each term is a least-squares fit of a
-coefficient times its work count (prh/config/cost.py says which count:
-L N^2 D for Gram matrices, (Lx + Ly) N^2 for per-layer terms, Lx Ly N k
-for a kNN sweep, ...); the residuals of every fit are printed. ``--write``
-stores the constants in prh/config/cost.yaml.
+its first sweep), on one thread. Each term is a non-negative least-squares
+fit (on relative errors) of coefficients times their work counts
+(prh/config/cost.py says which count: L N^2 D for Gram matrices, (Lx + Ly)
+N^2 for per-layer terms, Lx Ly N k for a kNN sweep, ...); the residuals of
+every fit are printed. ``--write`` stores the constants in
+prh/config/cost.yaml.
 
 ``check`` runs the stats, pair (K permutations) and statistics jobs of one
-shape not used in the fit, at the workflow's thread count, and prints the
-model's estimates beside the measurements.
+shape not used in the fit and stores the measurements (``--json``);
+``table`` prints the model's estimates beside them.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -404,7 +406,7 @@ def main() -> None:
     c = sub.add_parser("check")
     c.add_argument("--shape", required=True, help="LxxLy:N:DxxDy, e.g. 25x12:1024:1024x192")
     c.add_argument("--k", type=int, default=200)
-    c.add_argument("--threads", type=int, default=2)
+    c.add_argument("--threads", type=int, default=1)
     c.add_argument("--dir", default=None)
     c.add_argument("--jobs", default="stats,pair,statistics")
     c.add_argument("--json", default=None, help="store the measurements here (for table)")
