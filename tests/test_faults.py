@@ -19,10 +19,10 @@ import pytest
 import torch
 from PIL import Image
 
+from file_factories import write_features
 from prh import reruns
 from prh.alignment import layer_scores
 from prh.datasets import DatasetError, Manifest, Sample, prepare
-from prh.formats.features import FeatureWriter
 from prh.formats.pair import read_pair
 from prh.metrics import cka_ratio
 from prh.provenance import ProvenanceError
@@ -42,11 +42,9 @@ def make_manifest(tmp: Path, ids, name="m.json") -> tuple[Path, Manifest]:
 
 def make_features(path: Path, manifest: Manifest, feats, model="toy_model", ids=None,
                   dtype="float32"):
-    ids = manifest.ids if ids is None else ids
-    with FeatureWriter(path, sample_ids=ids, dtype=dtype,
-                       attrs={"model": model, "manifest_sha256": manifest.content_sha256}) as w:
-        w.write(0, feats)
-    return path
+    return write_features(path, feats, sample_ids=manifest.ids if ids is None else ids,
+                          dtype=dtype,
+                          attrs={"model": model, "manifest_sha256": manifest.content_sha256})
 
 
 def toy(seed=0, n=N, layers=2, width=8):
