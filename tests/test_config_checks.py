@@ -158,6 +158,17 @@ def test_calibration_with_no_pair_to_calibrate_is_refused(tiny_config):
     Config(tiny_config)
 
 
+def test_data_dependent_parameters_are_checked_at_config_time(tiny_config):
+    tiny_config["metrics"]["mutual_knn"] = {"topk": 48}
+    with pytest.raises(ConfigError, match="metrics.mutual_knn.topk: 48 needs more than "
+                                          "datasets.emoji.n_samples=48"):
+        Config(tiny_config)
+    tiny_config["metrics"]["mutual_knn"] = {"topk": 5}
+    tiny_config["calibration"] = {"sample_sizes": [16, 64]}
+    with pytest.raises(ConfigError, match="calibration.sample_sizes: \\[64\\] exceed"):
+        Config(tiny_config)
+
+
 # --- the start of the pair and statistics steps: calibration.blocks ---------------
 
 N = 40

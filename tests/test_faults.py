@@ -387,8 +387,9 @@ def test_empty_captions_are_refused_naming_the_row(tmp_path):
 
 # -- the workflow: a failing re-embedding and a failed pair job ------------------
 
-def test_workflow_failed_reembedding_keeps_features_and_rerun_never_passes_stale(tmp_path):
-    from test_workflow import copy_workflow, smk, write_config
+def test_workflow_failed_reembedding_keeps_features_and_rerun_never_passes_stale(
+        tmp_path, workflow_copy):
+    from workflow_helpers import smk, write_config
 
     cfg = {"datasets": {"emoji": {"source": "emoji", "n_samples": 24}},
            "models": {"glove_6b_50d": {"source": "glove_6b_50d", "modality": "language"},
@@ -396,7 +397,7 @@ def test_workflow_failed_reembedding_keeps_features_and_rerun_never_passes_stale
            "alignment": {"threads": 1, "pairs": "all"},
            "metrics": {"mutual_knn": {"topk": 5}},
            "calibration": {"enabled": False}}
-    wd = copy_workflow(tmp_path / "wf", cfg)
+    wd = workflow_copy(cfg)
     smk(wd, "--cores", "1", "align")
     feats = wd / "results/emoji/features/glove_b.h5"
     tsv = wd / "results/emoji/alignment.tsv"

@@ -341,8 +341,8 @@ def test_incremental_rerun_for_real_touches_only_the_changed_model(tiny_run_to_c
 
 
 @pytest.fixture
-def fresh(tmp_path) -> Path:
-    return copy_workflow(tmp_path / "wf")
+def fresh(workflow_copy) -> Path:
+    return workflow_copy()
 
 
 def test_single_output_target_builds_only_what_it_needs(fresh):
