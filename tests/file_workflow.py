@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from test_workflow import copy_workflow
+from workflow_helpers import copy_workflow
 
 DATASET = "toy"
 D = f"results/{DATASET}"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from file_factories import write_features
 from prh.formats.alignment import write_alignment
-from prh.formats.features import FeatureWriter
 from prh.formats.pair import write_pair
 from prh.formats.sample_size import write_sample_size_tsv
 
@@ -36,12 +36,9 @@ def features(path: Path, *, modality: str, param_count: int | None, n_layers: in
         attrs["seed"] = seed
     if param_count is not None:
         attrs["param_count"] = param_count
-    with FeatureWriter(path, sample_ids=[f"s{i}" for i in range(n)],
-                       layer_names=[f"blocks.{i}" for i in range(n_layers)], attrs=attrs,
-                       with_bpb=bpb is not None) as w:
-        w.write(0, [np.zeros((n, 3), dtype=np.float32)] * n_layers,
-                bpb=None if bpb is None else np.asarray(bpb, dtype=np.float32))
-    return path
+    return write_features(path, [np.zeros((n, 3), dtype=np.float32)] * n_layers,
+                          layer_names=[f"blocks.{i}" for i in range(n_layers)], attrs=attrs,
+                          bpb=None if bpb is None else np.asarray(bpb, dtype=np.float32))
 
 
 def alignment(path: Path, models: list[str], metrics: list[str], *, seed: int = 0,

@@ -8,6 +8,7 @@ import csv
 import numpy as np
 import pytest
 
+from file_factories import write_layer_cache
 from prh.alignment import ModelStats
 from prh.calibration import calibrate_pair
 from prh.formats.alignment import read_alignment
@@ -17,7 +18,6 @@ from prh.steps.aggregate import run as aggregate
 from prh.steps.pair_scores import run as pair_scores
 from prh.formats.sample_size import SAMPLE_SIZE_COLUMNS as COLUMNS
 from prh.steps.sample_size_curve import run as sample_size_table
-from prh.formats.stats import save_model_stats
 from prh.scoring import benjamini_hochberg
 
 N = 40
@@ -39,9 +39,8 @@ def stats_files(tmp_path_factory):
     }
     paths = {}
     for name, layers in feats.items():
-        stats = ModelStats.from_features([x.astype(np.float32) for x in layers])
-        paths[name] = d / f"{name}.h5"
-        save_model_stats(stats, paths[name], topk=[4], cca_dims=[3], layers=True)
+        paths[name] = write_layer_cache(d / f"{name}.h5", [x.astype(np.float32) for x in layers],
+                                        topk=[4], cca_dims=[3], store_layers=True)
     return paths, feats
 
 

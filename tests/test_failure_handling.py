@@ -8,7 +8,7 @@ import pytest
 from file_workflow import D, IDS, TABLES, file_workflow, snapshot, write_features
 from prh.config import RESULTS
 from prh.reruns import marks_path, read_marks
-from test_workflow import pending, smk
+from workflow_helpers import pending, smk
 
 pytestmark = pytest.mark.slow
 MARKS = marks_path(RESULTS)

@@ -19,10 +19,10 @@ import pytest
 import torch
 from PIL import Image
 
+from file_factories import write_features
 from prh import reruns
 from prh.alignment import layer_scores
 from prh.datasets import DatasetError, Manifest, Sample, prepare
-from prh.formats.features import FeatureWriter
 from prh.formats.pair import read_pair
 from prh.metrics import cka_ratio
 from prh.provenance import ProvenanceError
@@ -42,11 +42,9 @@ def make_manifest(tmp: Path, ids, name="m.json") -> tuple[Path, Manifest]:
 
 def make_features(path: Path, manifest: Manifest, feats, model="toy_model", ids=None,
                   dtype="float32"):
-    ids = manifest.ids if ids is None else ids
-    with FeatureWriter(path, sample_ids=ids, dtype=dtype,
-                       attrs={"model": model, "manifest_sha256": manifest.content_sha256}) as w:
-        w.write(0, feats)
-    return path
+    return write_features(path, feats, sample_ids=manifest.ids if ids is None else ids,
+                          dtype=dtype,
+                          attrs={"model": model, "manifest_sha256": manifest.content_sha256})
 
 
 def toy(seed=0, n=N, layers=2, width=8):
@@ -407,8 +405,9 @@ def test_empty_captions_are_refused_naming_the_row(tmp_path):
 
 # -- the workflow: a failing re-embedding and a failed pair job ------------------
 
-def test_workflow_failed_reembedding_keeps_features_and_rerun_never_passes_stale(tmp_path):
-    from test_workflow import copy_workflow, smk, write_config
+def test_workflow_failed_reembedding_keeps_features_and_rerun_never_passes_stale(
+        tmp_path, workflow_copy):
+    from workflow_helpers import smk, write_config
 
     cfg = {"datasets": {"emoji": {"source": "emoji", "n_samples": 24}},
            "models": {"glove_6b_50d": {"source": "glove_6b_50d", "modality": "language"},
@@ -416,7 +415,7 @@ def test_workflow_failed_reembedding_keeps_features_and_rerun_never_passes_stale
            "alignment": {"threads": 1, "pairs": "all"},
            "metrics": {"mutual_knn": {"topk": 5}},
            "calibration": {"enabled": False}}
-    wd = copy_workflow(tmp_path / "wf", cfg)
+    wd = workflow_copy(cfg)
     smk(wd, "--cores", "1", "align")
     feats = wd / "results/emoji/features/glove_b.h5"
     tsv = wd / "results/emoji/alignment.tsv"

@@ -9,12 +9,11 @@ import math
 import numpy as np
 import pytest
 
+from file_factories import write_layer_cache
 from prh import config as C
-from prh.alignment import ModelStats
 from prh.config import Config, ConfigError
 from prh.formats.pair import read_pair, read_pairs
 from prh.formats.scorecard import write_scorecard
-from prh.formats.stats import save_model_stats
 from prh.steps import aggregate, pair_scores, scorecard
 
 N = 24
@@ -162,8 +161,7 @@ def stats_files(tmp_path_factory):
     for name, widths in shapes.items():
         layers = [np.hstack([shared, rng.standard_normal((N, w))]).astype(np.float32)
                   for w in widths]
-        paths[name] = d / f"{name}.h5"
-        save_model_stats(ModelStats.from_features(layers), paths[name], topk=[3, 5], cca_dims=[4])
+        paths[name] = write_layer_cache(d / f"{name}.h5", layers, topk=[3, 5], cca_dims=[4])
     return paths
 
 
@@ -247,13 +245,12 @@ def test_aggregate_and_scorecards_read_blocks_as_pair_files(both, tmp_path):
                       out_tsv=tmp_path / "x.tsv", pairs=PAIRS + [("b", "d")])
 
 
-def test_block_step_refuses_stats_of_other_samples(stats_files, tmp_path):
+def test_block_step_refuses_stats_of_other_samples(stats_files, layer_cache_file, tmp_path):
     from prh.provenance import ProvenanceError
 
-    other = tmp_path / "other.h5"
     layers = [np.random.default_rng(9).standard_normal((N, 5)).astype(np.float32)]
-    save_model_stats(ModelStats.from_features(layers), other, topk=[3, 5], cca_dims=[4],
-                     attrs={"manifest_sha256": "0123456789abcdef"})
+    other = layer_cache_file("other.h5", layers, topk=[3, 5], cca_dims=[4],
+                             attrs={"manifest_sha256": "0123456789abcdef"})
     stats = {**stats_files, "e": other}
     with pytest.raises(ProvenanceError, match="come from different manifests"):
         pair_scores.run_block(stats, tmp_path / "b.h5", block="0-0", pairs=[("a", "e")],

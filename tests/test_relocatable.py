@@ -10,7 +10,7 @@ import pytest
 
 from file_workflow import file_workflow, snapshot
 from prh.imports import workdir_paths
-from test_workflow import pending, smk
+from workflow_helpers import pending, smk
 
 
 def _plans_nothing(wd):

@@ -1,4 +1,4 @@
-"""The report of the tiny workflow run (conftest's ``built``) in a real
+"""The report of the tiny workflow run (conftest's ``tiny_run``) in a real
 browser: headless Chromium opens ``results/report.html``, views every result
 of every category as a reader would (tests/report_browser.js), and prints
 what loaded; its log holds every console message of the report and of the
@@ -74,11 +74,11 @@ def browse(chromium: str, report: Path, tmp_path: Path) -> tuple[dict, list[str]
 
 
 def test_every_figure_and_table_of_the_report_loads_without_console_errors(
-        built, chromium, tmp_path):
-    from test_workflow import smk
+        tiny_run, chromium, tmp_path):
+    from workflow_helpers import smk
 
-    smk(built, "--report", "results/report.html")
-    summary, console = browse(chromium, built / "results/report.html", tmp_path)
+    smk(tiny_run, "--report", "results/report.html")
+    summary, console = browse(chromium, tiny_run / "results/report.html", tmp_path)
     assert summary["problems"] == [], summary["problems"]
     assert summary["app"]
     unexpected = [ln for ln in console if not any(k.search(ln) for k in KNOWN_MESSAGES)]
@@ -95,11 +95,11 @@ def test_every_figure_and_table_of_the_report_loads_without_console_errors(
         else:
             assert path.endswith(".html") and v["tag"] == "iframe", (path, v)
     figures = [p for p in summary["viewed"] if p.endswith(".png")]
-    assert len(figures) == len(list((built / "results/emoji/plots").rglob("*.png")))
+    assert len(figures) == len(list((tiny_run / "results/emoji/plots").rglob("*.png")))
     assert summary["categories"][0] == "0. Findings"
 
     # the findings page: one list item per statement of findings.md
-    md = (built / "results/emoji/findings.md").read_text()
+    md = (tiny_run / "results/emoji/findings.md").read_text()
     page = summary["pages"]["results/emoji/report/findings.html"]
     assert page["items"] == len([ln for ln in md.splitlines() if ln.startswith("- ")])
 
@@ -109,7 +109,7 @@ def test_every_figure_and_table_of_the_report_loads_without_console_errors(
                       ("comparisons", "statistics/comparisons.tsv"),
                       ("trend", "statistics/trend.tsv")]:
         page = summary["pages"][f"results/emoji/report/{name}.html"]
-        lines = (built / "results/emoji" / tsv).read_text().splitlines()
+        lines = (tiny_run / "results/emoji" / tsv).read_text().splitlines()
         assert page["columns"] == ["line"] + lines[0].split("\t"), name
         assert page["rows"] == len(lines) - 1, name
         if page["rows"]:
@@ -121,5 +121,5 @@ def test_every_figure_and_table_of_the_report_loads_without_console_errors(
             assert 1 <= page["filtered"] <= page["rows"], name
     cards = summary["pages"]["results/emoji/report/scorecards.html"]
     assert cards["rows"] == sum(
-        len((built / f"results/emoji/scorecards/{m}.tsv").read_text().splitlines()) - 1
+        len((tiny_run / f"results/emoji/scorecards/{m}.tsv").read_text().splitlines()) - 1
         for m in ("efficientnet_lite0", "minilm_l6", "glove_6b_50d"))

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
+from file_factories import write_layer_cache
 from prh.alignment import ModelStats, sweep
 from prh.metrics import METRICS
 from prh.plots import alignment_heatmaps
-from prh.formats.stats import save_model_stats
 from prh.jobio import atomic_output, logged
 from prh.formats.alignment import read_alignment
 from prh.formats.features import FeatureWriter
@@ -38,9 +38,7 @@ def stats_files(tmp_path_factory):
     paths, feats = {}, {}
     for seed, (name, widths) in enumerate(shapes.items()):
         feats[name] = _features(seed, widths)
-        stats = ModelStats.from_features(feats[name])
-        paths[name] = d / f"{name}.h5"
-        save_model_stats(stats, paths[name], topk=[3, 5], cca_dims=[4])
+        paths[name] = write_layer_cache(d / f"{name}.h5", feats[name], topk=[3, 5], cca_dims=[4])
     return paths, feats
 
 

@@ -1,10 +1,12 @@
 """The Snakemake workflow, run for real on a tiny config in a copy of the repository.
 
-One module-scoped run builds everything (emoji, 48 samples, three cheap
-models, three metrics); the tests then ask Snakemake what it would redo after
-an edit (``--summary`` lists every output with its plan) and check that
-exactly the right jobs are planned, and finally run one incremental rerun for
-real. Tests that need no results run on fresh copies (dry runs only).
+One run builds everything (``tiny_run`` in conftest.py: emoji, 48 samples,
+three cheap models, three metrics) once per test process; the tests then ask
+Snakemake what it would redo after an edit (``--summary`` lists every output
+with its plan) and check that exactly the right jobs are planned, and run
+incremental reruns for real on the run itself, which is put back afterwards
+(``tiny_run_to_change``). Tests that need no results run on fresh copies (dry
+runs only).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import csv
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,27 +23,14 @@ import h5py
 import pytest
 import yaml
 
+# copy_workflow, smk, pending and write_config are imported from here by other
+# test modules too
+from workflow_helpers import (BIN, REPO, TINY, copy_workflow, pending, planned_outputs, smk,
+                              write_config)
+
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-WORKFLOW_FILES = ["Snakefile", "rules", "scripts", "envs", "config", "profiles", "prh", "report"]
-
 D = "results/emoji"
-TINY = {
-    "datasets": {"emoji": {"source": "emoji", "n_samples": 48}},
-    "models": {
-        "efficientnet_lite0": {"source": "efficientnet_lite0", "modality": "vision"},
-        "minilm_l6": {"source": "minilm_l6", "modality": "language"},
-        "glove_6b_50d": {"source": "glove_6b_50d", "modality": "language"},
-    },
-    "embedding": {"batch_size": 16, "threads": 1},
-    "alignment": {"threads": 1},
-    "metrics": {"mutual_knn": {"topk": 5}, "cycle_knn": {"topk": 5}, "cka": {}},
-    "calibration": {"n_permutations": 20, "aggregates": ["max", "mean"],
-                    "sample_sizes": [24, 48], "sample_size_metrics": ["mutual_knn"],
-                    "sample_size_permutations": 20},
-}
 MODELS = sorted(TINY["models"])
 PAIRS = ["efficientnet_lite0__glove_6b_50d", "efficientnet_lite0__minilm_l6",
          "glove_6b_50d__minilm_l6"]
@@ -96,54 +84,6 @@ SCORECARDS = scorecards(*MODELS)
 TABLE_PAGES = REPORT - {f"{D}/findings.md", f"{D}/report/findings.html"}
 
 
-def copy_workflow(dest: Path, config: dict | None = None) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in WORKFLOW_FILES:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=ignore)
-        else:
-            shutil.copy2(src, dest / name)
-    write_config(dest, config if config is not None else TINY)
-    return dest
-
-
-def write_config(wd: Path, config: dict, name: str = "config.yaml") -> Path:
-    path = wd / name
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
-def smk(wd: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
-    res = subprocess.run([str(BIN / "snakemake"), *args], cwd=wd, env=env, text=True,
-                         capture_output=True, timeout=timeout)
-    if check and res.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({res.returncode}):\n"
-                             f"{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
-    return res
-
-
-def pending(wd: Path, *args: str) -> set[str]:
-    """Output files Snakemake would (re)create, from its --summary plan column."""
-    res = smk(wd, "--summary", *args)
-    lines = [ln.split("\t") for ln in res.stdout.splitlines() if "\t" in ln]
-    header, rows = lines[0], lines[1:]
-    assert header[0] == "output_file" and header[-1] == "plan", header
-    return {r[0] for r in rows if r[-1] == "update pending"}
-
-
-def planned_outputs(res: subprocess.CompletedProcess) -> set[str]:
-    """First output file of every job a dry run lists."""
-    out = set()
-    for line in (res.stdout + res.stderr).splitlines():
-        s = line.strip()
-        if s.startswith("output: "):
-            out.add(s[len("output: "):].split(", ")[0])
-    return out
-
-
 def variant(**changes) -> dict:
     """TINY with nested keys replaced: variant(models__minilm_l6__batch_size=8)."""
     cfg = copy.deepcopy(TINY)
@@ -161,8 +101,9 @@ def model_outputs(model: str) -> set[str]:
         f"{D}/pairs/{p}.h5" for p in PAIRS if model in p.split("__")}
 
 
-# `built`, the one full run of TINY that these tests and the report's browser
-# test read, is a session fixture in conftest.py.
+@pytest.fixture
+def built(tiny_run) -> Path:
+    return tiny_run
 
 
 def _plan_with(wd: Path, config: dict) -> set[str]:
@@ -379,11 +320,14 @@ def test_editing_a_library_module_reruns_the_stages_that_use_it(built, module, e
     }[expected]
 
 
-def test_scorecard_of_a_features_file_runs_only_its_jobs_and_equals_the_original(built):
+def test_scorecard_of_a_features_file_runs_only_its_jobs_and_equals_the_original(
+        tiny_run_to_change):
     """A copy of minilm_l6's features brought as a file: source: asking for its
     scorecard plans its import, stats, pairs and the scorecard only, and its
     rows equal minilm_l6's own scorecard."""
     import numpy as np
+
+    built = tiny_run_to_change
 
     with h5py.File(built / f"{D}/features/minilm_l6.h5", "r") as f:
         ids = [s.decode() for s in f["sample_ids"][...]]
@@ -421,7 +365,8 @@ def test_scorecard_of_a_features_file_runs_only_its_jobs_and_equals_the_original
     assert pending(built) == set()
 
 
-def test_incremental_rerun_for_real_touches_only_the_changed_model(built):
+def test_incremental_rerun_for_real_touches_only_the_changed_model(tiny_run_to_change):
+    built = tiny_run_to_change
     before = {p.relative_to(built).as_posix(): p.stat().st_mtime_ns
               for p in (built / D).rglob("*") if p.is_file()}
     cfg = variant(models__glove_6b_50d__batch_size=5)
@@ -439,8 +384,8 @@ def test_incremental_rerun_for_real_touches_only_the_changed_model(built):
 
 
 @pytest.fixture
-def fresh(tmp_path) -> Path:
-    return copy_workflow(tmp_path / "wf")
+def fresh(workflow_copy) -> Path:
+    return workflow_copy()
 
 
 def test_single_output_target_builds_only_what_it_needs(fresh):
