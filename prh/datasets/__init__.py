@@ -68,20 +68,29 @@ class DatasetInfo:
     name: str
     description: str
     prepare: Callable[..., Manifest]
+    #: an entry of config.yaml's ``datasets:`` with this source: what `prh
+    #: datasets` prints, so the listing spells the keys as the config does
+    example: dict[str, Any]
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "emoji": DatasetInfo("emoji", f"{EMOJI_PACKAGE}@{EMOJI_VERSION} (npm): emoji images and names, "
-                         "offline default; options: seed", prepare_emoji),
-    "prh_wit": DatasetInfo("prh_wit", "the paper's WIT pairs: Hugging Face minhuh/prh rev wit_1024 (needs the hub); "
-                           "options: path, revision, split, image_column, text_column, caption_idx",
-                           prepare_hub),
-    "folder": DatasetInfo("folder", "your own images and captions: folder:<dir or captions file>; "
-                          "captions.csv / .tsv (columns image or file, caption or text, optional "
-                          "id) or .jsonl (one object per line, same keys); image paths relative "
-                          "to the captions file, inside its folder (others are refused); "
-                          "prepare-dataset takes all rows",
-                          prepare_folder),
+    "emoji": DatasetInfo(
+        "emoji", f"emoji images and their names, from the npm package {EMOJI_PACKAGE}@{EMOJI_VERSION} "
+        "(offline default); options: seed", prepare_emoji,
+        {"source": "emoji", "n_samples": DEFAULT_N_SAMPLES, "options": {"seed": DEFAULT_SEED}}),
+    "prh_wit": DatasetInfo(
+        "prh_wit", "the paper's WIT pairs: Hugging Face minhuh/prh rev wit_1024 (needs the hub); "
+        "path: a hub id or a local folder of parquet files; options: revision, split, "
+        "image_column, text_column, caption_idx", prepare_hub,
+        {"source": "prh_wit", "n_samples": 1024, "path": "minhuh/prh",
+         "options": {"revision": "wit_1024", "caption_idx": 0}}),
+    "folder": DatasetInfo(
+        "folder", "your own images and captions; path (required): a folder holding "
+        f"{', '.join(CAPTION_FILES)}, or that file; columns image (or file), caption (or "
+        "text), optional id (.jsonl: one object per line, same keys); image paths relative "
+        "to the captions file, inside its folder (others are refused); prepare-dataset "
+        "takes all rows", prepare_folder,
+        {"source": "folder", "n_samples": 80, "path": "data/pairs"}),
 }
 
 
