@@ -134,3 +134,25 @@ def test_readme_timings_are_the_record_and_the_suite_they_timed():
     assert abs(now - quoted) <= TEST_COUNT_TOLERANCE * now, (
         f"README's timings were measured on {quoted} tests; pytest collects {now}: "
         "re-measure them (benchmarks/timings.tsv and the README's table)")
+
+
+def test_readme_paper_plan_is_what_the_plan_prints():
+    """The paper section's counts are config/paper.yaml's, and its requests
+    the `prh: plan:` line the dry run prints (rules/common.smk)."""
+    from collections import Counter
+
+    from prh.config import Config
+
+    text = readme()
+    cfg = Config(yaml.safe_load((REPO / "config/paper.yaml").read_text()))
+    count = Counter(cfg.modalities().values())
+    assert (f"({count['language']} language and {count['vision']} vision models, "
+            f"{len(cfg.pairs())} pairs)") in text
+    plan = cfg.plan_totals()
+    hours = re.search(r"(\d[\d,]*) CPU-hours", plan).group(1)
+    stats = re.search(r"CPU jobs: longest statistics \S+ (\d+) min, largest statistics \S+ "
+                      r"(\d+) MB", plan)
+    assert stats, plan
+    assert (f"{hours} CPU-hours requested; every job without a GPU fits a common CPU partition "
+            f"(the longest, the statistics job, asks for {stats.group(1)} min; the largest "
+            f"for {stats.group(2)} MB)") in text
