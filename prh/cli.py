@@ -126,9 +126,16 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
+    import yaml
+
     from .datasets import DATASETS
+    print("A dataset is an entry of config.yaml's datasets: (its key names the results folder), "
+          "as each example below; on the command line: --dataset SOURCE, and "
+          "--dataset-option KEY=VALUE for path and each option.")
     for info in DATASETS.values():
-        print(f"{info.name:10s} {info.description}")
+        entry = yaml.safe_dump({"datasets": {f"my_{info.name}": info.example}},
+                               default_flow_style=True, sort_keys=False, width=1000).strip()
+        print(f"\n{info.name:10s} {info.description}\n{'':10s} e.g. {entry}")
     return 0
 
 
@@ -145,8 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def data_args(sp: argparse.ArgumentParser, required: bool) -> None:
-        sp.add_argument("--dataset", required=required, help="dataset name (see `prh datasets`), e.g. emoji, "
-                        "prh_wit, folder:/path/to/pairs")
+        sp.add_argument("--dataset", required=required, help="dataset source (see `prh datasets`): emoji, "
+                        "prh_wit or folder (with --dataset-option path=DIR, or folder:DIR)")
         sp.add_argument("--n-samples", type=int, default=None, help="number of samples (default 1024; a folder: all rows)")
         sp.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
                         help="dataset option, e.g. seed=1, path=..., caption_idx=0 (repeatable)")

@@ -8,7 +8,13 @@ rule scorecard:
         features=lambda wc: list(scorecard_features(wc).values()),
     output:
         tsv=scorecard_path("{dataset}", "{model}", "tsv"),
-        png=scorecard_path("{dataset}", "{model}", "png"),
+        png=report(
+            scorecard_path("{dataset}", "{model}", "png"),
+            caption="../report/scorecard.rst",
+            category="7. Scorecards",
+            subcategory="{model}",
+            labels={"dataset": "{dataset}", "model": "{model}"},
+        ),
     log:
         log_path("{dataset}", "scorecards/{model}"),
     conda:

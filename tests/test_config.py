@@ -192,3 +192,28 @@ def test_statistics_job_cost_grows_with_the_resamples(tiny_config):
                                                "runtime": more["runtime"]}
 
 
+
+
+def test_the_command_line_dataset_spelling_in_the_config_says_which_keys_to_write(tiny_config):
+    tiny_config["datasets"] = {"shapes": {"source": "folder:data/shapes", "n_samples": 80}}
+    with pytest.raises(ConfigError) as err:
+        Config(tiny_config)
+    assert str(err.value) == (
+        "config: datasets.shapes.source: 'folder:data/shapes' is the command line's spelling; "
+        "in the config write `source: folder` with `path: data/shapes` (see `prh datasets`)")
+    # what it says to write is accepted
+    tiny_config["datasets"] = {"shapes": {"source": "folder", "path": "data/shapes",
+                                          "n_samples": 80}}
+    from prh.config.schema import validate
+
+    validate(tiny_config)
+
+
+def test_competence_without_its_source_says_to_add_it(tiny_config):
+    model = next(iter(tiny_config["models"]))
+    tiny_config["models"][model].update(competence=75.1)
+    tiny_config["models"][model].pop("competence_source", None)
+    with pytest.raises(ConfigError) as err:
+        Config(tiny_config)
+    assert str(err.value) == (f"config: models.{model}: competence needs competence_source "
+                              "as well; add it")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -201,3 +202,27 @@ def test_cli_prepare_dataset_on_a_folder_takes_all_rows(folder, tmp_path, capsys
     out = tmp_path / "m.json"
     assert cli.main(["prepare-dataset", "--dataset", f"folder:{folder}", "--out", str(out)]) == 0
     assert D.load_manifest(out).n == 3
+
+
+def test_prh_datasets_lists_each_source_as_the_config_spells_it(tiny_config, capsys):
+    """Every example `prh datasets` prints is a valid config entry whose path
+    and options the dataset accepts; no entry advertises the command line's
+    `folder:DIR` spelling, which the config's schema refuses."""
+    import yaml
+
+    from prh import cli
+    from prh.config.schema import validate
+
+    assert cli.main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    examples = [yaml.safe_load(ln.split("e.g. ", 1)[1]) for ln in out.splitlines() if "e.g. " in ln]
+    assert len(examples) == len(D.DATASETS)
+    for example in examples:
+        (key, entry), = example["datasets"].items()
+        tiny_config["datasets"] = {key: entry}
+        validate(tiny_config)
+        options = {k: v for k, v in entry.items() if k == "path"} | entry.get("options", {})
+        assert D.dataset_options(entry["source"], options) == options
+    assert {e["datasets"][k]["source"] for e in examples for k in e["datasets"]} == set(D.DATASETS)
+    assert not re.search(r"folder:\S", out), out
+    assert "source: folder" in out and "path: " in out

@@ -194,7 +194,7 @@ def test_the_heatmap_step_draws_the_plan_with_uncalibrated_metrics(tmp_path):
 # report captions, rendered as Snakemake renders them
 
 
-def render_caption(name: str, cfg: Config, params: dict) -> str:
+def render_caption(name: str, cfg: Config, params: dict, **wildcards: str) -> str:
     """A caption as Snakemake's report renders it (Jinja with the job's
     params, wildcards and config, then reStructuredText), failing on any
     RST warning."""
@@ -202,7 +202,8 @@ def render_caption(name: str, cfg: Config, params: dict) -> str:
     from jinja2 import Environment
 
     snakemake = SimpleNamespace(params=SimpleNamespace(**params),
-                                wildcards=SimpleNamespace(dataset="emoji"), config=cfg.raw)
+                                wildcards=SimpleNamespace(dataset="emoji", **wildcards),
+                                config=cfg.raw)
     text = Environment(trim_blocks=True, lstrip_blocks=True).from_string(
         (REPO / "report" / f"{name}.rst").read_text()).render(snakemake=snakemake)
     publish_parts(text, writer="html", settings_overrides={"halt_level": 2,
@@ -248,6 +249,16 @@ def test_captions_say_what_the_run_draws(changes):
         render_caption(name, cfg, rule_params(cfg, rule))
     if cfg.has_sample_size_curve:
         render_caption("sample_size", cfg, rule_params(cfg, "sample_size_plot"))
+    # the scorecard's params as rules/scorecards.smk gives them
+    card = render_caption("scorecard", cfg, {"card": cfg.scorecard_params(),
+                                             "intervals": cfg.scorecard_intervals("emoji")},
+                          model="minilm_l6")
+    assert f"panel per metric (``{', '.join(cfg.metrics)}``)" in card
+    assert "``scorecards/minilm_l6.tsv``" in card
+    if cfg.calibrated:
+        assert f"alpha = {cfg.calibration['alpha']}" in card and "Calibration is off" not in card
+    else:
+        assert "Calibration is off" in card and "black tick" not in card
 
 
 # ---------------------------------------------------------------------------

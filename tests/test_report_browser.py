@@ -94,8 +94,10 @@ def test_every_figure_and_table_of_the_report_loads_without_console_errors(
             assert v["tag"] == "img" and v["width"] > 100, (path, v)
         else:
             assert path.endswith(".html") and v["tag"] == "iframe", (path, v)
-    figures = [p for p in summary["viewed"] if p.endswith(".png")]
-    assert len(figures) == len(list((tiny_run / "results/emoji/plots").rglob("*.png")))
+    # every figure and every model's scorecard figure
+    figures = {p for p in summary["viewed"] if p.endswith(".png")}
+    assert figures == {str(p.relative_to(tiny_run)) for d in ("plots", "scorecards")
+                       for p in (tiny_run / "results/emoji" / d).rglob("*.png")}
     assert summary["categories"][0] == "0. Findings"
 
     # the findings page: one list item per statement of findings.md

@@ -293,7 +293,7 @@ def test_adding_a_model_adds_only_its_jobs(built):
     ("prh/plots/heatmaps.py", "plots"),
     ("prh/models/language.py", "embedding"),
     ("prh/steps/embed.py", "embedding"),
-    ("prh/datasets.py", "everything"),
+    ("prh/datasets/manifest.py", "everything"),
 ])
 def test_editing_a_library_module_reruns_the_stages_that_use_it(built, module, expected):
     # Snakemake ignores a newer mtime when the content checksum is unchanged,

@@ -134,6 +134,27 @@ def check_finite(value: Any, path: tuple = ()) -> None:
             check_finite(sub, (*path, i))
 
 
+def _explain(error) -> str | None:
+    """What to write instead, for the mistakes jsonschema's own words leave
+    unexplained; None for the others."""
+    path, value = tuple(error.absolute_path), error.instance
+    if (error.validator == "enum" and path[:1] == ("datasets",) and path[2:] == ("source",)
+            and isinstance(value, str)):
+        # the command line's --dataset folder:DIR spelling
+        base, sep, arg = value.partition(":")
+        if sep and base in error.validator_value:
+            return (f"{value!r} is the command line's spelling; in the config write "
+                    f"`source: {base}` with `path: {arg}` (see `prh datasets`)")
+    if error.validator == "dependentRequired" and isinstance(value, Mapping):
+        missing = [k for k, needs in error.validator_value.items() if k in value
+                   for n in needs if n not in value]
+        if missing:
+            key = missing[0]
+            needs = [n for n in error.validator_value[key] if n not in value]
+            return f"{key} needs {' and '.join(needs)} as well; add {'them' if len(needs) > 1 else 'it'}"
+    return None
+
+
 def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
     """A validated copy of ``raw`` with the schema's defaults filled in; the
     first problem is a one-line :class:`ConfigError` naming the key."""
@@ -144,7 +165,7 @@ def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
     validator = jsonschema.Draft202012Validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(raw))
     if error is not None:
-        message = " ".join(error.message.split())
+        message = _explain(error) or " ".join(error.message.split())
         if len(message) > 300:
             message = message[:300] + " ..."
         raise ConfigError(f"config: {key_path(error.absolute_path)}: {message}")
