@@ -268,7 +268,7 @@ class Resources:
         gpu_h = sum(j["gpu"] * j["runtime"] for j in jobs) / 60
         parts = [f"plan: {len(jobs)} jobs (embedding and alignment), {cpu_h:,.0f} CPU-hours, "
                  f"{gpu_h:,.0f} GPU-hours requested"]
-        requests = jobs + self._pair_groups(jobs, pair_group)
+        requests = jobs + pair_groups(jobs, pair_group)
         for kind, have in (("CPU", [j for j in requests if not j["gpu"]]),
                            ("GPU", [j for j in requests if j["gpu"]])):
             if have:
@@ -279,20 +279,6 @@ class Resources:
                              f"{big['mem_mb']} MB")
         return "; ".join(parts) + f" (resources.speed {self.speed:g})"
 
-    @staticmethod
-    def _pair_groups(jobs: list[dict[str, Any]], size: int) -> list[dict[str, Any]]:
-        """The largest request a SLURM group of ``size`` pair jobs can make
-        (group-components: its members run side by side, so it asks for
-        their memory summed): the ``size`` largest, as a job of its own."""
-        pairs = [j for j in jobs if j["rule"] == "pair_scores"]
-        if size <= 1 or len(pairs) < 2:
-            return []
-        top = sorted(pairs, key=lambda j: j["mem_mb"], reverse=True)[:size]
-        return [{"rule": "group", "name": f"of {len(top)} pair jobs (group-components pairs={size})",
-                 "threads": sum(j["threads"] for j in top), "gpu": sum(j["gpu"] for j in top),
-                 "runtime": max(j["runtime"] for j in top),
-                 "mem_mb": sum(j["mem_mb"] for j in top)}]
-
     def check_limits(self, pair_group: int = 1) -> None:
         """Refuse a plan in which a job, or a group of ``pair_group`` pair jobs,
         asks for more than resources.max_* (CPU jobs) or gpu_max_* (GPU jobs)
@@ -302,7 +288,7 @@ class Resources:
                                   "gpu_max_mem_mb")):
             return
         jobs = self.planned_jobs()
-        for j in jobs + self._pair_groups(jobs, pair_group):
+        for j in jobs + pair_groups(jobs, pair_group):
             pre = "gpu_" if j["gpu"] else ""
             for what, key in (("runtime", f"{pre}max_runtime_min"), ("mem_mb", f"{pre}max_mem_mb")):
                 limit = r[key]
@@ -318,3 +304,17 @@ class Resources:
                         f"resources.{key}: {'' if j['rule'] == 'group' else 'job '}{j['rule']} "
                         f"{j['name']} asks for {what} {j[what]} {unit}, over the limit of "
                         f"{limit}; {fix} or raise the limit")
+
+
+def pair_groups(jobs: list[dict[str, Any]], size: int) -> list[dict[str, Any]]:
+    """The largest request a SLURM group of ``size`` pair jobs can make
+    (group-components: its members run side by side, so it asks for
+    their memory summed): the ``size`` largest, as a job of its own."""
+    pairs = [j for j in jobs if j["rule"] == "pair_scores"]
+    if size <= 1 or len(pairs) < 2:
+        return []
+    top = sorted(pairs, key=lambda j: j["mem_mb"], reverse=True)[:size]
+    return [{"rule": "group", "name": f"of {len(top)} pair jobs (group-components pairs={size})",
+             "threads": sum(j["threads"] for j in top), "gpu": sum(j["gpu"] for j in top),
+             "runtime": max(j["runtime"] for j in top),
+             "mem_mb": sum(j["mem_mb"] for j in top)}]
