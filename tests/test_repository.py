@@ -22,3 +22,24 @@ def test_no_file_cites_material_outside_the_repository():
     assert offenders == [], f"cite docs/ instead: {offenders}"
     for doc in ("docs/metrics.md", "docs/models.md"):
         assert (REPO / doc).is_file()
+
+
+# issue 22's sizes: a module or class a newcomer can read in one sitting
+MAX_MODULE_LINES, MAX_CLASS_LINES = 600, 300
+
+
+def test_no_library_module_or_class_outgrows_one_reading():
+    import ast
+
+    too_long = []
+    for path in sorted((REPO / "prh").rglob("*.py")):
+        text = path.read_text()
+        name = path.relative_to(REPO).as_posix()
+        if len(text.splitlines()) > MAX_MODULE_LINES:
+            too_long.append(f"{name}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef) and \
+                    node.end_lineno - node.lineno + 1 > MAX_CLASS_LINES:
+                too_long.append(f"{name}: class {node.name} "
+                                f"{node.end_lineno - node.lineno + 1} lines")
+    assert too_long == [], f"split by concept: {too_long}"
