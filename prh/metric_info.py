@@ -20,7 +20,10 @@ class MetricInfo:
     name: str
     defaults: Mapping[str, Any]
     symmetric: bool
-    family: str  # "knn" (neighbour lists), "kernel" (Gram matrices) or "cca"
+    # the per-layer terms it is computed from: "knn" (neighbour lists),
+    # "kernel" (Gram matrices), "cca" (singular bases), "shape" (centred
+    # layers), "rsa" (dissimilarity matrices), "regression" (ridge residuals)
+    family: str
     description: str
     min_samples: int = 2
     choices: Mapping[str, tuple] = field(default_factory=dict)
@@ -34,6 +37,15 @@ class MetricInfo:
     # "calibrated" when coverage stayed in [0.92, 0.98], "conservative" when
     # above (intervals too wide, p-values of comparisons and trends too large)
     interval_coverage: str = "calibrated"
+    # what the follow-up literature compares across: "local" (neighbourhoods),
+    # "global" (the whole geometry) or "predictive" (one space fitted from the other)
+    kind: str = "global"
+    # the `similarity` registry's (nacloos/similarity-repository) id of the same
+    # number, "" where it has none (docs/metrics.md, "Measure ids")
+    registry_id: str = ""
+    # computed from the preprocessed layers themselves, not only their Gram
+    # matrices: stats files then keep the layers (prh.config.plan)
+    needs_layers: bool = False
 
     def max_score(self, **params: Any) -> float:
         """The largest score the metric can reach (lcs_knn is not normalised: k)."""
@@ -52,6 +64,8 @@ class MetricInfo:
             out["topk"] = int(p["topk"]) + 1
         if "cca_dim" in p:
             out["cca_dim"] = int(p["cca_dim"])
+        if "folds" in p:
+            out["folds"] = int(p["folds"])
         return out
 
 
@@ -61,36 +75,50 @@ CKA_EPS = 1e-6
 
 _KNN = {"topk": 10}
 _KERNEL = {"kernel": "ip", "sigma": 1.0, "eps": CKA_EPS}
+#: neighbours and dissimilarities: cosine of the preprocessed rows, or
+#: Euclidean between the clamped rows before their L2 normalisation
+#: (docs/metrics.md, section 2)
+DISTANCES = ("cosine", "euclidean")
+_DISTANCE = {"distance": DISTANCES}
 
 METRICS: dict[str, MetricInfo] = {
     m.name: m
     for m in [
         MetricInfo("mutual_knn", _KNN, True, "knn",
                    "mean fraction of shared k nearest neighbours",
-                   interval_coverage="conservative"),
+                   interval_coverage="conservative", kind="local"),
         MetricInfo("cycle_knn", _KNN, False, "knn",
                    "fraction of samples found among A's neighbours of their B-neighbours",
-                   interval_coverage="conservative"),
+                   interval_coverage="conservative", kind="local"),
         MetricInfo("lcs_knn", _KNN, True, "knn",
                    "mean longest common subsequence of the ordered kNN lists (0..k)",
-                   interval_coverage="conservative"),
+                   interval_coverage="conservative", kind="local"),
         MetricInfo("edit_distance_knn", _KNN, True, "knn",
                    "1 - mean Levenshtein distance of the ordered kNN lists / k",
-                   interval_coverage="conservative"),
+                   interval_coverage="conservative", kind="local"),
         MetricInfo("cka", _KERNEL, True, "kernel",
                    "centred kernel alignment, biased HSIC",
-                   choices={"kernel": ("ip", "rbf")}, interval=("jackknife", 20)),
+                   choices={"kernel": ("ip", "rbf")}, interval=("jackknife", 20),
+                   registry_id="cka-kernel=linear-hsic=gretton-score"),
         MetricInfo("unbiased_cka", _KERNEL, True, "kernel",
                    "centred kernel alignment, unbiased HSIC (Song et al. 2012)",
                    min_samples=4, choices={"kernel": ("ip", "rbf")},
-                   interval=("jackknife", 20)),
+                   interval=("jackknife", 20), registry_id="cka-kernel=linear-hsic=song-score"),
         # HSIC_u(M*K, M*L) is not symmetric in its arguments once the mask breaks
         # the kernels' symmetry, so cknna(A, B) and cknna(B, A) can differ slightly.
         MetricInfo("cknna", {"topk": 10}, False, "kernel",
                    "CKA restricted to mutual k-nearest-neighbour pairs", min_samples=4,
-                   interval_coverage="conservative"),
+                   interval_coverage="conservative", kind="local"),
         MetricInfo("svcca", {"cca_dim": 10}, True, "cca",
                    "mean canonical correlation of the top singular subspaces"),
+        MetricInfo("procrustes", {}, True, "shape",
+                   "orthogonal Procrustes similarity: nuclear norm of Xc^T Yc, unit-Frobenius layers",
+                   registry_id="shape_metric-alpha=1-score", needs_layers=True,
+                   interval=("jackknife", 20), interval_coverage="not measured"),
+        MetricInfo("procrustes_angular", {}, True, "shape",
+                   "1 - (Procrustes angle arccos(procrustes)) / (pi/2) (Williams et al. 2021)",
+                   registry_id="procrustes-angular-score", needs_layers=True,
+                   interval=("jackknife", 20), interval_coverage="not measured"),
     ]
 }
 

@@ -1,4 +1,5 @@
-"""The paper's eight alignment metrics between two sets of paired features.
+"""The alignment metrics between two sets of paired features: the paper's
+eight and the measures of the follow-up literature.
 
 Definitions follow ``docs/metrics.md`` (the contract with the paper's
 reference code). ``measure(name, A, B, **params)`` scores one pair of N x D
@@ -259,6 +260,27 @@ def _svcca(a, b, cca_dim):
     return torch.linalg.svdvals(u1.T @ u2).mean()
 
 
+def _centred_nuclear_norm(a, b):
+    """||A^T B||_* of the column-centred A and B scaled to unit Frobenius norm
+    (float64); zero-padding the narrower to a common width would add zero rows
+    or columns to A^T B and leave it unchanged. 0 when either is constant."""
+    a, b = a.double(), b.double()
+    a, b = a - a.mean(dim=0), b - b.mean(dim=0)
+    norms = torch.linalg.matrix_norm(a) * torch.linalg.matrix_norm(b)
+    if not bool(norms > 0):
+        return torch.zeros((), dtype=torch.float64)
+    return torch.linalg.svdvals(a.T @ b).sum() / norms
+
+
+def _procrustes(a, b):
+    return _centred_nuclear_norm(a, b)
+
+
+def _procrustes_angular(a, b):
+    theta = torch.arccos(_centred_nuclear_norm(a, b).clamp(0.0, 1.0))
+    return 1.0 - theta / (torch.pi / 2)
+
+
 _IMPLEMENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
     "mutual_knn": _mutual_knn,
     "cycle_knn": _cycle_knn,
@@ -268,6 +290,8 @@ _IMPLEMENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
     "unbiased_cka": _unbiased_cka,
     "cknna": _cknna,
     "svcca": _svcca,
+    "procrustes": _procrustes,
+    "procrustes_angular": _procrustes_angular,
 }
 
 

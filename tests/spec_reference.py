@@ -122,7 +122,30 @@ def svcca(a, b, cca_dim=10):
     return float(np.linalg.svd(top_u(a).T @ top_u(b), compute_uv=False).mean())
 
 
+def _centred_unit(x):
+    x = x.astype(np.float64)
+    x = x - x.mean(0)
+    norm = np.linalg.norm(x)
+    return x / norm if norm > 0 else x
+
+
+def procrustes(a, b):
+    # zero-pad the narrower to a common width, then 1 - min over orthogonal R of ||A R - B||^2 / 2
+    a, b = _centred_unit(a), _centred_unit(b)
+    width = max(a.shape[1], b.shape[1])
+    a = np.pad(a, ((0, 0), (0, width - a.shape[1])))
+    b = np.pad(b, ((0, 0), (0, width - b.shape[1])))
+    u, _, vt = np.linalg.svd(a.T @ b)
+    r = u @ vt
+    return 1.0 - np.sum((a @ r - b) ** 2) / 2 if np.any(a) and np.any(b) else 0.0
+
+
+def procrustes_angular(a, b):
+    return 1.0 - np.arccos(np.clip(procrustes(a, b), 0.0, 1.0)) / (np.pi / 2)
+
+
 METRICS = {
+    "procrustes": procrustes, "procrustes_angular": procrustes_angular,
     "mutual_knn": mutual_knn, "cycle_knn": cycle_knn, "lcs_knn": lcs_knn,
     "edit_distance_knn": edit_distance_knn, "cka": cka, "unbiased_cka": unbiased_cka,
     "cknna": cknna, "svcca": svcca,

@@ -1,0 +1,118 @@
+"""The measures beyond the paper's eight (issue 23): each against an
+independent reference (another library, or the published formula in
+numpy/scipy, never prh's code path) on random cases, its symmetry or
+asymmetry, degenerate layers, and its layer sweep and permuted sweep."""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+import spec_reference as ref
+from prh.metrics import get_metric, measure
+from prh.sweep.cache import ModelStats
+from prh.sweep.dispatch import layer_scores, permuted_sweeps, sweep
+
+CPU = torch.device("cpu")
+NEW = ["procrustes", "procrustes_angular"]
+
+
+def related(rng, n, da, db, shared=4, noise=0.5):
+    """Two float32 matrices with a shared latent (scores well above chance)."""
+    latent = rng.normal(size=(n, shared))
+    a = latent @ rng.normal(size=(shared, da)) + noise * rng.normal(size=(n, da))
+    b = latent @ rng.normal(size=(shared, db)) + noise * rng.normal(size=(n, db))
+    return a.astype(np.float32), b.astype(np.float32)
+
+
+# --- Procrustes ----------------------------------------------------------------
+
+def scipy_procrustes(a, b):
+    """1 - min_R ||A R - B||_F^2 / 2 over orthogonal R (scipy's solver) of
+    the centred, unit-Frobenius layers zero-padded to one width."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    a, b = a - a.mean(0), b - b.mean(0)
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    width = max(a.shape[1], b.shape[1])
+    a = np.pad(a, ((0, 0), (0, width - a.shape[1])))
+    b = np.pad(b, ((0, 0), (0, width - b.shape[1])))
+    r, _ = scipy.linalg.orthogonal_procrustes(a, b)
+    return 1.0 - np.linalg.norm(a @ r - b) ** 2 / 2
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_procrustes_equals_scipy_orthogonal_procrustes(seed):
+    rng = np.random.default_rng(100 + seed)
+    n = int(rng.integers(12, 60))
+    da, db = (int(d) for d in rng.integers(2, 80, size=2))  # wider than N in some cases
+    a, b = related(rng, n, da, db)
+    want = scipy_procrustes(a, b)
+    assert measure("procrustes", a, b) == pytest.approx(want, abs=1e-6)
+    # the angular shape metric (Williams et al. 2021) as a score
+    theta = np.arccos(np.clip(want, 0, 1))
+    assert measure("procrustes_angular", a, b) == pytest.approx(1 - theta / (np.pi / 2), abs=1e-6)
+    # the sweep of one-layer models (its own code path: factors, QR when wider than N)
+    for metric in NEW:
+        got = layer_scores([a], [b], metric, q=1.0, normalize=False, device="cpu")
+        assert got[0, 0] == pytest.approx(measure(metric, a, b), abs=1e-6)
+
+
+def test_procrustes_is_symmetric_and_invariant_to_rotation_and_scale():
+    rng = np.random.default_rng(1)
+    a, b = related(rng, 50, 7, 11)
+    q, _ = np.linalg.qr(rng.normal(size=(11, 11)))
+    for metric in NEW:
+        base = measure(metric, a, b)
+        assert measure(metric, b, a) == pytest.approx(base, abs=1e-9)
+        moved = (1e3 * b @ q + 5.0).astype(np.float32)  # rotated, scaled, shifted
+        assert measure(metric, a, moved) == pytest.approx(base, abs=1e-5)
+        assert measure(metric, a, a) == pytest.approx(1.0, abs=1e-6)
+
+
+# --- every new measure: sweep, permuted sweep, degenerate layers ------------------
+
+def two_models(rng, n=36, widths_x=(5, 9, 40), widths_y=(7, 3)):
+    latent = rng.normal(size=(n, 3))
+    make = lambda w: (latent @ rng.normal(size=(3, w)) + 0.6 * rng.normal(size=(n, w))).astype(np.float32)
+    return [make(w) for w in widths_x], [make(w) for w in widths_y]
+
+
+@pytest.mark.parametrize("metric", NEW)
+def test_identity_permutation_gives_the_sweep(metric):
+    rng = np.random.default_rng(2)
+    xs, ys = two_models(rng)
+    sx, sy = ModelStats.from_features(xs, device="cpu"), ModelStats.from_features(ys, device="cpu")
+    plain = sweep(sx, sy, metric)
+    ident = permuted_sweeps(sx, sy, metric, np.arange(sx.n)[None])[0]
+    np.testing.assert_allclose(ident, plain, atol=1e-12, rtol=0)
+    # and a real permutation is the sweep of Y reordered, from scratch
+    perm = rng.permutation(sx.n)
+    moved = permuted_sweeps(sx, sy, metric, perm[None])[0]
+    np.testing.assert_allclose(moved, layer_scores(xs, [y[perm] for y in ys], metric, device="cpu"),
+                               atol=1e-9)
+
+
+@pytest.mark.parametrize("metric", NEW)
+def test_degenerate_layers(metric):
+    rng = np.random.default_rng(3)
+    n = 30
+    base = rng.normal(size=(n, 6))
+    constant = np.tile(rng.normal(size=(1, 6)), (n, 1))
+    # nearly parallel rows: a large shared mean plus variations of 1e-3 of it
+    parallel = 1.0 + 1e-3 * base
+    layers = [x.astype(np.float32) for x in (base, constant, parallel, 1e20 * base, 1e-30 * base)]
+    sx = ModelStats.from_features(layers, q=1.0, device="cpu")
+    sy = ModelStats.from_features([layers[0]], q=1.0, device="cpu")
+    s = sweep(sx, sy, metric)[:, 0]
+    assert np.isnan(s[1])  # a constant layer is not scored
+    assert np.all(np.isfinite(np.delete(s, 1)))
+    # after the row normalisation the scale is gone: huge and tiny layers score as base
+    assert s[3] == pytest.approx(s[0], abs=1e-6) and s[4] == pytest.approx(s[0], abs=1e-6)
+    # nearly parallel rows: the float64 definition on the same float32 input
+    unit = lambda x: x.astype(np.float64) / np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
+    want = ref.METRICS[metric](unit(layers[2]), unit(layers[0]), **get_metric(metric).defaults)
+    assert s[2] == pytest.approx(want, abs=1e-5)
+    # the plain measure of a constant representation is finite, not NaN
+    assert math.isfinite(measure(metric, layers[1], layers[0]))
