@@ -119,6 +119,14 @@ METRICS: dict[str, MetricInfo] = {
                    "1 - (Procrustes angle arccos(procrustes)) / (pi/2) (Williams et al. 2021)",
                    registry_id="procrustes-angular-score", needs_layers=True,
                    interval=("jackknife", 20), interval_coverage="not measured"),
+        MetricInfo("rsa_pearson", {"distance": "cosine"}, True, "rsa",
+                   "Pearson correlation of the RDMs' upper triangles",
+                   choices=_DISTANCE, registry_id="rsa-rdm=squared_euclidean-compare=corr",
+                   interval=("jackknife", 20), interval_coverage="not measured"),
+        MetricInfo("rsa_spearman", {"distance": "cosine"}, True, "rsa",
+                   "Spearman correlation of the RDMs' upper triangles",
+                   choices=_DISTANCE, registry_id="rsa-rdm=squared_euclidean-compare=spearman",
+                   interval=("jackknife", 20), interval_coverage="not measured"),
     ]
 }
 

@@ -200,6 +200,17 @@ def top_left_singular_vectors(x: torch.Tensor, d: int) -> torch.Tensor:
     return u[:, :d]
 
 
+def average_ranks(v: torch.Tensor) -> torch.Tensor:
+    """1-based ranks of a 1-d tensor, ties sharing their mean rank (as
+    ``scipy.stats.rankdata``), float64."""
+    order = torch.argsort(v, stable=True)
+    _, group, counts = torch.unique_consecutive(v[order], return_inverse=True, return_counts=True)
+    last = counts.cumsum(0).double()
+    ranks = torch.empty(v.shape, dtype=torch.float64, device=v.device)
+    ranks[order] = (last - (counts.double() - 1.0) / 2.0)[group]
+    return ranks
+
+
 # ----------------------------------------------------------------------------
 # The metrics, one pair of matrices at a time.
 
@@ -281,6 +292,34 @@ def _procrustes_angular(a, b):
     return 1.0 - theta / (torch.pi / 2)
 
 
+def _rdm(x, distance):
+    """Upper triangle (row by row) of the RDM of rows x, float64: 1 - cosine
+    (1 where a row is zero), or the Euclidean distance."""
+    x = x.double()
+    n = x.shape[0]
+    iu = torch.triu_indices(n, n, 1, device=x.device)
+    if distance == "euclidean":
+        return torch.cdist(x, x)[iu[0], iu[1]]
+    norms = torch.linalg.vector_norm(x, dim=1)
+    unit = x / torch.where(norms > 0, norms, torch.ones_like(norms))[:, None]
+    return (1.0 - unit @ unit.T)[iu[0], iu[1]]
+
+
+def _correlation(u, v):
+    """Pearson correlation of two vectors; 0 when either is constant."""
+    u, v = u - u.mean(), v - v.mean()
+    den = torch.linalg.vector_norm(u) * torch.linalg.vector_norm(v)
+    return (u @ v) / den if bool(den > 0) else torch.zeros((), dtype=torch.float64)
+
+
+def _rsa_pearson(a, b, distance):
+    return _correlation(_rdm(a, distance), _rdm(b, distance))
+
+
+def _rsa_spearman(a, b, distance):
+    return _correlation(average_ranks(_rdm(a, distance)), average_ranks(_rdm(b, distance)))
+
+
 _IMPLEMENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
     "mutual_knn": _mutual_knn,
     "cycle_knn": _cycle_knn,
@@ -292,6 +331,8 @@ _IMPLEMENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
     "svcca": _svcca,
     "procrustes": _procrustes,
     "procrustes_angular": _procrustes_angular,
+    "rsa_pearson": _rsa_pearson,
+    "rsa_spearman": _rsa_spearman,
 }
 
 

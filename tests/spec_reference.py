@@ -144,7 +144,36 @@ def procrustes_angular(a, b):
     return 1.0 - np.arccos(np.clip(procrustes(a, b), 0.0, 1.0)) / (np.pi / 2)
 
 
+def _rdm_upper(x, distance):
+    x = x.astype(np.float64)
+    n = len(x)
+    if distance == "cosine":
+        norms = np.linalg.norm(x, axis=1)
+        d = np.array([[1.0 - (x[i] @ x[j] / (norms[i] * norms[j]) if norms[i] * norms[j] > 0 else 0.0)
+                       for j in range(n)] for i in range(n)])
+    else:
+        d = np.array([[np.linalg.norm(x[i] - x[j]) for j in range(n)] for i in range(n)])
+    return d[np.triu_indices(n, 1)]
+
+
+def _corr(u, v):
+    u, v = u - u.mean(), v - v.mean()
+    den = np.linalg.norm(u) * np.linalg.norm(v)
+    return float(u @ v / den) if den > 0 else 0.0
+
+
+def rsa_pearson(a, b, distance="cosine"):
+    return _corr(_rdm_upper(a, distance), _rdm_upper(b, distance))
+
+
+def rsa_spearman(a, b, distance="cosine"):
+    from scipy.stats import rankdata
+
+    return _corr(rankdata(_rdm_upper(a, distance)), rankdata(_rdm_upper(b, distance)))
+
+
 METRICS = {
+    "rsa_pearson": rsa_pearson, "rsa_spearman": rsa_spearman,
     "procrustes": procrustes, "procrustes_angular": procrustes_angular,
     "mutual_knn": mutual_knn, "cycle_knn": cycle_knn, "lcs_knn": lcs_knn,
     "edit_distance_knn": edit_distance_knn, "cka": cka, "unbiased_cka": unbiased_cka,

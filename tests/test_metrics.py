@@ -228,7 +228,7 @@ def test_zero_vectors_do_not_produce_nan():
 def test_registry_lists_defaults_and_symmetry():
     assert set(METRICS) == {"mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn",
                             "cka", "unbiased_cka", "cknna", "svcca",
-                            "procrustes", "procrustes_angular"}
+                            "procrustes", "procrustes_angular", "rsa_pearson", "rsa_spearman"}
     assert METRICS["mutual_knn"].defaults == {"topk": 10}
     assert METRICS["svcca"].defaults == {"cca_dim": 10}
     assert METRICS["cka"].defaults == {"kernel": "ip", "sigma": 1.0, "eps": 1e-6}

@@ -15,14 +15,14 @@ import torch
 
 from ..devices import resolve_device
 from ..metrics import get_metric, resolve_params
-from . import cca, kernel, knn, procrustes
+from . import cca, kernel, knn, procrustes, rsa
 from .cache import ModelStats
 
 #: metric -> its family's sweep fn(sx, sy, **params) -> (Lx, Ly) float64
 _SWEEPS: dict[str, Callable[..., torch.Tensor]] = {**knn.SWEEPS, **kernel.SWEEPS, **cca.SWEEPS,
-                                                   **procrustes.SWEEPS}
+                                                   **procrustes.SWEEPS, **rsa.SWEEPS}
 #: metrics whose nulls score a batch of permutations at once: fn(sx, sy, perms, **params)
-_PERMUTED: dict[str, Callable[..., torch.Tensor]] = dict(kernel.PERMUTED)
+_PERMUTED: dict[str, Callable[..., torch.Tensor]] = {**kernel.PERMUTED, **rsa.PERMUTED}
 
 
 def _check_pair(sx: ModelStats, sy: ModelStats, metric: str, params: dict) -> dict:
