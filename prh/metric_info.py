@@ -73,7 +73,7 @@ class MetricInfo:
 # CKA take it as their parameter ``eps`` (0: the plain ratio); see docs/cka_epsilon.md.
 CKA_EPS = 1e-6
 
-_KNN = {"topk": 10}
+_KNN = {"topk": 10, "distance": "cosine"}
 _KERNEL = {"kernel": "ip", "sigma": 1.0, "eps": CKA_EPS}
 #: neighbours and dissimilarities: cosine of the preprocessed rows, or
 #: Euclidean between the clamped rows before their L2 normalisation
@@ -86,16 +86,16 @@ METRICS: dict[str, MetricInfo] = {
     for m in [
         MetricInfo("mutual_knn", _KNN, True, "knn",
                    "mean fraction of shared k nearest neighbours",
-                   interval_coverage="conservative", kind="local"),
+                   interval_coverage="conservative", choices=_DISTANCE, kind="local"),
         MetricInfo("cycle_knn", _KNN, False, "knn",
                    "fraction of samples found among A's neighbours of their B-neighbours",
-                   interval_coverage="conservative", kind="local"),
+                   interval_coverage="conservative", choices=_DISTANCE, kind="local"),
         MetricInfo("lcs_knn", _KNN, True, "knn",
                    "mean longest common subsequence of the ordered kNN lists (0..k)",
-                   interval_coverage="conservative", kind="local"),
+                   interval_coverage="conservative", choices=_DISTANCE, kind="local"),
         MetricInfo("edit_distance_knn", _KNN, True, "knn",
                    "1 - mean Levenshtein distance of the ordered kNN lists / k",
-                   interval_coverage="conservative", kind="local"),
+                   interval_coverage="conservative", choices=_DISTANCE, kind="local"),
         MetricInfo("cka", _KERNEL, True, "kernel",
                    "centred kernel alignment, biased HSIC",
                    choices={"kernel": ("ip", "rbf")}, interval=("jackknife", 20),
@@ -127,6 +127,9 @@ METRICS: dict[str, MetricInfo] = {
                    "Spearman correlation of the RDMs' upper triangles",
                    choices=_DISTANCE, registry_id="rsa-rdm=squared_euclidean-compare=spearman",
                    interval=("jackknife", 20), interval_coverage="not measured"),
+        MetricInfo("jaccard_knn", _KNN, True, "knn",
+                   "mean Jaccard index |A & B| / |A | B| of the two kNN sets",
+                   choices=_DISTANCE, kind="local", interval_coverage="not measured"),
     ]
 }
 

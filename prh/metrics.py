@@ -215,30 +215,42 @@ def average_ranks(v: torch.Tensor) -> torch.Tensor:
 # The metrics, one pair of matrices at a time.
 
 
-def _knn(x: torch.Tensor, k: int) -> torch.Tensor:
-    return knn_from_gram(ranking_gram(x)[0], k, inplace=True)[0]
+def _knn(x: torch.Tensor, k: int, distance: str = "cosine") -> torch.Tensor:
+    """Neighbour lists by inner products (cosine on unit rows) or by Euclidean
+    distance, from the centred rows (no cancellation against their mean)."""
+    if distance == "cosine":
+        return knn_from_gram(ranking_gram(x)[0], k, inplace=True)[0]
+    xc = centre_layer(x)[0]
+    sq = (xc * xc).sum(dim=1)
+    return knn_from_gram(2.0 * (xc @ xc.T) - sq[:, None] - sq[None, :], k, inplace=True)[0]
 
 
-def _mutual_knn(a, b, topk):
-    ka, kb = _knn(a, topk), _knn(b, topk)
+def _mutual_knn(a, b, topk, distance="cosine"):
+    ka, kb = _knn(a, topk, distance), _knn(b, topk, distance)
     shared = (ka[:, :, None] == kb[:, None, :]).sum()
     return shared.double() / (a.shape[0] * topk)
 
 
-def _cycle_knn(a, b, topk):
-    ka, kb = _knn(a, topk), _knn(b, topk)
+def _jaccard_knn(a, b, topk, distance="cosine"):
+    ka, kb = _knn(a, topk, distance), _knn(b, topk, distance)
+    shared = (ka[:, :, None] == kb[:, None, :]).sum(dim=(1, 2)).double()
+    return (shared / (2 * topk - shared)).mean()
+
+
+def _cycle_knn(a, b, topk, distance="cosine"):
+    ka, kb = _knn(a, topk, distance), _knn(b, topk, distance)
     back = ka[kb]  # (N, k, k): A's neighbours of each of n's B-neighbours
     n = a.shape[0]
     found = (back == torch.arange(n, device=a.device)[:, None, None]).flatten(1).any(dim=1)
     return found.double().mean()
 
 
-def _lcs_knn(a, b, topk):
-    return lcs_length(_knn(a, topk), _knn(b, topk)).double().mean()
+def _lcs_knn(a, b, topk, distance="cosine"):
+    return lcs_length(_knn(a, topk, distance), _knn(b, topk, distance)).double().mean()
 
 
-def _edit_distance_knn(a, b, topk):
-    dist = levenshtein(_knn(a, topk), _knn(b, topk)).double()
+def _edit_distance_knn(a, b, topk, distance="cosine"):
+    dist = levenshtein(_knn(a, topk, distance), _knn(b, topk, distance)).double()
     return 1.0 - dist.mean() / topk
 
 
@@ -333,6 +345,7 @@ _IMPLEMENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
     "procrustes_angular": _procrustes_angular,
     "rsa_pearson": _rsa_pearson,
     "rsa_spearman": _rsa_spearman,
+    "jaccard_knn": _jaccard_knn,
 }
 
 

@@ -34,22 +34,28 @@ def levenshtein(x, y) -> int:
     return prev[-1]
 
 
-def mutual_knn(a, b, topk):
+def mutual_knn(a, b, topk, distance="cosine"):
     ka, kb = knn(a, topk), knn(b, topk)
     return float(np.mean([len(set(ka[n]) & set(kb[n])) / topk for n in range(len(a))]))
 
 
-def cycle_knn(a, b, topk):
+def jaccard_knn(a, b, topk, distance="cosine"):
+    ka, kb = knn(a, topk), knn(b, topk)
+    return float(np.mean([len(set(ka[n]) & set(kb[n])) / len(set(ka[n]) | set(kb[n]))
+                          for n in range(len(a))]))
+
+
+def cycle_knn(a, b, topk, distance="cosine"):
     ka, kb = knn(a, topk), knn(b, topk)
     return float(np.mean([n in set(ka[kb[n]].ravel()) for n in range(len(a))]))
 
 
-def lcs_knn(a, b, topk):
+def lcs_knn(a, b, topk, distance="cosine"):
     ka, kb = knn(a, topk), knn(b, topk)
     return float(np.mean([lcs(list(ka[n]), list(kb[n])) for n in range(len(a))]))
 
 
-def edit_distance_knn(a, b, topk):
+def edit_distance_knn(a, b, topk, distance="cosine"):
     ka, kb = knn(a, topk), knn(b, topk)
     return 1.0 - float(np.mean([levenshtein(list(ka[n]), list(kb[n])) for n in range(len(a))])) / topk
 
@@ -173,7 +179,7 @@ def rsa_spearman(a, b, distance="cosine"):
 
 
 METRICS = {
-    "rsa_pearson": rsa_pearson, "rsa_spearman": rsa_spearman,
+    "jaccard_knn": jaccard_knn, "rsa_pearson": rsa_pearson, "rsa_spearman": rsa_spearman,
     "procrustes": procrustes, "procrustes_angular": procrustes_angular,
     "mutual_knn": mutual_knn, "cycle_knn": cycle_knn, "lcs_knn": lcs_knn,
     "edit_distance_knn": edit_distance_knn, "cka": cka, "unbiased_cka": unbiased_cka,

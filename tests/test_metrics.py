@@ -11,7 +11,7 @@ import spec_reference as ref
 from prh.metrics import METRICS, get_metric, list_metrics, measure
 from prh.sequences import lcs_length, levenshtein
 
-KNN_METRICS = ["mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn"]
+KNN_METRICS = ["mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "jaccard_knn"]
 
 
 def unit_rows(rng, n, d):
@@ -228,8 +228,9 @@ def test_zero_vectors_do_not_produce_nan():
 def test_registry_lists_defaults_and_symmetry():
     assert set(METRICS) == {"mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn",
                             "cka", "unbiased_cka", "cknna", "svcca",
-                            "procrustes", "procrustes_angular", "rsa_pearson", "rsa_spearman"}
-    assert METRICS["mutual_knn"].defaults == {"topk": 10}
+                            "procrustes", "procrustes_angular", "rsa_pearson", "rsa_spearman",
+                            "jaccard_knn"}
+    assert METRICS["mutual_knn"].defaults == {"topk": 10, "distance": "cosine"}
     assert METRICS["svcca"].defaults == {"cca_dim": 10}
     assert METRICS["cka"].defaults == {"kernel": "ip", "sigma": 1.0, "eps": 1e-6}
     assert METRICS["mutual_knn"].symmetric and not METRICS["cycle_knn"].symmetric

@@ -16,7 +16,8 @@ from prh.sweep.cache import ModelStats
 from prh.sweep.dispatch import layer_scores, permuted_sweeps, sweep
 
 CPU = torch.device("cpu")
-NEW = ["procrustes", "procrustes_angular", "rsa_pearson", "rsa_spearman"]
+NEW = ["procrustes", "procrustes_angular", "rsa_pearson", "rsa_spearman", "jaccard_knn"]
+KNN = ["mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "jaccard_knn"]
 
 
 def related(rng, n, da, db, shared=4, noise=0.5):
@@ -133,6 +134,89 @@ def test_rsa_ranks_are_average_ranks_over_ties():
     np.testing.assert_array_equal(average_ranks(torch.from_numpy(v)).numpy(), rankdata(v))
 
 
+# --- Jaccard, and Euclidean neighbours for every kNN metric -------------------------
+
+def sklearn_lists(x, k, metric):
+    from sklearn.neighbors import NearestNeighbors
+
+    nn = NearestNeighbors(n_neighbors=k + 1, metric=metric, algorithm="brute").fit(x.astype(np.float64))
+    idx = nn.kneighbors(return_distance=False)  # the sample itself left out
+    return [set(row) for row in idx[:, :k]]
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("distance", ["cosine", "euclidean"])
+def test_jaccard_equals_sklearn_neighbour_sets(seed, distance):
+    rng = np.random.default_rng(300 + seed)
+    n, k = int(rng.integers(20, 80)), int(rng.integers(1, 8))
+    a, b = related(rng, n, 6, 9, noise=1.0)
+    a *= rng.uniform(0.2, 5.0, size=(n, 1)).astype(np.float32)  # norms that differ
+    if distance == "cosine":  # measure ranks by inner products: cosines of unit rows
+        a, b = unit(a).astype(np.float32), unit(b).astype(np.float32)
+    la, lb = sklearn_lists(a, k, distance), sklearn_lists(b, k, distance)
+    want = np.mean([len(p & q) / len(p | q) for p, q in zip(la, lb)])
+    assert measure("jaccard_knn", a, b, topk=k, distance=distance) == pytest.approx(want, abs=1e-12)
+    mutual = np.mean([len(p & q) / k for p, q in zip(la, lb)])
+    assert measure("mutual_knn", a, b, topk=k, distance=distance) == pytest.approx(mutual, abs=1e-12)
+
+
+@pytest.mark.parametrize("metric", KNN)
+def test_euclidean_neighbours_skip_the_normalisation(metric):
+    rng = np.random.default_rng(5)
+    xs, ys = two_models(rng, n=50, widths_x=(6, 11), widths_y=(9,))
+    xs = [x * rng.uniform(0.1, 10.0, size=(50, 1)).astype(np.float32) for x in xs]
+    p = {"topk": 4}
+    euclid = layer_scores(xs, ys, metric, q=1.0, distance="euclidean", device="cpu", **p)
+    # the Euclidean neighbours of the rows as given (no clamp: q = 1), not of unit rows
+    want = np.array([[measure(metric, x, y, distance="euclidean", **p) for y in ys] for x in xs])
+    np.testing.assert_allclose(euclid, want, atol=1e-12)
+    unit32 = lambda x: unit(x).astype(np.float32)
+    cosine = layer_scores(xs, ys, metric, q=1.0, device="cpu", **p)
+    want = np.array([[measure(metric, unit32(x), unit32(y), **p) for y in ys] for x in xs])
+    np.testing.assert_allclose(cosine, want, atol=1e-12)
+    assert np.abs(euclid - cosine).max() > 0.05  # the option changes the scores here
+    # on unit rows the two kinds of neighbours coincide
+    assert layer_scores([unit32(x) for x in xs], [unit32(y) for y in ys], metric, q=1.0,
+                        distance="euclidean",
+                        normalize=False, device="cpu", **p) == pytest.approx(cosine, abs=1e-12)
+
+
+def test_euclidean_neighbours_from_stats_files(tmp_path):
+    import h5py
+
+    from prh.formats.stats import load_model_stats, save_model_stats
+
+    rng = np.random.default_rng(6)
+    xs, ys = two_models(rng)
+    sx, sy = ModelStats.from_features(xs, device="cpu"), ModelStats.from_features(ys, device="cpu")
+    save_model_stats(sx, tmp_path / "x.h5", topk=[5])
+    lx = load_model_stats(tmp_path / "x.h5", "cpu")
+    for metric in ("mutual_knn", "rsa_spearman"):
+        p = {"topk": 5} if "knn" in metric else {}
+        np.testing.assert_allclose(sweep(lx, sy, metric, distance="euclidean", **p),
+                                   sweep(sx, sy, metric, distance="euclidean", **p), atol=1e-6)
+    with h5py.File(tmp_path / "x.h5", "a") as f:  # a stats file from before the row norms
+        del f["row_norms"]
+    old = load_model_stats(tmp_path / "x.h5", "cpu")
+    with pytest.raises(ValueError, match="distance: euclidean needs each row's norm"):
+        sweep(old, sy, "mutual_knn", topk=5, distance="euclidean")
+    assert sweep(old, sy, "mutual_knn", topk=5).shape == (3, 2)
+
+
+def test_euclidean_views_share_the_gram_matrices():
+    from prh.sweep.neighbours import euclidean_neighbours
+
+    rng = np.random.default_rng(7)
+    xs, ys = two_models(rng)
+    sx, sy = ModelStats.from_features(xs, device="cpu"), ModelStats.from_features(ys, device="cpu")
+    sweep(sx, sy, "cknna", topk=4)
+    sweep(sx, sy, "mutual_knn", topk=4, distance="euclidean")
+    view = euclidean_neighbours(sx)
+    assert view.grams() is sx.grams()
+    assert not torch.equal(view.knn(4)[0], sx.knn(4)[0])  # its own lists
+    assert ("knn", 4) in view._cache.own and ("knn", 4) in sx._cache
+
+
 # --- every new measure: sweep, permuted sweep, degenerate layers ------------------
 
 def two_models(rng, n=36, widths_x=(5, 9, 40), widths_y=(7, 3)):
@@ -141,20 +225,25 @@ def two_models(rng, n=36, widths_x=(5, 9, 40), widths_y=(7, 3)):
     return [make(w) for w in widths_x], [make(w) for w in widths_y]
 
 
-@pytest.mark.parametrize("metric", NEW)
-def test_identity_permutation_gives_the_sweep(metric):
+def family_params(metric):
+    p = {"topk": 4} if "knn" in metric else {}
+    return [p, {**p, "distance": "euclidean"}] if "distance" in get_metric(metric).defaults else [p]
+
+
+@pytest.mark.parametrize("metric,p", [(m, p) for m in NEW + KNN[:4] for p in family_params(m)])
+def test_identity_permutation_gives_the_sweep(metric, p):
     rng = np.random.default_rng(2)
     xs, ys = two_models(rng)
     sx, sy = ModelStats.from_features(xs, device="cpu"), ModelStats.from_features(ys, device="cpu")
-    plain = sweep(sx, sy, metric)
-    ident = permuted_sweeps(sx, sy, metric, np.arange(sx.n)[None])[0]
+    plain = sweep(sx, sy, metric, **p)
+    ident = permuted_sweeps(sx, sy, metric, np.arange(sx.n)[None], **p)[0]
     # float32 products of blocks in the nulls of the inner-product families
     np.testing.assert_allclose(ident, plain, atol=1e-12 if "procrustes" in metric else 1e-6, rtol=0)
     # and a real permutation is the sweep of Y reordered, from scratch
     perm = rng.permutation(sx.n)
-    moved = permuted_sweeps(sx, sy, metric, perm[None])[0]
-    np.testing.assert_allclose(moved, layer_scores(xs, [y[perm] for y in ys], metric, device="cpu"),
-                               atol=1e-6)  # float32 Gram matrices round per order
+    moved = permuted_sweeps(sx, sy, metric, perm[None], **p)[0]
+    np.testing.assert_allclose(moved, layer_scores(xs, [y[perm] for y in ys], metric, device="cpu",
+                                                   **p), atol=1e-6)  # float32 Gram matrices round per order
 
 
 @pytest.mark.parametrize("metric", NEW)

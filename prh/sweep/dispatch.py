@@ -15,12 +15,13 @@ import torch
 
 from ..devices import resolve_device
 from ..metrics import get_metric, resolve_params
-from . import cca, kernel, knn, procrustes, rsa
+from . import cca, kernel, knn, neighbours, procrustes, rsa
 from .cache import ModelStats
 
 #: metric -> its family's sweep fn(sx, sy, **params) -> (Lx, Ly) float64
 _SWEEPS: dict[str, Callable[..., torch.Tensor]] = {**knn.SWEEPS, **kernel.SWEEPS, **cca.SWEEPS,
-                                                   **procrustes.SWEEPS, **rsa.SWEEPS}
+                                                   **procrustes.SWEEPS, **rsa.SWEEPS,
+                                                   **neighbours.SWEEPS}
 #: metrics whose nulls score a batch of permutations at once: fn(sx, sy, perms, **params)
 _PERMUTED: dict[str, Callable[..., torch.Tensor]] = {**kernel.PERMUTED, **rsa.PERMUTED}
 
@@ -44,7 +45,8 @@ def sweep(sx: ModelStats, sy: ModelStats, metric: str, **params: Any) -> np.ndar
     """
     p = _check_pair(sx, sy, metric, params)
     with torch.inference_mode():
-        scores = _SWEEPS[metric](sx, sy, **p)
+        nx, ny, q = neighbours.by_distance(sx, sy, metric, p)
+        scores = _SWEEPS[metric](nx, ny, **q)
     return _mask_constant(sx, sy, scores.cpu().numpy())
 
 
@@ -60,6 +62,7 @@ def _mask_constant(sx: ModelStats, sy: ModelStats, scores: np.ndarray) -> np.nda
 
 def _permuted(sx: ModelStats, sy: ModelStats, metric: str, perms: torch.Tensor,
               params: dict) -> torch.Tensor:
+    sx, sy, params = neighbours.by_distance(sx, sy, metric, params)
     if metric in _PERMUTED:
         return _PERMUTED[metric](sx, sy, perms, **params)
     return torch.stack([_SWEEPS[metric](sx, sy, perm=perm, **params) for perm in perms])
