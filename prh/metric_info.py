@@ -130,6 +130,12 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("jaccard_knn", _KNN, True, "knn",
                    "mean Jaccard index |A & B| / |A | B| of the two kNN sets",
                    choices=_DISTANCE, kind="local", interval_coverage="not measured"),
+        # The weights come from the first argument's neurons, so pwcca(A, B)
+        # and pwcca(B, A) differ; the reference weighs by the narrower layer.
+        MetricInfo("pwcca", {"pca_dim": 10}, False, "cca",
+                   "projection-weighted mean canonical correlation of the top principal "
+                   "subspaces (Morcos et al. 2018)", registry_id="pwcca", needs_layers=True,
+                   interval_coverage="not measured"),
     ]
 }
 

@@ -66,6 +66,8 @@ def resolve_params(name: str, params: Mapping[str, Any], n: int | None = None,
     if "cca_dim" in out:
         high = min([n, *dims]) if n is not None else None
         out["cca_dim"] = check_int(out["cca_dim"], "cca_dim", low=1, high=high)
+    if "pca_dim" in out:  # a layer narrower than pca_dim keeps all its directions
+        out["pca_dim"] = check_int(out["pca_dim"], "pca_dim", low=1)
     return out
 
 
@@ -332,6 +334,34 @@ def _rsa_spearman(a, b, distance):
     return _correlation(average_ranks(_rdm(a, distance)), average_ranks(_rdm(b, distance)))
 
 
+PWCCA_RANK_TOL = 1e-6  # singular values below this fraction of the largest are noise
+
+
+def _top_directions(x, d):
+    """Column-centred x (float64) and its top left singular vectors, at most
+    d, those with singular values above PWCCA_RANK_TOL of the largest."""
+    xc = x.double() - x.double().mean(dim=0)
+    u, sv, _ = torch.linalg.svd(xc, full_matrices=False)
+    r = int((sv > PWCCA_RANK_TOL * sv[0]).sum()) if bool(sv[0] > 0) else 0
+    return xc, u[:, :min(d, r)]
+
+
+def _pwcca(a, b, pca_dim):
+    """Morcos et al. (2018): canonical correlations of the two top principal
+    subspaces, weighted by how much of A's centred neurons each canonical
+    variate of A accounts for (sum over neurons of |<variate, neuron>|)."""
+    xa, ua = _top_directions(a, pca_dim)
+    _, ub = _top_directions(b, pca_dim)
+    if ua.shape[1] == 0 or ub.shape[1] == 0:
+        return torch.zeros((), dtype=torch.float64)
+    p, corr, _ = torch.linalg.svd(ua.T @ ub, full_matrices=False)
+    variates = ua @ p                          # (N, min(ra, rb)), orthonormal
+    alpha = (variates.T @ xa).abs().sum(dim=1)
+    if not bool(alpha.sum() > 0):
+        return torch.zeros((), dtype=torch.float64)
+    return (alpha * corr).sum() / alpha.sum()
+
+
 _IMPLEMENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
     "mutual_knn": _mutual_knn,
     "cycle_knn": _cycle_knn,
@@ -346,6 +376,7 @@ _IMPLEMENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
     "rsa_pearson": _rsa_pearson,
     "rsa_spearman": _rsa_spearman,
     "jaccard_knn": _jaccard_knn,
+    "pwcca": _pwcca,
 }
 
 

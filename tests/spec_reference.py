@@ -178,8 +178,24 @@ def rsa_spearman(a, b, distance="cosine"):
     return _corr(rankdata(_rdm_upper(a, distance)), rankdata(_rdm_upper(b, distance)))
 
 
+def pwcca(a, b, pca_dim=10):
+    def top(x):
+        x = x.astype(np.float64) - x.astype(np.float64).mean(0)
+        u, sv, _ = np.linalg.svd(x, full_matrices=False)
+        r = int(np.sum(sv > 1e-6 * sv[0])) if sv[0] > 0 else 0
+        return x, u[:, :min(pca_dim, r)]
+
+    xa, ua = top(a)
+    _, ub = top(b)
+    if ua.shape[1] == 0 or ub.shape[1] == 0:
+        return 0.0
+    p, corr, _ = np.linalg.svd(ua.T @ ub, full_matrices=False)
+    weights = np.abs((ua @ p).T @ xa).sum(1)
+    return float(weights @ corr / weights.sum()) if weights.sum() > 0 else 0.0
+
+
 METRICS = {
-    "jaccard_knn": jaccard_knn, "rsa_pearson": rsa_pearson, "rsa_spearman": rsa_spearman,
+    "pwcca": pwcca, "jaccard_knn": jaccard_knn, "rsa_pearson": rsa_pearson, "rsa_spearman": rsa_spearman,
     "procrustes": procrustes, "procrustes_angular": procrustes_angular,
     "mutual_knn": mutual_knn, "cycle_knn": cycle_knn, "lcs_knn": lcs_knn,
     "edit_distance_knn": edit_distance_knn, "cka": cka, "unbiased_cka": unbiased_cka,

@@ -16,7 +16,7 @@ from prh.sweep.cache import ModelStats
 from prh.sweep.dispatch import layer_scores, permuted_sweeps, sweep
 
 CPU = torch.device("cpu")
-NEW = ["procrustes", "procrustes_angular", "rsa_pearson", "rsa_spearman", "jaccard_knn"]
+NEW = ["procrustes", "procrustes_angular", "rsa_pearson", "rsa_spearman", "jaccard_knn", "pwcca"]
 KNN = ["mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "jaccard_knn"]
 
 
@@ -215,6 +215,57 @@ def test_euclidean_views_share_the_gram_matrices():
     assert view.grams() is sx.grams()
     assert not torch.equal(view.knn(4)[0], sx.knn(4)[0])  # its own lists
     assert ("knn", 4) in view._cache.own and ("knn", 4) in sx._cache
+
+
+# --- PWCCA ----------------------------------------------------------------------------
+
+def morcos_pwcca(x, y, dims, dims_y=None):
+    """Morcos et al. (2018)'s procedure in numpy/scipy: CCA of the two layers
+    (here their top ``dims`` principal components, the neurons kept), the
+    canonical directions of x orthonormalised by QR, weights sum_j
+    |<direction_i, neuron_j>| over x's neurons, normalised."""
+    def reduced(z):
+        z = z.astype(np.float64) - z.astype(np.float64).mean(0)
+        u, sv, vt = scipy.linalg.svd(z, full_matrices=False)
+        return u[:, :dims] * sv[:dims] @ vt[:dims]  # the projection, in the neurons' basis
+
+    x = reduced(x)
+    dims = dims if dims_y is None else dims_y
+    y = reduced(y)
+    qx = scipy.linalg.orth(x)
+    qy = scipy.linalg.orth(y)
+    u, corr, _ = scipy.linalg.svd(qx.T @ qy, full_matrices=False)
+    directions, _ = np.linalg.qr(qx @ u)
+    weights = np.abs(directions.T @ x).sum(1)
+    return float(weights @ corr / weights.sum())
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_pwcca_equals_repsim_and_morcos(seed):
+    repsim = pytest.importorskip("repsim")
+    rng = np.random.default_rng(400 + seed)
+    n = int(rng.integers(60, 200))
+    a, b = related(rng, n, *(int(d) for d in rng.integers(3, 20, size=2)))
+    full = max(a.shape[1], b.shape[1])  # every direction: plain PWCCA
+    ab, ba = measure("pwcca", a, b, pca_dim=full), measure("pwcca", b, a, pca_dim=full)
+    # repsim weighs each order by its own first argument and reports their mean
+    assert (ab + ba) / 2 == pytest.approx(repsim.pwcca([a, b])[0, 1], abs=1e-6)
+    assert ab == pytest.approx(morcos_pwcca(a, b, full), abs=1e-6)
+    assert abs(ab - ba) > 1e-4  # asymmetric: both orders are scored
+    d = int(rng.integers(1, min(a.shape[1], b.shape[1]) + 1))
+    assert measure("pwcca", a, b, pca_dim=d) == pytest.approx(morcos_pwcca(a, b, d), abs=1e-6)
+    got = layer_scores([a], [b], "pwcca", pca_dim=d, q=1.0, normalize=False, device="cpu")[0, 0]
+    assert got == pytest.approx(morcos_pwcca(a, b, d), abs=1e-6)
+
+
+def test_pwcca_keeps_only_the_directions_a_layer_has():
+    rng = np.random.default_rng(8)
+    a, b = related(rng, 80, 12, 9)
+    low = (a[:, :3] @ rng.normal(size=(3, 12))).astype(np.float32)  # rank 3 in 12 columns
+    want = morcos_pwcca(low, b, 3, 9)  # its 3 directions, and b's 9
+    assert measure("pwcca", low, b, pca_dim=10) == pytest.approx(want, abs=1e-6)
+    got = layer_scores([low], [b], "pwcca", q=1.0, normalize=False, device="cpu")[0, 0]
+    assert got == pytest.approx(want, abs=1e-6)
 
 
 # --- every new measure: sweep, permuted sweep, degenerate layers ------------------

@@ -15,13 +15,13 @@ import torch
 
 from ..devices import resolve_device
 from ..metrics import get_metric, resolve_params
-from . import cca, kernel, knn, neighbours, procrustes, rsa
+from . import cca, kernel, knn, neighbours, procrustes, pwcca, rsa
 from .cache import ModelStats
 
 #: metric -> its family's sweep fn(sx, sy, **params) -> (Lx, Ly) float64
 _SWEEPS: dict[str, Callable[..., torch.Tensor]] = {**knn.SWEEPS, **kernel.SWEEPS, **cca.SWEEPS,
                                                    **procrustes.SWEEPS, **rsa.SWEEPS,
-                                                   **neighbours.SWEEPS}
+                                                   **neighbours.SWEEPS, **pwcca.SWEEPS}
 #: metrics whose nulls score a batch of permutations at once: fn(sx, sy, perms, **params)
 _PERMUTED: dict[str, Callable[..., torch.Tensor]] = {**kernel.PERMUTED, **rsa.PERMUTED}
 
