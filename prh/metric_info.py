@@ -136,6 +136,12 @@ METRICS: dict[str, MetricInfo] = {
                    "projection-weighted mean canonical correlation of the top principal "
                    "subspaces (Morcos et al. 2018)", registry_id="pwcca", needs_layers=True,
                    interval_coverage="not measured"),
+        # Y predicted from X: the two orders answer different questions.
+        MetricInfo("ridge_r2", {"penalty": 1.0, "folds": 5}, False, "regression",
+                   "cross-validated R^2 of the second argument predicted from the first by "
+                   "ridge regression", kind="predictive",
+                   registry_id="ridge-lambda1-r2#5folds_cv", interval=("jackknife", 20),
+                   interval_coverage="not measured"),
     ]
 }
 

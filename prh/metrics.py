@@ -68,6 +68,10 @@ def resolve_params(name: str, params: Mapping[str, Any], n: int | None = None,
         out["cca_dim"] = check_int(out["cca_dim"], "cca_dim", low=1, high=high)
     if "pca_dim" in out:  # a layer narrower than pca_dim keeps all its directions
         out["pca_dim"] = check_int(out["pca_dim"], "pca_dim", low=1)
+    if "penalty" in out:
+        out["penalty"] = check_float(out["penalty"], "penalty", low=0.0, low_open=True)
+    if "folds" in out:
+        out["folds"] = check_int(out["folds"], "folds", low=2, high=n)
     return out
 
 
@@ -362,6 +366,30 @@ def _pwcca(a, b, pca_dim):
     return (alpha * corr).sum() / alpha.sum()
 
 
+def _ridge_r2(a, b, penalty, folds):
+    """R^2 of B predicted from A by ridge regression with an intercept, out of
+    fold: contiguous folds (scikit-learn's KFold), each predicted by the
+    primal solution (A_T^T A_T + penalty I)^-1 A_T^T B_T on the centred
+    training rows; 1 - sum of squared errors / sum of squares about B's mean."""
+    a, b = a.double(), b.double()
+    n = a.shape[0]
+    sizes = [n // folds + (1 if f < n % folds else 0) for f in range(folds)]
+    sse = torch.zeros((), dtype=torch.float64)
+    start = 0
+    for size in sizes:
+        held = torch.zeros(n, dtype=torch.bool)
+        held[start:start + size] = True
+        start += size
+        ma, mb = a[~held].mean(dim=0), b[~held].mean(dim=0)
+        at, bt = a[~held] - ma, b[~held] - mb
+        gram = at.T @ at
+        gram.diagonal().add_(penalty)
+        coef = torch.linalg.solve(gram, at.T @ bt)
+        sse += (((a[held] - ma) @ coef + mb - b[held]) ** 2).sum()
+    sst = ((b - b.mean(dim=0)) ** 2).sum()
+    return 1.0 - sse / sst if bool(sst > 0) else torch.zeros((), dtype=torch.float64)
+
+
 _IMPLEMENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
     "mutual_knn": _mutual_knn,
     "cycle_knn": _cycle_knn,
@@ -377,6 +405,7 @@ _IMPLEMENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
     "rsa_spearman": _rsa_spearman,
     "jaccard_knn": _jaccard_knn,
     "pwcca": _pwcca,
+    "ridge_r2": _ridge_r2,
 }
 
 

@@ -194,8 +194,22 @@ def pwcca(a, b, pca_dim=10):
     return float(weights @ corr / weights.sum()) if weights.sum() > 0 else 0.0
 
 
+def ridge_r2(a, b, penalty=1.0, folds=5):
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    n = len(a)
+    pred = np.empty_like(b)
+    for held in np.array_split(np.arange(n), folds):  # contiguous, the first ones longer
+        train = np.setdiff1d(np.arange(n), held)
+        ma, mb = a[train].mean(0), b[train].mean(0)
+        x, y = a[train] - ma, b[train] - mb
+        coef = np.linalg.inv(x.T @ x + penalty * np.eye(a.shape[1])) @ x.T @ y
+        pred[held] = (a[held] - ma) @ coef + mb
+    sst = np.sum((b - b.mean(0)) ** 2)
+    return 1.0 - np.sum((b - pred) ** 2) / sst if sst > 0 else 0.0
+
+
 METRICS = {
-    "pwcca": pwcca, "jaccard_knn": jaccard_knn, "rsa_pearson": rsa_pearson, "rsa_spearman": rsa_spearman,
+    "ridge_r2": ridge_r2, "pwcca": pwcca, "jaccard_knn": jaccard_knn, "rsa_pearson": rsa_pearson, "rsa_spearman": rsa_spearman,
     "procrustes": procrustes, "procrustes_angular": procrustes_angular,
     "mutual_knn": mutual_knn, "cycle_knn": cycle_knn, "lcs_knn": lcs_knn,
     "edit_distance_knn": edit_distance_knn, "cka": cka, "unbiased_cka": unbiased_cka,

@@ -16,7 +16,8 @@ from prh.sweep.cache import ModelStats
 from prh.sweep.dispatch import layer_scores, permuted_sweeps, sweep
 
 CPU = torch.device("cpu")
-NEW = ["procrustes", "procrustes_angular", "rsa_pearson", "rsa_spearman", "jaccard_knn", "pwcca"]
+NEW = ["procrustes", "procrustes_angular", "rsa_pearson", "rsa_spearman", "jaccard_knn", "pwcca",
+       "ridge_r2"]
 KNN = ["mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "jaccard_knn"]
 
 
@@ -266,6 +267,36 @@ def test_pwcca_keeps_only_the_directions_a_layer_has():
     assert measure("pwcca", low, b, pca_dim=10) == pytest.approx(want, abs=1e-6)
     got = layer_scores([low], [b], "pwcca", q=1.0, normalize=False, device="cpu")[0, 0]
     assert got == pytest.approx(want, abs=1e-6)
+
+
+# --- ridge regression -------------------------------------------------------------
+
+def sklearn_ridge_r2(a, b, penalty, folds):
+    from sklearn.linear_model import Ridge
+    from sklearn.metrics import r2_score
+    from sklearn.model_selection import KFold, cross_val_predict
+
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    pred = cross_val_predict(Ridge(alpha=penalty), a, b, cv=KFold(folds))
+    return r2_score(b, pred, multioutput="variance_weighted")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ridge_r2_equals_scikit_learn(seed):
+    rng = np.random.default_rng(500 + seed)
+    n = int(rng.integers(20, 90))
+    a, b = related(rng, n, *(int(d) for d in rng.integers(2, 120, size=2)))  # some wider than N
+    penalty, folds = float(rng.choice([0.1, 1.0, 10.0])), int(rng.integers(2, 8))
+    want = sklearn_ridge_r2(a, b, penalty, folds)
+    assert measure("ridge_r2", a, b, penalty=penalty, folds=folds) == pytest.approx(want, abs=1e-6)
+    # the sweep's dual form, from the float32 Gram matrices of the normalised rows
+    # (their rounding, ~1e-7 of the rows' norms, enters divided by the penalty)
+    got = layer_scores([a], [b], "ridge_r2", q=1.0, device="cpu", penalty=penalty, folds=folds)
+    assert got[0, 0] == pytest.approx(sklearn_ridge_r2(unit(a), unit(b), penalty, folds), abs=1e-6)
+    # the other direction is another question: both orders are scored
+    back = sklearn_ridge_r2(b, a, penalty, folds)
+    assert measure("ridge_r2", b, a, penalty=penalty, folds=folds) == pytest.approx(back, abs=1e-6)
+    assert abs(back - want) > 1e-4
 
 
 # --- every new measure: sweep, permuted sweep, degenerate layers ------------------

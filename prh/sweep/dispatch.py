@@ -15,15 +15,17 @@ import torch
 
 from ..devices import resolve_device
 from ..metrics import get_metric, resolve_params
-from . import cca, kernel, knn, neighbours, procrustes, pwcca, rsa
+from . import cca, kernel, knn, neighbours, procrustes, pwcca, regression, rsa
 from .cache import ModelStats
 
 #: metric -> its family's sweep fn(sx, sy, **params) -> (Lx, Ly) float64
 _SWEEPS: dict[str, Callable[..., torch.Tensor]] = {**knn.SWEEPS, **kernel.SWEEPS, **cca.SWEEPS,
                                                    **procrustes.SWEEPS, **rsa.SWEEPS,
-                                                   **neighbours.SWEEPS, **pwcca.SWEEPS}
+                                                   **neighbours.SWEEPS, **pwcca.SWEEPS,
+                                                   **regression.SWEEPS}
 #: metrics whose nulls score a batch of permutations at once: fn(sx, sy, perms, **params)
-_PERMUTED: dict[str, Callable[..., torch.Tensor]] = {**kernel.PERMUTED, **rsa.PERMUTED}
+_PERMUTED: dict[str, Callable[..., torch.Tensor]] = {**kernel.PERMUTED, **rsa.PERMUTED,
+                                                     **regression.PERMUTED}
 
 
 def _check_pair(sx: ModelStats, sy: ModelStats, metric: str, params: dict) -> dict:
