@@ -142,6 +142,11 @@ METRICS: dict[str, MetricInfo] = {
                    "ridge regression", kind="predictive",
                    registry_id="ridge-lambda1-r2#5folds_cv", interval=("jackknife", 20),
                    interval_coverage="not measured"),
+        # The same number as cka with kernel ip and eps 0 (docs/metrics.md,
+        # section 3.14), so CKA's measured intervals hold for it.
+        MetricInfo("rv", {}, True, "kernel",
+                   "RV coefficient: linear CKA without the 1e-6 in its denominator",
+                   interval=("jackknife", 20)),
     ]
 }
 

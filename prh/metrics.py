@@ -390,6 +390,17 @@ def _ridge_r2(a, b, penalty, folds):
     return 1.0 - sse / sst if bool(sst > 0) else torch.zeros((), dtype=torch.float64)
 
 
+def _rv(a, b):
+    """Escoufier's RV coefficient of the column-centred A and B:
+    ||A^T B||_F^2 / (||A^T A||_F ||B^T B||_F); 0 when either is constant."""
+    a, b = a.double(), b.double()
+    a, b = a - a.mean(dim=0), b - b.mean(dim=0)
+    den = torch.linalg.matrix_norm(a.T @ a) * torch.linalg.matrix_norm(b.T @ b)
+    if not bool(den > 0):
+        return torch.zeros((), dtype=torch.float64)
+    return torch.linalg.matrix_norm(a.T @ b) ** 2 / den
+
+
 _IMPLEMENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
     "mutual_knn": _mutual_knn,
     "cycle_knn": _cycle_knn,
@@ -406,6 +417,7 @@ _IMPLEMENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
     "jaccard_knn": _jaccard_knn,
     "pwcca": _pwcca,
     "ridge_r2": _ridge_r2,
+    "rv": _rv,
 }
 
 

@@ -208,8 +208,12 @@ def ridge_r2(a, b, penalty=1.0, folds=5):
     return 1.0 - np.sum((b - pred) ** 2) / sst if sst > 0 else 0.0
 
 
+def rv(a, b):
+    return cka(a - a.mean(0), b - b.mean(0), eps=0.0)
+
+
 METRICS = {
-    "ridge_r2": ridge_r2, "pwcca": pwcca, "jaccard_knn": jaccard_knn, "rsa_pearson": rsa_pearson, "rsa_spearman": rsa_spearman,
+    "rv": rv, "ridge_r2": ridge_r2, "pwcca": pwcca, "jaccard_knn": jaccard_knn, "rsa_pearson": rsa_pearson, "rsa_spearman": rsa_spearman,
     "procrustes": procrustes, "procrustes_angular": procrustes_angular,
     "mutual_knn": mutual_knn, "cycle_knn": cycle_knn, "lcs_knn": lcs_knn,
     "edit_distance_knn": edit_distance_knn, "cka": cka, "unbiased_cka": unbiased_cka,

@@ -233,7 +233,7 @@ def test_registry_lists_defaults_and_symmetry():
     assert set(METRICS) == {"mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn",
                             "cka", "unbiased_cka", "cknna", "svcca",
                             "procrustes", "procrustes_angular", "rsa_pearson", "rsa_spearman",
-                            "jaccard_knn", "pwcca", "ridge_r2"}
+                            "jaccard_knn", "pwcca", "ridge_r2", "rv"}
     assert METRICS["mutual_knn"].defaults == {"topk": 10, "distance": "cosine"}
     assert METRICS["svcca"].defaults == {"cca_dim": 10}
     assert METRICS["cka"].defaults == {"kernel": "ip", "sigma": 1.0, "eps": 1e-6}

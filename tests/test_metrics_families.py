@@ -17,7 +17,7 @@ from prh.sweep.dispatch import layer_scores, permuted_sweeps, sweep
 
 CPU = torch.device("cpu")
 NEW = ["procrustes", "procrustes_angular", "rsa_pearson", "rsa_spearman", "jaccard_knn", "pwcca",
-       "ridge_r2"]
+       "ridge_r2", "rv"]
 KNN = ["mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "jaccard_knn"]
 
 
@@ -297,6 +297,27 @@ def test_ridge_r2_equals_scikit_learn(seed):
     back = sklearn_ridge_r2(b, a, penalty, folds)
     assert measure("ridge_r2", b, a, penalty=penalty, folds=folds) == pytest.approx(back, abs=1e-6)
     assert abs(back - want) > 1e-4
+
+
+# --- RV ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rv_is_escoufiers_coefficient_and_linear_cka(seed):
+    rng = np.random.default_rng(600 + seed)
+    n = int(rng.integers(8, 60))
+    a, b = related(rng, n, *(int(d) for d in rng.integers(2, 40, size=2)))
+    # Robert and Escoufier (1976): tr(S_ab S_ba) / sqrt(tr(S_aa^2) tr(S_bb^2)) of the
+    # centred configurations' cross-products
+    h = np.eye(n) - 1.0 / n
+    wa, wb = h @ a.astype(np.float64) @ a.T.astype(np.float64) @ h, h @ b.astype(np.float64) @ b.T @ h
+    want = np.trace(wa @ wb) / np.sqrt(np.trace(wa @ wa) * np.trace(wb @ wb))
+    assert measure("rv", a, b) == pytest.approx(want, abs=1e-6)
+    got = layer_scores([a], [b], "rv", q=1.0, normalize=False, device="cpu")[0, 0]
+    assert got == pytest.approx(want, abs=1e-6)
+    # linear CKA is the same ratio with 1e-6 added to its denominator
+    cka = layer_scores([a], [b], "cka", q=1.0, normalize=False, device="cpu")[0, 0]
+    den = np.sqrt(np.trace(wa @ wa) * np.trace(wb @ wb))
+    assert cka == pytest.approx(want * den / (den + 1e-6), abs=1e-6)
 
 
 # --- every new measure: sweep, permuted sweep, degenerate layers ------------------

@@ -8,6 +8,7 @@ columns of constant layers become NaN here, for every family alike.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable
 
 import numpy as np
@@ -23,9 +24,13 @@ _SWEEPS: dict[str, Callable[..., torch.Tensor]] = {**knn.SWEEPS, **kernel.SWEEPS
                                                    **procrustes.SWEEPS, **rsa.SWEEPS,
                                                    **neighbours.SWEEPS, **pwcca.SWEEPS,
                                                    **regression.SWEEPS}
+#: rv: linear CKA without the 1e-6 in its denominator (docs/metrics.md, section 3.14)
+_RV = {"kernel": "ip", "sigma": 1.0, "eps": 0.0}
+_SWEEPS["rv"] = partial(kernel.SWEEPS["cka"], **_RV)
 #: metrics whose nulls score a batch of permutations at once: fn(sx, sy, perms, **params)
 _PERMUTED: dict[str, Callable[..., torch.Tensor]] = {**kernel.PERMUTED, **rsa.PERMUTED,
-                                                     **regression.PERMUTED}
+                                                     **regression.PERMUTED,
+                                                     "rv": partial(kernel.PERMUTED["cka"], **_RV)}
 
 
 def _check_pair(sx: ModelStats, sy: ModelStats, metric: str, params: dict) -> dict:
