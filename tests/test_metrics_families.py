@@ -79,7 +79,7 @@ def rsatoolbox_rsa(a, b, compare):
     """rsatoolbox's RSA: its 'euclidean' RDM is the squared distance over the
     width, whose ranks are those of the distance, and whose Pearson
     correlation on unit rows is that of the cosine RDM (2 - 2 cos over D)."""
-    rsatoolbox = pytest.importorskip("rsatoolbox")
+    import rsatoolbox
     rdm = lambda x: rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(x.astype(np.float64)),
                                             method="euclidean")
     return float(rsatoolbox.rdm.compare(rdm(a), rdm(b), method=compare)[0, 0])
@@ -243,7 +243,7 @@ def morcos_pwcca(x, y, dims, dims_y=None):
 
 @pytest.mark.parametrize("seed", range(5))
 def test_pwcca_equals_repsim_and_morcos(seed):
-    repsim = pytest.importorskip("repsim")
+    import repsim
     rng = np.random.default_rng(400 + seed)
     n = int(rng.integers(60, 200))
     a, b = related(rng, n, *(int(d) for d in rng.integers(3, 20, size=2)))
