@@ -64,8 +64,6 @@ class MetricInfo:
             out["topk"] = int(p["topk"]) + 1
         if "cca_dim" in p:
             out["cca_dim"] = int(p["cca_dim"])
-        if "folds" in p:
-            out["folds"] = int(p["folds"])
         return out
 
 
@@ -137,11 +135,10 @@ METRICS: dict[str, MetricInfo] = {
                    "subspaces (Morcos et al. 2018)", registry_id="pwcca", needs_layers=True,
                    interval_coverage="not measured"),
         # Y predicted from X: the two orders answer different questions.
-        MetricInfo("ridge_r2", {"penalty": 1.0, "folds": 5}, False, "regression",
-                   "cross-validated R^2 of the second argument predicted from the first by "
-                   "ridge regression", kind="predictive",
-                   registry_id="ridge-lambda1-r2#5folds_cv", interval=("jackknife", 20),
-                   interval_coverage="not measured"),
+        MetricInfo("ridge_r2", {"penalty": 1.0}, False, "regression",
+                   "leave-one-out R^2 of the second argument predicted from the first by "
+                   "ridge regression", kind="predictive", min_samples=3,
+                   interval=("jackknife", 20), interval_coverage="not measured"),
         # The same number as cka with kernel ip and eps 0 (docs/metrics.md,
         # section 3.14), so CKA's measured intervals hold for it.
         MetricInfo("rv", {}, True, "kernel",

@@ -70,8 +70,6 @@ def resolve_params(name: str, params: Mapping[str, Any], n: int | None = None,
         out["pca_dim"] = check_int(out["pca_dim"], "pca_dim", low=1)
     if "penalty" in out:
         out["penalty"] = check_float(out["penalty"], "penalty", low=0.0, low_open=True)
-    if "folds" in out:
-        out["folds"] = check_int(out["folds"], "folds", low=2, high=n)
     return out
 
 
@@ -366,28 +364,20 @@ def _pwcca(a, b, pca_dim):
     return (alpha * corr).sum() / alpha.sum()
 
 
-def _ridge_r2(a, b, penalty, folds):
-    """R^2 of B predicted from A by ridge regression with an intercept, out of
-    fold: contiguous folds (scikit-learn's KFold), each predicted by the
-    primal solution (A_T^T A_T + penalty I)^-1 A_T^T B_T on the centred
-    training rows; 1 - sum of squared errors / sum of squares about B's mean."""
+def _ridge_r2(a, b, penalty):
+    """Leave-one-out R^2 of B predicted from A by ridge regression with an
+    intercept: the primal hat matrix S = 11^T/N + Ac (Ac^T Ac + penalty I)^-1 Ac^T,
+    each residual [(I - S) B]_i / (1 - S_ii); 1 - their summed squares over
+    those of B about its mean."""
     a, b = a.double(), b.double()
     n = a.shape[0]
-    sizes = [n // folds + (1 if f < n % folds else 0) for f in range(folds)]
-    sse = torch.zeros((), dtype=torch.float64)
-    start = 0
-    for size in sizes:
-        held = torch.zeros(n, dtype=torch.bool)
-        held[start:start + size] = True
-        start += size
-        ma, mb = a[~held].mean(dim=0), b[~held].mean(dim=0)
-        at, bt = a[~held] - ma, b[~held] - mb
-        gram = at.T @ at
-        gram.diagonal().add_(penalty)
-        coef = torch.linalg.solve(gram, at.T @ bt)
-        sse += (((a[held] - ma) @ coef + mb - b[held]) ** 2).sum()
+    ac = a - a.mean(dim=0)
+    gram = ac.T @ ac
+    gram.diagonal().add_(penalty)
+    hat = ac @ torch.linalg.solve(gram, ac.T) + 1.0 / n
+    resid = (b - hat @ b) / (1.0 - hat.diagonal())[:, None]
     sst = ((b - b.mean(dim=0)) ** 2).sum()
-    return 1.0 - sse / sst if bool(sst > 0) else torch.zeros((), dtype=torch.float64)
+    return 1.0 - (resid ** 2).sum() / sst if bool(sst > 0) else torch.zeros((), dtype=torch.float64)
 
 
 def _rv(a, b):

@@ -194,16 +194,16 @@ def pwcca(a, b, pca_dim=10):
     return float(weights @ corr / weights.sum()) if weights.sum() > 0 else 0.0
 
 
-def ridge_r2(a, b, penalty=1.0, folds=5):
+def ridge_r2(a, b, penalty=1.0):
     a, b = a.astype(np.float64), b.astype(np.float64)
     n = len(a)
     pred = np.empty_like(b)
-    for held in np.array_split(np.arange(n), folds):  # contiguous, the first ones longer
-        train = np.setdiff1d(np.arange(n), held)
+    for i in range(n):  # leave sample i out, fit on the others, predict it
+        train = np.arange(n) != i
         ma, mb = a[train].mean(0), b[train].mean(0)
         x, y = a[train] - ma, b[train] - mb
         coef = np.linalg.inv(x.T @ x + penalty * np.eye(a.shape[1])) @ x.T @ y
-        pred[held] = (a[held] - ma) @ coef + mb
+        pred[i] = (a[i] - ma) @ coef + mb
     sst = np.sum((b - b.mean(0)) ** 2)
     return 1.0 - np.sum((b - pred) ** 2) / sst if sst > 0 else 0.0
 

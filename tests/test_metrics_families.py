@@ -271,32 +271,42 @@ def test_pwcca_keeps_only_the_directions_a_layer_has():
 
 # --- ridge regression -------------------------------------------------------------
 
-def sklearn_ridge_r2(a, b, penalty, folds):
+def sklearn_ridge_r2(a, b, penalty):
     from sklearn.linear_model import Ridge
     from sklearn.metrics import r2_score
-    from sklearn.model_selection import KFold, cross_val_predict
+    from sklearn.model_selection import LeaveOneOut, cross_val_predict
 
     a, b = a.astype(np.float64), b.astype(np.float64)
-    pred = cross_val_predict(Ridge(alpha=penalty), a, b, cv=KFold(folds))
+    pred = cross_val_predict(Ridge(alpha=penalty), a, b, cv=LeaveOneOut())
     return r2_score(b, pred, multioutput="variance_weighted")
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_ridge_r2_equals_scikit_learn(seed):
     rng = np.random.default_rng(500 + seed)
-    n = int(rng.integers(20, 90))
-    a, b = related(rng, n, *(int(d) for d in rng.integers(2, 120, size=2)))  # some wider than N
-    penalty, folds = float(rng.choice([0.1, 1.0, 10.0])), int(rng.integers(2, 8))
-    want = sklearn_ridge_r2(a, b, penalty, folds)
-    assert measure("ridge_r2", a, b, penalty=penalty, folds=folds) == pytest.approx(want, abs=1e-6)
+    n = int(rng.integers(12, 50))
+    a, b = related(rng, n, *(int(d) for d in rng.integers(2, 80, size=2)))  # some wider than N
+    penalty = float(rng.choice([0.1, 1.0, 10.0]))
+    want = sklearn_ridge_r2(a, b, penalty)
+    assert measure("ridge_r2", a, b, penalty=penalty) == pytest.approx(want, abs=1e-6)
     # the sweep's dual form, from the float32 Gram matrices of the normalised rows
     # (their rounding, ~1e-7 of the rows' norms, enters divided by the penalty)
-    got = layer_scores([a], [b], "ridge_r2", q=1.0, device="cpu", penalty=penalty, folds=folds)
-    assert got[0, 0] == pytest.approx(sklearn_ridge_r2(unit(a), unit(b), penalty, folds), abs=1e-6)
+    got = layer_scores([a], [b], "ridge_r2", q=1.0, device="cpu", penalty=penalty)
+    assert got[0, 0] == pytest.approx(sklearn_ridge_r2(unit(a), unit(b), penalty), abs=1e-6)
     # the other direction is another question: both orders are scored
-    back = sklearn_ridge_r2(b, a, penalty, folds)
-    assert measure("ridge_r2", b, a, penalty=penalty, folds=folds) == pytest.approx(back, abs=1e-6)
+    back = sklearn_ridge_r2(b, a, penalty)
+    assert measure("ridge_r2", b, a, penalty=penalty) == pytest.approx(back, abs=1e-6)
     assert abs(back - want) > 1e-4
+
+
+def test_ridge_r2_does_not_depend_on_the_order_of_the_samples():
+    rng = np.random.default_rng(9)
+    a, b = related(rng, 40, 5, 8)
+    perm = rng.permutation(40)
+    assert measure("ridge_r2", a[perm], b[perm]) == pytest.approx(measure("ridge_r2", a, b), abs=1e-9)
+    s = layer_scores([a, b], [b], "ridge_r2", device="cpu")
+    moved = layer_scores([a[perm], b[perm]], [b[perm]], "ridge_r2", device="cpu")
+    np.testing.assert_allclose(moved, s, atol=1e-6)
 
 
 # --- RV ------------------------------------------------------------------------------
