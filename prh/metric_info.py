@@ -143,7 +143,7 @@ METRICS: dict[str, MetricInfo] = {
         # section 3.14), so CKA's measured intervals hold for it.
         MetricInfo("rv", {}, True, "kernel",
                    "RV coefficient: linear CKA without the 1e-6 in its denominator",
-                   interval=("jackknife", 20)),
+                   interval=("jackknife", 20), registry_id="cka-kernel=linear-hsic=gretton-score"),
     ]
 }
 

@@ -207,7 +207,7 @@ def top_left_singular_vectors(x: torch.Tensor, d: int) -> torch.Tensor:
 def average_ranks(v: torch.Tensor) -> torch.Tensor:
     """1-based ranks of a 1-d tensor, ties sharing their mean rank (as
     ``scipy.stats.rankdata``), float64."""
-    order = torch.argsort(v, stable=True)
+    order = torch.argsort(v)  # ties share their mean rank: their order does not matter
     _, group, counts = torch.unique_consecutive(v[order], return_inverse=True, return_counts=True)
     last = counts.cumsum(0).double()
     ranks = torch.empty(v.shape, dtype=torch.float64, device=v.device)

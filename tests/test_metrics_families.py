@@ -381,3 +381,49 @@ def test_degenerate_layers(metric):
     assert s[2] == pytest.approx(want, abs=1e-5)
     # the plain measure of a constant representation is finite, not NaN
     assert math.isfinite(measure(metric, layers[1], layers[0]))
+
+
+# --- the documented tables ----------------------------------------------------------
+
+def table_rows(text: str, header: str) -> dict[str, list[str]]:
+    """Rows of the markdown table whose header line starts with ``header``,
+    by the metric names in their first cell."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        for name in cells[0].replace("(baseline)", "").split(","):
+            rows[name.strip().strip("`")] = cells
+    return rows
+
+
+def test_docs_and_readme_tables_list_every_measure_with_its_kind_and_id():
+    from pathlib import Path
+
+    from prh.metric_info import METRICS
+
+    repo = Path(__file__).resolve().parents[1]
+    docs = table_rows((repo / "docs/metrics.md").read_text(), "| metric | kind | `similarity` id")
+    readme = table_rows((repo / "README.md").read_text(), "| metric | kind | id in the")
+    params = table_rows((repo / "docs/metrics.md").read_text(), "| metric | parameters (default)")
+    for name, info in METRICS.items():
+        for rows in (docs, readme):
+            kind, reg = rows[name][1], rows[name][2]
+            assert kind == info.kind, (name, kind)
+            assert (reg.split(" ")[0].strip("`") if info.registry_id else reg) == \
+                (info.registry_id or "none"), (name, reg)
+        assert name in params
+        assert ("**no**" in params[name][3]) == (not info.symmetric), name
+    assert set(docs) == set(readme) == set(params) == set(METRICS)
+    config = yaml_metrics(repo / "config.yaml")
+    for name in METRICS:
+        assert readme[name][4] == ("yes" if name in config else "no"), name
+
+
+def yaml_metrics(path):
+    import yaml
+
+    return set(yaml.safe_load(path.read_text())["metrics"])

@@ -25,9 +25,8 @@ def rdm_upper(stats, layer: int, distance: str) -> torch.Tensor:
     """(N(N-1)/2,) float64 upper triangle (row by row) of one layer's RDM:
     1 - cosine of its rows, or the Euclidean distance between its clamped
     rows before normalisation (:mod:`.distances`)."""
-    d = cosine_distance(stats, layer) if distance == "cosine" else euclidean_sq(stats, layer).sqrt_()
     iu = torch.triu_indices(stats.n, stats.n, 1, device=stats.device)
-    return d[iu[0], iu[1]]
+    return rdm(stats, layer, distance)[iu[0], iu[1]]
 
 
 def standardised(v: torch.Tensor) -> torch.Tensor:
@@ -37,16 +36,36 @@ def standardised(v: torch.Tensor) -> torch.Tensor:
     return v / norm if bool(norm > 0) else v
 
 
+def rdm(stats, layer: int, distance: str) -> torch.Tensor:
+    """(N, N) float64 RDM of one layer (:func:`rdm_upper`'s entries, both triangles)."""
+    return cosine_distance(stats, layer) if distance == "cosine" else euclidean_sq(stats, layer).sqrt_()
+
+
+def _pearson_matrix(d: torch.Tensor) -> torch.Tensor:
+    """The standardised RDM (z + z^T) / sqrt(2) from the whole symmetric matrix,
+    without gathering its upper triangle: the same entries, each twice."""
+    n = d.shape[0]
+    d.diagonal().zero_()
+    d -= d.sum() / (n * (n - 1))
+    d.diagonal().zero_()
+    norm = torch.linalg.vector_norm(d)  # sqrt(2) ||z||
+    return d / norm if bool(norm > 0) else d
+
+
 def _rdm_matrices(stats, distance: str, spearman: bool):
     key = ("rsa", distance, spearman)
 
     def build():
         n = stats.n
-        iu = torch.triu_indices(n, n, 1, device=stats.device)
         out = torch.zeros(stats.n_layers, n, n, device=stats.device)
+        if not spearman:
+            for l in range(stats.n_layers):
+                out[l] = _pearson_matrix(rdm(stats, l, distance))
+            return out
+        iu = torch.triu_indices(n, n, 1, device=stats.device)
         for l in range(stats.n_layers):
-            v = rdm_upper(stats, l, distance)
-            z = standardised(average_ranks(v) if spearman else v) / math.sqrt(2.0)
+            v = rdm(stats, l, distance)[iu[0], iu[1]]
+            z = standardised(average_ranks(v)) / math.sqrt(2.0)
             out[l, iu[0], iu[1]] = z.float()
             out[l] += out[l].T.clone()
         return out
