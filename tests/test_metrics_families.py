@@ -427,3 +427,25 @@ def yaml_metrics(path):
     import yaml
 
     return set(yaml.safe_load(path.read_text())["metrics"])
+
+
+@pytest.mark.parametrize("metric,keeps", [("procrustes", True), ("pwcca", True),
+                                          ("rsa_spearman", False), ("ridge_r2", False)])
+def test_stats_keep_the_layers_for_the_measures_that_need_them(tiny_config, metric, keeps):
+    from prh.config import Config
+
+    assert Config(tiny_config).stats_params()["layers"] is False
+    tiny_config["metrics"][metric] = {}
+    assert Config(tiny_config).stats_params()["layers"] is keeps
+
+
+def test_bad_parameters_are_one_line_errors_naming_the_parameter():
+    a = np.ones((10, 3), dtype=np.float32)
+    for metric, params, words in [("rsa_pearson", {"distance": "manhattan"}, "distance='manhattan'"),
+                                  ("mutual_knn", {"distance": "l1"}, "distance='l1'"),
+                                  ("ridge_r2", {"penalty": 0}, "penalty"),
+                                  ("pwcca", {"pca_dim": 0}, "pca_dim"),
+                                  ("procrustes", {"topk": 3}, "unknown parameter 'topk'")]:
+        with pytest.raises(ValueError, match=words) as err:
+            measure(metric, a, a, **params)
+        assert "\n" not in str(err.value)
