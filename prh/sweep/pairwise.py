@@ -20,14 +20,13 @@ from typing import Callable
 import torch
 
 from .blocks import one_cpu_thread
+from .kernel import PERMUTATION_BATCH
 
 _PRODUCT_CHUNK = 1 << 14
 #: Bytes of one block of the fixed side's rows in a null (CPU, other devices):
 #: on a CPU the block stays in a core's L2 cache while a batch of
 #: permutations is multiplied into it; a GPU wants fewer, larger products.
 _NULL_ROW_BYTES = (2**20, 64 * 2**20)
-#: permutations gathered and multiplied together
-PERMUTATION_BATCH = 16
 
 #: what a family hands over: the cache key of its (L, N, N) float32 matrices
 #: and a function that builds them

@@ -21,14 +21,6 @@ from .distances import cosine_distance, euclidean_sq
 from .pairwise import permuted_products, sweep_products
 
 
-def rdm_upper(stats, layer: int, distance: str) -> torch.Tensor:
-    """(N(N-1)/2,) float64 upper triangle (row by row) of one layer's RDM:
-    1 - cosine of its rows, or the Euclidean distance between its clamped
-    rows before normalisation (:mod:`.distances`)."""
-    iu = torch.triu_indices(stats.n, stats.n, 1, device=stats.device)
-    return rdm(stats, layer, distance)[iu[0], iu[1]]
-
-
 def standardised(v: torch.Tensor) -> torch.Tensor:
     """v less its mean, over its norm (all zeros when v is constant)."""
     v = v - v.mean()
@@ -37,7 +29,8 @@ def standardised(v: torch.Tensor) -> torch.Tensor:
 
 
 def rdm(stats, layer: int, distance: str) -> torch.Tensor:
-    """(N, N) float64 RDM of one layer (:func:`rdm_upper`'s entries, both triangles)."""
+    """(N, N) float64 RDM of one layer: 1 - cosine of its rows, or the Euclidean
+    distance between its clamped rows before normalisation (:mod:`.distances`)."""
     return cosine_distance(stats, layer) if distance == "cosine" else euclidean_sq(stats, layer).sqrt_()
 
 
