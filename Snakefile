@@ -1,6 +1,7 @@
 # The prh workflow: datasets -> HDF5 embeddings -> per-model stats -> pair
 # score matrices -> model x model alignment (HDF5 + TSV) -> figures; the
-# report (`make run` writes results/report.html) gathers the figures.
+# report (`make run` writes results/report.html) gathers the figures, the
+# findings page and the tables.
 # `snakemake --profile profiles/default` runs config.yaml; see README.md.
 from snakemake.utils import min_version
 
@@ -23,6 +24,7 @@ include: "rules/alignment.smk"
 include: "rules/statistics.smk"
 include: "rules/plots.smk"
 include: "rules/scorecards.smk"
+include: "rules/findings.smk"
 
 
 localrules:

@@ -35,20 +35,8 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-WORKFLOW_FILES = ["Snakefile", "rules", "scripts", "envs", "config", "profiles", "prh", "report"]
-
-
-def copy_workflow(dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in WORKFLOW_FILES:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=ignore)
-        else:
-            shutil.copy2(src, dest / name)
-    return dest
+sys.path.insert(0, str(REPO / "tests"))
+from workflow_helpers import BIN, copy_workflow, write_config  # noqa: E402  (shared with the tests)
 
 
 def model_name(i: int) -> str:
@@ -131,7 +119,7 @@ def bench_dry_runs(models: list[int], blocks: list[int], root: Path, limit: floa
         for i in range(m):
             (wd / "feats" / f"{model_name(i)}.npz").touch()
         for b in blocks:
-            (wd / "config.yaml").write_text(yaml.safe_dump(dry_run_config(m, b), sort_keys=False))
+            write_config(wd, dry_run_config(m, b))
             seconds, mb, out, why = snakemake(wd, "-n", "--quiet", "rules", limit=limit,
                                               mem_gb=mem_gb)
             counts = job_counts(out)
@@ -175,11 +163,10 @@ def write_features(wd: Path, m: int, seed: int = 0) -> None:
 
 
 def bench_run(m: int, block: int, n: int, root: Path) -> None:
-    wd = copy_workflow(root / "run")
+    wd = copy_workflow(root / "run", run_config(m, block, n))
     (wd / "feats").mkdir()
     for i in range(m):
         (wd / "feats" / f"{model_name(i)}.npz").touch()
-    (wd / "config.yaml").write_text(yaml.safe_dump(run_config(m, block, n), sort_keys=False))
     snakemake(wd, "results/emoji/manifest.json")
     write_features(wd, m)
     seconds, mb, out, _ = snakemake(wd)

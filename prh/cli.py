@@ -22,6 +22,9 @@ def _options(pairs: Sequence[str] | None) -> dict[str, Any]:
         key, sep, value = p.partition("=")
         if not sep or not key:
             raise ValueError(f"--dataset-option {p!r} is not KEY=VALUE")
+        if key in out:
+            raise ValueError(f"--dataset-option {key} is given twice ({out[key]!r} and {value!r}); "
+                             "keep one")
         out[key] = value
     return out
 
@@ -79,7 +82,9 @@ def _modality(model: str, modality: str | None) -> str | None:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
+    from .jobio import check_output_target
     from .models.registry import get_embedder
+    check_output_target(args.out)  # before any work: only ever replace a regular file
     # unknown names and unsupported weights fail before any data work
     embedder = get_embedder(args.model, args.pool, args.weights, args.seed,
                             modality=_modality(args.model, args.modality))
@@ -98,6 +103,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     from . import datasets
+    from .jobio import check_output_target
+    check_output_target(args.out)
     # a folder is the user's own set: all of its rows unless told otherwise
     n = args.n_samples
     if n is None and not args.dataset.startswith("folder"):

@@ -27,7 +27,14 @@ Datasets (``DATASETS``):
   (image file, caption) rows, or a folder holding ``captions.csv`` or
   ``captions.jsonl``. Columns: ``image`` (or ``file``) and ``caption`` (or
   ``text``), optional ``id`` (default: the image path relative to the folder).
-  Image paths are relative to the captions file. The first ``n_samples`` rows.
+  Image paths are relative to the captions file and must lead to regular,
+  non-hidden files inside its folder, the files its content hash
+  (:func:`folder_sha256`) covers, so that editing any image used reruns what
+  depends on it: ``../x.png``, absolute paths and symbolic links out of the
+  folder are refused naming the row. Each image is decoded when the dataset
+  is prepared: truncated files and decompression bombs (over twice
+  ``PIL.Image.MAX_IMAGE_PIXELS``) are refused naming the row. The first
+  ``n_samples`` rows.
 
 The cache folder is ``$PRH_CACHE`` if set, else ``~/.cache/prh``.
 """
@@ -36,6 +43,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -80,11 +88,31 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def portable_path(path: str, base: str | os.PathLike | None) -> str:
+    """``path`` as the manifest in folder ``base`` records it: relative to
+    ``base`` when both lie inside the working folder, so that a project moved
+    or copied whole (images in its own data folder) still finds them; an
+    image elsewhere (a package's data, a cache) keeps its absolute path."""
+    if base is None:
+        return path
+    cwd = Path.cwd().resolve()
+    target, base = Path(os.path.abspath(path)), Path(base).resolve()
+    if target.is_relative_to(cwd) and base.is_relative_to(cwd):
+        return os.path.relpath(target, base)
+    return str(target)
+
+
+def _absolute(path: str, base: Path) -> str:
+    """A recorded path back as an absolute one (relative ones are relative
+    to the manifest's folder)."""
+    return path if not path or os.path.isabs(path) else os.path.normpath(base / path)
+
+
 @dataclass(frozen=True)
 class Sample:
     id: str
     caption: str
-    image: str  # absolute path of the image file
+    image: str  # absolute path of the image file (the manifest file may record it relative)
     image_sha256: str = ""
 
 
@@ -117,14 +145,20 @@ class Manifest:
             h.update(b"\n")
         return h.hexdigest()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, base: str | os.PathLike | None = None) -> dict[str, Any]:
+        """The manifest as JSON data; with ``base`` (the manifest's folder),
+        paths inside the working folder are written relative to ``base``."""
+        params = dict(self.params)
+        if isinstance(params.get("path"), str):
+            params["path"] = portable_path(params["path"], base)
         return {
             "manifest_version": MANIFEST_VERSION,
             "dataset": self.dataset,
-            "params": self.params,
+            "params": params,
             "n_samples": self.n,
             "content_sha256": self.content_sha256,
-            "samples": [{"id": s.id, "caption": s.caption, "image": s.image,
+            "samples": [{"id": s.id, "caption": s.caption,
+                         "image": portable_path(s.image, base) if s.image else s.image,
                          "image_sha256": s.image_sha256} for s in self.samples],
         }
 
@@ -133,9 +167,10 @@ class Manifest:
         path = Path(path)
         with atomic_output(path) as tmp:
             with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(self.to_dict(), f, ensure_ascii=False, indent=1)
+                json.dump(self.to_dict(path.parent), f, ensure_ascii=False, indent=1)
                 f.write("\n")
         return path
+
 
     def check_images(self) -> None:
         """Raise if an image file is missing or changed since the manifest was written."""
@@ -152,9 +187,13 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
     path = Path(path)
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
-        samples = [Sample(s["id"], s["caption"], s["image"], s.get("image_sha256", ""))
-                   for s in d["samples"]]
-        m = Manifest(d["dataset"], samples, d.get("params", {}))
+        base = path.resolve().parent
+        samples = [Sample(s["id"], s["caption"], _absolute(s["image"], base),
+                          s.get("image_sha256", "")) for s in d["samples"]]
+        params = dict(d.get("params", {}))
+        if isinstance(params.get("path"), str):
+            params["path"] = _absolute(params["path"], base)
+        m = Manifest(d["dataset"], samples, params)
     except FileNotFoundError:
         raise DatasetError(f"{path}: manifest not found; write it with `prh prepare-dataset`") from None
     except (json.JSONDecodeError, KeyError, TypeError) as e:
@@ -188,6 +227,19 @@ def sample_blocks(manifest: str | os.PathLike, column: str,
     return [labels[i] for i in ids]
 
 
+def _image_error(err: Exception, path: str | os.PathLike, where: str, remedy: str) -> DatasetError:
+    """One line for an image PIL cannot (or will not) decode: ``where`` names
+    the row or sample, ``remedy`` what to do."""
+    from PIL import Image
+
+    if isinstance(err, Image.DecompressionBombError):
+        why = f"is refused: {str(err).rstrip('.')}; downscale it or drop it"
+    else:
+        text = str(err).strip().splitlines()
+        why = f"cannot be read ({type(err).__name__}{': ' + text[0] if text else ''}); {remedy}"
+    return DatasetError(f"{where}: image file {path} {why}")
+
+
 def load_image(sample: Sample):
     """The sample's image as RGB; transparent pixels composited on white."""
     from PIL import Image
@@ -201,8 +253,8 @@ def load_image(sample: Sample):
                 return Image.alpha_composite(bg, im).convert("RGB")
             return im.convert("RGB")
     except Exception as e:  # PIL raises many types for bad files
-        raise DatasetError(f"sample {sample.id}: cannot read image {sample.image} "
-                           f"({type(e).__name__}: {e})") from None
+        raise _image_error(e, sample.image, f"sample {sample.id}",
+                          "replace or drop the file and prepare the dataset again") from None
 
 
 # --- emoji -----------------------------------------------------------------
@@ -335,6 +387,9 @@ def _prepare_hub(n_samples: int | None, *, path: str = "minhuh/prh", revision: s
         if isinstance(caption, (list, tuple)):
             if not caption:
                 raise DatasetError(f"{name}: sample {sid} has no caption")
+            if not 0 <= caption_idx < len(caption):
+                raise DatasetError(f"{name}: sample {sid} has {len(caption)} captions; choose "
+                                   f"caption_idx in 0..{len(caption) - 1}")
             caption = caption[caption_idx]
         img_path = _materialise_image(row[image_column], out_dir, sid)
         samples.append(Sample(sid, str(caption), str(img_path), sha256_file(img_path)))
@@ -396,7 +451,8 @@ def folder_sha256(path: str | os.PathLike) -> str:
     file's folder (the captions file and the images), by relative path and
     bytes. The workflow passes it to the dataset step, so editing a caption or
     replacing an image reruns the dataset and what follows, and a touch does
-    not. Images outside that folder are not covered."""
+    not. Preparing the dataset refuses images it would not cover (outside the
+    folder, hidden, not regular files)."""
     p = Path(path).expanduser().resolve()
     root = p if p.is_dir() else p.parent
     h = hashlib.sha256()
@@ -413,15 +469,40 @@ CAPTION_FILES = ("captions.csv", "captions.tsv", "captions.jsonl")
 
 
 def _check_image(path: Path, where: str) -> None:
-    """Fail at prepare time, naming the row, rather than in an embedding job."""
-    from PIL import Image, UnidentifiedImageError
+    """Fail at prepare time, naming the row, rather than in an embedding job:
+    verify() checks a PNG's checksums, load() decodes (a truncated file)."""
+    from PIL import Image
 
     try:
         with Image.open(path) as im:
             im.verify()
-    except (OSError, UnidentifiedImageError) as err:
-        raise DatasetError(f"{where}: image file {path} cannot be read ({type(err).__name__}); "
-                           "replace or drop it") from None
+        with Image.open(path) as im:
+            im.load()
+    except Exception as err:  # PIL raises many types for bad files
+        raise _image_error(err, path, where, "replace or drop it") from None
+
+
+def _image_in_folder(root: Path, img: Any, where: str) -> Path:
+    """The resolved path of a row's image, which must be a regular,
+    non-hidden file inside ``root`` (the folder :func:`folder_sha256` covers)."""
+    if not isinstance(img, str):
+        raise DatasetError(f"{where}: image {img!r} is not a file path")
+    try:
+        path = (root / img).resolve()
+    except (OSError, ValueError) as err:
+        raise DatasetError(f"{where}: image path {img!r} cannot be used ({err})") from None
+    if not path.is_relative_to(root):
+        raise DatasetError(f"{where}: image {img!r} ({path}) is outside the dataset folder {root}; "
+                           "copy the image into the folder (a symbolic link out of it does not "
+                           "count) so that its content is part of the dataset")
+    if any(part.startswith(".") for part in path.relative_to(root).parts):
+        raise DatasetError(f"{where}: image {img!r} is a hidden file or in a hidden folder, which "
+                           "the dataset's content hash skips; rename it")
+    if not path.exists():
+        raise DatasetError(f"{where}: image file {path} does not exist")
+    if not path.is_file():
+        raise DatasetError(f"{where}: image {path} is not a regular file")
+    return path
 
 
 def _prepare_folder(n_samples: int | None, *, path: str | None = None, name: str = "folder") -> Manifest:
@@ -436,6 +517,8 @@ def _prepare_folder(n_samples: int | None, *, path: str | None = None, name: str
         p = found[0]
     if not p.exists():
         raise DatasetError(f"folder: {p} does not exist")
+    if not p.is_file():
+        raise DatasetError(f"folder: {p} is not a regular file; give a captions file or folder")
     rows: list[dict[str, Any]]
     if p.suffix == ".jsonl":
         rows = []
@@ -445,11 +528,18 @@ def _prepare_folder(n_samples: int | None, *, path: str | None = None, name: str
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as e:
                     raise DatasetError(f"{p}:{ln}: not JSON ({e})") from None
+                if not isinstance(rows[-1], dict):
+                    raise DatasetError(f"{p}:{ln}: not a JSON object; write one "
+                                       '{"image": ..., "caption": ...} per line')
     elif p.suffix in (".csv", ".tsv"):
         import io
 
-        rows = list(csv.DictReader(io.StringIO(read_captions_text(p), newline=""),
-                                   delimiter="\t" if p.suffix == ".tsv" else ","))
+        reader = csv.DictReader(io.StringIO(read_captions_text(p), newline=""),
+                                delimiter="\t" if p.suffix == ".tsv" else ",")
+        try:
+            rows = list(reader)
+        except csv.Error as e:
+            raise DatasetError(f"{p}: line {reader.line_num}: not {p.suffix[1:].upper()} ({e})") from None
     else:
         raise DatasetError(f"folder: {p} is not .csv, .tsv or .jsonl")
     if not rows:
@@ -461,15 +551,16 @@ def _prepare_folder(n_samples: int | None, *, path: str | None = None, name: str
         cap = row.get("caption") if row.get("caption") is not None else row.get("text")
         if not img or cap is None:
             raise DatasetError(f"{p}: row {ln} needs an 'image' (or 'file') and a 'caption' (or 'text')")
-        if not str(cap).strip():
+        if not isinstance(cap, str) or not isinstance(row.get("id", ""), (str, int, type(None))):
+            raise DatasetError(f"{p}: row {ln}: the caption and id must be text; write them as "
+                               "JSON strings")
+        if not cap.strip():
             raise DatasetError(f"{p}: row {ln} ({img}): empty caption; write one or drop the row")
-        img_path = (p.parent / img).resolve()
+        img_path = _image_in_folder(p.parent, img, f"{p}: row {ln}")
         sid = str(row.get("id") or img)
         if sid in seen:
             raise DatasetError(f"{p}: row {ln}: sample id {sid!r} appears twice")
         seen.add(sid)
-        if not img_path.exists():
-            raise DatasetError(f"{p}: row {ln}: image file {img_path} does not exist")
         _check_image(img_path, f"{p}: row {ln}")
         samples.append(Sample(sid, str(cap), str(img_path), sha256_file(img_path)))
     return Manifest(name, samples, {"n_samples": n, "path": str(p)})
@@ -491,7 +582,8 @@ DATASETS: dict[str, DatasetInfo] = {
     "folder": DatasetInfo("folder", "your own images and captions: folder:<dir or captions file>; "
                           "captions.csv / .tsv (columns image or file, caption or text, optional "
                           "id) or .jsonl (one object per line, same keys); image paths relative "
-                          "to the captions file; prepare-dataset takes all rows",
+                          "to the captions file, inside its folder (others are refused); "
+                          "prepare-dataset takes all rows",
                           _prepare_folder),
 }
 
@@ -504,17 +596,34 @@ def parse_dataset_name(name: str) -> tuple[str, dict[str, Any]]:
     return base, ({"path": arg} if sep else {})
 
 
-def prepare(name: str, n_samples: int | None = DEFAULT_N_SAMPLES, **options: Any) -> Manifest:
+def dataset_options(base: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` checked against dataset ``base``'s preparer: unknown names
+    are refused listing the known ones, and the integer ones (``seed``,
+    ``caption_idx``) converted from text (``--dataset-option seed=1``), naming
+    the option whose value is not a whole number."""
+    params = dict(list(inspect.signature(DATASETS[base].prepare).parameters.items())[1:])
+    out = {}
+    for key, value in options.items():
+        if key == "n_samples":
+            raise DatasetError(f"dataset {base}: n_samples is not an option; give it with "
+                               "--n-samples (or the dataset's n_samples key)")
+        if key not in params:
+            raise DatasetError(f"dataset {base} has no option {key!r}; its options: "
+                               f"{', '.join(params)} (see `prh datasets`)")
+        default = params[key].default
+        if isinstance(default, int) and not isinstance(default, bool):
+            try:
+                if isinstance(value, bool) or not isinstance(value, (int, str)):
+                    raise ValueError
+                value = int(value)
+            except ValueError:
+                raise DatasetError(f"dataset {base}: option {key}={value!r} is not an integer; "
+                                   f"give a whole number, e.g. {key}={default}") from None
+        out[key] = value
+    return out
+
+
+def prepare(name: str, n_samples: int | None = DEFAULT_N_SAMPLES, /, **options: Any) -> Manifest:
     """Prepare dataset ``name`` (with ``options``) and return its manifest."""
     base, extra = parse_dataset_name(name)
-    opts = {**extra, **options}
-    if "caption_idx" in opts:
-        opts["caption_idx"] = int(opts["caption_idx"])
-    if "seed" in opts:
-        opts["seed"] = int(opts["seed"])
-    try:
-        return DATASETS[base].prepare(n_samples, **opts)
-    except TypeError as e:
-        if "unexpected keyword" in str(e):
-            raise DatasetError(f"dataset {base}: {e}; see `prh datasets` for its options") from None
-        raise
+    return DATASETS[base].prepare(n_samples, **dataset_options(base, {**extra, **options}))

@@ -29,6 +29,7 @@ from .formats import features as storage
 from .datasets import Manifest, load_image
 from .models.base import Embedder, ModelError, check_features
 from .devices import resolve_device
+from .jobio import check_output_target
 from .models.registry import get_embedder, set_weights, user_code
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ def embed(manifest: Manifest, model: str | Embedder, out: str | os.PathLike, *, 
     from tqdm import tqdm
 
     out = Path(out)
+    check_output_target(out)  # before the model loads: a FIFO would also block is_complete
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if dtype not in storage.STORAGE_DTYPES:

@@ -4,7 +4,8 @@ Snakemake tracks a rule's ``script:`` file but not the modules it imports, so
 each rule takes the files of its script's import closure as inputs: editing
 a module reruns exactly the rules whose code imports it. The closure is read
 from the source (every ``import`` statement, function-level ones included),
-so it costs milliseconds when the DAG is built and never imports anything.
+so it costs a fraction of a second when the DAG is built (each module
+parsed once) and never imports anything.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import sys
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterable
 
 PACKAGE = "prh"
 
@@ -27,7 +29,8 @@ def _module_file(root: Path, module: str) -> Path | None:
     return None
 
 
-def _imported_modules(path: Path, module: str | None) -> set[str]:
+@lru_cache(maxsize=None)  # every rule's closure walks the same modules again
+def _imported_modules(path: Path, module: str | None) -> frozenset[str]:
     """Every prh module a file's import statements name (with the packages
     above it, which Python runs first)."""
     tree = ast.parse(path.read_text(), filename=str(path))
@@ -54,7 +57,7 @@ def _imported_modules(path: Path, module: str | None) -> set[str]:
         if name == PACKAGE or name.startswith(PACKAGE + "."):
             parts = name.split(".")
             out.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
-    return out
+    return frozenset(out)
 
 
 @lru_cache(maxsize=None)
@@ -76,6 +79,20 @@ def library_files(script: str | Path, root: str | Path) -> tuple[str, ...]:
                 files.add(file)
                 todo.append((file, name))
     return tuple(sorted(str(f) for f in files))
+
+
+def workdir_paths(paths: Iterable[str | Path], workdir: str | Path | None = None) -> list[str]:
+    """Paths as Snakemake should record them: relative to the working
+    directory (default: the current one) when under it, so that a run moved
+    or copied with its checkout plans nothing; absolute otherwise, so that a
+    working directory outside the checkout (``snakemake -d``) can move alone."""
+    start = os.path.abspath(workdir if workdir is not None else os.curdir)
+    out = []
+    for path in paths:
+        path = os.path.abspath(path)
+        rel = os.path.relpath(path, start)
+        out.append(path if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel)
+    return out
 
 
 def use_checkout(root: str | Path) -> None:

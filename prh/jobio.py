@@ -3,8 +3,9 @@ TSV reading and writing, logs, threads.
 
 Files written through :func:`atomic_output` appear whole or not at all
 (temporary file in the same folder, then rename), so an interrupted job never
-leaves a truncated output behind. :func:`logged` sends a job's output and
-errors to its log file.
+leaves a truncated output behind, and never in place of anything but a
+regular file (:func:`check_output_target`). :func:`logged` sends a job's
+output and errors to its log file.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import logging
 import os
 import re
 import socket
+import stat
 import sys
 import tempfile
 import traceback
@@ -49,38 +51,98 @@ def temp_writer(name: str) -> tuple[int, str] | None:
     return (int(m["pid"]), m["host"]) if m else None
 
 
+_SPECIAL = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+            (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+            (stat.S_ISBLK, "a block device"), (stat.S_ISREG, "a regular file"))
+
+
+def check_output_target(path: str | os.PathLike) -> None:
+    """Refuse an output path that exists and is not a regular file: the
+    rename that publishes a file would replace a device, pipe, socket, folder
+    or symbolic link with a regular file (as root, swapping a system device
+    or ``/dev/stdout``). A link is not followed either: writing through it
+    would let whoever made the link choose which file prh overwrites. A
+    one-line ValueError names the path."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise ValueError(f"cannot write {path}: {err.strerror}") from None
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISLNK(mode):
+        try:
+            target = os.stat(path).st_mode
+        except OSError:
+            kind = "a symbolic link"
+        else:
+            kind = "a symbolic link to " + next((k for test, k in _SPECIAL if test(target)),
+                                                "a special file")
+        remedy = "give the path of the file itself, or remove the link"
+    else:
+        kind = next((k for test, k in _SPECIAL if test(mode)), "a special file")
+        remedy = "choose a file path for the output"
+    raise ValueError(f"refusing to write {path}: it is {kind}, not a regular file; {remedy}")
+
+
 def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
-    """Rename a finished temporary file onto ``path``. mkstemp makes files
+    """Rename a finished temporary file onto ``path``, never over anything
+    but a regular file (:func:`check_output_target`). mkstemp makes files
     private (0600); they get the mode a plain open would give them."""
+    check_output_target(path)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
 
 
-NO_SPACE = "No space left on device"
+#: errno of each error that means "no room to write": the words the system
+#: (and HDF5, inside its own messages) uses for it, and what to do
+NO_ROOM = {
+    errno.ENOSPC: ("No space left on device", "free space there and rerun"),
+    errno.EDQUOT: ("Disk quota exceeded", "free space in your quota and rerun"),
+    errno.EFBIG: ("File too large", "a file size limit (ulimit -f) is reached; raise it or "
+                  "write elsewhere"),
+}
+NO_SPACE = NO_ROOM[errno.ENOSPC][0]
 
 
-def is_disk_full(err: BaseException) -> bool:
-    """Whether an error (or one it was raised from) is a full disk; h5py puts
-    the words on the second line of a generic message."""
+def no_room_errno(err: BaseException | None) -> int | None:
+    """The :data:`NO_ROOM` errno of an error (or of one it was raised from),
+    else None; h5py puts the words on the second line of a generic message."""
     seen = 0
     while err is not None and seen < 10:
-        if getattr(err, "errno", None) == errno.ENOSPC or NO_SPACE in str(err):
-            return True
+        code = getattr(err, "errno", None)
+        if code in NO_ROOM:
+            return code
+        text = str(err)
+        for code, (words, _) in NO_ROOM.items():
+            if words in text:
+                return code
         err, seen = err.__cause__ or err.__context__, seen + 1
-    return False
+    return None
 
 
-def disk_full_error(path: str | os.PathLike) -> OSError:
-    return OSError(errno.ENOSPC, f"{NO_SPACE} while writing {path}; free space there and rerun")
+def is_disk_full(err: BaseException | None) -> bool:
+    """Whether an error is a full disk, a full quota or a file size limit."""
+    return no_room_errno(err) is not None
+
+
+def disk_full_error(path: str | os.PathLike, err: BaseException | None = None) -> OSError:
+    """One-line OSError for running out of room while writing ``path``
+    (the kind taken from ``err``; a full disk without one)."""
+    code = no_room_errno(err) or errno.ENOSPC
+    words, remedy = NO_ROOM[code]
+    return OSError(code, f"{words} while writing {path}; {remedy}")
 
 
 def error_line(err: BaseException) -> str:
-    """One line for an error: a full disk says so first, an OSError names its
-    file, anything else is the message's first line."""
-    if is_disk_full(err) and NO_SPACE not in str(err).split("\n", 1)[0]:
-        return f"{NO_SPACE}"
+    """One line for an error: running out of room says so first, an OSError
+    names its file, anything else is the message's first line."""
+    code = no_room_errno(err)
+    if code is not None and NO_ROOM[code][0] not in str(err).split("\n", 1)[0]:
+        return NO_ROOM[code][0]
     if isinstance(err, OSError) and err.strerror:
         return f"{err.filename}: {err.strerror}" if err.filename else err.strerror
     text = str(err).strip()
@@ -96,11 +158,97 @@ def terminate_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
+class SoftFailFile:
+    """A binary file for h5py's ``fileobj`` driver that never reports a
+    failed write to HDF5.
+
+    Once HDF5 has seen a write fail (a full disk), closing the file's objects
+    fails half-way and a later close or garbage collection crashes the
+    interpreter (h5py 3.16 / HDF5 2.0: exit 139, the temporary file left
+    behind). This file instead records the first failed write as
+    :attr:`error` and keeps what it could not write in memory, so that HDF5
+    reads back what it wrote and closes cleanly; the writer then raises
+    :meth:`check`'s one-line error and deletes the file. Memory grows only
+    after a failure, by what is written after it: writers call :meth:`check`
+    between large writes."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        self.pos = self.size = 0
+        self.error: OSError | None = None
+        self._unwritten: list[tuple[int, bytes]] = []  # (offset, bytes), later ones win
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self.pos, os.SEEK_END: self.size}[whence]
+        self.pos = base + offset
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        done = 0
+        if self.error is None:
+            try:
+                while done < len(view):
+                    wrote = os.pwrite(self.fd, view[done:], self.pos + done)
+                    if wrote <= 0:
+                        raise OSError(errno.EIO, "a write made no progress")
+                    done += wrote
+            except OSError as err:
+                self.error = err
+        if done < len(view):
+            self._unwritten.append((self.pos + done, bytes(view[done:])))
+        self.pos += len(view)
+        self.size = max(self.size, self.pos)
+        return len(view)
+
+    def read(self, n: int = -1) -> bytes:
+        n = max(0, self.size - self.pos) if n < 0 else n
+        data = bytearray(os.pread(self.fd, n, self.pos))
+        data.extend(bytes(n - len(data)))
+        for off, piece in self._unwritten:
+            lo, hi = max(off, self.pos), min(off + len(piece), self.pos + n)
+            if lo < hi:
+                data[lo - self.pos:hi - self.pos] = piece[lo - off:hi - off]
+        self.pos += n
+        return bytes(data)
+
+    def truncate(self, size: int | None = None) -> int:
+        size = self.pos if size is None else size
+        if self.error is None:
+            try:
+                os.ftruncate(self.fd, size)
+            except OSError as err:
+                self.error = err
+        self.size = size
+        return size
+
+    def flush(self) -> None:
+        pass
+
+    def check(self, path: str | os.PathLike) -> None:
+        """Raise the one-line error of the first failed write, naming ``path``
+        (the final name; this file is its temporary)."""
+        if self.error is not None:
+            if is_disk_full(self.error):
+                raise disk_full_error(path, self.error)
+            raise OSError(self.error.errno, f"cannot write {path}: {self.error.strerror}")
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` on success,
-    delete it on any error (a full disk is reported naming ``path``)."""
+    delete it on any error (a full disk is reported naming ``path``). A
+    ``path`` that is not a regular file is refused before anything is written."""
     path = Path(path)
+    check_output_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -109,7 +257,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         publish(tmp, path)
     except Exception as err:
         if is_disk_full(err):
-            raise disk_full_error(path) from None
+            raise disk_full_error(path, err) from None
         raise
     finally:
         if os.path.exists(tmp):

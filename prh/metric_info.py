@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 
+#: the sample sizes at which the intervals' coverage was measured
+#: (docs/statistics.md, "Measured coverage"); below the smallest it is not known
+COVERAGE_SAMPLE_SIZES = (256, 1024)
+
+
 @dataclass(frozen=True)
 class MetricInfo:
     """One metric: its parameters with their defaults, and how its scores behave."""
@@ -33,7 +38,7 @@ class MetricInfo:
     # reshuffles the neighbour lists of the rest, so small groups inflate se)
     interval: tuple[str, int] = ("jackknife", 5)
     # what the simulation measured for that scheme's nominal 95 % intervals
-    # (benchmarks/bench_coverage.py, N = 256 and 1024, 200 draws each):
+    # (benchmarks/bench_coverage.py, N = COVERAGE_SAMPLE_SIZES, 200 draws each):
     # "calibrated" when coverage stayed in [0.92, 0.98], "conservative" when
     # above (intervals too wide, p-values of comparisons and trends too large)
     interval_coverage: str = "calibrated"

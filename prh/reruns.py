@@ -1,7 +1,7 @@
 """Failure-safe reruns: what the workflow does around its jobs (torch-free).
 
 Snakemake removes a job's old output before the job starts and removes what a
-failed job wrote. Two consequences are handled here, from the Snakefile's
+failed job wrote. What follows from that is handled here, from the Snakefile's
 ``onstart``/``onsuccess``/``onerror`` handlers:
 
 - a failing re-embedding must not cost the previous good features file:
@@ -13,10 +13,16 @@ failed job wrote. Two consequences are handled here, from the Snakefile's
   requested ones; so a failing setting fails on every rerun (never "Nothing
   to be done" with features that do not match the config), and going back to
   the old settings costs nothing;
-- a failed upstream job must not leave the aggregate outputs looking up to
-  date (a plain rerun would say "Nothing to be done" while ``alignment.tsv``
-  holds old scores): :func:`remove_stale` deletes a dataset's aggregate outputs
-  when any file they derive from is missing, so the next run recomputes them;
+- a failure costs no result it did not produce: Snakemake removes only the
+  failed job's own output, and every finished output that derives from it is
+  kept. Kept is not current, and Snakemake alone would say "Nothing to be
+  done" (it does not rebuild outputs that are newer than their inputs when
+  an intermediate file is missing). So :func:`present_files` notes, at the
+  start, which files exist; after a failed run :func:`stale_outputs` finds
+  the outputs downstream of the files the run lost, and :func:`mark_stale`
+  gives each a new mark in the marks file, which the rules pass to its job
+  as a parameter: the next run plans them again (``--summary`` says "update
+  pending"), and a failure elsewhere marks nothing;
 - a job killed with SIGKILL (or a node that died) leaves its temporary file
   (``.<name>.w<pid>-<host>.<random>.tmp``, :func:`prh.jobio.atomic_output`)
   beside its output: :func:`remove_orphan_temps` removes, at the next run's
@@ -33,10 +39,12 @@ failed job wrote. Two consequences are handled here, from the Snakefile's
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+from datetime import datetime
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Collection, Iterable, Mapping, Sequence
 
 
 def backup_path(path: str | os.PathLike) -> Path:
@@ -77,20 +85,80 @@ def drop_backups(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return kept
 
 
-def remove_stale(groups: Mapping[str, tuple[Sequence[str], Sequence[str]]]) -> list[str]:
+Groups = Mapping[str, tuple[Sequence[str], Sequence[str]]]
+
+
+def present_files(groups: Groups) -> set[str]:
+    """The files named in ``groups`` (outputs and what they derive from) that
+    exist: taken when a run starts, the files it then loses are its holes."""
+    named = {f for outputs, upstream in groups.values() for f in (*outputs, *upstream)}
+    return {f for f in named if os.path.exists(f)}
+
+
+def stale_outputs(groups: Groups, gone: Collection[str]) -> dict[str, list[str]]:
     """``groups``: name -> (outputs, the files they derive from), in dependency
-    order. Where an output exists but an upstream file is missing, remove the
-    outputs (so later groups see them missing too: removals cascade); returns
-    one line per group removed."""
+    order; ``gone``: the files a failed run removed. An output is out of date
+    when a file it derives from is gone or itself out of date; returns, per
+    file gone, the existing outputs out of date because of it (each under the
+    first such file). Removes nothing."""
+    cause = {f: f for f in gone}  # out-of-date file -> the file gone behind it
+    stale: dict[str, list[str]] = {}
+    for outputs, upstream in groups.values():
+        root = next((cause[u] for u in upstream if u in cause), None)
+        if root is None:
+            continue
+        for o in outputs:
+            cause.setdefault(o, root)
+            if o not in gone and os.path.exists(o):
+                stale.setdefault(root, []).append(o)
+    return stale
+
+
+def marks_path(results: str) -> str:
+    """The marks file (:func:`mark_stale`) of a results folder."""
+    return f"{results}/.stale_marks.json"
+
+
+def read_marks(path: str | os.PathLike) -> dict[str, str]:
+    """The marks file: output -> its latest mark ({} when there is none)."""
+    try:
+        marks = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: cannot read the stale-output marks ({err}); delete the "
+                         "file (the jobs it marked then rerun once)") from None
+    if not isinstance(marks, dict) or not all(isinstance(v, str) for v in marks.values()):
+        raise ValueError(f"{path}: not a mapping of output -> mark; delete the file (the jobs "
+                         "it marked then rerun once)")
+    return marks
+
+
+def mark_stale(path: str | os.PathLike, stale: Mapping[str, Sequence[str]]) -> None:
+    """Give each output in ``stale`` (:func:`stale_outputs`) a new mark. The
+    rules pass an output's mark to its job as a parameter, so a new mark
+    reruns the job (Snakemake's params trigger) and a mark it already ran
+    with reruns nothing; marks are therefore kept after the rebuild."""
+    if not stale:
+        return
+    from .jobio import atomic_output
+
+    marks = read_marks(path)
+    when = datetime.now().isoformat(timespec="microseconds")
+    for root, outputs in stale.items():
+        for o in outputs:
+            marks[o] = f"{root} was lost by the failed run of {when}"
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(marks, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def describe_stale(stale: Mapping[str, Sequence[str]], shown: int = 6) -> list[str]:
+    """One line per file gone, for :func:`stale_outputs`' answer."""
     lines = []
-    for name, (outputs, upstream) in groups.items():
-        present = [o for o in outputs if os.path.exists(o)]
-        missing = [u for u in upstream if not os.path.exists(u)]
-        if present and missing:
-            for o in present:
-                os.unlink(o)
-            lines.append(f"{name}: removed {', '.join(present)}: {missing[0]} is missing "
-                         f"({len(missing)} upstream file(s)); the next run recomputes them")
+    for root, outputs in stale.items():
+        more = f" and {len(outputs) - shown} more" if len(outputs) > shown else ""
+        lines.append(f"kept {', '.join(outputs[:shown])}{more}: out of date, since {root} "
+                     "is missing; marked, so that the next run rebuilds them")
     return lines
 
 

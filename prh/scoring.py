@@ -9,6 +9,8 @@ matrices and :mod:`prh.calibration` their permutation nulls.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -68,3 +70,74 @@ def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
     res[order] = adjusted
     out[ok] = res
     return out
+
+
+
+#: a score within this fraction of its metric's maximum is at the ceiling
+SATURATION_MARGIN = 0.01
+#: a metric with at least this share of its pairs at the ceiling is saturated
+SATURATED_SHARE = 0.5
+#: ... and so is one whose chance level (the median permutation-null mean of
+#: its calibrated pairs) takes this share of its scale or more
+CHANCE_CEILING = 0.75
+
+
+@dataclass(frozen=True)
+class Saturation:
+    """How close one metric's scores over a run's pairs are to its maximum.
+
+    kNN metrics saturate when k is a large share of N: cycle_knn with k = 10
+    on 80 samples has a chance level of about 0.78 of its maximum 1, and
+    with fewer samples most pairs score 1. Such scores hardly tell pairs
+    apart. ``kind``: "ceiling" (most pairs at the maximum: the scores say
+    nothing), "chance" (chance alone reaches most of the scale) or None."""
+
+    metric: str
+    max_score: float
+    at_ceiling: int  # finite scores within SATURATION_MARGIN of the maximum
+    n: int  # finite scores
+    chance: float  # median null mean of the calibrated pairs (NaN: none)
+    low: float  # the smallest and largest finite score
+    high: float
+
+    @property
+    def kind(self) -> str | None:
+        if self.n and self.at_ceiling >= SATURATED_SHARE * self.n:
+            return "ceiling"
+        if self.chance >= CHANCE_CEILING * self.max_score:
+            return "chance"
+        return None
+
+    def note(self, params: dict[str, Any] | None = None, n_samples: int | None = None) -> str:
+        """One sentence for logs and the findings page ("" when not saturated)."""
+        k = (params or {}).get("topk")
+        setting = ", ".join(s for s in (f"N = {n_samples}" if n_samples else "",
+                                        f"k = {k}" if k is not None else "") if s)
+        where = f" at {setting}" if setting else ""
+        fix = "use more samples or a smaller topk" if k is not None else "use more samples"
+        top = f"{self.max_score:g}"
+        if self.kind == "ceiling":
+            return (f"{self.metric} is saturated{where}: {self.at_ceiling} of {self.n} pairs "
+                    f"score within {SATURATION_MARGIN:.0%} of its maximum {top}, so its "
+                    f"scores cannot tell these pairs apart; {fix}")
+        if self.kind == "chance":
+            return (f"{self.metric} is near saturation{where}: chance alone (the median "
+                    f"permutation-null mean, {self.chance:.3g}) is {self.chance / self.max_score:.0%}"
+                    f" of its maximum {top}, so its scores ({self.low:.3g} to {self.high:.3g}) "
+                    f"have little room above chance and separate pairs poorly; {fix}")
+        return ""
+
+
+def saturation(metric: str, scores: Sequence[float], max_score: float,
+               null_means: Sequence[float] = ()) -> Saturation:
+    """:class:`Saturation` of one metric from its pairs' scores and, when
+    calibrated, their permutation-null means (NaN entries ignored)."""
+    s = np.asarray(scores, dtype=np.float64)
+    s = s[np.isfinite(s)]
+    nm = np.asarray(null_means, dtype=np.float64)
+    nm = nm[np.isfinite(nm)]
+    return Saturation(metric, float(max_score),
+                      int(np.sum(s >= (1 - SATURATION_MARGIN) * max_score)), int(s.size),
+                      float(np.median(nm)) if nm.size else math.nan,
+                      float(s.min()) if s.size else math.nan,
+                      float(s.max()) if s.size else math.nan)

@@ -15,13 +15,16 @@ rule model_stats:
         "../envs/align.yaml"
     threads: CFG.alignment["threads"]
     resources:
-        mem_mb=lambda wc: CFG.kernel_mem_mb(wc.dataset, 2),
-        runtime=30,
+        **CFG.partition_resources("model_stats"),
+        # the cost model of prh.config.Config.stats_cost (docs/cluster.md)
+        mem_mb=lambda wc: CFG.stats_resources(wc.dataset, wc.model)["mem_mb"],
+        runtime=lambda wc: CFG.stats_resources(wc.dataset, wc.model)["runtime"],
         gpu=CFG.alignment_gpus,
     params:
         stats=CFG.stats_params(),
         model=lambda wc: CFG.feature_model_names(wc.model),
         device=CFG.alignment["device"],
+        stale=lambda wc: stale_mark(stats_path(wc.dataset, wc.model)),
     script:
         "../scripts/model_stats.py"
 
@@ -49,6 +52,7 @@ if not CFG.blocked:
             "../envs/align.yaml"
         threads: CFG.alignment["threads"]
         resources:
+            **CFG.partition_resources("pair_scores"),
             # the cost model of prh.config.Config.pair_cost (docs/cluster.md)
             mem_mb=lambda wc: CFG.pair_resources(wc.dataset, wc.model_x, wc.model_y)[
                 "mem_mb"
@@ -61,6 +65,7 @@ if not CFG.blocked:
             metrics=CFG.metric_params(),
             calibration=lambda wc: CFG.calibration_params(wc.model_x, wc.model_y),
             device=CFG.alignment["device"],
+            stale=lambda wc: stale_mark(pair_path(wc.dataset, wc.model_x, wc.model_y)),
         script:
             "../scripts/pair_scores.py"
 
@@ -89,6 +94,7 @@ else:
             "../envs/align.yaml"
         threads: CFG.alignment["threads"]
         resources:
+            **CFG.partition_resources("pair_block"),
             # the pair cost model summed over the block (prh.config.Config.block_cost)
             mem_mb=lambda wc: CFG.block_resources(wc.dataset, wc.block)["mem_mb"],
             runtime=lambda wc: CFG.block_resources(wc.dataset, wc.block)["runtime"],
@@ -100,6 +106,7 @@ else:
             block=lambda wc: CFG.block_params(wc.block),
             metrics=CFG.metric_params(),
             device=CFG.alignment["device"],
+            stale=lambda wc: stale_mark(pair_block_path(wc.dataset, wc.block)),
         script:
             "../scripts/pair_block.py"
 
@@ -108,6 +115,7 @@ rule aggregate:
     input:
         library("aggregate.py"),
         pairs=pair_files,
+        features=lambda wc: list(features_files(wc).values()),
     output:
         h5=alignment_path("{dataset}"),
         tsv=table_path("{dataset}", "alignment"),
@@ -118,12 +126,15 @@ rule aggregate:
         "../envs/align.yaml"
     threads: 1
     resources:
+        **CFG.partition_resources("aggregate"),
         mem_mb=2000,
         runtime=10,
     params:
         models=MODELS,
         metrics=METRICS,
         pairs=CFG.pairs(),
+        stale=lambda wc: stale_mark(alignment_path(wc.dataset)),
+        features=features_files,
     script:
         "../scripts/aggregate.py"
 
@@ -148,14 +159,16 @@ rule sample_size_curve:
         "../envs/align.yaml"
     threads: CFG.alignment["threads"]
     resources:
-        mem_mb=lambda wc: CFG.kernel_mem_mb(wc.dataset, 4),
-        runtime=60,
+        **CFG.partition_resources("sample_size_curve"),
+        mem_mb=lambda wc: CFG.sample_size_resources(wc.dataset)["mem_mb"],
+        runtime=lambda wc: CFG.sample_size_resources(wc.dataset)["runtime"],
         gpu=CFG.alignment_gpus,
     params:
         pairs=CFG.sample_size_pairs(),
         models=CFG.sample_size_models(),
         curve=CFG.sample_size_params(),
         device=CFG.alignment["device"],
+        stale=lambda wc: stale_mark(table_path(wc.dataset, "sample_size")),
     script:
         "../scripts/sample_size_curve.py"
 

@@ -1,5 +1,6 @@
 # The adapter between Snakemake and prh.config, which validates the config,
 # holds every default and makes every decision; this file only reads them.
+import os
 import re
 import sys
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 ROOT = Path(workflow.basedir)
 # This checkout's prh, for building the DAG here and in every job's script.
 sys.path.insert(0, str(ROOT))
-from prh.imports import library_files, use_checkout
+from prh.imports import library_files, use_checkout, workdir_paths
 
 use_checkout(ROOT)
 from prh.config import Config
@@ -17,10 +18,12 @@ from prh.config.paths import (
     alignment_path,
     benchmark_path,
     features_path,
+    findings_path,
     log_path,
     manifest_path,
     pair_block_path,
     pair_path,
+    report_page,
     report_table_path,
     scorecard_path,
     statistics_path,
@@ -29,6 +32,13 @@ from prh.config.paths import (
 )
 
 CFG = Config(config)
+if workflow.is_main_process:
+    # What the plan asks of the machines, once per run (jobs parse this file
+    # too); a request over resources.max_* stops it here. Grouped pair jobs
+    # (the slurm profile's group-components) run side by side: one request.
+    _pair_group = workflow.group_settings.group_components.get("pairs", 1)
+    CFG.check_limits(_pair_group)
+    print(f"prh: {CFG.plan_totals(_pair_group)}", file=sys.stderr)
 # the report's captions read the config with its defaults filled in
 config.update(CFG.raw)
 DATASETS, MODELS, METRICS = CFG.datasets, CFG.models, CFG.metrics
@@ -36,8 +46,10 @@ DATASETS, MODELS, METRICS = CFG.datasets, CFG.models, CFG.metrics
 
 def library(script):
     """The prh files a rule's script imports, as inputs: Snakemake tracks a
-    `script:` file itself but not the modules it imports."""
-    return list(library_files(ROOT / "scripts" / script, ROOT))
+    `script:` file itself but not the modules it imports. Relative to the
+    working directory, like every other path Snakemake records, so that a
+    finished run copied or moved elsewhere plans nothing."""
+    return workdir_paths(library_files(ROOT / "scripts" / script, ROOT))
 
 
 def _alternation(names):
@@ -100,15 +112,25 @@ def figure_outputs(rule):
 
 
 # Failure-safe reruns (prh.reruns): keep each features file until its
-# re-embedding succeeds, and never leave aggregate outputs that look up to
-# date after an upstream job failed.
+# re-embedding succeeds; after a failure, keep every finished output and mark
+# those downstream of the files the run lost, so that the next run rebuilds
+# them. A rule passes its output's mark as the param `stale`.
+from prh import reruns
+
+MARKS_PATH = reruns.marks_path(RESULTS)
+MARKS = reruns.read_marks(MARKS_PATH)
+_PRESENT_AT_START = set()
+
+
+def stale_mark(output):
+    return MARKS.get(output)
+
+
 def _all_features():
     return [features_path(d, m) for d in DATASETS for m in MODELS]
 
 
 def _after_run(failed):
-    from prh import reruns
-
     for bak in reruns.drop_backups(_all_features()):
         print(
             f"prh: the previous features are kept in {bak}; a run with their settings "
@@ -116,17 +138,21 @@ def _after_run(failed):
             file=sys.stderr,
         )
     if failed:
-        for line in reruns.remove_stale(CFG.stale_groups()):
+        gone = {f for f in _PRESENT_AT_START if not os.path.exists(f)}
+        stale = reruns.stale_outputs(CFG.stale_groups(), gone)
+        reruns.mark_stale(MARKS_PATH, stale)
+        for line in reruns.describe_stale(stale):
             print(f"prh: {line}", file=sys.stderr)
 
 
 onstart:
     import time
-    from prh import hub, reruns
+    from prh import hub
 
     # planning (a dry run) needs no weights; running does, before any job
     hub.check(CFG.hub_models())
     reruns.keep_previous(_all_features())
+    _PRESENT_AT_START.update(reruns.present_files(CFG.stale_groups()))
     # Temporary files of writers killed with SIGKILL (prh.reruns.remove_orphan_temps).
     for tmp in reruns.remove_orphan_temps(RESULTS, time.time()):
         print(f"prh: removed {tmp}, left by a killed job", file=sys.stderr)

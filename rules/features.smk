@@ -12,7 +12,9 @@ rule embed_model:
     conda:
         "../envs/embed.yaml"
     threads: lambda wc: CFG.embed_resources(wc.model)["threads"]
+    # the GPU partition for embeddings with a GPU only (prh.config.Config.partition)
     resources:
+        **CFG.partition_resources("embed_model"),
         mem_mb=lambda wc: CFG.embed_resources(wc.model)["mem_mb"],
         runtime=lambda wc: CFG.embed_resources(wc.model)["runtime"],
         gpu=lambda wc: CFG.embed_resources(wc.model)["gpu"],

@@ -125,6 +125,7 @@ if CFG.figures("sample_size_plot"):
             runtime=10,
         params:
             figures=CFG.figure_params("sample_size_plot"),
+            names=CFG.display_names(),
             dpi=CFG.plots["dpi"],
         script:
             "../scripts/plot_sample_size.py"
@@ -139,7 +140,8 @@ rule scores_table:
         report(
             report_table_path("{dataset}", "{table}"),
             caption="../report/scores_table.rst",
-            category="6. Scores table",
+            category="6. Tables",
+            subcategory="TSV files",
             labels={"dataset": "{dataset}", "file": "{table}.tsv"},
         ),
     log:

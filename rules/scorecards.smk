@@ -20,6 +20,9 @@ rule scorecard:
     params:
         features=lambda wc: scorecard_features(wc),
         card=CFG.scorecard_params(),
+        # drawn when the statistics have run; not an input, so a scorecard
+        # never waits for every model's statistics
+        intervals=lambda wc: CFG.scorecard_intervals(wc.dataset),
         dpi=CFG.plots["dpi"],
     script:
         "../scripts/scorecard.py"

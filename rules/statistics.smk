@@ -28,6 +28,7 @@ rule statistics:
         "../envs/align.yaml"
     threads: CFG.alignment["threads"]
     resources:
+        **CFG.partition_resources("statistics"),
         mem_mb=lambda wc: CFG.statistics_resources(wc.dataset)["mem_mb"],
         runtime=lambda wc: CFG.statistics_resources(wc.dataset)["runtime"],
         gpu=CFG.alignment_gpus,
@@ -37,5 +38,6 @@ rule statistics:
         modalities=CFG.modalities(),
         competence=CFG.competence_params(),
         device=CFG.alignment["device"],
+        stale=lambda wc: stale_mark(statistics_path(wc.dataset, STATISTICS_TABLES[0])),
     script:
         "../scripts/statistics.py"

@@ -12,4 +12,5 @@ with logged(snakemake.log[0]):
         out_tsv=snakemake.output.tsv,
         out_aggregates_tsv=snakemake.output.aggregates,
         pairs=snakemake.params.pairs,
+        features=snakemake.params.features,
     )

@@ -5,5 +5,9 @@ from prh.steps import plots
 p = snakemake.params
 with logged(snakemake.log[0]):
     plots.sample_size(
-        snakemake.input.tsv, p.figures, dict(snakemake.output.items()), dpi=p.dpi
+        snakemake.input.tsv,
+        p.figures,
+        dict(snakemake.output.items()),
+        dpi=p.dpi,
+        labels=p.names,
     )

@@ -11,5 +11,6 @@ with logged(snakemake.log[0]):
         out_tsv=snakemake.output.tsv,
         out_png=snakemake.output.png,
         dpi=snakemake.params.dpi,
+        intervals=snakemake.params.intervals,
         **snakemake.params.card,
     )

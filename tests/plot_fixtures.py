@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from file_factories import write_features
 from prh.formats.alignment import write_alignment
-from prh.formats.features import FeatureWriter
 from prh.formats.pair import write_pair
 from prh.formats.sample_size import write_sample_size_tsv
 
@@ -21,31 +21,37 @@ CAL_KEYS = ("calibrated", "p_value", "p_bh", "tau", "null_mean", "null_std")
 
 def features(path: Path, *, modality: str, param_count: int | None, n_layers: int = 4,
              bpb: np.ndarray | None = None, n: int = 8, weights: str | None = None,
-             seed: int | None = None) -> Path:
+             seed: int | None = None, source: str | None = None) -> Path:
     """A features file with attributes, layer names, tiny features and optional
-    bpb, ``weights`` and ``seed`` attributes."""
+    bpb, ``weights``, ``seed`` and ``model`` (the source, as the embedding
+    stage records it) attributes."""
     if bpb is not None:
         n = len(bpb)  # one value per sample
     attrs = {"modality": modality}
+    if source is not None:
+        attrs["model"] = source
     if weights is not None:
         attrs["weights"] = weights
     if seed is not None:
         attrs["seed"] = seed
     if param_count is not None:
         attrs["param_count"] = param_count
-    with FeatureWriter(path, sample_ids=[f"s{i}" for i in range(n)],
-                       layer_names=[f"blocks.{i}" for i in range(n_layers)], attrs=attrs,
-                       with_bpb=bpb is not None) as w:
-        w.write(0, [np.zeros((n, 3), dtype=np.float32)] * n_layers,
-                bpb=None if bpb is None else np.asarray(bpb, dtype=np.float32))
-    return path
+    return write_features(path, [np.zeros((n, 3), dtype=np.float32)] * n_layers,
+                          layer_names=[f"blocks.{i}" for i in range(n_layers)], attrs=attrs,
+                          bpb=None if bpb is None else np.asarray(bpb, dtype=np.float32))
 
 
 def alignment(path: Path, models: list[str], metrics: list[str], *, seed: int = 0,
               calibrated: bool = True, nan_pairs: list[tuple[str, str]] = (),
-              alpha: float = 0.05, dataset: str = "toy") -> dict[str, dict[str, np.ndarray]]:
+              alpha: float = 0.05, dataset: str = "toy", uncalibrated: list[str] = (),
+              uncalibrated_pairs: list[tuple[str, str]] = (),
+              null: tuple[float, float] = (0.09, 0.15)) -> dict[str, dict[str, np.ndarray]]:
     """An alignment.h5 with random scores (mirrored for symmetric metrics),
-    NaN diagonals, and calibration arrays when ``calibrated``."""
+    NaN diagonals, and calibration arrays when ``calibrated``; as the
+    aggregate step writes them, NaN calibration for the ``uncalibrated``
+    metrics (calibration.metrics leaves them out) and the
+    ``uncalibrated_pairs`` (calibration.pairs does); ``null``: the null mean
+    and tau as fractions of the metric's top score."""
     rng = np.random.default_rng(seed)
     n = len(models)
     idx = {m: i for i, m in enumerate(models)}
@@ -65,12 +71,17 @@ def alignment(path: Path, models: list[str], metrics: list[str], *, seed: int = 
             if sym:
                 p = np.triu(p, 1) + np.triu(p, 1).T
             p[np.isnan(s)] = np.nan
-            tau = np.full((n, n), 0.15 * top)
+            tau = np.full((n, n), null[1] * top)
             tau[np.isnan(s)] = np.nan
             arrays.update(
                 calibrated=np.clip((s - tau) / (top - tau), 0, 1), p_value=p,
-                p_bh=np.minimum(p * 1.5, 1.0), tau=tau, null_mean=tau * 0.6,
+                p_bh=np.minimum(p * 1.5, 1.0), tau=tau, null_mean=tau * null[0] / null[1],
                 null_std=tau * 0.1)
+            for key in CAL_KEYS:
+                if metric in uncalibrated:
+                    arrays[key][:] = np.nan
+                for a, b in uncalibrated_pairs:
+                    arrays[key][idx[a], idx[b]] = arrays[key][idx[b], idx[a]] = np.nan
         rows[metric] = []
         for i, x in enumerate(models):
             for j, y in enumerate(models):
@@ -78,8 +89,9 @@ def alignment(path: Path, models: list[str], metrics: list[str], *, seed: int = 
                     continue
                 cal = {}
                 if calibrated:
+                    done = np.isfinite(arrays["p_value"][i, j])
                     cal = {"max": {**{k: float(arrays[k][i, j]) for k in arrays},
-                                   "alpha": alpha, "n_permutations": 100}}
+                                   "alpha": alpha, "n_permutations": 100 if done else 0}}
                 rows[metric].append({"x": x, "y": y, "score": float(s[i, j]), "layer_x": 1,
                                      "layer_y": 1, "cal": cal})
         out[metric] = arrays
@@ -121,3 +133,14 @@ def sample_size_tsv(path: Path, pairs: list[tuple[str, str]], metrics: list[str]
                              "alpha": 0.05})
     write_sample_size_tsv(path, rows)
     return path
+
+
+def svg_text(path: Path) -> str:
+    """Every text of an SVG figure (written with svg.fonttype none), lines
+    joined by spaces, so a wrapped sentence reads whole."""
+    import html
+    import re
+
+    svg = Path(path).read_text()
+    texts = re.findall(r"<text\b[^>]*>(.*?)</text>", svg, flags=re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]*>", "", t)).strip() for t in texts)

@@ -8,6 +8,7 @@ import csv
 import numpy as np
 import pytest
 
+from file_factories import write_layer_cache
 from prh.alignment import ModelStats
 from prh.calibration import calibrate_pair
 from prh.formats.alignment import read_alignment
@@ -17,7 +18,6 @@ from prh.steps.aggregate import run as aggregate
 from prh.steps.pair_scores import run as pair_scores
 from prh.formats.sample_size import SAMPLE_SIZE_COLUMNS as COLUMNS
 from prh.steps.sample_size_curve import run as sample_size_table
-from prh.formats.stats import save_model_stats
 from prh.scoring import benjamini_hochberg
 
 N = 40
@@ -39,9 +39,8 @@ def stats_files(tmp_path_factory):
     }
     paths = {}
     for name, layers in feats.items():
-        stats = ModelStats.from_features([x.astype(np.float32) for x in layers])
-        paths[name] = d / f"{name}.h5"
-        save_model_stats(stats, paths[name], topk=[4], cca_dims=[3], layers=True)
+        paths[name] = write_layer_cache(d / f"{name}.h5", [x.astype(np.float32) for x in layers],
+                                        topk=[4], cca_dims=[3], store_layers=True)
     return paths, feats
 
 
@@ -119,6 +118,16 @@ def test_aggregate_adds_calibration_columns_and_bh_over_the_runs_pairs(stats_fil
                    and r["model_x"] == "b")
     assert float(mean_bc["score"]) == pytest.approx(read_pair(files[2])["xy"]["cka"].mean(), rel=1e-5)
     assert mean_bc["p_value"] == ""
+    # where the max is reached, as in alignment.tsv; no single layer pair for the others
+    best = {(r["model_x"], r["model_y"], r["metric"]): r for r in rows}
+    for r in agg:
+        cols = [r[c] for c in ("layer_x", "layer_y", "layer_x_name", "layer_y_name")]
+        if r["aggregate"] == "max":
+            b = best[(r["model_x"], r["model_y"], r["metric"])]
+            assert cols == [b[c] for c in ("layer_x", "layer_y", "layer_x_name",
+                                            "layer_y_name")] and cols[0] != ""
+        else:
+            assert cols == [""] * 4, r
 
 
 def test_uncalibrated_run_keeps_calibration_columns_empty(stats_files, tmp_path):

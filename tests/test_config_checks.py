@@ -158,6 +158,17 @@ def test_calibration_with_no_pair_to_calibrate_is_refused(tiny_config):
     Config(tiny_config)
 
 
+def test_data_dependent_parameters_are_checked_at_config_time(tiny_config):
+    tiny_config["metrics"]["mutual_knn"] = {"topk": 48}
+    with pytest.raises(ConfigError, match="metrics.mutual_knn.topk: 48 needs more than "
+                                          "datasets.emoji.n_samples=48"):
+        Config(tiny_config)
+    tiny_config["metrics"]["mutual_knn"] = {"topk": 5}
+    tiny_config["calibration"] = {"sample_sizes": [16, 64]}
+    with pytest.raises(ConfigError, match="calibration.sample_sizes: \\[64\\] exceed"):
+        Config(tiny_config)
+
+
 # --- the start of the pair and statistics steps: calibration.blocks ---------------
 
 N = 40
@@ -168,19 +179,16 @@ def files(tmp_path_factory):
     """Stats files of two models on N samples and manifests whose block
     columns give one block (image), four (image_sha256) or one big block
     and eight singletons (caption)."""
-    from prh.alignment import ModelStats
+    from file_factories import write_layer_cache
     from prh.datasets import Manifest, Sample
-    from prh.formats.stats import save_model_stats
 
     d = tmp_path_factory.mktemp("blocks")
     rng = np.random.default_rng(0)
     ids = [f"s{i:02d}" for i in range(N)]
     paths = {}
     for name in ("x", "y"):
-        paths[name] = d / f"{name}.h5"
         layers = [rng.standard_normal((N, 8)).astype(np.float32) for _ in range(2)]
-        save_model_stats(ModelStats.from_features(layers), paths[name], topk=[10], cca_dims=[],
-                         sample_ids=ids)
+        paths[name] = write_layer_cache(d / f"{name}.h5", layers, topk=[10], sample_ids=ids)
     samples = [Sample(i, "big" if k < 32 else f"caption {k}", str(d / "one.png"),
                       f"sha{k % 4}") for k, i in enumerate(ids)]
     manifest = d / "manifest.json"

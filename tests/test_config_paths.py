@@ -43,5 +43,7 @@ def test_targets_and_stale_groups_name_the_files_the_rules_write(tiny_config):
     assert groups[f"{d} alignment"][0] == aggregate
     assert groups[f"{d} sample size"][0] == curve
     assert groups[f"{d} statistics"][0] == statistics
-    assert [paths.report_table_path(d, t) for t in ("alignment", "aggregates")] == \
-        cfg.plot_targets(d)[-2:]
+    pages = [paths.findings_path(d), paths.report_page(d, "findings")] + [
+        paths.report_page(d, t) for t in cfg.report_table_names()]
+    tables = [paths.report_table_path(d, t) for t in ("alignment", "aggregates")]
+    assert cfg.plot_targets(d)[-len(pages) - 2:] == tables + pages

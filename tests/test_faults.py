@@ -19,10 +19,10 @@ import pytest
 import torch
 from PIL import Image
 
+from file_factories import write_features
 from prh import reruns
 from prh.alignment import layer_scores
 from prh.datasets import DatasetError, Manifest, Sample, prepare
-from prh.formats.features import FeatureWriter
 from prh.formats.pair import read_pair
 from prh.metrics import cka_ratio
 from prh.provenance import ProvenanceError
@@ -42,11 +42,9 @@ def make_manifest(tmp: Path, ids, name="m.json") -> tuple[Path, Manifest]:
 
 def make_features(path: Path, manifest: Manifest, feats, model="toy_model", ids=None,
                   dtype="float32"):
-    ids = manifest.ids if ids is None else ids
-    with FeatureWriter(path, sample_ids=ids, dtype=dtype,
-                       attrs={"model": model, "manifest_sha256": manifest.content_sha256}) as w:
-        w.write(0, feats)
-    return path
+    return write_features(path, feats, sample_ids=manifest.ids if ids is None else ids,
+                          dtype=dtype,
+                          attrs={"model": model, "manifest_sha256": manifest.content_sha256})
 
 
 def toy(seed=0, n=N, layers=2, width=8):
@@ -238,13 +236,31 @@ def test_previous_features_are_kept_when_the_rerun_fails(tmp_path):
     assert reruns.drop_backups([f]) == [] and not bak.exists()
 
 
-def test_stale_aggregate_outputs_are_removed_when_an_upstream_file_is_missing(tmp_path):
-    out, up = tmp_path / "alignment.tsv", tmp_path / "pair.h5"
-    out.write_text("old")
-    assert reruns.remove_stale({"d": ([str(out)], [str(up)])}) and not out.exists()
-    out.write_text("ok")
-    up.write_text("x")
-    assert reruns.remove_stale({"d": ([str(out)], [str(up)])}) == [] and out.exists()
+def test_only_outputs_downstream_of_a_file_the_run_lost_are_marked_and_all_are_kept(tmp_path):
+    up, hole, stats, pair, other, table = (str(tmp_path / n) for n in
+                                           ("f.h5", "g.h5", "s.h5", "p.h5", "o.h5", "t.tsv"))
+    for f in (up, stats, pair, other, table):
+        Path(f).write_text("old")
+    groups = {"stats": ([stats], [up]), "other": ([other], [hole]),  # hole: missing all along
+              "pair": ([pair], [stats, other]), "table": ([table], [pair])}
+    present = reruns.present_files(groups)
+    assert present == {up, stats, pair, other, table}
+    os.unlink(up)  # what Snakemake does to a failed job's output
+    gone = {f for f in present if not os.path.exists(f)}
+    stale = reruns.stale_outputs(groups, gone)
+    assert stale == {up: [stats, pair, table]}
+    assert all(Path(f).read_text() == "old" for f in (stats, pair, other, table))  # kept
+    marks_file = tmp_path / "marks.json"
+    reruns.mark_stale(marks_file, stale)
+    marks = reruns.read_marks(marks_file)
+    assert set(marks) == {stats, pair, table} and up in marks[stats]
+    reruns.mark_stale(marks_file, {up: [stats]})  # a later failure: a new mark, others kept
+    again = reruns.read_marks(marks_file)
+    assert again[stats] != marks[stats] and again[pair] == marks[pair]
+    assert reruns.stale_outputs(groups, set()) == {}
+    marks_file.write_text("{")
+    with pytest.raises(ValueError, match="marks.json: cannot read .*delete the file"):
+        reruns.read_marks(marks_file)
 
 
 # -- 4. clean failure paths ----------------------------------------------------
@@ -389,8 +405,9 @@ def test_empty_captions_are_refused_naming_the_row(tmp_path):
 
 # -- the workflow: a failing re-embedding and a failed pair job ------------------
 
-def test_workflow_failed_reembedding_keeps_features_and_rerun_never_passes_stale(tmp_path):
-    from test_workflow import copy_workflow, smk, write_config
+def test_workflow_failed_reembedding_keeps_features_and_rerun_never_passes_stale(
+        tmp_path, workflow_copy):
+    from workflow_helpers import smk, write_config
 
     cfg = {"datasets": {"emoji": {"source": "emoji", "n_samples": 24}},
            "models": {"glove_6b_50d": {"source": "glove_6b_50d", "modality": "language"},
@@ -398,7 +415,7 @@ def test_workflow_failed_reembedding_keeps_features_and_rerun_never_passes_stale
            "alignment": {"threads": 1, "pairs": "all"},
            "metrics": {"mutual_knn": {"topk": 5}},
            "calibration": {"enabled": False}}
-    wd = copy_workflow(tmp_path / "wf", cfg)
+    wd = workflow_copy(cfg)
     smk(wd, "--cores", "1", "align")
     feats = wd / "results/emoji/features/glove_b.h5"
     tsv = wd / "results/emoji/alignment.tsv"
@@ -413,7 +430,8 @@ def test_workflow_failed_reembedding_keeps_features_and_rerun_never_passes_stale
     assert not orphan.exists() and live.exists()  # onstart: a killed writer's temp file only
     assert "left by a killed job" in res.stderr
     live.unlink()
-    assert res.returncode != 0 and not tsv.exists()  # stale aggregate outputs removed
+    assert res.returncode != 0 and tsv.exists()  # results downstream of the failure kept
+    assert f"since {feats.relative_to(wd)} is missing" in res.stderr  # and named out of date
     bak = feats.parent / ".glove_b.h5.prev"
     assert bak.read_bytes() == good  # the previous good features are kept
     assert not list(feats.parent.glob(".*tmp"))
@@ -424,9 +442,10 @@ def test_workflow_failed_reembedding_keeps_features_and_rerun_never_passes_stale
     smk(wd, "--cores", "1", "align")
     assert feats.read_bytes() == good and tsv.exists() and not bak.exists()
     assert "put back" in (wd / "logs/emoji/embed/glove_b.log").read_text()
-    # a failed pair job: its output is gone, so the aggregate outputs are removed
+    # a failed pair job: its output is gone, the aggregate outputs are kept and
+    # planned again, so that every rerun fails until the stats file is made anew
     (wd / "results/emoji/stats/glove_b.h5").write_bytes(b"truncated")
     res = smk(wd, "--cores", "1", "align", check=False)
-    assert res.returncode != 0 and not tsv.exists()
+    assert res.returncode != 0 and tsv.exists()
     res = smk(wd, "--cores", "1", "align", check=False)
-    assert res.returncode != 0 or tsv.exists()
+    assert res.returncode != 0 and tsv.exists()

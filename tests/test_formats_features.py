@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from file_factories import write_features
 from prh.formats import features as storage
 from prh.alignment import layer_scores
 
@@ -20,13 +21,12 @@ def _layers(seed=0):
 
 
 def _write(path, layers, *, batch=4, dtype="float32", bpb=None, attrs=None):
+    """Streamed in batches of tensors, as the embedding stage writes."""
     ids = [f"s{i:02d}" for i in range(N)]
-    with storage.FeatureWriter(path, sample_ids=ids, layer_names=["stem", "blocks.0.0", "head"],
-                               attrs=attrs or {"model": "m", "modality": "vision", "pool": "mean"},
-                               dtype=dtype, with_bpb=bpb is not None) as w:
-        for start in range(0, N, batch):
-            feats = [torch.from_numpy(x[start:start + batch]) for x in layers]
-            w.write(start, feats, None if bpb is None else bpb[start:start + batch])
+    write_features(path, [torch.from_numpy(x) for x in layers], sample_ids=ids,
+                   layer_names=["stem", "blocks.0.0", "head"],
+                   attrs=attrs or {"model": "m", "modality": "vision", "pool": "mean"},
+                   dtype=dtype, bpb=bpb, batch=batch)
     return ids
 
 

@@ -4,15 +4,16 @@ it gets from the per-pair files."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
+from file_factories import write_layer_cache
 from prh import config as C
-from prh.alignment import ModelStats
 from prh.config import Config, ConfigError
 from prh.formats.pair import read_pair, read_pairs
 from prh.formats.scorecard import write_scorecard
-from prh.formats.stats import save_model_stats
 from prh.steps import aggregate, pair_scores, scorecard
 
 N = 24
@@ -107,21 +108,26 @@ def test_peak_loaded_follows_first_and_last_use():
     assert C.peak_loaded([("a", "d"), ("b", "c")], layers) == 1001
 
 
-def test_block_cost_is_the_pair_cost_summed_with_one_start(tiny_config):
+def test_block_cost_counts_one_start_each_model_once_and_every_pair(tiny_config):
     tiny_config["datasets"]["emoji"]["n_samples"] = 1024
     tiny_config["calibration"] = {"enabled": True, "n_permutations": 50}
     cfg = _config(tiny_config, 6, 3)
+    cal, plain = cfg._specs[True], cfg._specs[False]
     for b in cfg.pair_blocks():
         c = cfg.block_cost("emoji", b)
         pairs = cfg.block_pairs(b)
-        work = sum(cfg.pair_cost("emoji", x, y)["seconds"] - C.START_S for x, y in pairs)
-        assert c["seconds"] == pytest.approx(C.START_S + work)
+        models = {m for p in pairs for m in p}
+        work = sum(C.cost.pair_work_s(1024, cfg.model_layers(x), cfg.model_layers(y),
+                                      cal if cfg.calibrated_pair(x, y) else plain)
+                   for x, y in pairs)
+        assert c["seconds"] == pytest.approx(
+            C.cost.start_s() + C.cost.fixed_s("pair") + work
+            + sum(C.cost.model_s(1024, cfg.model_layers(m), 0, cal) for m in models))
         assert c["pairs"] == len(pairs)
         assert c["layers"] == C.peak_loaded(pairs, cfg.model_layers)
-        assert c["mb"] == pytest.approx(1500 + c["layers"] * 6 * 1024 * 1024 * 8 / 2**20)
         assert cfg.block_resources("emoji", b) == {
-            "mem_mb": -(-2 * c["mb"] // 1),
-            "runtime": max(C.MIN_RUNTIME_MIN, -(-2 * c["seconds"] // 60))}
+            "mem_mb": math.ceil(C.MEM_SAFETY * c["mb"]),
+            "runtime": max(C.MIN_RUNTIME_MIN, math.ceil(C.RUNTIME_SAFETY * c["seconds"] / 60))}
     # block 0-1: run 1 (m03 glove, m04 lite, m05 glove) stays loaded while
     # run 0's models come and go, the largest of them a lite0
     lite, glove = cfg.model_layers("m00"), cfg.model_layers("m01")
@@ -155,8 +161,7 @@ def stats_files(tmp_path_factory):
     for name, widths in shapes.items():
         layers = [np.hstack([shared, rng.standard_normal((N, w))]).astype(np.float32)
                   for w in widths]
-        paths[name] = d / f"{name}.h5"
-        save_model_stats(ModelStats.from_features(layers), paths[name], topk=[3, 5], cca_dims=[4])
+        paths[name] = write_layer_cache(d / f"{name}.h5", layers, topk=[3, 5], cca_dims=[4])
     return paths
 
 
@@ -240,13 +245,12 @@ def test_aggregate_and_scorecards_read_blocks_as_pair_files(both, tmp_path):
                       out_tsv=tmp_path / "x.tsv", pairs=PAIRS + [("b", "d")])
 
 
-def test_block_step_refuses_stats_of_other_samples(stats_files, tmp_path):
+def test_block_step_refuses_stats_of_other_samples(stats_files, layer_cache_file, tmp_path):
     from prh.provenance import ProvenanceError
 
-    other = tmp_path / "other.h5"
     layers = [np.random.default_rng(9).standard_normal((N, 5)).astype(np.float32)]
-    save_model_stats(ModelStats.from_features(layers), other, topk=[3, 5], cca_dims=[4],
-                     attrs={"manifest_sha256": "0123456789abcdef"})
+    other = layer_cache_file("other.h5", layers, topk=[3, 5], cca_dims=[4],
+                             attrs={"manifest_sha256": "0123456789abcdef"})
     stats = {**stats_files, "e": other}
     with pytest.raises(ProvenanceError, match="come from different manifests"):
         pair_scores.run_block(stats, tmp_path / "b.h5", block="0-0", pairs=[("a", "e")],

@@ -5,6 +5,8 @@ Figure text is checked in SVG output, where it is plain text."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -93,13 +95,16 @@ def test_heatmap_compatible_call_and_svg(run):
     assert "toy: cka" in svg and "EffNet-Lite0" in svg
 
 
-def test_calibrated_heatmap_without_calibration_says_so(tmp_path):
+def test_calibrated_heatmap_without_calibration_draws_the_raw_scores_and_says_so(tmp_path):
     fx.alignment(tmp_path / "alignment.h5", MODELS, ["cka"], calibrated=False)
     plots.alignment_heatmaps(tmp_path / "alignment.h5", [tmp_path / "raw.svg"], ["cka"],
                              calibrated_outputs=[tmp_path / "cal.svg"], dpi=DPI)
-    assert "calibration is switched off" in (tmp_path / "cal.svg").read_text()
-    # no p-values: nothing marked n.s.
-    assert "n.s." not in (tmp_path / "raw.svg").read_text()
+    cal = fx.svg_text(tmp_path / "cal.svg")
+    assert "holds no calibrated score of cka" in cal and "raw score (no calibrated scores)" in cal
+    assert "calibration is switched off" not in cal
+    # no p-values: nothing marked n.s., and the figure says the scores are not compared
+    raw = fx.svg_text(tmp_path / "raw.svg")
+    assert "n.s." not in raw and "not calibrated" in raw and "above its permutation" not in raw
 
 
 def test_not_significant_cells_are_marked(tmp_path):
@@ -113,7 +118,8 @@ def test_not_significant_cells_are_marked(tmp_path):
     plots.alignment_heatmaps(tmp_path / "alignment.h5", [tmp_path / "raw.svg"], ["cka"],
                              dpi=DPI)
     svg = (tmp_path / "raw.svg").read_text()
-    assert "n.s." not in svg and "every calibrated pair is above its permutation null" in svg
+    assert "n.s." not in svg
+    assert "each of the 10 calibrated pairs is above its permutation null" in svg
 
 
 @pytest.mark.parametrize("calibrated", [False, True])
@@ -170,7 +176,7 @@ def test_bits_per_byte_competence_and_the_side_with_more_competence_on_x(tmp_pat
     out = tmp_path / "c.svg"
     plots.alignment_vs_competence(tmp_path / "alignment.h5", out, metric="mutual_knn",
                                   features=feats, competence={}, dpi=DPI)
-    assert "not shown (no competence): glove_6b_50d" in out.read_text()
+    assert "not shown (no competence): GloVe-50d" in fx.svg_text(out)
 
 
 # untrained baselines: labels and chance competence
@@ -498,3 +504,152 @@ def test_competence_figure_draws_intervals_trend_and_the_null_band(run, tmp_path
     svg = out.read_text()
     assert "spearman = 0.75 [0.55, 0.95], p = 0.0123" in svg and "p_models = 0.5" in svg
     assert "90% intervals" in svg and "grey band: permutation nulls" in svg
+
+
+# ---------------------------------------------------------------------------
+# the competence figure reads at a glance
+
+
+def test_axis_break_decision():
+    from prh.plots.axes import axis_break
+
+    # the default zoo: an untrained model at chance, trained ones at 75-78
+    assert axis_break([0.1, 75.1, 76.7, 77.6]) == 1
+    assert axis_break([77.6, 0.1, 76.7, 75.1]) == 1          # order does not matter
+    assert axis_break([0.1, 0.3, 75.1, 76.7, 77.6]) == 2
+    assert axis_break([1.0, 1.5, 2.0, 98.0]) == 3             # the cluster on the left
+    # values spread over the axis, too few, or one group alone: no break
+    assert axis_break([75, 76, 77]) is None
+    assert axis_break([10, 50, 80]) is None
+    assert axis_break([0.1, 75]) is None
+    assert axis_break([0.1, 75, 75]) is None                  # the far group has no spread
+    assert axis_break([0.1, 40, 60, 80]) is None              # 40..80 fills half the axis
+    assert axis_break([0.1, np.nan, 75.1, 76.7]) == 1         # NaN (no value) ignored
+
+
+def test_broken_axis_keeps_one_scale_on_both_sides():
+    from prh.plots.axes import BrokenAxis
+
+    ax = BrokenAxis.for_values([0.1, 75.1, 76.7, 77.6])
+    assert ax.broken and ax.values == (0.1, 75.1)
+    u = ax(np.array([0.1, 75.1, 76.7, 77.6]))
+    assert np.all(np.diff(u) > 0)
+    assert u[3] - u[2] == pytest.approx(0.9) and u[2] - u[1] == pytest.approx(1.6)
+    lo, hi = ax.drawn_lim
+    assert (u[1] - u[0]) < 0.25 * (hi - lo)                   # the gap is drawn small
+    assert ax.ticks()[0] == 0.1 and all(75 <= t <= 78 for t in ax.ticks()[1:])
+    flat = BrokenAxis.for_values([75, 76, 77])
+    assert not flat.broken and flat(76.0) == 76.0
+
+
+def test_spread_labels_never_overlap_and_move_as_little_as_needed():
+    from prh.plots.axes import LABEL_PAD_IN, spread_labels
+
+    q = spread_labels([1.0, 1.1, 1.2, 3.0], [0.5, 0.5, 0.5, 0.5], 0.0, 4.0)
+    assert np.all(np.diff(q) >= 0.5 + LABEL_PAD_IN - 1e-9)
+    assert q[1] == pytest.approx(1.1) and q[3] == pytest.approx(3.0)   # centred, untouched
+    q = spread_labels([0.0, 0.05], [0.4, 0.4], 0.0, 4.0)               # kept inside
+    assert q[0] == pytest.approx(0.2) and q[1] - q[0] >= 0.4
+    apart = [0.5, 2.0, 3.5]
+    assert spread_labels(apart, [0.3] * 3, 0.0, 4.0) == pytest.approx(apart)
+
+
+def top_label_boxes(fig):
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    return [(t.get_text(), t.get_window_extent(renderer))
+            for ax in fig.axes for child in ax.child_axes
+            for t in child.get_xticklabels() if t.get_text()]
+
+
+def competence_run(d, values, *, untrained=False, lines=2):
+    vision = [f"vision_{i}" for i in range(len(values))]
+    language = ["minilm_l6", "glove_6b_50d", "smollm2_135m"][:lines]
+    feats = {m: fx.features(d / f"{m}.h5", modality="vision", param_count=1, source=m)
+             for m in vision}
+    feats |= {m: fx.features(d / f"{m}.h5", modality="language", param_count=1, source=m)
+              for m in language}
+    if untrained:
+        feats["lite0_rand"] = fx.features(d / "u.h5", modality="vision", param_count=1,
+                                          source="efficientnet_lite0", weights="random", seed=0)
+    fx.alignment(d / "alignment.h5", list(feats), ["mutual_knn"], null=(0.1, 0.102))
+    comp = {m: {"competence": v, "competence_source": "top-1"} for m, v in zip(vision, values)}
+    return feats, comp
+
+
+@pytest.mark.parametrize("values, untrained, calibrated", [
+    ([75.0, 76.0, 77.0], False, False),          # 3 models 1 point apart
+    ([75.0, 76.0, 77.0], True, True),            # ... next to an untrained one
+    ([75.0, 75.1, 75.2], True, False),
+    (list(np.r_[np.linspace(70, 71, 15), np.linspace(80, 90, 15)]), False, True),
+])
+def test_competence_names_never_overlap(tmp_path, values, untrained, calibrated):
+    import matplotlib.pyplot as plt
+    from prh.plots.competence import competence_figure
+
+    feats, comp = competence_run(tmp_path, values, untrained=untrained)
+    with style.style():
+        fig = competence_figure(tmp_path / "alignment.h5", metric="mutual_knn", features=feats,
+                                competence=comp, calibrated=calibrated)
+        boxes = top_label_boxes(fig)
+        title = fig._suptitle.get_window_extent(fig.canvas.get_renderer())
+        plt.close(fig)
+    assert len(boxes) == (len(values) + untrained) * (1 + calibrated)
+    for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2):
+        assert not box_a.overlaps(box_b), (a, b)
+    assert not any(box.overlaps(title) for _, box in boxes)
+    if untrained:
+        assert "EffNet-Lite0\n(untrained)" in [name for name, _ in boxes]
+
+
+def test_competence_figure_breaks_the_axis_and_draws_a_visible_null_band(tmp_path):
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Polygon, Rectangle
+    from prh.plots.competence import MIN_BAND, competence_figure
+
+    feats, comp = competence_run(tmp_path, [75.1, 76.7, 77.6], untrained=True)
+    with style.style():
+        fig = competence_figure(tmp_path / "alignment.h5", metric="mutual_knn", features=feats,
+                                competence=comp)
+        ax = fig.axes[0]
+        band = [p for p in ax.patches if isinstance(p, (Polygon, Rectangle))
+                and p.get_facecolor()[:3] != (1.0, 1.0, 1.0)]
+        (patch,) = band
+        ys = patch.get_path().transformed(patch.get_patch_transform()).vertices[:, 1] \
+            if isinstance(patch, Rectangle) else patch.get_xy()[:, 1]
+        lo, hi = ax.get_ylim()
+        # the nulls span 0.0102 of a 0..0.6 axis: drawn MIN_BAND of it tall
+        assert (ys.max() - ys.min()) >= MIN_BAND * (hi - lo) * 0.999
+        note = " ".join(t.get_text() for t in fig.texts)
+        plt.close(fig)
+    assert "x axis broken between 0.1 and 75.1" in note
+    assert f"drawn {MIN_BAND:.0%} of the axis tall to stay visible" in note
+
+
+def test_scorecard_has_intervals_chance_ticks_and_no_blank_band_under_the_title():
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
+    from prh.plots.scorecard import draw_scorecard
+    from test_figure_text import card_rows, interval_rows
+
+    rows = card_rows()
+    rows += [{**r, "metric": "cycle_knn"} for r in rows if r["metric"] == "cka"]
+    with style.style():
+        # three panels: the old layout left half an inch blank under the title
+        fig = draw_scorecard(rows, model="minilm_l6", dataset="emoji",
+                             metrics=["mutual_knn", "cycle_knn", "cka"],
+                             intervals=interval_rows(),
+                             intervals_path="results/emoji/statistics/intervals.tsv")
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        top = fig.axes[0]
+        ticks = [c for c in top.collections if isinstance(c, LineCollection)
+                 and c.get_linewidth()[0] == pytest.approx(1.6)]
+        errorbars = [c for c in top.containers if type(c).__name__ == "ErrorbarContainer"]
+        title = fig._suptitle.get_window_extent(renderer)
+        gap_in = (title.y0 - top.get_tightbbox(renderer).y1) / fig.dpi
+        labels = [t.get_text() for t in fig.axes[-1].get_xticklabels()]
+        plt.close(fig)
+    assert len(ticks) == 2 and len(errorbars) == 2   # the two calibrated vision partners
+    assert 0 <= gap_in < 0.25
+    assert labels == ["EffNet-Lite0", "EffNet-Lite1", "GloVe-50d"]

@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 import torch
 
+from file_factories import write_layer_cache
 from prh.alignment import ModelStats, sweep
 from prh.metrics import METRICS
 from prh.plots import alignment_heatmaps
-from prh.formats.stats import save_model_stats
 from prh.jobio import atomic_output, logged
 from prh.formats.alignment import read_alignment
+from prh.formats.features import FeatureWriter
 from prh.formats.pair import read_pair
 from prh.formats.tables import ALIGNMENT_COLUMNS as TSV_COLUMNS
 from prh.steps.aggregate import run as aggregate
@@ -37,10 +38,19 @@ def stats_files(tmp_path_factory):
     paths, feats = {}, {}
     for seed, (name, widths) in enumerate(shapes.items()):
         feats[name] = _features(seed, widths)
-        stats = ModelStats.from_features(feats[name])
-        paths[name] = d / f"{name}.h5"
-        save_model_stats(stats, paths[name], topk=[3, 5], cca_dims=[4])
+        paths[name] = write_layer_cache(d / f"{name}.h5", feats[name], topk=[3, 5], cca_dims=[4])
     return paths, feats
+
+
+def _features_files(d, feats):
+    """Features files of the models, layers named "<model>.block<i>"."""
+    out = {}
+    for name, layers in feats.items():
+        out[name] = d / f"features_{name}.h5"
+        with FeatureWriter(out[name], sample_ids=[f"s{i}" for i in range(N)],
+                           layer_names=[f"{name}.block{i}" for i in range(len(layers))]) as w:
+            w.write(0, layers)
+    return out
 
 
 METRIC_PARAMS = {"mutual_knn": {"topk": 5}, "cycle_knn": {"topk": 3}, "cka": {},
@@ -68,7 +78,7 @@ def test_pair_file_matches_direct_sweep_and_scores_asymmetric_metrics_both_ways(
 
 
 def test_aggregate_builds_matrices_and_tidy_tsv(stats_files, tmp_path):
-    paths, _ = stats_files
+    paths, feats = stats_files
     metrics = ["mutual_knn", "cycle_knn", "cka"]
     params = {m: METRIC_PARAMS[m] for m in metrics}
     pair_paths = []
@@ -79,7 +89,8 @@ def test_aggregate_builds_matrices_and_tidy_tsv(stats_files, tmp_path):
         pair_paths.append(p)
     models = ["c", "a", "b"]  # matrix order follows the configured order, not file order
     aggregate(pair_paths, dataset="toy", models=models, metrics=metrics,
-              out_h5=tmp_path / "alignment.h5", out_tsv=tmp_path / "alignment.tsv")
+              out_h5=tmp_path / "alignment.h5", out_tsv=tmp_path / "alignment.tsv",
+              features=_features_files(tmp_path, feats))
     data = read_alignment(tmp_path / "alignment.h5")
     assert data["models"] == models and list(data["metrics"]) == metrics
     idx = {m: i for i, m in enumerate(models)}
@@ -95,6 +106,9 @@ def test_aggregate_builds_matrices_and_tidy_tsv(stats_files, tmp_path):
         i, j = idx[r["model_x"]], idx[r["model_y"]]
         assert float(r["score"]) == pytest.approx(m["score"][i, j], abs=1e-5)
         assert (int(r["layer_x"]), int(r["layer_y"])) == (m["layer_x"][i, j], m["layer_y"][i, j])
+        # the names next to the indices are those of the features files
+        assert r["layer_x_name"] == f"{r['model_x']}.block{r['layer_x']}"
+        assert r["layer_y_name"] == f"{r['model_y']}.block{r['layer_y']}"
         pair = read_pair(tmp_path / ("__".join(sorted([r["model_x"], r["model_y"]])) + ".h5"))
         s = pair["xy"][r["metric"]] if r["model_x"] < r["model_y"] else (
             pair["yx"][r["metric"]] if r["metric"] == "cycle_knn" else pair["xy"][r["metric"]].T)
@@ -112,6 +126,19 @@ def test_aggregate_builds_matrices_and_tidy_tsv(stats_files, tmp_path):
                        modalities=["vision", "language", "vision"])
     for p in pngs:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_aggregate_refuses_features_whose_layers_are_not_the_pair_files(stats_files, tmp_path):
+    paths, feats = stats_files
+    p = tmp_path / "a__b.h5"
+    pair_scores(paths["a"], paths["b"], p, metrics={"cka": {}}, model_x="a", model_y="b",
+                device="cpu", calibration=None)
+    files = _features_files(tmp_path, {"a": feats["a"][:2], "b": feats["b"]})
+    with pytest.raises(ValueError, match=r"features_a.h5 lists 2 layers but .*a__b.h5 scores 3 "
+                                         r"layers of a; rerun its pair job"):
+        aggregate([p], dataset="toy", models=["a", "b"], metrics=["cka"], features=files,
+                  out_h5=tmp_path / "x.h5", out_tsv=tmp_path / "x.tsv")
+    assert not (tmp_path / "x.h5").exists() and not (tmp_path / "x.tsv").exists()
 
 
 def test_aggregate_refuses_pairs_missing_a_metric(stats_files, tmp_path):

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import spec_reference as ref
-from prh.formats.features import FeatureWriter
 from prh.formats.pair import read_pair
 from prh.steps import model_stats, pair_scores
 
@@ -19,14 +18,8 @@ METRICS = {"mutual_knn": {"topk": 5}, "cycle_knn": {"topk": 5}, "cka": {},
            "unbiased_cka": {}, "cknna": {"topk": 5}, "svcca": {"cca_dim": 4}}
 
 
-def _write(path, layers):
-    with FeatureWriter(path, sample_ids=[f"s{i}" for i in range(N)],
-                       attrs={"model": path.stem}) as w:
-        w.write(0, layers)
-
-
 @pytest.fixture
-def files(tmp_path):
+def files(tmp_path, features_file):
     rng = np.random.default_rng(7)
     latent = rng.standard_normal((N, 6))
     # equal width, layers of very different scales: a shared threshold clamps
@@ -38,8 +31,8 @@ def files(tmp_path):
               for w in (8, 12, 20)]
     equal = [x.astype(np.float32) for x in equal]
     ragged = [x.astype(np.float32) for x in ragged]
-    _write(tmp_path / "equal.h5", equal)
-    _write(tmp_path / "ragged.h5", ragged)
+    features_file("equal.h5", equal, attrs={"model": "equal"})
+    features_file("ragged.h5", ragged, attrs={"model": "ragged"})
     for name in ("equal", "ragged"):
         model_stats.run(tmp_path / f"{name}.h5", tmp_path / f"{name}.stats.h5", **STATS)
     pair_scores.run(tmp_path / "equal.stats.h5", tmp_path / "ragged.stats.h5",

@@ -63,7 +63,7 @@ def test_user_sources_parse_with_the_configs_modality():
 
 
 @pytest.mark.parametrize("kind", ["npz", "npy", "h5"])
-def test_features_file_is_imported_in_manifest_order(tmp_path, manifest, kind):
+def test_features_file_is_imported_in_manifest_order(tmp_path, manifest, features_file, kind):
     layers = _layers()
     src = tmp_path / f"mine.{kind}"
     if kind == "npz":
@@ -73,9 +73,8 @@ def test_features_file_is_imported_in_manifest_order(tmp_path, manifest, kind):
         np.save(src, np.stack(layers))
         ids_file(src).write_text("\n".join(IDS) + "\n")
     else:
-        with storage.FeatureWriter(src, sample_ids=IDS, layer_names=["a", "b"],
-                                   attrs={"modality": "language", "param_count": 7}) as w:
-            w.write(0, layers)
+        features_file(src, layers, sample_ids=IDS, layer_names=["a", "b"],
+                      attrs={"modality": "language", "param_count": 7})
     out = tmp_path / "features" / "mine.h5"
     embed_step.run(_model(f"file:{src}"), manifest, out, name="mine")
     got = storage.read_features(out)
@@ -113,7 +112,8 @@ def test_features_file_that_does_not_match_the_manifest_is_one_line_and_writes_n
     assert not out.exists() and not list(out.parent.glob("*")) if out.parent.exists() else True
 
 
-def test_features_file_without_ids_or_with_nan_or_other_modality_is_refused(tmp_path, manifest):
+def test_features_file_without_ids_or_with_nan_or_other_modality_is_refused(tmp_path, manifest,
+                                                                           features_file):
     out = tmp_path / "out.h5"
     src = tmp_path / "noids.npz"
     np.savez(src, a=_layers()[0])
@@ -128,9 +128,7 @@ def test_features_file_without_ids_or_with_nan_or_other_modality_is_refused(tmp_
     np.save(npy, _layers()[0])
     with pytest.raises(ValueError, match=r"its sample ids belong in .*f\.ids\.txt"):
         embed_step.run(_model(f"file:{npy}"), manifest, out, name="m")
-    h5 = tmp_path / "vision.h5"
-    with storage.FeatureWriter(h5, sample_ids=IDS, attrs={"modality": "vision"}) as w:
-        w.write(0, _layers())
+    h5 = features_file("vision.h5", _layers(), sample_ids=IDS, attrs={"modality": "vision"})
     with pytest.raises(ValueError, match="holds vision features, the config says language"):
         embed_step.run(_model(f"file:{h5}"), manifest, out, name="m")
     with pytest.raises(ValueError, match="no such file"):

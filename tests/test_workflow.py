@@ -1,10 +1,12 @@
 """The Snakemake workflow, run for real on a tiny config in a copy of the repository.
 
-One module-scoped run builds everything (emoji, 48 samples, three cheap
-models, three metrics); the tests then ask Snakemake what it would redo after
-an edit (``--summary`` lists every output with its plan) and check that
-exactly the right jobs are planned, and finally run one incremental rerun for
-real. Tests that need no results run on fresh copies (dry runs only).
+One run builds everything (``tiny_run`` in conftest.py: emoji, 48 samples,
+three cheap models, three metrics) once per test process; the tests then ask
+Snakemake what it would redo after an edit (``--summary`` lists every output
+with its plan) and check that exactly the right jobs are planned, and run
+incremental reruns for real on the run itself, which is put back afterwards
+(``tiny_run_to_change``). Tests that need no results run on fresh copies (dry
+runs only).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import csv
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,27 +23,14 @@ import h5py
 import pytest
 import yaml
 
+# copy_workflow, smk, pending and write_config are imported from here by other
+# test modules too
+from workflow_helpers import (BIN, REPO, TINY, copy_workflow, pending, planned_outputs, smk,
+                              write_config)
+
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-WORKFLOW_FILES = ["Snakefile", "rules", "scripts", "envs", "config", "profiles", "prh", "report"]
-
 D = "results/emoji"
-TINY = {
-    "datasets": {"emoji": {"source": "emoji", "n_samples": 48}},
-    "models": {
-        "efficientnet_lite0": {"source": "efficientnet_lite0", "modality": "vision"},
-        "minilm_l6": {"source": "minilm_l6", "modality": "language"},
-        "glove_6b_50d": {"source": "glove_6b_50d", "modality": "language"},
-    },
-    "embedding": {"batch_size": 16, "threads": 1},
-    "alignment": {"threads": 1},
-    "metrics": {"mutual_knn": {"topk": 5}, "cycle_knn": {"topk": 5}, "cka": {}},
-    "calibration": {"n_permutations": 20, "aggregates": ["max", "mean"],
-                    "sample_sizes": [24, 48], "sample_size_metrics": ["mutual_knn"],
-                    "sample_size_permutations": 20},
-}
 MODELS = sorted(TINY["models"])
 PAIRS = ["efficientnet_lite0__glove_6b_50d", "efficientnet_lite0__minilm_l6",
          "glove_6b_50d__minilm_l6"]
@@ -75,57 +63,25 @@ COMPETENCE = figures("competence_mutual_knn") | (
 SAMPLE_FIGURE = figures("sample_size") if _CAL and TINY["calibration"].get("sample_sizes") else set()
 FIGURES = (HEATMAPS | COMPETENCE | figures("metric_agreement") | SAMPLE_FIGURE
            | layer_figures("efficientnet_lite0__glove_6b_50d", "efficientnet_lite0__minilm_l6"))
+# the report's pages: the findings and the sortable tables, which read the
+# aggregate's and statistics' tables and the scorecards
+REPORT = {f"{D}/findings.md", f"{D}/report/findings.html"} | {
+    f"{D}/report/{t}.html" for t in ("alignment", "aggregates", "intervals", "comparisons",
+                                       "trend", "scorecards")}
 # everything downstream of the aggregate
-PLOTS = (FIGURES - SAMPLE_FIGURE) | {
+PLOTS = (FIGURES - SAMPLE_FIGURE) | REPORT | {
     f"{D}/report/{t}.tsv" for t in ("alignment", "aggregates")[: 1 + _CAL]}
 
 
-def copy_workflow(dest: Path, config: dict | None = None) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in WORKFLOW_FILES:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=ignore)
-        else:
-            shutil.copy2(src, dest / name)
-    write_config(dest, config if config is not None else TINY)
-    return dest
+def scorecards(*models: str) -> set[str]:
+    """A model's scorecard follows its pair files (the report's scorecards page reads it)."""
+    return {f"{D}/scorecards/{m}.{ext}" for m in models for ext in ("tsv", "png")}
 
 
-def write_config(wd: Path, config: dict, name: str = "config.yaml") -> Path:
-    path = wd / name
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
-def smk(wd: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
-    res = subprocess.run([str(BIN / "snakemake"), *args], cwd=wd, env=env, text=True,
-                         capture_output=True, timeout=timeout)
-    if check and res.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({res.returncode}):\n"
-                             f"{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
-    return res
-
-
-def pending(wd: Path, *args: str) -> set[str]:
-    """Output files Snakemake would (re)create, from its --summary plan column."""
-    res = smk(wd, "--summary", *args)
-    lines = [ln.split("\t") for ln in res.stdout.splitlines() if "\t" in ln]
-    header, rows = lines[0], lines[1:]
-    assert header[0] == "output_file" and header[-1] == "plan", header
-    return {r[0] for r in rows if r[-1] == "update pending"}
-
-
-def planned_outputs(res: subprocess.CompletedProcess) -> set[str]:
-    """First output file of every job a dry run lists."""
-    out = set()
-    for line in (res.stdout + res.stderr).splitlines():
-        s = line.strip()
-        if s.startswith("output: "):
-            out.add(s[len("output: "):].split(", ")[0])
-    return out
+SCORECARDS = scorecards(*MODELS)
+# the report's table pages, one job; the scorecards page follows the
+# scorecards, whose figures follow the plot settings and prh/plots
+TABLE_PAGES = REPORT - {f"{D}/findings.md", f"{D}/report/findings.html"}
 
 
 def variant(**changes) -> dict:
@@ -145,13 +101,9 @@ def model_outputs(model: str) -> set[str]:
         f"{D}/pairs/{p}.h5" for p in PAIRS if model in p.split("__")}
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    wd = copy_workflow(tmp_path_factory.mktemp("workflow") / "wf")
-    t0 = time.perf_counter()
-    smk(wd)
-    print(f"tiny workflow: full run {time.perf_counter() - t0:.1f}s")
-    return wd
+@pytest.fixture
+def built(tiny_run) -> Path:
+    return tiny_run
 
 
 def _plan_with(wd: Path, config: dict) -> set[str]:
@@ -212,6 +164,18 @@ def test_full_run_writes_every_output(built):
         assert (built / fig).read_bytes()[:4] == (b"\x89PNG" if fig.endswith(".png") else b"%PDF")
     assert (built / f"{D}/report/alignment.tsv").read_text() == (
         built / f"{D}/alignment.tsv").read_text()
+    # layer names next to the indices, those of the features files
+    from prh.formats.features import read_metadata
+
+    names = {m: read_metadata(built / f"{D}/features/{m}.h5")["layer_names"] for m in MODELS}
+    for r in rows:
+        assert r["layer_x_name"] == names[r["model_x"]][int(r["layer_x"])]
+        assert r["layer_y_name"] == names[r["model_y"]][int(r["layer_y"])]
+    # the findings and the report's pages (their content: test_findings.py,
+    # test_report_browser.py)
+    for page in REPORT:
+        assert (built / page).stat().st_size > 0, page
+    assert "# Findings: emoji" in (built / f"{D}/findings.md").read_text()
     assert not list(built.glob("results/**/*.tmp"))
 
 
@@ -242,7 +206,8 @@ def test_pair_blocks_score_as_pair_jobs_and_rerun_only_the_blocks_of_a_changed_m
     triggers = ("--rerun-triggers", "mtime", "params", "code", "software-env")
     blocks = {f"{D}/pair_blocks/{b}.h5" for b in ("0-0", "0-1")}
     # the embeddings and stats stay; only the blocks and what reads them run
-    assert pending(wd, *triggers, "--forcerun", "aggregate") == blocks | AGGREGATE | PLOTS
+    assert pending(wd, *triggers, "--forcerun", "aggregate") == (
+        blocks | AGGREGATE | PLOTS | SCORECARDS)
     t0 = time.perf_counter()
     smk(wd, *triggers, "--forcerun", "aggregate")
     print(f"blocked rerun {time.perf_counter() - t0:.1f}s")
@@ -253,19 +218,21 @@ def test_pair_blocks_score_as_pair_jobs_and_rerun_only_the_blocks_of_a_changed_m
     glove = {f"{D}/features/glove_6b_50d.h5", f"{D}/stats/glove_6b_50d.h5"}
     changed = variant(models__glove_6b_50d__batch_size=5, alignment=blocked["alignment"])
     assert pending(wd, *triggers, "--configfile", str(write_config(wd, changed, "v.yaml"))) == (
-        glove | {f"{D}/pair_blocks/0-1.h5"} | AGGREGATE | SAMPLE | STATISTICS | PLOTS)
+        glove | {f"{D}/pair_blocks/0-1.h5"} | AGGREGATE | SAMPLE | STATISTICS | PLOTS
+        | SCORECARDS)
     # and a model added at the end joins the last run: only blocks with it run
     added = variant(models__glove_b={"source": "glove_6b_50d", "modality": "language",
                                      "batch_size": 7}, alignment=blocked["alignment"])
     assert pending(wd, *triggers, "--configfile", str(write_config(wd, added, "v.yaml"))) == (
         {f"{D}/features/glove_b.h5", f"{D}/stats/glove_b.h5", f"{D}/pair_blocks/0-1.h5",
          f"{D}/pair_blocks/1-1.h5"} | AGGREGATE | SAMPLE | STATISTICS | PLOTS
-        | layer_figures("efficientnet_lite0__glove_b"))
+        | layer_figures("efficientnet_lite0__glove_b") | SCORECARDS | scorecards("glove_b"))
 
 
 def test_model_setting_change_reruns_that_model_its_pairs_and_the_aggregate(built):
     planned = _plan_with(built, variant(models__minilm_l6__batch_size=8))
-    assert planned == model_outputs("minilm_l6") | AGGREGATE | SAMPLE | STATISTICS | PLOTS
+    assert planned == (model_outputs("minilm_l6") | AGGREGATE | SAMPLE | STATISTICS | PLOTS
+                       | SCORECARDS)
 
 
 def test_scheduling_only_settings_rerun_nothing(built):
@@ -277,9 +244,9 @@ def test_scheduling_only_settings_rerun_nothing(built):
 def test_competence_and_plot_settings_rerun_only_figures(built):
     cfg = variant(models__efficientnet_lite0__competence=75.1,
                   models__efficientnet_lite0__competence_source="ImageNet top-1 %")
-    # the trend test reads competence too
-    assert _plan_with(built, cfg) == COMPETENCE | STATISTICS
-    assert _plan_with(built, variant(plots={"dpi": 100})) == FIGURES
+    # the trend test reads competence too, and the report's pages read its tables
+    assert _plan_with(built, cfg) == COMPETENCE | STATISTICS | REPORT
+    assert _plan_with(built, variant(plots={"dpi": 100})) == FIGURES | SCORECARDS | TABLE_PAGES
     cka_only = {p for p in layer_figures("efficientnet_lite0__glove_6b_50d",
                                          "efficientnet_lite0__minilm_l6") if "/cka." in p}
     assert _plan_with(built, variant(plots={"layer_metrics": ["cka"]})) == cka_only
@@ -288,17 +255,20 @@ def test_competence_and_plot_settings_rerun_only_figures(built):
 def test_metric_parameter_change_reruns_no_embedding(built):
     # a kernel parameter is applied at pair time: stats files stay
     planned = _plan_with(built, variant(metrics__cka={"kernel": "rbf", "sigma": 0.5}))
-    assert planned == {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | STATISTICS | PLOTS
+    assert planned == ({f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | STATISTICS | PLOTS
+                       | SCORECARDS)
     # a new k changes what the stats files hold, but still no embedding
     planned = _plan_with(built, variant(metrics__mutual_knn={"topk": 4}))
     assert planned == ({f"{D}/stats/{m}.h5" for m in MODELS}
-                       | {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | SAMPLE | STATISTICS | PLOTS)
+                       | {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | SAMPLE | STATISTICS | PLOTS
+                       | SCORECARDS)
 
 
 def test_calibration_settings_rerun_only_what_they_change(built):
     # the null's size: calibrated (cross-modal) pairs only, never stats or embeddings
     planned = _plan_with(built, variant(calibration__n_permutations=25))
-    assert planned == {f"{D}/pairs/{p}.h5" for p in CALIBRATED_PAIRS} | AGGREGATE | PLOTS
+    assert planned == ({f"{D}/pairs/{p}.h5" for p in CALIBRATED_PAIRS} | AGGREGATE | PLOTS
+                       | SCORECARDS)
     # the sample-size curve's sizes: that table and its figure
     planned = _plan_with(built, variant(calibration__sample_sizes=[16, 48]))
     assert planned == SAMPLE | figures("sample_size")
@@ -311,7 +281,8 @@ def test_adding_a_model_adds_only_its_jobs(built):
     planned = _plan_with(built, cfg)
     assert planned == ({f"{D}/features/glove_b.h5", f"{D}/stats/glove_b.h5"}
                        | {f"{D}/pairs/{p}.h5" for p in new_pairs} | AGGREGATE | SAMPLE | STATISTICS | PLOTS
-                       | layer_figures("efficientnet_lite0__glove_b"))
+                       | layer_figures("efficientnet_lite0__glove_b") | SCORECARDS
+                       | scorecards("glove_b"))
 
 
 @pytest.mark.parametrize("module, expected", [
@@ -336,24 +307,27 @@ def test_editing_a_library_module_reruns_the_stages_that_use_it(built, module, e
         path.write_text(text)
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     align = ({f"{D}/stats/{m}.h5" for m in MODELS} | {f"{D}/pairs/{p}.h5" for p in PAIRS}
-             | AGGREGATE | SAMPLE | STATISTICS | PLOTS)
+             | AGGREGATE | SAMPLE | STATISTICS | PLOTS | SCORECARDS)
     embedding = {f"{D}/features/{m}.h5" for m in MODELS} | align
     assert planned == {
-        "pairs": {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | PLOTS,
+        "pairs": {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | PLOTS | SCORECARDS,
         # the layer figures read pair files, not the aggregate's outputs
         "aggregate": AGGREGATE | PLOTS - layer_figures(*CALIBRATED_PAIRS),
         "alignment": align,
-        "plots": FIGURES,
+        "plots": FIGURES | SCORECARDS | TABLE_PAGES,
         "embedding": embedding,
         "everything": embedding | {f"{D}/manifest.json"},
     }[expected]
 
 
-def test_scorecard_of_a_features_file_runs_only_its_jobs_and_equals_the_original(built):
+def test_scorecard_of_a_features_file_runs_only_its_jobs_and_equals_the_original(
+        tiny_run_to_change):
     """A copy of minilm_l6's features brought as a file: source: asking for its
     scorecard plans its import, stats, pairs and the scorecard only, and its
     rows equal minilm_l6's own scorecard."""
     import numpy as np
+
+    built = tiny_run_to_change
 
     with h5py.File(built / f"{D}/features/minilm_l6.h5", "r") as f:
         ids = [s.decode() for s in f["sample_ids"][...]]
@@ -366,7 +340,8 @@ def test_scorecard_of_a_features_file_runs_only_its_jobs_and_equals_the_original
     new_pairs = {"efficientnet_lite0__mine", "glove_6b_50d__mine", "mine__minilm_l6"}
     assert planned == ({f"{D}/features/mine.h5", f"{D}/stats/mine.h5", target}
                        | {f"{D}/pairs/{p}.h5" for p in new_pairs})
-    smk(built, target, f"{D}/scorecards/minilm_l6.tsv", "--configfile", path)
+    # minilm_l6's own scorecard is from the full run (the report reads every scorecard)
+    smk(built, target, "--configfile", path)
     from prh.formats.scorecard import read_scorecard
 
     mine = {(r["metric"], r["partner"]): r for r in read_scorecard(built / target)}
@@ -378,13 +353,20 @@ def test_scorecard_of_a_features_file_runs_only_its_jobs_and_equals_the_original
         if partner == "minilm_l6":
             continue
         o = orig[(metric, partner)]
-        for col in ("score", "p_value", "p_bh", "calibrated", "rank"):
+        for col in ("score", "p_value", "p_bh", "calibrated"):
             assert (r[col] == o[col] == "") or abs(float(r[col]) - float(o[col])) <= 1e-6, col
+    # the same ranking of the shared partners (mine also ranks minilm_l6, its copy)
+    for metric in TINY["metrics"]:
+        def ranked(card):
+            return sorted((int(r["rank"]), p) for (m, p), r in card.items()
+                          if m == metric and p != "minilm_l6")
+        assert [p for _, p in ranked(mine)] == [p for _, p in ranked(orig)], metric
     # the original models' outputs were not touched
     assert pending(built) == set()
 
 
-def test_incremental_rerun_for_real_touches_only_the_changed_model(built):
+def test_incremental_rerun_for_real_touches_only_the_changed_model(tiny_run_to_change):
+    built = tiny_run_to_change
     before = {p.relative_to(built).as_posix(): p.stat().st_mtime_ns
               for p in (built / D).rglob("*") if p.is_file()}
     cfg = variant(models__glove_6b_50d__batch_size=5)
@@ -392,7 +374,8 @@ def test_incremental_rerun_for_real_touches_only_the_changed_model(built):
     after = {p.relative_to(built).as_posix(): p.stat().st_mtime_ns
              for p in (built / D).rglob("*") if p.is_file()}
     changed = {k for k in after if after[k] != before.get(k)}
-    assert changed == model_outputs("glove_6b_50d") | AGGREGATE | SAMPLE | STATISTICS | PLOTS, res.stderr[-3000:]
+    assert changed == (model_outputs("glove_6b_50d") | AGGREGATE | SAMPLE | STATISTICS | PLOTS
+                       | SCORECARDS), res.stderr[-3000:]
     assert pending(built, "--configfile", str(built / "variant.yaml")) == set()
 
 
@@ -401,8 +384,8 @@ def test_incremental_rerun_for_real_touches_only_the_changed_model(built):
 
 
 @pytest.fixture
-def fresh(tmp_path) -> Path:
-    return copy_workflow(tmp_path / "wf")
+def fresh(workflow_copy) -> Path:
+    return workflow_copy()
 
 
 def test_single_output_target_builds_only_what_it_needs(fresh):
@@ -505,6 +488,50 @@ def test_paper_config_dry_run_with_slurm_profile_lists_every_job(fresh):
     assert "Group job pairs" in out  # pair jobs batched into SLURM submissions
     assert "threads: 8" in out  # the local profile's 2 cores do not cap cluster jobs
     assert "gpu=4" in out  # llama-65b
+    # every job without a GPU fits the profile's CPU partition (24 h, 64 GB) and
+    # goes to it; GPU jobs to the GPU partition
+    jobs = job_resources(out)
+    assert len(jobs) == counts["total"]
+    for rule, r in jobs:
+        if r.get("gpu", "0") == "0":
+            assert r["slurm_partition"] == "cpu", (rule, r)
+            assert int(r["runtime"]) <= 1440 and int(r["mem_mb"]) <= 64000, (rule, r)
+        else:
+            assert r["slurm_partition"] == "gpu", (rule, r)
+    assert "prh: plan: 264 jobs (embedding and alignment)" in out and "CPU-hours" in out
+
+
+def job_resources(out: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, resources) of every job a dry run lists."""
+    jobs, rule = [], None
+    for line in out.splitlines():
+        s = line.strip()
+        if s.startswith("rule ") and s.endswith(":"):
+            rule = s[5:-1]
+        elif s.startswith("resources: ") and rule:
+            pairs = (kv.split("=", 1) for kv in s[len("resources: "):].split(", ") if "=" in kv)
+            jobs.append((rule, dict(pairs)))
+            rule = None
+    return jobs
+
+
+def test_default_config_with_slurm_profile_keeps_cpu_jobs_off_the_gpu_partition(fresh):
+    res = smk(fresh, "-n", "--workflow-profile", "profiles/slurm")
+    jobs = job_resources(res.stdout + res.stderr)
+    embeds = [r for rule, r in jobs if rule == "embed_model"]
+    assert len(embeds) == len(MODELS)
+    for rule, r in jobs:
+        assert r.get("gpu", "0") == "0" and r["slurm_partition"] == "cpu", (rule, r)
+
+
+def test_a_request_over_the_limits_stops_the_plan_in_one_line(fresh):
+    res = smk(fresh, "-n", "--config", "resources={'max_mem_mb': 1000}", check=False)
+    msg = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert ("resources.max_mem_mb: job embed_model emoji/efficientnet_lite0 asks for mem_mb 4000 "
+            "MB, over the limit of 1000; lower models.efficientnet_lite0.mem_mb or raise the "
+            "limit") in msg
+    assert msg.count("over the limit") == 1
 
 
 def test_default_config_plans_the_offline_default(fresh):

@@ -30,12 +30,13 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from . import checks
-from .cost import (COST_N, DEFAULT_LAYERS, DEFAULT_METRIC_COST, KEPT_WIDTH, MEM_COPIES,
-                   METRIC_COST, MIN_RUNTIME_MIN, SAFETY, START_S, peak_loaded)
+from .cost import (DEFAULT_LAYERS, DEFAULT_WIDTH, MEM_SAFETY, MIN_RUNTIME_MIN, RUNTIME_SAFETY,
+                   peak_loaded)
 from .figures import MAX_LAYER_FIGURE_PAIRS, Figure, Figures
 from .models import EMBED_RESULT_KEYS, Models
 from .paths import (LOGS, RESULTS, STATISTICS_TABLES, alignment_path, benchmark_path,
-                    block_name, features_path, figure_path, log_path, manifest_path,
+                    block_name, features_path, figure_path, findings_path, log_path,
+                    manifest_path, report_page,
                     pair_block_path, pair_path, report_table_path, scorecard_path,
                     statistics_path, stats_path, table_path)
 from .plan import CALIBRATION_KEYS, MAX_AUTO_COMPARISONS, MODALITIES, Calibration, Pairs
@@ -44,14 +45,15 @@ from .schema import (SCHEMA_PATH, ConfigError, coerce_strings, fill_defaults, lo
                      schema_defaults, validate)
 
 __all__ = [
-    "CALIBRATION_KEYS", "COST_N", "DEFAULT_LAYERS", "DEFAULT_METRIC_COST", "EMBED_RESULT_KEYS",
-    "KEPT_WIDTH", "LOGS", "MAX_AUTO_COMPARISONS", "MAX_LAYER_FIGURE_PAIRS", "MEM_COPIES",
-    "METRIC_COST", "MIN_RUNTIME_MIN", "MODALITIES", "RESULTS", "SAFETY", "SCHEMA_PATH",
-    "START_S", "STATISTICS_TABLES", "Config", "ConfigError", "Figure", "alignment_path",
+    "CALIBRATION_KEYS", "DEFAULT_LAYERS", "DEFAULT_WIDTH", "EMBED_RESULT_KEYS", "LOGS",
+    "MAX_AUTO_COMPARISONS", "MAX_LAYER_FIGURE_PAIRS", "MEM_SAFETY", "MIN_RUNTIME_MIN",
+    "MODALITIES", "RESULTS", "RUNTIME_SAFETY", "SCHEMA_PATH", "STATISTICS_TABLES", "Config", "ConfigError", "Figure", "alignment_path",
     "benchmark_path", "block_name", "coerce_strings", "features_path", "figure_path",
     "fill_defaults", "load_schema", "log_path", "manifest_path", "pair_block_path",
     "pair_path", "peak_loaded", "report_table_path", "schema_defaults", "scorecard_path",
     "statistics_path", "stats_path", "table_path", "validate",
+    "findings_path",
+    "report_page",
 ]
 
 

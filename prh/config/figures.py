@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Mapping
 
-from .paths import figure_path, report_table_path
+from .paths import (STATISTICS_TABLES, features_path, figure_path, findings_path,
+                    manifest_path, report_page, report_table_path, scorecard_path,
+                    statistics_path, table_path)
 from .schema import ConfigError
 
 #: the most pairs ``plots.layer_pairs: cross_modal`` or ``all`` may give: the
@@ -21,6 +23,9 @@ from .schema import ConfigError
 #: run of 108 s instead of 17 s without layer figures; benchmarks/bench_dag.py).
 #: config/paper.yaml has 204.
 MAX_LAYER_FIGURE_PAIRS = 300
+#: the report's scorecards page needs every model's scorecard job; above this
+#: many models it is left out (``snakemake scorecards`` still writes them)
+MAX_REPORT_SCORECARDS = 50
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,14 @@ class Figures:
             out.append((x, y))
         return tuple(out)
 
+    def display_names(self) -> dict[str, str]:
+        """Model -> the name a reader sees (:func:`prh.naming.display_names`),
+        for the figures and tables that have no features file to name
+        models from."""
+        from ..naming import display_names
+
+        return display_names(self.raw["models"])
+
     def competence_params(self) -> dict[str, dict[str, Any]]:
         """Configured competence values and sources per model (only these keys,
         so that no other model setting reruns the competence figures)."""
@@ -103,11 +116,19 @@ class Figures:
         return {m: {k: entries[m][k] for k in keys if k in entries[m]}
                 for m in self.models if "competence" in entries[m]}
 
+    def figure_calibrated_metrics(self) -> list[str]:
+        """The metrics with calibrated figures: those calibrated in at least
+        one configured pair (a config that calibrates none is refused by
+        prh.config.checks). The others get raw figures only, which say they
+        are not compared with chance; no placeholder stands in for them."""
+        return self.calibrated_metrics() if self.statistics_pairs() else []
+
     @cached_property
     def _figures(self) -> list[Figure]:
-        cal = self.calibrated
+        calibrated_metrics = self.figure_calibrated_metrics()
         figs = []
         for m in self.metrics:
+            cal = m in calibrated_metrics
             for calibrated in (False, True)[: 1 + cal]:
                 name = f"heatmap_{m}" + ("_calibrated" if calibrated else "")
                 figs.append(Figure("heatmaps", name, name,
@@ -116,7 +137,7 @@ class Figures:
                                    {"metric": m, "scores": "calibrated" if calibrated else "raw"}))
         for m in self.competence_metrics():
             kinds = [(f"competence_{m}", False, "raw")]
-            if cal:
+            if m in calibrated_metrics:
                 kinds.append((f"competence_raw_vs_calibrated_{m}", True, "raw vs calibrated"))
             for name, calibrated, label in kinds:
                 figs.append(Figure("competence", name, name,
@@ -160,7 +181,48 @@ class Figures:
     def tables(self) -> list[str]:
         return ["alignment", "aggregates"] if self.calibrated else ["alignment"]
 
+    def report_table_names(self) -> list[str]:
+        """The tables the report shows as sortable pages."""
+        names = self.tables() + (list(STATISTICS_TABLES) if self.calibrated else [])
+        return names + (["scorecards"] if len(self.models) <= MAX_REPORT_SCORECARDS else [])
+
+    def report_tables(self, dataset: str) -> dict[str, str | list[str]]:
+        """Table name -> its TSV (``scorecards``: every model's), for the
+        report's sortable pages."""
+        out: dict[str, str | list[str]] = {}
+        for t in self.report_table_names():
+            if t == "scorecards":
+                out[t] = [scorecard_path(dataset, m, "tsv") for m in self.models]
+            elif t in STATISTICS_TABLES:
+                out[t] = statistics_path(dataset, t)
+            else:
+                out[t] = table_path(dataset, t)
+        return out
+
+    def findings_inputs(self, dataset: str) -> dict[str, str]:
+        """The tables and files the findings page reads, by name (the
+        statistics tables by theirs, each model's features file by
+        ``features_<model>``)."""
+        out = {"alignment": table_path(dataset, "alignment"),
+               "aggregates": table_path(dataset, "aggregates"),
+               "manifest": manifest_path(dataset),
+               **{f"features_{m}": features_path(dataset, m) for m in self.models}}
+        if self.calibrated:
+            out.update({t: statistics_path(dataset, t) for t in STATISTICS_TABLES})
+        return out
+
+    def findings_params(self) -> dict[str, Any]:
+        """What the findings page says depends on besides its tables."""
+        cal = self.calibration
+        return {"alpha": cal["alpha"], "calibrated": self.calibrated,
+                "n_permutations": cal["n_permutations"] if self.calibrated else None,
+                "params": {m: self.resolved_metric_params(m) for m in self.metrics},
+                "modalities": self.modalities()}
+
     def plot_targets(self, dataset: str) -> list[str]:
-        """Every output of the plot rules for one dataset (the ``plots`` target)."""
+        """Every output of the plot rules for one dataset (the ``plots`` target),
+        and the report's pages: the findings and the tables."""
         paths = [p for f in self.figures() for p in self.figure_files(dataset, f)]
-        return paths + [report_table_path(dataset, t) for t in self.tables()]
+        paths += [report_table_path(dataset, t) for t in self.tables()]
+        paths += [findings_path(dataset), report_page(dataset, "findings")]
+        return paths + [report_page(dataset, t) for t in self.report_table_names()]

@@ -76,3 +76,13 @@ def log_path(dataset: str, job: str) -> str:
 def benchmark_path(dataset: str, job: str) -> str:
     """A job's Snakemake benchmark table, beside its log."""
     return f"{LOGS}/{dataset}/{job}.benchmark.tsv"
+
+
+def findings_path(dataset: str) -> str:
+    """What the run found, in words (:mod:`prh.findings`)."""
+    return f"{RESULTS}/{dataset}/findings.md"
+
+
+def report_page(dataset: str, name: str) -> str:
+    """An HTML page of the report: ``findings`` or a table (:mod:`prh.report_html`)."""
+    return f"{RESULTS}/{dataset}/report/{name}.html"

@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from ..metric_info import get_metric
-from .paths import (RESULTS, STATISTICS_TABLES, alignment_path, block_name, features_path,
+from .paths import (STATISTICS_TABLES, alignment_path, block_name, features_path,
                     manifest_path, pair_block_path, pair_path, scorecard_path, statistics_path,
                     stats_path, table_path)
 from .schema import ConfigError
@@ -162,6 +162,11 @@ class Pairs:
         partners' modalities (its figure groups by them) and alpha."""
         return {"metrics": list(self.metrics), "modalities": self.modalities(),
                 "alpha": self.calibration["alpha"] if self.calibrated else 0.05}
+
+    def scorecard_intervals(self, dataset: str) -> str | None:
+        """The intervals table a scorecard figure draws when it exists (None
+        without calibration)."""
+        return statistics_path(dataset, "intervals") if self.calibrated else None
 
     def scorecard_targets(self, dataset: str) -> list[str]:
         """Every model's scorecard (the ``scorecards`` target)."""
@@ -340,10 +345,10 @@ class Calibration:
 
     def stale_groups(self) -> dict[str, tuple[list[str], list[str]]]:
         """Outputs and what they derive from, in dependency order, so that
-        removals after a failed run cascade (:func:`prh.reruns.remove_stale`):
-        a missing features file makes its stats stale, a missing stats file
-        its pairs and the sample-size table, a missing pair file the
-        aggregate outputs."""
+        staleness after a failed run cascades (:func:`prh.reruns.stale_outputs`):
+        a missing features file makes its stats stale, a stale or missing
+        stats file its pairs, the sample-size table and the statistics, a
+        stale or missing pair file the aggregate outputs."""
         groups: dict[str, tuple[list[str], list[str]]] = {}
         for d in self.datasets:
             for m in self.models:
@@ -357,10 +362,9 @@ class Calibration:
                 for x, y in self._pairs:
                     groups[pair_path(d, x, y)] = ([pair_path(d, x, y)],
                                                   [stats_path(d, x), stats_path(d, y)])
-            outputs = [f"{RESULTS}/{d}/{n}" for n in ("alignment.h5", "alignment.tsv",
-                                                      "aggregates.tsv")]
+            outputs = [alignment_path(d), table_path(d, "alignment"), table_path(d, "aggregates")]
             groups[f"{d} alignment"] = (outputs, self.pair_files(d))
-            groups[f"{d} sample size"] = ([f"{RESULTS}/{d}/sample_size.tsv"],
+            groups[f"{d} sample size"] = ([table_path(d, "sample_size")],
                                           [stats_path(d, m) for m in self.sample_size_models()])
             groups[f"{d} statistics"] = ([statistics_path(d, t) for t in STATISTICS_TABLES],
                                          [stats_path(d, m) for m in self.statistics_models()])

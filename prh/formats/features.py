@@ -57,7 +57,8 @@ from typing import Any, Iterable, Sequence
 
 import h5py
 import numpy as np
-from ..jobio import disk_full_error, is_disk_full, open_h5, publish, temp_prefix
+from ..jobio import (SoftFailFile, check_output_target, disk_full_error, is_disk_full, open_h5,
+                     publish, temp_prefix)
 
 FEATS = "feats"
 SAMPLE_IDS = "sample_ids"
@@ -109,18 +110,27 @@ class FeatureWriter:
         self.with_bpb = with_bpb
         self._written = np.zeros(self.n, dtype=bool)
         self._tmp: Path | None = None
+        self._sink: SoftFailFile | None = None
         self._h5: h5py.File | None = None
         self._layers: list[h5py.Dataset] | None = None
 
     def __enter__(self) -> "FeatureWriter":
+        check_output_target(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=temp_prefix(self.path), suffix=".tmp", dir=self.path.parent)
         os.close(fd)
         self._tmp = Path(tmp)
-        self._h5 = h5py.File(self._tmp, "w")
-        self._h5.create_dataset(SAMPLE_IDS, data=np.array(self.sample_ids, dtype=object), dtype=_STR)
-        if self.with_bpb:
-            self._h5.create_dataset(BPB, shape=(self.n,), dtype="float32", fillvalue=np.nan)
+        try:
+            # HDF5 never sees a failed write (a full disk): it would crash on close
+            self._sink = SoftFailFile(self._tmp)
+            self._h5 = h5py.File(self._sink, "w")
+            self._h5.create_dataset(SAMPLE_IDS, data=np.array(self.sample_ids, dtype=object), dtype=_STR)
+            if self.with_bpb:
+                self._h5.create_dataset(BPB, shape=(self.n,), dtype="float32", fillvalue=np.nan)
+            self._sink.check(self.path)
+        except BaseException as err:
+            self.__exit__(type(err), err, None)
+            raise
         return self
 
     def _create_layers(self, widths: list[int]) -> None:
@@ -168,17 +178,19 @@ class FeatureWriter:
             if bpb is None:
                 raise ValueError(f"{self.path}: this file stores bits per byte; the batch gave none")
             self._h5[BPB][start:start + b] = _to_numpy(bpb).reshape(-1)
+        self._sink.check(self.path)
         self._written[start:start + b] = True
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             self._finish(exc_type)
         except Exception as err:
-            if is_disk_full(err) or (exc is not None and is_disk_full(exc)):
-                raise disk_full_error(self.path) from None
+            for e in (err, exc):
+                if is_disk_full(e):
+                    raise disk_full_error(self.path, e) from None
             raise
         if exc is not None and is_disk_full(exc):
-            raise disk_full_error(self.path) from None
+            raise disk_full_error(self.path, exc) from None
 
     def _finish(self, exc_type) -> None:
         try:
@@ -195,8 +207,10 @@ class FeatureWriter:
                     # strings, which h5py stores as UTF-8.
                     self._h5.attrs[k] = "" if v is None else (str(v) if isinstance(v, str) else v)
             h5, self._h5 = self._h5, None
-            h5.close()
+            if h5 is not None:
+                h5.close()
             if exc_type is None:
+                self._sink.check(self.path)
                 publish(self._tmp, self.path)
                 self._tmp = None
         finally:
@@ -208,6 +222,8 @@ class FeatureWriter:
                     h5.close()
                 except Exception:
                     pass
+            if self._sink is not None:
+                self._sink.close()
             if self._tmp is not None and self._tmp.exists():
                 self._tmp.unlink()
 

@@ -49,7 +49,8 @@ class ModelInfo:
     modality: str
     description: str
     build: Callable[[str | None], Embedder]
-    layers: int  # layers the embedder returns (the pair jobs' cost model, prh.config)
+    layers: int  # layers the embedder returns (the jobs' cost model, prh.config)
+    width: int  # its widest layer's width (the jobs' cost model)
 
 
 def _lite(v: int) -> Callable[[str | None], Embedder]:
@@ -86,18 +87,18 @@ def _glove(pool: str | None) -> Embedder:
 
 BUNDLED: dict[str, ModelInfo] = {
     "efficientnet_lite0": ModelInfo("efficientnet_lite0", "vision",
-                                    "EfficientNet-Lite0, ImageNet-1k, 4.7M params, 224 px; 18 layers", _lite(0), 18),
+                                    "EfficientNet-Lite0, ImageNet-1k, 4.7M params, 224 px; 18 layers", _lite(0), 18, 1280),
     "efficientnet_lite1": ModelInfo("efficientnet_lite1", "vision",
-                                    "EfficientNet-Lite1, ImageNet-1k, 5.4M params, 240 px; 23 layers", _lite(1), 23),
+                                    "EfficientNet-Lite1, ImageNet-1k, 5.4M params, 240 px; 23 layers", _lite(1), 23, 1280),
     "efficientnet_lite2": ModelInfo("efficientnet_lite2", "vision",
-                                    "EfficientNet-Lite2, ImageNet-1k, 6.1M params, 260 px; 23 layers", _lite(2), 23),
+                                    "EfficientNet-Lite2, ImageNet-1k, 6.1M params, 260 px; 23 layers", _lite(2), 23, 1280),
     "minilm_l6": ModelInfo("minilm_l6", "language",
-                           "sentence-transformers all-MiniLM-L6-v2, 22M params; 7 hidden states", _minilm, 7),
+                           "sentence-transformers all-MiniLM-L6-v2, 22M params; 7 hidden states", _minilm, 7, 384),
     "smollm2_135m": ModelInfo("smollm2_135m", "language",
                               "SmolLM2-135M-Instruct (causal LM, 4-bit GGUF de-quantised), 134.5M params; "
-                              "31 hidden states; bits per byte", _smollm2, 31),
+                              "31 hidden states; bits per byte", _smollm2, 31, 576),
     "glove_6b_50d": ModelInfo("glove_6b_50d", "language",
-                              "mean of GloVe 6B 50-d word vectors; 1 layer, non-neural baseline", _glove, 1),
+                              "mean of GloVe 6B 50-d word vectors; 1 layer, non-neural baseline", _glove, 1, 50),
 }
 
 PREFIXES = {"timm:": "any timm vision model (hub)",

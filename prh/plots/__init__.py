@@ -6,7 +6,12 @@
 - :mod:`.layers`: one pair's layer x layer scores with the best pair marked
 - :mod:`.agreement`: rank correlation between metrics over model pairs
 - :mod:`.sample_size`: score and permutation null against sample size
+- :mod:`.scorecard`: one model's alignment with each partner
 - :mod:`.style`: the shared look, palettes, saving; :mod:`.data`: readers
+  and what a figure may say about chance; :mod:`.axes`: broken axes and
+  labels that never overlap
+
+Models are named by :func:`prh.naming.display_name` in every figure.
 
 Every figure is written as one file per path given (PNG, PDF or SVG by
 suffix), each atomically. Bad input gives a ValueError naming the file, model

@@ -5,9 +5,10 @@ Only small things are read from a features file: its root attributes
 and, for causal language models, ``bpb`` (bits per byte of each caption);
 never the features.
 
-Untrained baselines (features files with ``weights = "random"``) are
-labelled "(untrained)" in every figure (:attr:`ModelInfo.label`); competence
-is :mod:`prh.competence`'s.
+Models are named by :func:`prh.naming.display_name` from what their features
+file records (source, weights, seed): "EffNet-Lite0 (untrained)" for an
+untrained baseline, as the tables name it from the config; competence is
+:mod:`prh.competence`'s.
 """
 
 from __future__ import annotations
@@ -53,6 +54,55 @@ def p_values(m: Mapping[str, Any]) -> tuple[np.ndarray | None, str]:
 
 
 @dataclass(frozen=True)
+class Significance:
+    """What a figure may say about chance: ``pairs`` with a score, how many
+    of them are ``calibrated`` (have a p-value) and how many of those are
+    not significant; ``not_significant``: the mask to mark (False where there
+    is no p-value)."""
+
+    pairs: int
+    calibrated: int
+    n_not_significant: int
+    not_significant: np.ndarray
+
+
+def significance(score: np.ndarray, p: np.ndarray | None, alpha: float, *,
+                 symmetric: bool = False) -> Significance:
+    """Counts over the cells with a finite score (each unordered pair once
+    for a ``symmetric`` matrix); cells without a p-value are not calibrated."""
+    score = np.asarray(score, dtype=float)
+    have = np.isfinite(score)
+    p = np.full(score.shape, np.nan) if p is None else np.asarray(p, dtype=float)
+    cal = have & np.isfinite(p)
+    ns = cal & (np.where(cal, p, 0.0) > alpha)
+    count = have.copy()
+    if symmetric and score.ndim == 2 and score.shape[0] == score.shape[1]:
+        count &= np.triu(np.ones(score.shape, dtype=bool), 1)
+    return Significance(int(count.sum()), int((cal & count).sum()), int((ns & count).sum()), ns)
+
+
+def significance_note(sig: Significance, p_label: str, alpha: float, marked: str) -> str:
+    """The sentence a figure prints about chance, from what it shows:
+    ``marked`` names how non-significant points look ("hatched, n.s.")."""
+    if sig.calibrated == 0:
+        return ("not calibrated: no pair has a permutation null, so these scores are not "
+                "compared with chance")
+    if sig.n_not_significant:
+        text = (f"{marked}: {p_label} > α = {alpha:g}, not above the permutation null "
+                f"({sig.n_not_significant} of {sig.calibrated} calibrated pairs)")
+    elif sig.calibrated == 1:
+        text = f"the calibrated pair is above its permutation null ({p_label} ≤ α = {alpha:g})"
+    else:
+        text = (f"each of the {sig.calibrated} calibrated pairs is above its permutation null "
+                f"({p_label} ≤ α = {alpha:g})")
+    rest = sig.pairs - sig.calibrated
+    if rest:
+        text += (f"; {rest} of the {sig.pairs} pairs are not calibrated (no permutation null, "
+                 "not compared with chance)")
+    return text
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     name: str
     modality: str | None
@@ -60,30 +110,41 @@ class ModelInfo:
     #: None for the pretrained weights, "random" for an untrained baseline
     weights: str | None = None
     seed: int | None = None
+    #: the source the features were made from (features attribute ``source``
+    #: for imported files, else ``model``)
+    source: str | None = None
 
     @property
     def untrained(self) -> bool:
         return self.weights == "random"
 
+    @property
+    def entry(self) -> dict[str, Any]:
+        """What :func:`prh.naming.display_name` reads, as a config entry holds it."""
+        return {"source": self.source, "weights": self.weights, "seed": self.seed}
+
     def label(self, extra: Sequence[str] = ()) -> str:
-        """The model's label in figures, "(untrained)" for random weights."""
-        from .style import model_label
-        return model_label(self.name, self.weights, self.seed, extra)
+        """The model's name in figures, "(untrained)" for random weights."""
+        from ..naming import display_name
+        return display_name(self.name, self.entry, extra)
 
 
-def labels_of(models: Sequence[str], info: Mapping[str, ModelInfo]) -> dict[str, str]:
-    """Model -> figure label; models without info get their short name."""
-    from .style import model_label
-    return {m: info[m].label() if m in info else model_label(m) for m in models}
+def labels_of(models: Sequence[str], info: Mapping[str, ModelInfo],
+              extra: Mapping[str, Sequence[str]] | None = None) -> dict[str, str]:
+    """Model -> figure label (:func:`prh.naming.display_names`: no two alike);
+    models without info are named by their key."""
+    from ..naming import display_names
+    return display_names({m: info[m].entry if m in info else None for m in models}, extra)
 
 
 def model_info(name: str, features: str | os.PathLike | None,
                modality: str | None = None) -> ModelInfo:
     """A model's modality, size and weights from its features file's attributes."""
-    count = weights = seed = None
+    count = weights = seed = source = None
     if features is not None:
         meta = read_metadata(features)
         modality = modality or meta.get("modality")
+        source = str(meta.get("source") or meta.get("model") or "") or None
         if "param_count" in meta:
             try:
                 count = int(meta["param_count"])
@@ -93,7 +154,7 @@ def model_info(name: str, features: str | os.PathLike | None,
         if str(meta.get("weights", "")) not in ("", "pretrained"):
             weights = str(meta["weights"])
             seed = int(meta["seed"]) if "seed" in meta else None
-    return ModelInfo(name, modality, count, weights, seed)
+    return ModelInfo(name, modality, count, weights, seed, source)
 
 
 def order_models(models: Sequence[str], info: Mapping[str, ModelInfo]) -> list[int]:

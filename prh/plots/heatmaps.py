@@ -4,9 +4,11 @@ Rows are model X, columns model Y (as in the file). Models are grouped by
 modality (vision first, then language) and ordered by size within a group
 (``param_count`` of each features file). Values are annotated up to
 :data:`ANNOTATE_MAX` models. Cells whose (BH-adjusted) p-value is above alpha
-are hatched and marked "n.s.". NaN cells (the diagonal, pairs not computed)
-are grey. Untrained baselines (random weights, from the features file) are
-labelled "(untrained)".
+are hatched and marked "n.s."; the note under the matrix says how many
+pairs are calibrated and above their null, or that the metric is not
+calibrated at all (:func:`.data.significance_note`). NaN cells (the
+diagonal, pairs not computed) are grey. Models are named by
+:func:`prh.naming.display_names`.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from . import style as st
-from .data import (has_calibration, load_alignment, metric_of, model_info,
-                   order_models, p_values)
+from .data import (has_calibration, labels_of, load_alignment, metric_of, model_info,
+                   order_models, p_values, significance, significance_note)
 
 ANNOTATE_MAX = 20
 
@@ -156,16 +158,18 @@ def alignment_heatmaps(alignment_h5: str | os.PathLike, outputs: Sequence[st.Out
                        metrics: Sequence[str], *, dpi: int = 150,
                        modalities: Sequence[str] | Mapping[str, str] | None = None,
                        features: Mapping[str, str | os.PathLike] | None = None,
-                       calibrated_outputs: Sequence[st.Outputs] | None = None,
+                       calibrated_outputs: Sequence[st.Outputs | None] | None = None,
                        mark_not_significant: bool = True) -> None:
     """One heatmap per metric of an alignment file: ``outputs[i]`` (a path or
-    one path per format) for ``metrics[i]``; with ``calibrated_outputs``, the
-    calibrated scores too (a figure saying so when the file has none).
+    one path per format) for ``metrics[i]``; with ``calibrated_outputs``
+    (None for a metric without one), the calibrated scores too. A metric the
+    file holds no calibrated score of gets its raw scores there, with a note
+    saying so, never an empty placeholder.
 
     ``modalities`` (per model, or a list in the file's model order) and
-    ``features`` (model -> features file, for ``param_count``) set the order:
-    vision then language, small to large. Cells with p above the file's alpha
-    are marked when p-values are present.
+    ``features`` (model -> features file, for ``param_count`` and the
+    models' names) set the order: vision then language, small to large.
+    Cells with p above the file's alpha are marked when p-values are present.
     """
     if len(outputs) != len(metrics):
         raise ValueError(f"{len(outputs)} outputs for {len(metrics)} metrics")
@@ -182,8 +186,9 @@ def alignment_heatmaps(alignment_h5: str | os.PathLike, outputs: Sequence[st.Out
     ix = np.ix_(order, order)
     sizes = [info[m].param_count for m in ordered]
     show_sizes = any(s is not None for s in sizes)
-    labels = [info[m].label([st.format_count(info[m].param_count)] if show_sizes else [])
-              for m in ordered]
+    names = labels_of(ordered, info, {m: [st.format_count(info[m].param_count)]
+                                      for m in ordered} if show_sizes else None)
+    labels = [names[m] for m in ordered]
     show_mods = ordered_mods if (modalities is not None or features) else None
     for k, metric in enumerate(metrics):
         m = metric_of(data, metric, alignment_h5)
@@ -192,32 +197,31 @@ def alignment_heatmaps(alignment_h5: str | os.PathLike, outputs: Sequence[st.Out
         which = "best layer pair" + ("" if m["symmetric"] else "; row model is X")
         p, p_label = p_values(m)
         alpha = float(m.get("alpha", 0.05))
-        ns = None
-        note = None
-        if mark_not_significant and p is not None:
-            ns = (p > alpha)[ix]
-            if ns.any():
-                note = f"hatched, n.s.: {p_label} > α = {alpha:g} (not above the permutation null)"
-            else:
-                note = (f"every calibrated pair is above its permutation null "
-                        f"({p_label} ≤ α = {alpha:g})")
-        heatmap(m["score"][ix], ordered, outputs[k], title=f"{head}\nraw score, {which}",
+        score = np.asarray(m["score"], dtype=float)[ix]
+        ns = note = None
+        if mark_not_significant:
+            sig = significance(score, None if p is None else p[ix], alpha,
+                               symmetric=m["symmetric"])
+            ns = sig.not_significant
+            note = significance_note(sig, p_label, alpha, "hatched, n.s.")
+        heatmap(score, ordered, outputs[k], title=f"{head}\nraw score, {which}",
                 dpi=dpi, modalities=show_mods, labels=labels, not_significant=ns, note=note,
                 colorbar_label=f"{metric} (max {m['max_score']:g})")
-        if calibrated_outputs is None:
+        if calibrated_outputs is None or calibrated_outputs[k] is None:
             continue
-        title = f"{head}\ncalibrated score, {which}"
         if not has_calibration(m):
-            st.message_figure(calibrated_outputs[k], title,
-                              f"{alignment_h5} has no calibrated scores for {metric} "
-                              "(calibration is switched off: set calibration.enabled "
-                              "in the config).", dpi=dpi)
+            heatmap(score, ordered, calibrated_outputs[k], dpi=dpi, modalities=show_mods,
+                    labels=labels, title=f"{head}\nraw score (no calibrated scores), {which}",
+                    note=f"{alignment_h5} holds no calibrated score of {metric}: the raw "
+                         "scores are shown, not compared with chance",
+                    colorbar_label=f"{metric} (max {m['max_score']:g})")
             continue
-        note_c = "calibrated = clip((s - τ) / (s_max - τ), 0, 1); τ = the (1 - α) quantile " \
-                 "of the permutation null; 0 = not above chance"
+        note_c = ("calibrated = clip((s - τ) / (s_max - τ), 0, 1); τ = the (1 - α) quantile "
+                  "of the permutation null; 0 = not above chance; grey: not calibrated or not "
+                  "computed")
         if note:
             note_c = note + "\n" + note_c
         heatmap(np.asarray(m["calibrated"], dtype=float)[ix], ordered, calibrated_outputs[k],
-                title=title, dpi=dpi, modalities=show_mods, labels=labels, vmin=0.0, vmax=1.0,
-                cmap=st.CALIBRATED_CMAP, not_significant=ns, note=note_c,
-                colorbar_label="calibrated score")
+                title=f"{head}\ncalibrated score, {which}", dpi=dpi, modalities=show_mods,
+                labels=labels, vmin=0.0, vmax=1.0, cmap=st.CALIBRATED_CMAP, not_significant=ns,
+                note=note_c, colorbar_label="calibrated score")

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from . import style as st
+from ..naming import display_name
 
 NUMERIC = ("n", "score", "p_value", "tau", "calibrated", "null_mean", "null_std")
 
@@ -36,9 +37,16 @@ def read_sample_size(path: str | os.PathLike) -> list[dict]:
 
 
 def sample_size_curve(tsv: str | os.PathLike, out: st.Outputs, *,
-                      metrics: Sequence[str] | None = None, dpi: int = 150) -> list:
-    """The curve figure of a ``sample_size.tsv``."""
+                      metrics: Sequence[str] | None = None, dpi: int = 150,
+                      labels: Mapping[str, str] | None = None) -> list:
+    """The curve figure of a ``sample_size.tsv``; ``labels``: model -> name
+    (:meth:`prh.config.Config.display_names`; default: named by key)."""
     import matplotlib.pyplot as plt
+
+    labels = dict(labels or {})
+
+    def name(m):
+        return labels.get(m) or display_name(m)
 
     rows = read_sample_size(tsv)
     datasets = sorted({r["dataset"] for r in rows})
@@ -76,7 +84,7 @@ def sample_size_curve(tsv: str | os.PathLike, out: st.Outputs, *,
                 mu = np.array([r["null_mean"] for r in pts])
                 sd = np.array([r["null_std"] for r in pts])
                 tau = np.array([r["tau"] for r in pts])
-                label = f"{st.short_name(x)} × {st.short_name(y)}"
+                label = f"{name(x)} × {name(y)}"
                 if len(aggregates) > 1:
                     label += f" ({agg})"
                 h, = ax.plot(n, s, label=label, markersize=5, linewidth=1.8, **sty)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import textwrap
 from pathlib import Path
 from typing import Iterator, Sequence, Union
@@ -29,6 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from cycler import cycler  # noqa: E402
 
 from ..jobio import atomic_output  # noqa: E402
+from ..naming import display_name, short_name, weights_tag  # noqa: E402,F401
 
 PathLike = Union[str, os.PathLike]
 Outputs = Union[PathLike, Sequence[PathLike]]
@@ -137,58 +137,12 @@ def axes_message(ax, message: str) -> None:
             fontsize=10, color="#333333")
 
 
-# Readable names for model keys of the offline zoo and the paper's model set;
-# anything else keeps its key (shortened if very long).
-_SHORT = (
-    (r"^efficientnet_lite(\d+)$", r"EffNet-Lite\1"),
-    (r"^minilm_l(\d+)$", r"MiniLM-L\1"),
-    (r"^glove_6b_(\d+)d$", r"GloVe-\1d"),
-    (r"^open_llama_", "OpenLLaMA-"),
-    (r"^llama_", "LLaMA-"),
-    (r"^bloomz_", "BLOOMZ-"),
-    (r"_224", ""),
-    (r"_augreg_in21k$", " IN21k"),
-    (r"_dinov2_lvd142m$", " DINOv2"),
-    (r"_laion2b_ft_in12k$", " ft12k"),
-    (r"_laion2b$", ""),
-    (r"_clip", " CLIP"),
-    (r"_mae$", " MAE"),
-)
-_VIT = re.compile(r"^vit_(tiny|small|base|large|huge|giant)_patch(\d+)")
-_VIT_SIZE = {"tiny": "Ti", "small": "S", "base": "B", "large": "L", "huge": "H", "giant": "g"}
-
-
-def short_name(model: str, max_len: int = 22) -> str:
-    """A short readable label for a model key ("efficientnet_lite0" ->
-    "EffNet-Lite0", "vit_large_patch14_dinov2_lvd142m" -> "ViT-L/14 DINOv2")."""
-    name = _VIT.sub(lambda m: f"ViT-{_VIT_SIZE[m.group(1)]}/{m.group(2)}", model)
-    for pattern, repl in _SHORT:
-        name = re.sub(pattern, repl, name)
-    if name.startswith(("LLaMA-", "OpenLLaMA-", "BLOOMZ-")):
-        name = name.upper().replace("LLAMA", "LLaMA").replace("OPENLLaMA", "OpenLLaMA")
-    if len(name) > max_len:
-        name = name[: max_len - 1] + "…"
-    return name
-
-
-def weights_tag(weights: str | None, seed: int | None = None) -> str:
-    """What a label says about a model's weights: "" for the pretrained ones,
-    "untrained" for seeded random ones (with the seed when it is not 0)."""
-    if weights in (None, "", "pretrained"):
-        return ""
-    if weights == "random":
-        return "untrained" + (f", seed {seed}" if seed not in (None, 0) else "")
-    return f"weights {Path(str(weights)).name}"
-
-
 def model_label(model: str, weights: str | None = None, seed: int | None = None,
-                extra: Sequence[str] = ()) -> str:
-    """The label of a model in every figure: :func:`short_name` and, in one
-    parenthesis, its weights (``weights_tag``) and ``extra`` (e.g. the size):
-    "EffNet-Lite0 (untrained, 4.7M)". The tag is never cut by shortening."""
-    tags = [t for t in (weights_tag(weights, seed), *extra) if t]
-    name = short_name(model)
-    return f"{name} ({', '.join(tags)})" if tags else name
+                extra: Sequence[str] = (), source: str | None = None) -> str:
+    """A model's label in every figure: :func:`prh.naming.display_name` of its
+    key, source and weights, with ``extra`` tags (e.g. the size):
+    "EffNet-Lite0 (untrained, 4.7M)"."""
+    return display_name(model, {"source": source, "weights": weights, "seed": seed}, extra)
 
 
 def format_count(n: float | None) -> str:

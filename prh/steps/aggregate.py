@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 
 def run(pair_paths: Sequence[str | os.PathLike], *, dataset: str, models: Sequence[str],
         metrics: Sequence[str], out_h5: str | os.PathLike, out_tsv: str | os.PathLike,
         out_aggregates_tsv: str | os.PathLike | None = None,
-        pairs: Sequence[Sequence[str]] | None = None) -> None:
+        pairs: Sequence[Sequence[str]] | None = None,
+        features: Mapping[str, str | os.PathLike] | None = None) -> None:
     """Each metric's best layer pair per model pair, as matrices and tables.
 
     Symmetric metrics have one TSV row per unordered pair and a mirrored matrix;
@@ -25,23 +26,27 @@ def run(pair_paths: Sequence[str | os.PathLike], *, dataset: str, models: Sequen
     hashes, :mod:`prh.provenance`); with ``pairs`` (the configured (x, y)
     pairs) the files must be exactly those pairs. A layer x layer matrix with
     no finite score (every layer of a model constant) gives a NaN score and
-    layers -1.
+    layers -1. ``features`` (model -> features file) gives the tables' layer
+    names; a file whose layer count differs from the pair files' is an error.
     """
     import logging
 
     import numpy as np
 
     from ..formats.alignment import write_alignment
+    from ..formats.features import read_metadata
     from ..formats.pair import CALIBRATION_FIELDS, read_pairs
     from ..formats.tables import write_aggregates_tsv, write_alignment_tsv
     from ..metric_info import get_metric
     from ..provenance import ProvenanceError, check_same_hashes
-    from ..scoring import aggregate as aggregate_scores, benjamini_hochberg, best_layer_pair
+    from ..scoring import (aggregate as aggregate_scores, benjamini_hochberg, best_layer_pair,
+                           saturation)
 
     log = logging.getLogger(__name__)
 
     index = {m: i for i, m in enumerate(models)}
     metrics = list(metrics)
+    names = {m: read_metadata(p)["layer_names"] for m, p in (features or {}).items()}
     params: dict[str, Any] = {}
     # rows[metric]: one dict per (ordered) pair: names, best layers, calibration
     rows: dict[str, list[dict[str, Any]]] = {m: [] for m in metrics}
@@ -60,6 +65,10 @@ def run(pair_paths: Sequence[str | os.PathLike], *, dataset: str, models: Sequen
         for metric in metrics:
             if metric not in pair["xy"]:
                 raise ValueError(f"{path}: no scores for metric {metric!r}; rerun its pair job")
+            for m, n in zip((x, y), pair["xy"][metric].shape):
+                if names.get(m) and len(names[m]) != n:
+                    raise ValueError(f"{features[m]} lists {len(names[m])} layers but {path} "
+                                     f"scores {n} layers of {m}; rerun its pair job")
             params.setdefault(metric, pair["metrics"].get(metric, {}))
             orders = [("xy", x, y)]
             if not get_metric(metric).symmetric:
@@ -96,10 +105,17 @@ def run(pair_paths: Sequence[str | os.PathLike], *, dataset: str, models: Sequen
                 r["cal"][how]["p_bh"] = float(p)
         rs.sort(key=lambda r: (index[r["x"]], index[r["y"]]))
 
+    max_score = {m: get_metric(m).max_score(**params.get(m, {})) for m in metrics}
+    for metric, rs in rows.items():
+        sat = saturation(metric, [r["score"] for r in rs], max_score[metric],
+                         [r["cal"][hows[0]]["null_mean"] for r in rs] if hows else [])
+        if sat.kind:
+            log.warning("%s", sat.note(params.get(metric)))
     write_alignment(out_h5, dataset=dataset, models=models, rows=rows, aggregates=hows,
                     params=params, provenance=first[1] if first else {},
                     symmetric={m: get_metric(m).symmetric for m in metrics},
-                    max_score={m: get_metric(m).max_score(**params.get(m, {})) for m in metrics})
-    write_alignment_tsv(out_tsv, dataset=dataset, rows=rows)
+                    max_score=max_score)
+    write_alignment_tsv(out_tsv, dataset=dataset, rows=rows, layer_names=names)
     if out_aggregates_tsv is not None:
-        write_aggregates_tsv(out_aggregates_tsv, dataset=dataset, rows=rows, aggregates=hows)
+        write_aggregates_tsv(out_aggregates_tsv, dataset=dataset, rows=rows, aggregates=hows,
+                             layer_names=names)

@@ -22,7 +22,7 @@ def heatmaps(alignment: str | os.PathLike, figures: Figures, outputs: Outputs, *
     metrics = list(raw)
     alignment_heatmaps(alignment, [raw[m] for m in metrics], metrics, dpi=dpi,
                        modalities=modalities, features=features,
-                       calibrated_outputs=[calibrated[m] for m in metrics] if calibrated else None)
+                       calibrated_outputs=[calibrated.get(m) for m in metrics])
 
 
 def competence(alignment: str | os.PathLike, figures: Figures, outputs: Outputs, *,
@@ -64,8 +64,9 @@ def metric_agreement(alignment: str | os.PathLike, figures: Figures, outputs: Ou
 
 
 def sample_size(table: str | os.PathLike, figures: Figures, outputs: Outputs, *,
-                dpi: int) -> None:
+                dpi: int, labels: Mapping[str, str] | None = None) -> None:
+    """``labels``: model -> name (:meth:`prh.config.Config.display_names`)."""
     from ..plots import sample_size_curve
 
     for name in figures:
-        sample_size_curve(table, outputs[name], dpi=dpi)
+        sample_size_curve(table, outputs[name], dpi=dpi, labels=labels)

@@ -74,14 +74,24 @@ def _name(names: Sequence[str] | None, i: int) -> str:
 def run(model: str, pair_paths: Sequence[str | os.PathLike], *, dataset: str,
         features: Mapping[str, str | os.PathLike], metrics: Sequence[str],
         modalities: Mapping[str, str], alpha: float, out_tsv: str | os.PathLike,
-        out_png: str | os.PathLike, dpi: int = 150) -> None:
+        out_png: str | os.PathLike, dpi: int = 150,
+        intervals: str | os.PathLike | None = None) -> None:
+    """``intervals``: the run's ``statistics/intervals.tsv``; the figure draws
+    this model's intervals from it when it exists (it is not an input: a
+    scorecard never waits for the statistics of every model)."""
     from ..formats.features import read_metadata
     from ..formats.scorecard import write_scorecard
+    from ..formats.statistics import read_intervals
+    from ..plots.data import labels_of, model_info
     from ..plots.scorecard import scorecard_figure
 
     names = {m: read_metadata(p)["layer_names"] for m, p in features.items()}
     rows = scorecard_rows(model, pair_paths, dataset=dataset, metrics=metrics,
                           modalities=modalities, layer_names=names)
     write_scorecard(out_tsv, rows)
+    have = intervals is not None and os.path.exists(intervals)
+    info = {m: model_info(m, p, modalities.get(m)) for m, p in features.items()}
     scorecard_figure(rows, out_png, model=model, dataset=dataset, metrics=metrics, alpha=alpha,
-                     dpi=dpi)
+                     dpi=dpi, labels=labels_of(list(features), info),
+                     intervals=read_intervals(intervals) if have else None,
+                     intervals_path=str(intervals) if have else None)

@@ -46,7 +46,8 @@ def run(stats: Mapping[str, str | os.PathLike], *, dataset: str,
     from ..datasets import sample_blocks
     from ..formats.statistics import write_comparisons, write_intervals, write_trend
     from ..formats.stats import check_same_stats_samples, load_model_stats
-    from ..scoring import benjamini_hochberg
+    from ..metric_info import get_metric
+    from ..scoring import benjamini_hochberg, saturation
 
     pairs = [tuple(p) for p in pairs]
     models = [m for m in stats if any(m in p for p in pairs)]
@@ -71,8 +72,16 @@ def run(stats: Mapping[str, str | os.PathLike], *, dataset: str,
     log.info("%d pairs x %d metrics re-scored on their resamples in %.1f s (%s)", len(pairs),
              len(metrics), time.perf_counter() - t0,
              ", ".join(f"{m}: {s[0]} x{s[1]}" for m, s in rep.schemes.items()))
+    intervals = interval_rows(rep, level=level)
     write_intervals(out_intervals, dataset=dataset,
-                    rows=[{**r, "level": level} for r in interval_rows(rep, level=level)])
+                    rows=[{**r, "level": level} for r in intervals])
+    for metric in metrics:
+        sat = saturation(metric, [r["score"] for r in intervals if r["metric"] == metric
+                                  and r["order"] != "mean" and r["aggregate"] == aggregates[0]],
+                         get_metric(metric).max_score(**metrics[metric]))
+        if sat.kind:
+            log.warning("%s; its intervals, comparisons and trends say little",
+                        sat.note(metrics[metric], len(ids) if ids else None))
 
     rows = []
     for how in aggregates:

@@ -6,15 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from file_factories import write_layer_cache
 from prh.inference.permutation import block_permutations
 from prh.inference.resampling import resample_indices
 from prh.scoring import aggregate
-from prh.sweep.cache import ModelStats
 from prh.sweep.dispatch import sweep
 from prh.datasets import Manifest, Sample, sample_blocks
 from prh.metric_info import get_metric
 from prh.formats.statistics import read_comparisons, read_intervals, read_trend
-from prh.formats.stats import load_model_stats, save_model_stats
+from prh.formats.stats import load_model_stats
 from prh.steps.statistics import run as statistics
 
 N = 60
@@ -44,9 +44,7 @@ def zoo(tmp_path_factory):
     Manifest("toy", samples).save(manifest)
     paths = {}
     for name, layers in feats.items():
-        paths[name] = d / f"{name}.h5"
-        save_model_stats(ModelStats.from_features(layers), paths[name], topk=[5], cca_dims=[],
-                         sample_ids=ids)
+        paths[name] = write_layer_cache(d / f"{name}.h5", layers, topk=[5], sample_ids=ids)
     return d, paths, manifest
 
 
@@ -152,8 +150,8 @@ def test_files_from_other_samples_are_refused(zoo, tmp_path):
     d, paths, manifest = zoo
     other = d / "other.h5"
     rng = np.random.default_rng(9)
-    save_model_stats(ModelStats.from_features([rng.standard_normal((N, 4)).astype(np.float32)]),
-                     other, topk=[5], cca_dims=[], sample_ids=[f"t{i}" for i in range(N)])
+    write_layer_cache(other, [rng.standard_normal((N, 4)).astype(np.float32)], topk=[5],
+                      sample_ids=[f"t{i}" for i in range(N)])
     with pytest.raises(ValueError, match="disagree on their samples"):
         statistics({**paths, "v_weak": other}, dataset="toy", out_intervals=tmp_path / "i.tsv",
                    out_comparisons=tmp_path / "c.tsv", out_trend=tmp_path / "t.tsv",
