@@ -182,23 +182,23 @@ def test_euclidean_neighbours_skip_the_normalisation(metric):
                         normalize=False, device="cpu", **p) == pytest.approx(cosine, abs=1e-12)
 
 
-def test_euclidean_neighbours_from_stats_files(tmp_path):
+def test_euclidean_neighbours_from_stats_files(layer_cache_file):
     import h5py
 
-    from prh.formats.stats import load_model_stats, save_model_stats
+    from prh.formats.stats import load_model_stats
 
     rng = np.random.default_rng(6)
     xs, ys = two_models(rng)
     sx, sy = ModelStats.from_features(xs, device="cpu"), ModelStats.from_features(ys, device="cpu")
-    save_model_stats(sx, tmp_path / "x.h5", topk=[5])
-    lx = load_model_stats(tmp_path / "x.h5", "cpu")
+    path = layer_cache_file("x.h5", xs, topk=[5], device="cpu")
+    lx = load_model_stats(path, "cpu")
     for metric in ("mutual_knn", "rsa_spearman"):
         p = {"topk": 5} if "knn" in metric else {}
         np.testing.assert_allclose(sweep(lx, sy, metric, distance="euclidean", **p),
                                    sweep(sx, sy, metric, distance="euclidean", **p), atol=1e-6)
-    with h5py.File(tmp_path / "x.h5", "a") as f:  # a stats file from before the row norms
+    with h5py.File(path, "a") as f:  # a stats file from before the row norms
         del f["row_norms"]
-    old = load_model_stats(tmp_path / "x.h5", "cpu")
+    old = load_model_stats(path, "cpu")
     with pytest.raises(ValueError, match="distance: euclidean needs each row's norm"):
         sweep(old, sy, "mutual_knn", topk=5, distance="euclidean")
     assert sweep(old, sy, "mutual_knn", topk=5).shape == (3, 2)
