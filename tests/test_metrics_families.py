@@ -61,6 +61,29 @@ def test_procrustes_equals_scipy_orthogonal_procrustes(seed):
         assert got[0, 0] == pytest.approx(measure(metric, a, b), abs=1e-6)
 
 
+def test_procrustes_of_rank_deficient_layers_equals_scipy():
+    # layers of rank 3 hundreds wide: the product's eigenproblem has hundreds
+    # of zero eigenvalues, whose rounding must not show in the sum of roots
+    rng = np.random.default_rng(8)
+    latent = rng.normal(size=(300, 3))
+    a = (latent @ rng.normal(size=(3, 250))).astype(np.float32)
+    b = (latent @ rng.normal(size=(3, 200)) + 1e-4 * rng.normal(size=(300, 200))).astype(np.float32)
+    got = layer_scores([a], [b], "procrustes", q=1.0, normalize=False, device="cpu")[0, 0]
+    assert got == pytest.approx(scipy_procrustes(a, b), abs=1e-6)
+
+
+def test_procrustes_null_batches_equal_one_permutation_at_a_time():
+    # layers of several widths (grouped) against a batch of permutations
+    rng = np.random.default_rng(9)
+    xs, ys = two_models(rng, widths_x=(5, 9, 40, 9), widths_y=(7, 3, 7))
+    sx, sy = ModelStats.from_features(xs, device="cpu"), ModelStats.from_features(ys, device="cpu")
+    perms = np.stack([rng.permutation(sx.n) for _ in range(5)])
+    for metric in ("procrustes", "procrustes_angular"):
+        batch = permuted_sweeps(sx, sy, metric, perms)
+        one = np.stack([layer_scores(xs, [y[p] for y in ys], metric, device="cpu") for p in perms])
+        np.testing.assert_allclose(batch, one, atol=1e-9)
+
+
 def test_procrustes_is_symmetric_and_invariant_to_rotation_and_scale():
     rng = np.random.default_rng(1)
     a, b = related(rng, 50, 7, 11)

@@ -30,6 +30,7 @@ _SWEEPS["rv"] = partial(kernel.SWEEPS["cka"], **_RV)
 #: metrics whose nulls score a batch of permutations at once: fn(sx, sy, perms, **params)
 _PERMUTED: dict[str, Callable[..., torch.Tensor]] = {**kernel.PERMUTED, **rsa.PERMUTED,
                                                      **regression.PERMUTED,
+                                                     **procrustes.PERMUTED,
                                                      "rv": partial(kernel.PERMUTED["cka"], **_RV)}
 
 
