@@ -188,6 +188,20 @@ def smallest_resample(n: int, scheme: str, count: int) -> int:
     return n - math.ceil(n / count) if scheme == "jackknife" else n // 2
 
 
+#: the kinds in the order the findings and figures group them
+KINDS = ("global", "local", "predictive")
+
+
+def by_kind(metrics) -> dict[str, list[str]]:
+    """kind -> the given metrics of that kind (an unknown metric counts as
+    global, the dataclass's default), kinds in :data:`KINDS` order."""
+    out: dict[str, list[str]] = {}
+    for m in metrics:
+        info = METRICS.get(m)
+        out.setdefault(info.kind if info is not None else "global", []).append(m)
+    return {k: out[k] for k in sorted(out, key=lambda k: (KINDS.index(k) if k in KINDS else 9, k))}
+
+
 def list_metrics() -> list[str]:
     return list(METRICS)
 

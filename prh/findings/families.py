@@ -1,6 +1,6 @@
 """Whether the measure families agree: the run's metrics grouped by kind
 (global, local, predictive: :attr:`prh.metric_info.MetricInfo.kind`,
-docs/metrics.md section 6), each family's ranking of the model pairs and
+:func:`prh.metric_info.by_kind`, docs/metrics.md section 6), each family's ranking of the model pairs and
 its verdicts on chance, compared family against family. The follow-up
 literature finds that a convergence result can hold for one family and not
 another; this section says which holds on this run."""
@@ -11,27 +11,10 @@ import math
 from itertools import combinations
 from typing import Sequence
 
-from ..metric_info import METRICS
+from ..metric_info import by_kind
 from .common import (AGREEMENT, ALIGNMENT, MIN_RANKED, Row, RunInfo, Section, Statement, _f,
                      cite, num, pair, src)
 from .disagreement import _spearman, _unordered
-
-#: the families in the order the page names them
-KINDS = ("global", "local", "predictive")
-
-
-def family_of(metric: str) -> str:
-    info = METRICS.get(metric)
-    return info.kind if info is not None else "global"
-
-
-def families(metrics: Sequence[str]) -> dict[str, list[str]]:
-    """kind -> the run's metrics of that kind, in KINDS order."""
-    out: dict[str, list[str]] = {}
-    for m in metrics:
-        out.setdefault(family_of(m), []).append(m)
-    return {k: out[k] for k in sorted(out, key=lambda k: (KINDS.index(k) if k in KINDS else 9, k))}
-
 
 def _ranks(values: Sequence[float]) -> list[float]:
     from scipy.stats import rankdata
@@ -65,7 +48,7 @@ def family_agreement(info: RunInfo, alignment: Sequence[Row], metrics: Sequence[
                      full: Sequence[str] = ()) -> Section:
     """The section; ``metrics`` without the saturated ones (``full``)."""
     out = Section("Whether the measure families agree")
-    fams = families(metrics)
+    fams = by_kind(metrics)
     if full:
         out.statements.append(Statement(
             f"{', '.join(full)} {'is' if len(full) == 1 else 'are'} left out here: saturated "
