@@ -43,6 +43,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -483,8 +484,9 @@ def main() -> None:
                 head = [ln[2:] for ln in cost.CONSTANTS_PATH.read_text().splitlines()[1:]
                         if ln.startswith("# ") and not ln.startswith("# CPU seconds per unit")]
                 head = " ".join(head).split("; the measures beyond")[0].rstrip(".")
-                note = (f"{head};\n# the measures beyond the paper's (fit --metrics new): "
-                        + note.replace("\n# ", " "))
+                note = "\n# ".join(textwrap.wrap(
+                    f"{head}; the measures beyond the paper's (fit --metrics new): "
+                    + note.replace("\n# ", " "), 76))
             cost.write_constants(constants, note=note)
             print(f"wrote {cost.CONSTANTS_PATH}")
         return

@@ -334,3 +334,17 @@ def test_plan_totals_and_limits_name_the_job_and_the_limit(tiny_config):
     tiny_config["resources"] = {"max_runtime_min": 1}
     with pytest.raises(ConfigError, match=r"^resources.max_runtime_min: job \w+ emoji"):
         Config(tiny_config).check_limits()
+
+
+def test_procrustes_pair_cost_follows_the_models_widths(tiny_config):
+    # Procrustes keeps the layers, so the pair's estimate knows their widths
+    tiny_config["datasets"]["emoji"]["n_samples"] = 1024
+    tiny_config["metrics"] = {"procrustes": {}}
+    tiny_config["calibration"] = {"enabled": False}
+    cfg = Config(tiny_config)
+    x, y = "efficientnet_lite0", "minilm_l6"
+    wx, wy = cfg.model_width(x), cfg.model_width(y)
+    specs = (cost.spec("procrustes", 0, {}),)
+    got = cfg.pair_cost("emoji", x, y)["seconds"]
+    assert got == pytest.approx(cost.pair_s(1024, 18, 7, specs, (wx, wy)))
+    assert got < cost.pair_s(1024, 18, 7, specs, (1024, 1024))  # minilm's 384 < N
