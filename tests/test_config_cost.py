@@ -182,13 +182,16 @@ NEW = {"jaccard_knn": {"topk": 10}, "procrustes": {}, "procrustes_angular": {},
 
 def test_new_measures_work_counts_follow_their_structure():
     t = cost.constants()["metrics"]
-    # Procrustes: a product of factors min(N, D) wide per layer pair, so its
-    # sweep follows the widths; unknown widths count N (the most it can be)
+    # Procrustes: per layer pair a product of factors min(N, D) wide, its
+    # smaller Gram matrix and eigenvalues, so its sweep follows the widths;
+    # unknown widths count N (the most it can be)
     pro = cost.spec("procrustes", 0, {})
     sweep = lambda n, w: cost.pair_work_s(n, 8, 4, (pro,), w) - t["procrustes"]["sweep_call"]  # noqa: E731
-    assert sweep(1024, (256, 128)) == pytest.approx(t["procrustes"]["sweep"] * 32 * 1024 * 256 * 128)
+    assert sweep(1024, (256, 128)) == pytest.approx(
+        t["procrustes"]["sweep"] * 32 * 256 * 128 * (1024 + 2 * 128))
     assert sweep(1024, (4096, 2048)) == pytest.approx(sweep(1024, (0, 0)))  # both capped at N
-    assert sweep(1024, (512, 512)) == pytest.approx(4 * sweep(1024, (256, 256)))
+    assert sweep(1024, (512, 512)) == pytest.approx(4 * (1024 + 1024) / (1024 + 512)
+                                                    * sweep(1024, (256, 256)))
     # PWCCA: d x d products of bases, both orders; RSA, ridge, RV: N^2 products
     pw = cost.spec("pwcca", 0, {"pca_dim": 20})
     assert cost.sweep_count("pwcca", 1024, 8, 4, {"pca_dim": 20}) == 32 * 1024 * 400
@@ -200,7 +203,7 @@ def test_new_measures_work_counts_follow_their_structure():
     cal = cost.spec("procrustes", 200, {})
     assert cost.pair_work_s(1024, 8, 4, (cal,), (256, 128)) - cost.pair_work_s(
         1024, 8, 4, (pro,), (256, 128)) == pytest.approx(200 * (
-            t["procrustes"]["null_pair"] * 32 * 1024 * 256 * 128
+            t["procrustes"]["null_pair"] * 32 * 256 * 128 * (1024 + 256)
             + t["procrustes"]["null_moved"] * 4 * 1024 ** 2 + t["procrustes"]["null_call"]))
 
 

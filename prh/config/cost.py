@@ -110,9 +110,11 @@ def sweep_count(metric: str, n: float, lx: int, ly: int, params: Mapping | None,
                 widths: tuple[int, int] = (0, 0)) -> float:
     """The work of one order's layer sweep: Lx Ly times N k (kNN metrics,
     CKNNA: lookups of k neighbours), N d^2 (SVCCA, PWCCA: d x d products of
-    bases), N r_x r_y (Procrustes: products of factors r = min(N, D) wide,
-    ``widths`` the layers' D, 0 when not known: N) or N^2 (CKA, RSA, ridge
-    regression, RV: products of flattened N x N matrices)."""
+    bases), r_x r_y (N + 2 min(r_x, r_y)) (Procrustes: the product of two
+    factors r = min(N, D) wide, its smaller Gram matrix and that matrix's
+    eigenvalues, ~min(r_x, r_y)^3; ``widths`` the layers' D, 0 when not
+    known: N) or N^2 (CKA, RSA, ridge regression, RV: products of flattened
+    N x N matrices)."""
     p = params_of(metric, params)
     if "topk" in p:
         per = n * p["topk"]
@@ -120,7 +122,7 @@ def sweep_count(metric: str, n: float, lx: int, ly: int, params: Mapping | None,
         per = n * p.get("cca_dim", p.get("pca_dim")) ** 2
     elif METRICS.get(metric) is not None and METRICS[metric].family == "shape":
         rx, ry = (min(n, w) if w else n for w in widths)
-        per = n * rx * ry
+        per = rx * ry * (n + 2 * min(rx, ry))
     else:
         per = n * n
     return lx * ly * per
