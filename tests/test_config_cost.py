@@ -223,6 +223,10 @@ def test_new_measures_memory():
     assert cost.model_bytes(n, 10, 4096, (cost.spec("procrustes", 0, {}),)) - cost.model_bytes(
         n, 10, 4096, ()) == 10 * 8 * n * n
     assert cost.model_bytes(n, 10, 512, (cost.spec("pwcca", 0, {}),)) - base == 10 * 8 * 10 * (n + 512)
+    # a Procrustes null gathers Y's factors for a batch of permutations at once
+    cal = (cost.spec("procrustes", 100, {}),)
+    assert cost.block_temp_mb(n, 4, 4, cal) - cost.block_temp_mb(n, 4, 4, (cost.spec(
+        "procrustes", 0, {}),)) == cost.GATHER_MB
 
 
 def _pair_cpu(small_pair, tmp_path, metrics, k):

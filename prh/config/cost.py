@@ -61,6 +61,10 @@ MB = 2**20
 #: temporaries of one block of a sweep (prh.sweep.blocks, PRH_SWEEP_BLOCK_BYTES),
 #: counted twice: a block's result and the lookups it is made of
 BLOCK_MB = 2 * 256
+#: a Procrustes null's gather of Y's factors for a batch of permutations
+#: (prh.sweep.procrustes._GATHER_BYTES), counted twice: the gather and the
+#: products and Gram matrices made of it
+GATHER_MB = 2 * 128
 
 #: one metric as the model sees it: (name, permutations K (0: uncalibrated),
 #: its parameters as sorted (key, value) items), hashable for the caches
@@ -296,9 +300,12 @@ def _base_mb(job: str) -> float:
 def block_temp_mb(n: int, lx: int, ly: int, metrics: Sequence[MetricSpec]) -> float:
     """Temporaries of one block of a sweep: up to ~40 bytes per looked-up
     entry (CKNNA's dense sweep: Lx Ly N k of them), twice (a block's inputs
-    and result), within the blocks' budget (BLOCK_MB)."""
+    and result), within the blocks' budget (BLOCK_MB); and a calibrated
+    Procrustes measure's gathers (GATHER_MB)."""
     k = max([dict(p).get("topk", 0) for _, _, p in metrics] + [1])
-    return min(BLOCK_MB, 2 * 40 * lx * ly * n * k / MB)
+    gather = any(c and METRICS.get(m) is not None and METRICS[m].family == "shape"
+                 for m, c, _ in metrics)
+    return min(BLOCK_MB, 2 * 40 * lx * ly * n * k / MB) + (GATHER_MB if gather else 0)
 
 
 def pair_bytes(n: int, lx: int, ly: int, metrics: Sequence[MetricSpec],

@@ -21,7 +21,8 @@ import math
 
 import torch
 
-#: bytes of Y's factors gathered at once for a batch of permutations
+#: bytes of Y's factors gathered at once for a batch of permutations (the cost
+#: model counts them: prh.config.cost.GATHER_MB)
 _GATHER_BYTES = 128 * 2**20
 
 
