@@ -8,11 +8,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup test run bench docs clean
 
-$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+$(STAMP): requirements.txt requirements-nodeps.txt requirements-test.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing pinned dependencies into $(VENV) (torch is a large CUDA build: ~2 min)"
 	$(BIN)/pip install -q -r requirements.txt > $(VENV)/pip.log 2>&1 || { grep -v '^WARNING: Location' $(VENV)/pip.log; exit 1; }
 	$(BIN)/pip install -q --no-deps --require-hashes -r requirements-nodeps.txt >> $(VENV)/pip.log 2>&1 || { tail -20 $(VENV)/pip.log; exit 1; }
+	$(BIN)/pip install -q -r requirements-test.txt -c requirements.txt >> $(VENV)/pip.log 2>&1 || { tail -20 $(VENV)/pip.log; exit 1; }
 	$(BIN)/pip install -q --no-deps -e . >> $(VENV)/pip.log 2>&1 || { tail -20 $(VENV)/pip.log; exit 1; }
 	touch $(STAMP)
 

@@ -26,7 +26,9 @@ fit (on relative errors) of coefficients times their work counts
 (prh/config/cost.py says which count: L N^2 D for Gram matrices, (Lx + Ly)
 N^2 for per-layer terms, Lx Ly N k for a kNN sweep, ...); the residuals of
 every fit are printed. ``--write`` stores the constants in
-prh/config/cost.yaml.
+prh/config/cost.yaml. ``--metrics new`` measures and fits the measures beyond
+the paper's (``NEW``: their stats jobs and parts only) and keeps every other
+constant as cost.yaml has it; ``check --metrics new`` runs their jobs.
 
 ``check`` runs the stats, pair (K permutations) and statistics jobs of one
 shape not used in the fit and stores the measurements (``--json``);
@@ -41,6 +43,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -54,6 +57,11 @@ from prh.config import cost  # noqa: E402  (torch-free)
 METRICS = {"mutual_knn": {"topk": 10}, "cycle_knn": {"topk": 10}, "lcs_knn": {"topk": 10},
            "edit_distance_knn": {"topk": 10}, "cka": {"kernel": "ip"},
            "unbiased_cka": {"kernel": "ip"}, "cknna": {"topk": 10}, "svcca": {"cca_dim": 10}}
+#: the measures beyond the paper's (issue 23), fitted apart with ``--metrics new``
+NEW = {"jaccard_knn": {"topk": 10}, "procrustes": {}, "procrustes_angular": {},
+       "rsa_pearson": {"distance": "cosine"}, "rsa_spearman": {"distance": "cosine"},
+       "pwcca": {"pca_dim": 10}, "ridge_r2": {"penalty": 1.0}, "rv": {}}
+SETS = {"paper": METRICS, "new": NEW}
 AGGREGATES = ["max", "mean", "row_max_mean", "matching"]
 # (N, Lx, Ly, Dx, Dy): small shapes whose terms vary apart (Lx + Ly against
 # Lx Ly, N, D below and above N; many layer pairs against few layers of the
@@ -125,6 +133,7 @@ def _job(spec: dict) -> dict:
     t0 = time.process_time()
     from prh.jobio import set_threads
 
+    metrics = SETS[spec.get("metrics", "paper")]
     set_threads(spec["threads"])
     kind = spec["job"]
     if kind == "stats":
@@ -149,24 +158,24 @@ def _job(spec: dict) -> dict:
                  topk=[10], cca_dims=[10], layers=True, device="cpu")
     elif kind == "pair":
         cal = {"n_permutations": spec["k"], "alpha": 0.05, "aggregates": AGGREGATES,
-               "seed": 0, "blocks": None, "metrics": list(METRICS)} if spec["k"] else None
-        step.run(spec["x"], spec["y"], spec["out"], metrics=METRICS, model_x="x",
+               "seed": 0, "blocks": None, "metrics": list(metrics)} if spec["k"] else None
+        step.run(spec["x"], spec["y"], spec["out"], metrics=metrics, model_x="x",
                  model_y="y", device="cpu", calibration=cal)
     elif kind == "statistics":
         folder = Path(spec["out"])
         step.run({"x": spec["x"], "y": spec["y"]}, dataset="bench",
                  out_intervals=folder / "intervals.tsv",
                  out_comparisons=folder / "comparisons.tsv", out_trend=folder / "trend.tsv",
-                 metrics=METRICS, pairs=[["x", "y"]], comparisons=[], trend=False,
+                 metrics=metrics, pairs=[["x", "y"]], comparisons=[], trend=False,
                  aggregates=AGGREGATES, method="auto", level=0.95, seed=0, blocks=None,
                  modalities={}, competence={})
     else:
-        parts = _parts(spec)
+        parts = _parts(spec, metrics)
     return {"imports": imports, "step_cpu": time.process_time() - t1,
             "step_wall": time.perf_counter() - w1, "parts": parts}
 
 
-def _parts(spec: dict) -> dict:
+def _parts(spec: dict, metrics: dict) -> dict:
     """CPU seconds of each term of the model, apart (one thread): per model
     and metric on freshly loaded stats, as a pair job meets them."""
     import torch
@@ -191,7 +200,7 @@ def _parts(spec: dict) -> dict:
            "load_y": cpu(lambda: load_model_stats(spec["y"]))}
     sx, sy = load_model_stats(spec["x"]), load_model_stats(spec["y"])
     out["mask"] = cpu(lambda: masks(sx, sy))
-    for metric, params in METRICS.items():
+    for metric, params in metrics.items():
         sx, sy = load_model_stats(spec["x"]), load_model_stats(spec["y"])
         knn = "topk" in params
         if knn:
@@ -202,6 +211,7 @@ def _parts(spec: dict) -> dict:
             for order, m, p in todo:
                 sweep(*in_order(a, b, order), m, **p)
         first = cpu(lambda: sweeps(sx, sy))
+        sx._cache.pop(("procrustes_pair",), None)  # the last pair's scores, not per-layer work
         again = cpu(lambda: sweeps(sx, sy))
         null = cpu(lambda: null_distributions(sx, sy, {metric: params}, n_permutations=spec["k"],
                                               aggregates=AGGREGATES, both_orders=True))
@@ -222,7 +232,9 @@ def _parts(spec: dict) -> dict:
 # -- fit --------------------------------------------------------------------------
 
 
-def fit_shape(folder: Path, shape, k: int) -> dict:
+def fit_shape(folder: Path, shape, k: int, which: str = "paper") -> dict:
+    """One shape's measurements: its stats jobs and parts, and with the
+    paper's metrics (the whole model is fitted) its pair and statistics jobs."""
     n, lx, ly, dx, dy = shape
     feats = make_shape(folder, n, lx, ly, dx, dy)
     st = {m: folder / f"{m}.stats.h5" for m in ("x", "y")}
@@ -230,9 +242,10 @@ def fit_shape(folder: Path, shape, k: int) -> dict:
     for m in ("x", "y"):
         res["stats"][m] = run_job({"job": "stats", "threads": 1, "features": str(feats[m]),
                                    "out": str(st[m])})
-    common = {"threads": 1, "x": str(st["x"]), "y": str(st["y"]), "k": k}
-    res["pair"] = run_job({"job": "pair", "out": str(folder / "pair.h5"), **common})
-    res["statistics"] = run_job({"job": "statistics", "out": str(folder), **common})
+    common = {"threads": 1, "x": str(st["x"]), "y": str(st["y"]), "k": k, "metrics": which}
+    if which == "paper":
+        res["pair"] = run_job({"job": "pair", "out": str(folder / "pair.h5"), **common})
+        res["statistics"] = run_job({"job": "statistics", "out": str(folder), **common})
     res["parts"] = run_job({"job": "parts", "out": "", **common})["parts"]
     res["load"] = load_average()
     return res
@@ -251,11 +264,9 @@ def lsq(rows: list[list[float]], y: list[float], names: list[str]) -> dict[str, 
     return dict(zip(names, (coef / scale).tolist()))
 
 
-def fit(results: list[dict], k: int) -> tuple[dict, list[str]]:
-    """The constants of prh/config/cost.yaml, and lines of residuals."""
-    lines = []
-    c: dict = {"metrics": {}}
-
+def make_term(lines: list[str]):
+    """fit(what, names, rows, y, shapes): one term's coefficients, its
+    residuals appended to ``lines``."""
     def term(what, names, rows, y, shapes):
         coef = lsq(rows, y, names)
         for row, meas, shape in zip(rows, y, shapes):
@@ -263,6 +274,15 @@ def fit(results: list[dict], k: int) -> tuple[dict, list[str]]:
             lines.append(f"{what:>24} {shape_name(shape):>26} measured {meas:9.4f} s "
                          f"fit {est:9.4f} s  fit/measured {est / max(meas, 1e-9):5.2f}")
         return coef
+    return term
+
+
+def fit(results: list[dict], k: int) -> tuple[dict, list[str]]:
+    """The constants of prh/config/cost.yaml, and lines of residuals."""
+    lines = []
+    c: dict = {"metrics": {}}
+
+    term = make_term(lines)
 
     shapes = [r["shape"] for r in results]
     # start-up: a job's CPU before its step (interpreter, imports, torch)
@@ -299,36 +319,7 @@ def fit(results: list[dict], k: int) -> tuple[dict, list[str]]:
         gy.append(g["gather"])
     c["knn_search"] = term("resample kNN search", ["search"], rows, y, shapes)["search"]
     c["resample"] = term("resample gathers", ["gram", "layers"], grows, gy, shapes)
-    for metric, params in METRICS.items():
-        o = cost.metric_orders(metric)
-        sw, sy_, la, ly_, nu, ny = [], [], [], [], [], []
-        for r in results:
-            n, lx, ly, dx, dy = r["shape"]
-            p = r["parts"][metric]
-            w = cost.sweep_count(metric, n, lx, ly, params)
-            sw.append([o * w, o])
-            sy_.append(p["again"])
-            la.append([(lx + ly) * n * n])
-            ly_.append(max(p["first"] - p["again"], 0.0))
-            nu.append([o * w, o * min(lx, ly) * n * n, o])
-            ny.append(p["null"] / k)
-        swept = term(f"{metric} sweep", ["pair", "call"], sw, sy_, shapes)
-        mc = {"sweep": swept["pair"], "sweep_call": swept["call"],
-              "layer": term(f"{metric} per layer", ["layer"], la, ly_, shapes)["layer"]}
-        null = term(f"{metric} null, 1 perm.", ["pair", "moved", "call"], nu, ny, shapes)
-        mc["null_pair"], mc["null_moved"], mc["null_call"] = null["pair"], null["moved"], null["call"]
-        # a resample's first sweep less the sweep itself: the resample's own terms
-        rs, ry = [], []
-        for r in results:
-            n, lx, ly, dx, dy = r["shape"]
-            p = r["parts"][metric]
-            m = p["subset"]
-            rs.append([(lx + ly) * m * m, lx * m * dx * min(m, dx) + ly * m * dy * min(m, dy)])
-            sweep = o * (mc["sweep"] * cost.sweep_count(metric, m, lx, ly, params) + mc["sweep_call"])
-            ry.append(max(p["resample_first"] - sweep, 0.0))
-        res = term(f"{metric} resample terms", ["layer", "svcca"], rs, ry, shapes)
-        mc["resample_layer"], mc["resample_svcca"] = res["layer"], res["svcca"]
-        c["metrics"][metric] = mc
+    c["metrics"] = fit_metrics(results, k, METRICS, term)
     # memory: each job's peak beyond the arrays it holds (the model's bytes)
     full = [cost.spec(m, k, p) for m, p in METRICS.items()]
     schemes = {m: interval_scheme_of(m) for m in METRICS}
@@ -373,6 +364,56 @@ def fit(results: list[dict], k: int) -> tuple[dict, list[str]]:
     return c, lines
 
 
+def fit_metrics(results: list[dict], k: int, metrics: dict, term) -> dict:
+    """Each metric's constants (its sweep, per-layer, null and resample terms)
+    from the shapes' parts; ``term`` fits one term and logs its residuals."""
+    out = {}
+    shapes = [r["shape"] for r in results]
+    for metric, params in metrics.items():
+        o = cost.metric_orders(metric)
+        sw, sy_, la, ly_, nu, ny = [], [], [], [], [], []
+        for r in results:
+            n, lx, ly, dx, dy = r["shape"]
+            p = r["parts"][metric]
+            w = cost.sweep_count(metric, n, lx, ly, params, (dx, dy))
+            sw.append([o * w, o])
+            sy_.append(p["again"])
+            la.append([(lx + ly) * n * n])
+            ly_.append(max(p["first"] - p["again"], 0.0))
+            nu.append([o * w, o * min(lx, ly) * n * n, o])
+            ny.append(p["null"] / k)
+        swept = term(f"{metric} sweep", ["pair", "call"], sw, sy_, shapes)
+        mc = {"sweep": swept["pair"], "sweep_call": swept["call"],
+              "layer": term(f"{metric} per layer", ["layer"], la, ly_, shapes)["layer"]}
+        null = term(f"{metric} null, 1 perm.", ["pair", "moved", "call"], nu, ny, shapes)
+        mc["null_pair"], mc["null_moved"], mc["null_call"] = null["pair"], null["moved"], null["call"]
+        # a resample's first sweep less the sweep itself: the resample's own terms
+        rs, ry = [], []
+        for r in results:
+            n, lx, ly, dx, dy = r["shape"]
+            p = r["parts"][metric]
+            m = p["subset"]
+            rs.append([(lx + ly) * m * m, lx * m * dx * min(m, dx) + ly * m * dy * min(m, dy)])
+            sweep = o * (mc["sweep"] * cost.sweep_count(metric, m, lx, ly, params, (dx, dy))
+                         + mc["sweep_call"])
+            ry.append(max(p["resample_first"] - sweep, 0.0))
+        res = term(f"{metric} resample terms", ["layer", "svcca"], rs, ry, shapes)
+        mc["resample_layer"], mc["resample_svcca"] = res["layer"], res["svcca"]
+        out[metric] = mc
+    return out
+
+
+def fit_new(results: list[dict], k: int) -> tuple[dict, list[str]]:
+    """The constants with the measures beyond the paper's (``NEW``) fitted
+    from their parts, every other constant kept as cost.yaml has it."""
+    lines: list[str] = []
+    c = json.loads(json.dumps(cost.constants()))
+
+    term = make_term(lines)
+    c["metrics"].update(fit_metrics(results, k, NEW, term))
+    return c, lines
+
+
 def interval_scheme_of(metric: str) -> tuple[str, int]:
     from prh.metric_info import interval_scheme
 
@@ -403,6 +444,8 @@ def main() -> None:
                    help="start from these measurements (with --shapes: add those, else measure nothing)")
     f.add_argument("--shapes", nargs="*", default=None,
                    help="LxxLy:N:DxxDy each, instead of the built-in fit shapes")
+    f.add_argument("--metrics", choices=list(SETS), default="paper",
+                   help="paper: fit every constant; new: only the new measures' (NEW)")
     c = sub.add_parser("check")
     c.add_argument("--shape", required=True, help="LxxLy:N:DxxDy, e.g. 25x12:1024:1024x192")
     c.add_argument("--k", type=int, default=200)
@@ -410,6 +453,7 @@ def main() -> None:
     c.add_argument("--dir", default=None)
     c.add_argument("--jobs", default="stats,pair,statistics")
     c.add_argument("--json", default=None, help="store the measurements here (for table)")
+    c.add_argument("--metrics", choices=list(SETS), default="paper")
     t = sub.add_parser("table")
     t.add_argument("json", nargs="+", help="measurements of check --json")
     args = ap.parse_args()
@@ -423,36 +467,45 @@ def main() -> None:
         if args.shapes is not None:
             shapes = [parse_shape(t) for t in args.shapes]
         for shape in shapes:
-            r = fit_shape(folder / shape_name(shape).replace(" ", "_"), shape, args.k)
+            r = fit_shape(folder / shape_name(shape).replace(" ", "_"), shape, args.k,
+                          args.metrics)
             results.append(r)
             print(f"measured {shape_name(shape)} ({r['load']})", flush=True)
             if args.json:
                 Path(args.json).write_text(json.dumps(results, indent=1))
-        constants, lines = fit(results, args.k)
+        constants, lines = (fit if args.metrics == "paper" else fit_new)(results, args.k)
         print("\n".join(lines))
         if args.write:
             loads = [float(r["load"].split()[2]) for r in results]
-            cost.write_constants(constants, note=(
-                f"benchmarks/bench_cost.py fit on {len(results)} shapes, CPU seconds on one "
-                f"thread,\n# 1-minute load averages {min(loads):.1f}-{max(loads):.1f} on 2 "
-                "shared cores"))
+            note = (f"benchmarks/bench_cost.py fit on {len(results)} shapes, CPU seconds on one "
+                    f"thread,\n# 1-minute load averages {min(loads):.1f}-{max(loads):.1f} on 2 "
+                    "shared cores")
+            if args.metrics == "new":  # the other constants' note kept
+                head = [ln[2:] for ln in cost.CONSTANTS_PATH.read_text().splitlines()[1:]
+                        if ln.startswith("# ") and not ln.startswith("# CPU seconds per unit")]
+                head = " ".join(head).split("; the measures beyond")[0].rstrip(".")
+                note = "\n# ".join(textwrap.wrap(
+                    f"{head}; the measures beyond the paper's (fit --metrics new): "
+                    + note.replace("\n# ", " "), 76))
+            cost.write_constants(constants, note=note)
             print(f"wrote {cost.CONSTANTS_PATH}")
         return
     check(args, folder)
 
 
-def estimates(shape, k: int) -> dict[str, tuple[float, float]]:
+def estimates(shape, k: int, which: str = "paper") -> dict[str, tuple[float, float]]:
     """job -> (seconds, MB) the model estimates for a check's jobs."""
     n, lx, ly, dx, dy = shape
-    specs = tuple(cost.spec(m, k, p) for m, p in METRICS.items())
+    metrics = SETS[which]
+    specs = tuple(cost.spec(m, k, p) for m, p in metrics.items())
     models = {"x": (lx, dx), "y": (ly, dy)}
-    schemes = {m: interval_scheme_of(m) for m in METRICS}
+    schemes = {m: interval_scheme_of(m) for m in metrics}
     return {"stats_x": (cost.stats_s(n, lx, dx), cost.stats_mb(n, lx, dx)),
             "stats_y": (cost.stats_s(n, ly, dy), cost.stats_mb(n, ly, dy)),
             "pair": (cost.pair_s(n, lx, ly, specs, (dx, dy)),
                      cost.pair_mb(n, lx, ly, specs, (dx, dy))),
-            "statistics": (cost.statistics_s(n, models, [("x", "y")], METRICS, schemes),
-                           cost.statistics_mb(n, models, METRICS, schemes, [("x", "y")]))}
+            "statistics": (cost.statistics_s(n, models, [("x", "y")], metrics, schemes),
+                           cost.statistics_mb(n, models, metrics, schemes, [("x", "y")]))}
 
 
 def table(paths) -> None:
@@ -464,14 +517,16 @@ def table(paths) -> None:
     for path in paths:
         got = json.loads(Path(path).read_text())
         shape = tuple(got["shape"])
-        est = estimates(shape, got["k"])
+        which = got.get("metrics", "paper")
+        est = estimates(shape, got["k"], which)
         n, lx, ly, dx, dy = shape
         for job, m in got["jobs"].items():
             s, mb = est[job]
             layers = {"stats_x": f"{lx}", "stats_y": f"{ly}"}.get(job, f"{lx} x {ly}")
             widths = {"stats_x": f"{dx}", "stats_y": f"{dy}"}.get(job, f"{dx} x {dy}")
             k = got["k"] if job == "pair" else "-"
-            print(f"| {n}, {layers}, {widths} | {job.split('_')[0]} | {k} | {s:.0f} | "
+            job_name = job.split("_")[0] + ("" if which == "paper" else f" ({which})")
+            print(f"| {n}, {layers}, {widths} | {job_name} | {k} | {s:.0f} | "
                   f"{m['cpu']:.0f} | {s / m['cpu']:.2f} | {m['wall']:.0f} | {mb:.0f} | "
                   f"{m['mb']:.0f} | {mb / m['mb']:.2f} | {m['load'].split()[2]} |")
 
@@ -490,7 +545,8 @@ def check(args, folder: Path) -> None:
     feats = make_shape(folder, *shape)
     st = {m: folder / f"{m}.stats.h5" for m in ("x", "y")}
     jobs = args.jobs.split(",")
-    out = {"shape": shape, "k": args.k, "threads": args.threads, "jobs": {}}
+    out = {"shape": shape, "k": args.k, "threads": args.threads, "jobs": {},
+           "metrics": args.metrics}
     print(f"{shape_name(shape)} K={args.k} threads={args.threads} ({load_average()})", flush=True)
 
     def record(what, got):
@@ -504,7 +560,8 @@ def check(args, folder: Path) -> None:
         if "stats" in jobs or not st[m].exists():
             record(f"stats_{m}", run_job({"job": "stats", "threads": args.threads,
                                           "features": str(feats[m]), "out": str(st[m])}))
-    common = {"threads": args.threads, "x": str(st["x"]), "y": str(st["y"]), "k": args.k}
+    common = {"threads": args.threads, "x": str(st["x"]), "y": str(st["y"]), "k": args.k,
+              "metrics": args.metrics}
     if "pair" in jobs:
         record("pair", run_job({"job": "pair", "out": str(folder / "pair.h5"), **common}))
     if "statistics" in jobs:

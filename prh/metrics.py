@@ -1,4 +1,5 @@
-"""The paper's eight alignment metrics between two sets of paired features.
+"""The alignment metrics between two sets of paired features: the paper's
+eight and the measures of the follow-up literature.
 
 Definitions follow ``docs/metrics.md`` (the contract with the paper's
 reference code). ``measure(name, A, B, **params)`` scores one pair of N x D
@@ -65,6 +66,10 @@ def resolve_params(name: str, params: Mapping[str, Any], n: int | None = None,
     if "cca_dim" in out:
         high = min([n, *dims]) if n is not None else None
         out["cca_dim"] = check_int(out["cca_dim"], "cca_dim", low=1, high=high)
+    if "pca_dim" in out:  # a layer narrower than pca_dim keeps all its directions
+        out["pca_dim"] = check_int(out["pca_dim"], "pca_dim", low=1)
+    if "penalty" in out:
+        out["penalty"] = check_float(out["penalty"], "penalty", low=0.0, low_open=True)
     return out
 
 
@@ -199,34 +204,57 @@ def top_left_singular_vectors(x: torch.Tensor, d: int) -> torch.Tensor:
     return u[:, :d]
 
 
+def average_ranks(v: torch.Tensor) -> torch.Tensor:
+    """1-based ranks of a 1-d tensor, ties sharing their mean rank (as
+    ``scipy.stats.rankdata``), float64."""
+    order = torch.argsort(v)  # ties share their mean rank: their order does not matter
+    _, group, counts = torch.unique_consecutive(v[order], return_inverse=True, return_counts=True)
+    last = counts.cumsum(0).double()
+    ranks = torch.empty(v.shape, dtype=torch.float64, device=v.device)
+    ranks[order] = (last - (counts.double() - 1.0) / 2.0)[group]
+    return ranks
+
+
 # ----------------------------------------------------------------------------
 # The metrics, one pair of matrices at a time.
 
 
-def _knn(x: torch.Tensor, k: int) -> torch.Tensor:
-    return knn_from_gram(ranking_gram(x)[0], k, inplace=True)[0]
+def _knn(x: torch.Tensor, k: int, distance: str = "cosine") -> torch.Tensor:
+    """Neighbour lists by inner products (cosine on unit rows) or by Euclidean
+    distance, from the centred rows (no cancellation against their mean)."""
+    if distance == "cosine":
+        return knn_from_gram(ranking_gram(x)[0], k, inplace=True)[0]
+    xc = centre_layer(x)[0]
+    sq = (xc * xc).sum(dim=1)
+    return knn_from_gram(2.0 * (xc @ xc.T) - sq[:, None] - sq[None, :], k, inplace=True)[0]
 
 
-def _mutual_knn(a, b, topk):
-    ka, kb = _knn(a, topk), _knn(b, topk)
+def _mutual_knn(a, b, topk, distance="cosine"):
+    ka, kb = _knn(a, topk, distance), _knn(b, topk, distance)
     shared = (ka[:, :, None] == kb[:, None, :]).sum()
     return shared.double() / (a.shape[0] * topk)
 
 
-def _cycle_knn(a, b, topk):
-    ka, kb = _knn(a, topk), _knn(b, topk)
+def _jaccard_knn(a, b, topk, distance="cosine"):
+    ka, kb = _knn(a, topk, distance), _knn(b, topk, distance)
+    shared = (ka[:, :, None] == kb[:, None, :]).sum(dim=(1, 2)).double()
+    return (shared / (2 * topk - shared)).mean()
+
+
+def _cycle_knn(a, b, topk, distance="cosine"):
+    ka, kb = _knn(a, topk, distance), _knn(b, topk, distance)
     back = ka[kb]  # (N, k, k): A's neighbours of each of n's B-neighbours
     n = a.shape[0]
     found = (back == torch.arange(n, device=a.device)[:, None, None]).flatten(1).any(dim=1)
     return found.double().mean()
 
 
-def _lcs_knn(a, b, topk):
-    return lcs_length(_knn(a, topk), _knn(b, topk)).double().mean()
+def _lcs_knn(a, b, topk, distance="cosine"):
+    return lcs_length(_knn(a, topk, distance), _knn(b, topk, distance)).double().mean()
 
 
-def _edit_distance_knn(a, b, topk):
-    dist = levenshtein(_knn(a, topk), _knn(b, topk)).double()
+def _edit_distance_knn(a, b, topk, distance="cosine"):
+    dist = levenshtein(_knn(a, topk, distance), _knn(b, topk, distance)).double()
     return 1.0 - dist.mean() / topk
 
 
@@ -259,6 +287,110 @@ def _svcca(a, b, cca_dim):
     return torch.linalg.svdvals(u1.T @ u2).mean()
 
 
+def _centred_nuclear_norm(a, b):
+    """||A^T B||_* of the column-centred A and B scaled to unit Frobenius norm
+    (float64); zero-padding the narrower to a common width would add zero rows
+    or columns to A^T B and leave it unchanged. 0 when either is constant."""
+    a, b = a.double(), b.double()
+    a, b = a - a.mean(dim=0), b - b.mean(dim=0)
+    norms = torch.linalg.matrix_norm(a) * torch.linalg.matrix_norm(b)
+    if not bool(norms > 0):
+        return torch.zeros((), dtype=torch.float64)
+    return torch.linalg.svdvals(a.T @ b).sum() / norms
+
+
+def _procrustes(a, b):
+    return _centred_nuclear_norm(a, b)
+
+
+def _procrustes_angular(a, b):
+    theta = torch.arccos(_centred_nuclear_norm(a, b).clamp(0.0, 1.0))
+    return 1.0 - theta / (torch.pi / 2)
+
+
+def _rdm(x, distance):
+    """Upper triangle (row by row) of the RDM of rows x, float64: 1 - cosine
+    (1 where a row is zero), or the Euclidean distance."""
+    x = x.double()
+    n = x.shape[0]
+    iu = torch.triu_indices(n, n, 1, device=x.device)
+    if distance == "euclidean":
+        return torch.cdist(x, x)[iu[0], iu[1]]
+    norms = torch.linalg.vector_norm(x, dim=1)
+    unit = x / torch.where(norms > 0, norms, torch.ones_like(norms))[:, None]
+    return (1.0 - unit @ unit.T)[iu[0], iu[1]]
+
+
+def _correlation(u, v):
+    """Pearson correlation of two vectors; 0 when either is constant."""
+    u, v = u - u.mean(), v - v.mean()
+    den = torch.linalg.vector_norm(u) * torch.linalg.vector_norm(v)
+    return (u @ v) / den if bool(den > 0) else torch.zeros((), dtype=torch.float64)
+
+
+def _rsa_pearson(a, b, distance):
+    return _correlation(_rdm(a, distance), _rdm(b, distance))
+
+
+def _rsa_spearman(a, b, distance):
+    return _correlation(average_ranks(_rdm(a, distance)), average_ranks(_rdm(b, distance)))
+
+
+PWCCA_RANK_TOL = 1e-6  # singular values below this fraction of the largest are noise
+
+
+def _top_directions(x, d):
+    """Column-centred x (float64) and its top left singular vectors, at most
+    d, those with singular values above PWCCA_RANK_TOL of the largest."""
+    xc = x.double() - x.double().mean(dim=0)
+    u, sv, _ = torch.linalg.svd(xc, full_matrices=False)
+    r = int((sv > PWCCA_RANK_TOL * sv[0]).sum()) if bool(sv[0] > 0) else 0
+    return xc, u[:, :min(d, r)]
+
+
+def _pwcca(a, b, pca_dim):
+    """Morcos et al. (2018): canonical correlations of the two top principal
+    subspaces, weighted by how much of A's centred neurons each canonical
+    variate of A accounts for (sum over neurons of |<variate, neuron>|)."""
+    xa, ua = _top_directions(a, pca_dim)
+    _, ub = _top_directions(b, pca_dim)
+    if ua.shape[1] == 0 or ub.shape[1] == 0:
+        return torch.zeros((), dtype=torch.float64)
+    p, corr, _ = torch.linalg.svd(ua.T @ ub, full_matrices=False)
+    variates = ua @ p                          # (N, min(ra, rb)), orthonormal
+    alpha = (variates.T @ xa).abs().sum(dim=1)
+    if not bool(alpha.sum() > 0):
+        return torch.zeros((), dtype=torch.float64)
+    return (alpha * corr).sum() / alpha.sum()
+
+
+def _ridge_r2(a, b, penalty):
+    """Leave-one-out R^2 of B predicted from A by ridge regression with an
+    intercept: the primal hat matrix S = 11^T/N + Ac (Ac^T Ac + penalty I)^-1 Ac^T,
+    each residual [(I - S) B]_i / (1 - S_ii); 1 - their summed squares over
+    those of B about its mean."""
+    a, b = a.double(), b.double()
+    n = a.shape[0]
+    ac = a - a.mean(dim=0)
+    gram = ac.T @ ac
+    gram.diagonal().add_(penalty)
+    hat = ac @ torch.linalg.solve(gram, ac.T) + 1.0 / n
+    resid = (b - hat @ b) / (1.0 - hat.diagonal())[:, None]
+    sst = ((b - b.mean(dim=0)) ** 2).sum()
+    return 1.0 - (resid ** 2).sum() / sst if bool(sst > 0) else torch.zeros((), dtype=torch.float64)
+
+
+def _rv(a, b):
+    """Escoufier's RV coefficient of the column-centred A and B:
+    ||A^T B||_F^2 / (||A^T A||_F ||B^T B||_F); 0 when either is constant."""
+    a, b = a.double(), b.double()
+    a, b = a - a.mean(dim=0), b - b.mean(dim=0)
+    den = torch.linalg.matrix_norm(a.T @ a) * torch.linalg.matrix_norm(b.T @ b)
+    if not bool(den > 0):
+        return torch.zeros((), dtype=torch.float64)
+    return torch.linalg.matrix_norm(a.T @ b) ** 2 / den
+
+
 _IMPLEMENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
     "mutual_knn": _mutual_knn,
     "cycle_knn": _cycle_knn,
@@ -268,6 +400,14 @@ _IMPLEMENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
     "unbiased_cka": _unbiased_cka,
     "cknna": _cknna,
     "svcca": _svcca,
+    "procrustes": _procrustes,
+    "procrustes_angular": _procrustes_angular,
+    "rsa_pearson": _rsa_pearson,
+    "rsa_spearman": _rsa_spearman,
+    "jaccard_knn": _jaccard_knn,
+    "pwcca": _pwcca,
+    "ridge_r2": _ridge_r2,
+    "rv": _rv,
 }
 
 

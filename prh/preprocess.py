@@ -130,8 +130,10 @@ def mean_offsets(x: torch.Tensor, mean: torch.Tensor) -> tuple[torch.Tensor, tor
 
 
 def _prepared_float64(features: Any, name: str, *, q: float, exact: bool, normalize: bool,
-                      device: torch.device) -> Iterator[torch.Tensor]:
-    """Each layer clamped and normalised, as a float64 (N, D_l) tensor, one at a time."""
+                      device: torch.device, norms: list | None = None) -> Iterator[torch.Tensor]:
+    """Each layer clamped and normalised, as a float64 (N, D_l) tensor, one at a time;
+    ``norms`` collects each layer's (N,) row norms before the normalisation
+    (ones without it), what Euclidean distances between the clamped rows need."""
     q = check_float(q, "q", low=0.0, high=1.0, low_open=True)
     if isinstance(features, (list, tuple)):
         if len(features) == 0:
@@ -151,6 +153,9 @@ def _prepared_float64(features: Any, name: str, *, q: float, exact: bool, normal
             work = layer.to(torch.float64, copy=True)
             if t is not None:
                 work.clamp_(-t, t)
+            if norms is not None:
+                norms.append(torch.linalg.vector_norm(work, dim=1) if normalize
+                             else torch.ones(work.shape[0], dtype=torch.float64, device=work.device))
             if normalize:
                 l2_normalize_(work)
             yield work
@@ -170,17 +175,21 @@ def prepare_layers(features: Any, name: str, *, q: float = 0.95, exact: bool = F
 
 class CentredLayers(NamedTuple):
     """Prepared layers as :func:`centre_layer` gives them: ``layers`` the centred
-    float32 rows, ``mean_dots`` (L, N) and ``mean_sq`` (L,) the float64 offsets."""
+    float32 rows, ``mean_dots`` (L, N) and ``mean_sq`` (L,) the float64 offsets;
+    ``row_norms`` (L, N) float64 the clamped rows' norms before normalisation."""
 
     layers: list[torch.Tensor]
     mean_dots: torch.Tensor
     mean_sq: torch.Tensor
+    row_norms: torch.Tensor | None = None
 
 
 def prepare_centred_layers(features: Any, name: str, *, q: float = 0.95, exact: bool = False,
                            normalize: bool = True, device: torch.device) -> CentredLayers:
     """:func:`prepare_layers`, each layer then centred in float64 before its rounding to float32."""
+    norms: list[torch.Tensor] = []
     parts = [centre_layer(x) for x in _prepared_float64(features, name, q=q, exact=exact,
-                                                        normalize=normalize, device=device)]
+                                                        normalize=normalize, device=device,
+                                                        norms=norms)]
     return CentredLayers([p[0] for p in parts], torch.stack([p[1] for p in parts]),
-                         torch.stack([p[2] for p in parts]))
+                         torch.stack([p[2] for p in parts]), torch.stack(norms))

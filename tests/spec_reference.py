@@ -34,22 +34,28 @@ def levenshtein(x, y) -> int:
     return prev[-1]
 
 
-def mutual_knn(a, b, topk):
+def mutual_knn(a, b, topk, distance="cosine"):
     ka, kb = knn(a, topk), knn(b, topk)
     return float(np.mean([len(set(ka[n]) & set(kb[n])) / topk for n in range(len(a))]))
 
 
-def cycle_knn(a, b, topk):
+def jaccard_knn(a, b, topk, distance="cosine"):
+    ka, kb = knn(a, topk), knn(b, topk)
+    return float(np.mean([len(set(ka[n]) & set(kb[n])) / len(set(ka[n]) | set(kb[n]))
+                          for n in range(len(a))]))
+
+
+def cycle_knn(a, b, topk, distance="cosine"):
     ka, kb = knn(a, topk), knn(b, topk)
     return float(np.mean([n in set(ka[kb[n]].ravel()) for n in range(len(a))]))
 
 
-def lcs_knn(a, b, topk):
+def lcs_knn(a, b, topk, distance="cosine"):
     ka, kb = knn(a, topk), knn(b, topk)
     return float(np.mean([lcs(list(ka[n]), list(kb[n])) for n in range(len(a))]))
 
 
-def edit_distance_knn(a, b, topk):
+def edit_distance_knn(a, b, topk, distance="cosine"):
     ka, kb = knn(a, topk), knn(b, topk)
     return 1.0 - float(np.mean([levenshtein(list(ka[n]), list(kb[n])) for n in range(len(a))])) / topk
 
@@ -122,7 +128,93 @@ def svcca(a, b, cca_dim=10):
     return float(np.linalg.svd(top_u(a).T @ top_u(b), compute_uv=False).mean())
 
 
+def _centred_unit(x):
+    x = x.astype(np.float64)
+    x = x - x.mean(0)
+    norm = np.linalg.norm(x)
+    return x / norm if norm > 0 else x
+
+
+def procrustes(a, b):
+    # zero-pad the narrower to a common width, then 1 - min over orthogonal R of ||A R - B||^2 / 2
+    a, b = _centred_unit(a), _centred_unit(b)
+    width = max(a.shape[1], b.shape[1])
+    a = np.pad(a, ((0, 0), (0, width - a.shape[1])))
+    b = np.pad(b, ((0, 0), (0, width - b.shape[1])))
+    u, _, vt = np.linalg.svd(a.T @ b)
+    r = u @ vt
+    return 1.0 - np.sum((a @ r - b) ** 2) / 2 if np.any(a) and np.any(b) else 0.0
+
+
+def procrustes_angular(a, b):
+    return 1.0 - np.arccos(np.clip(procrustes(a, b), 0.0, 1.0)) / (np.pi / 2)
+
+
+def _rdm_upper(x, distance):
+    x = x.astype(np.float64)
+    n = len(x)
+    if distance == "cosine":
+        norms = np.linalg.norm(x, axis=1)
+        d = np.array([[1.0 - (x[i] @ x[j] / (norms[i] * norms[j]) if norms[i] * norms[j] > 0 else 0.0)
+                       for j in range(n)] for i in range(n)])
+    else:
+        d = np.array([[np.linalg.norm(x[i] - x[j]) for j in range(n)] for i in range(n)])
+    return d[np.triu_indices(n, 1)]
+
+
+def _corr(u, v):
+    u, v = u - u.mean(), v - v.mean()
+    den = np.linalg.norm(u) * np.linalg.norm(v)
+    return float(u @ v / den) if den > 0 else 0.0
+
+
+def rsa_pearson(a, b, distance="cosine"):
+    return _corr(_rdm_upper(a, distance), _rdm_upper(b, distance))
+
+
+def rsa_spearman(a, b, distance="cosine"):
+    from scipy.stats import rankdata
+
+    return _corr(rankdata(_rdm_upper(a, distance)), rankdata(_rdm_upper(b, distance)))
+
+
+def pwcca(a, b, pca_dim=10):
+    def top(x):
+        x = x.astype(np.float64) - x.astype(np.float64).mean(0)
+        u, sv, _ = np.linalg.svd(x, full_matrices=False)
+        r = int(np.sum(sv > 1e-6 * sv[0])) if sv[0] > 0 else 0
+        return x, u[:, :min(pca_dim, r)]
+
+    xa, ua = top(a)
+    _, ub = top(b)
+    if ua.shape[1] == 0 or ub.shape[1] == 0:
+        return 0.0
+    p, corr, _ = np.linalg.svd(ua.T @ ub, full_matrices=False)
+    weights = np.abs((ua @ p).T @ xa).sum(1)
+    return float(weights @ corr / weights.sum()) if weights.sum() > 0 else 0.0
+
+
+def ridge_r2(a, b, penalty=1.0):
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    n = len(a)
+    pred = np.empty_like(b)
+    for i in range(n):  # leave sample i out, fit on the others, predict it
+        train = np.arange(n) != i
+        ma, mb = a[train].mean(0), b[train].mean(0)
+        x, y = a[train] - ma, b[train] - mb
+        coef = np.linalg.inv(x.T @ x + penalty * np.eye(a.shape[1])) @ x.T @ y
+        pred[i] = (a[i] - ma) @ coef + mb
+    sst = np.sum((b - b.mean(0)) ** 2)
+    return 1.0 - np.sum((b - pred) ** 2) / sst if sst > 0 else 0.0
+
+
+def rv(a, b):
+    return cka(a - a.mean(0), b - b.mean(0), eps=0.0)
+
+
 METRICS = {
+    "rv": rv, "ridge_r2": ridge_r2, "pwcca": pwcca, "jaccard_knn": jaccard_knn, "rsa_pearson": rsa_pearson, "rsa_spearman": rsa_spearman,
+    "procrustes": procrustes, "procrustes_angular": procrustes_angular,
     "mutual_knn": mutual_knn, "cycle_knn": cycle_knn, "lcs_knn": lcs_knn,
     "edit_distance_knn": edit_distance_knn, "cka": cka, "unbiased_cka": unbiased_cka,
     "cknna": cknna, "svcca": svcca,

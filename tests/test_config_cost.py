@@ -191,8 +191,62 @@ PAPER_METRICS = {"mutual_knn": {"topk": 10}, "cycle_knn": {"topk": 10},
                  "cka": {"kernel": "ip"}, "unbiased_cka": {"kernel": "ip"},
                  "cknna": {"topk": 10}, "svcca": {"cca_dim": 10}}
 
+#: the measures beyond the paper's (issue 23), as benchmarks/bench_cost.py fits them
+NEW = {"jaccard_knn": {"topk": 10}, "procrustes": {}, "procrustes_angular": {},
+       "rsa_pearson": {"distance": "cosine"}, "rsa_spearman": {"distance": "cosine"},
+       "pwcca": {"pca_dim": 10}, "ridge_r2": {"penalty": 1.0}, "rv": {}}
 
-def _pair_step_cpu(x, y, out) -> float:
+
+def test_new_measures_work_counts_follow_their_structure():
+    t = cost.constants()["metrics"]
+    # Procrustes: per layer pair a product of factors min(N, D) wide, its
+    # smaller Gram matrix and eigenvalues, so its sweep follows the widths;
+    # unknown widths count N (the most it can be)
+    pro = cost.spec("procrustes", 0, {})
+    sweep = lambda n, w: cost.pair_work_s(n, 8, 4, (pro,), w) - t["procrustes"]["sweep_call"]  # noqa: E731
+    assert sweep(1024, (256, 128)) == pytest.approx(
+        t["procrustes"]["sweep"] * 32 * 256 * 128 * (1024 + 2 * 128))
+    assert sweep(1024, (4096, 2048)) == pytest.approx(sweep(1024, (0, 0)))  # both capped at N
+    assert sweep(1024, (512, 512)) == pytest.approx(4 * (1024 + 1024) / (1024 + 512)
+                                                    * sweep(1024, (256, 256)))
+    # PWCCA: d x d products of bases, both orders; RSA, ridge, RV: N^2 products
+    pw = cost.spec("pwcca", 0, {"pca_dim": 20})
+    assert cost.sweep_count("pwcca", 1024, 8, 4, {"pca_dim": 20}) == 32 * 1024 * 400
+    assert cost.pair_work_s(1024, 8, 4, (pw,)) == pytest.approx(
+        2 * (t["pwcca"]["sweep"] * 32 * 1024 * 400 + t["pwcca"]["sweep_call"]))
+    for m in ("rsa_pearson", "rsa_spearman", "ridge_r2", "rv"):
+        assert cost.sweep_count(m, 512, 3, 2, {}) == 6 * 512 ** 2, m
+    # a null of a measure that cannot reuse its sweep costs its pair work per permutation
+    cal = cost.spec("procrustes", 200, {})
+    assert cost.pair_work_s(1024, 8, 4, (cal,), (256, 128)) - cost.pair_work_s(
+        1024, 8, 4, (pro,), (256, 128)) == pytest.approx(200 * (
+            t["procrustes"]["null_pair"] * 32 * 256 * 128 * (1024 + 256)
+            + t["procrustes"]["null_moved"] * 4 * 1024 ** 2 + t["procrustes"]["null_call"]))
+
+
+def test_new_measures_memory():
+    n = 1024
+    base = cost.model_bytes(n, 10, 512, ())
+    # RSA's standardised RDMs, ridge's residual forms and scaled Gram matrices: N x N float32
+    assert cost.model_bytes(n, 10, 512, (cost.spec("rsa_pearson", 0, {}),)) - base == 10 * 4 * n * n
+    assert cost.model_bytes(n, 10, 512, (cost.spec("ridge_r2", 0, {}),)) - base == 10 * 8 * n * n
+    # their nulls' sides as CKA's
+    cal = (cost.spec("rsa_spearman", 100, {}),)
+    assert cost.model_bytes(n, 10, 512, cal, "moved") - base == 10 * 8 * n * n
+    assert cost.model_bytes(n, 10, 512, cal, "fixed") - base == 10 * 6 * n * n
+    assert cost.model_bytes(n, 10, 512, (cost.spec("rv", 100, {}),), "moved") - base == 10 * 4 * n * n
+    # Procrustes: float64 factors min(N, D) wide; PWCCA: d-wide bases and weights
+    assert cost.model_bytes(n, 10, 512, (cost.spec("procrustes", 0, {}),)) - base == 10 * 8 * n * 512
+    assert cost.model_bytes(n, 10, 4096, (cost.spec("procrustes", 0, {}),)) - cost.model_bytes(
+        n, 10, 4096, ()) == 10 * 8 * n * n
+    assert cost.model_bytes(n, 10, 512, (cost.spec("pwcca", 0, {}),)) - base == 10 * 8 * 10 * (n + 512)
+    # a Procrustes null gathers Y's factors for a batch of permutations at once
+    cal = (cost.spec("procrustes", 100, {}),)
+    assert cost.block_temp_mb(n, 4, 4, cal) - cost.block_temp_mb(n, 4, 4, (cost.spec(
+        "procrustes", 0, {}),)) == cost.GATHER_MB
+
+
+def _pair_step_cpu(x, y, out, metrics=None) -> float:
     """A pair job's step in a fresh process, as the workflow runs it (all eight
     metrics, K=32, the paper's aggregates, one thread): CPU seconds beyond start-up."""
     import json
@@ -201,10 +255,11 @@ def _pair_step_cpu(x, y, out) -> float:
     import sys
     from pathlib import Path
 
+    metrics = metrics or PAPER_METRICS
     cal = {"n_permutations": 32, "alpha": 0.05,
            "aggregates": ["max", "mean", "row_max_mean", "matching"],
-           "seed": 0, "blocks": None, "metrics": list(PAPER_METRICS)}
-    args = {"x": str(x), "y": str(y), "out": str(out), "metrics": PAPER_METRICS,
+           "seed": 0, "blocks": None, "metrics": list(metrics)}
+    args = {"x": str(x), "y": str(y), "out": str(out), "metrics": metrics,
             "calibration": cal}
     root = Path(__file__).resolve().parents[1]
     res = subprocess.run([sys.executable, "-c", PAIR_JOB, json.dumps(args)], check=True,
@@ -231,6 +286,14 @@ def test_model_estimates_small_pair_jobs_cpu_time(small_models, tmp_path):
     assert 0.67 <= ratio <= 1.5, (want, got)
     for x in got:
         assert 0.5 <= want[x] / got[x] <= 4, (x, want[x], got[x])
+
+
+def test_model_estimates_a_small_pair_jobs_cpu_time_for_the_new_measures(small_models, tmp_path):
+    """As for the paper's eight above, the measures of issue 23 together."""
+    specs = tuple(cost.spec(m, 32, p) for m, p in NEW.items())
+    measured = _pair_step_cpu(small_models["x6"], small_models["y"], tmp_path / "new.h5", NEW)
+    estimate = cost.pair_s(512, 6, 4, specs, (256, 128)) - cost.start_s()
+    assert 0.5 <= estimate / measured <= 4, (estimate, measured)
 
 
 def test_partitions_follow_each_jobs_gpus(tiny_config):

@@ -434,3 +434,81 @@ def test_a_trend_is_claimed_only_where_both_tests_pass(tmp_path):
                               "p_models = 0.042, the smallest possible). Not for the "
                               "Spearman's p_models = 0.083 > 0.05")
     assert "its p_models is at least 2/4! = 0.083 > 0.05" in verdict
+
+
+def _family_section(md: str) -> list[tuple[str, list[tuple[str, int | None]]]]:
+    part = md.split("## Whether the measure families agree\n", 1)[1].split("\n## ", 1)[0]
+    return statements(part)
+
+
+def test_family_agreement_is_computed_from_the_alignment_rows(run):
+    from scipy.stats import spearmanr
+
+    d, _ = run
+    rows = rows_of(d)["alignment.tsv"]
+    said = _family_section((d / "findings.md").read_text())
+    # the saturated cycle_knn is left out; local is mutual_knn alone, global cka
+    assert said[0][0].startswith("cycle_knn is left out here: saturated")
+
+    def score(metric):
+        return {frozenset((r["model_x"], r["model_y"])): float(r["score"]) for r in rows
+                if r["metric"] == metric}
+    local, glob = score("mutual_knn"), score("cka")
+    keys = sorted(set(local) & set(glob), key=sorted)
+    rho = spearmanr([glob[k] for k in keys], [local[k] for k in keys])[0]
+    ranking = [t for t, _ in said if "families rank the" in t]
+    assert len(ranking) == 1
+    m = re.search(rf"rank the (\d+) model pairs (alike|differently): Spearman {NUM}", ranking[0])
+    assert ranking[0].startswith("The global (cka) and local (mutual_knn) families")
+    assert int(m[1]) == len(keys) == 8 and close(m[3], str(rho))
+    assert (m[2] == "alike") == (rho >= 0.5)
+    # above chance: the same pairs by both families, counted from p_bh
+    above = {met: {frozenset((r["model_x"], r["model_y"])) for r in rows
+                   if r["metric"] == met and float(r["p_bh"]) <= ALPHA} for met in ("cka", "mutual_knn")}
+    same = sum((k in above["cka"]) == (k in above["mutual_knn"]) for k in keys)
+    chance = [t for t, _ in said if "call the same model pairs above chance" in t]
+    assert chance and chance[0].startswith(f"The global and local families call the same model "
+                                           f"pairs above chance on {same} of {len(keys)} pairs")
+    # the verdict counts the comparisons that found the families alike
+    verdicts = [(m[2] == "alike"), same == len(keys)]
+    word = "agree" if all(verdicts) else "do not agree"
+    verdict = [t for t, _ in said if t.startswith("The measure families")]
+    assert verdict == [f"The measure families {word} on this run: {sum(verdicts)} of 2 comparisons "
+                       "below (rankings of the model pairs, pairs above chance) find them alike."]
+    # every statement cites alignment.tsv rows of the metrics it names
+    for text, refs in said:
+        assert refs and all(t == "alignment.tsv" for t, _ in refs), text
+        for _, line in refs:
+            if line is not None:
+                assert rows[line - 2]["metric"] in ("cka", "mutual_knn", "cycle_knn"), text
+
+
+def test_one_family_cannot_be_compared():
+    from prh.findings.families import family_agreement
+
+    info = RunInfo(dataset="toy", alpha=ALPHA)
+    rows = [{"metric": m, "model_x": "a", "model_y": y, "score": "0.5", "p_bh": "0.01",
+             "_line": i + 2} for i, (m, y) in enumerate([("mutual_knn", "b"), ("jaccard_knn", "b")])]
+    sec = family_agreement(info, rows, ["mutual_knn", "jaccard_knn"])
+    assert [s.text for s in sec.statements] == [
+        "The families cannot be compared: only the local (mutual_knn, jaccard_knn) family is "
+        "measured on this run; configure a metric of another family (docs/metrics.md, section 6)."]
+
+
+def test_families_that_rank_pairs_oppositely_do_not_agree():
+    from prh.findings.families import family_agreement
+    from prh.report_html import LINE
+
+    info = RunInfo(dataset="toy", alpha=ALPHA, calibrated=False)
+    rows, line = [], 2
+    for i in range(6):
+        for metric, s in (("cka", i), ("procrustes", i + 0.5), ("ridge_r2", -i)):
+            rows.append({"metric": metric, "model_x": f"v{i}", "model_y": "t", "score": str(s),
+                         "p_bh": "", LINE: line})
+            line += 1
+    texts = [s.text for s in family_agreement(info, rows, ["cka", "procrustes", "ridge_r2"]).statements]
+    assert texts[0] == ("The measure families do not agree on this run: 0 of 1 comparisons below "
+                        "(rankings of the model pairs) find them alike.")
+    assert texts[1] == ("The global (cka, procrustes) and predictive (ridge_r2) families rank the 6 "
+                        "model pairs differently: Spearman -1 between their mean ranks "
+                        "(below 0.5).")

@@ -276,6 +276,25 @@ def test_metric_agreement(run):
     assert_written(out)
 
 
+def test_metric_agreement_groups_the_metrics_by_family(run, tmp_path):
+    d, _ = run
+    from prh.metric_info import METRICS as INFO
+
+    names = list(pdata.load_alignment(d / "alignment.h5")["metrics"])
+    plots.metric_agreement(d / "alignment.h5", tmp_path / "a.svg", dpi=DPI)
+    svg = (tmp_path / "a.svg").read_text()
+    kinds = {m: INFO[m].kind for m in names}
+    for kind in set(kinds.values()):
+        assert f">{kind}<" in svg
+    # the tick labels in family order: the global ones before the local ones
+    at = {m: svg.index(f">{m}<") for m in names}
+    assert max(at[m] for m in names if kinds[m] == "global") < min(
+        at[m] for m in names if kinds[m] == "local")
+    assert plots.agreement.family_blocks(["cka", "procrustes", "mutual_knn", "jaccard_knn",
+                                          "ridge_r2"]) == [("global", 0, 1), ("local", 2, 3),
+                                                           ("predictive", 4, 4)]
+
+
 def test_agreement_matrix_is_spearman_over_pairs():
     from scipy.stats import spearmanr
 

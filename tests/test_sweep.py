@@ -9,7 +9,7 @@ import prh.sweep.blocks as blocks
 import spec_reference as ref
 from prh.sweep.cache import ModelStats
 from prh.sweep.dispatch import layer_scores, sweep
-from prh.metrics import list_metrics, measure
+from prh.metrics import get_metric, list_metrics, measure
 from prh.preprocess import clamp_threshold, prepare_layers
 from prh.scoring import best_layer_pair
 from prh.formats.stats import load_model_stats, save_model_stats
@@ -141,6 +141,10 @@ def test_stats_file_round_trip_gives_the_same_scores(tmp_path):
     assert lx.widths == (4, 9, 16) and lx.n == 40
     for m in list_metrics():
         p = {"cca_dim": 3} if m == "svcca" else params_for(m)
+        if get_metric(m).needs_layers:
+            with pytest.raises(ValueError, match=f"{m} needs this model's preprocessed layers"):
+                sweep(lx, ly, m, **p)
+            continue
         # the same up to float32 rounding: row sums of a linear kernel come from
         # the features when they are at hand, else from the stored float32 K
         np.testing.assert_allclose(sweep(lx, ly, m, **p), sweep(sx, sy, m, **p), atol=1e-6)
@@ -154,6 +158,9 @@ def test_stats_file_round_trip_gives_the_same_scores(tmp_path):
     with_layers = load_model_stats(tmp_path / "x.h5", "cpu")
     np.testing.assert_allclose(sweep(with_layers, sy, "svcca", cca_dim=2),
                                sweep(sx, sy, "svcca", cca_dim=2), atol=1e-12)
+    for m in list_metrics():
+        if get_metric(m).needs_layers:
+            np.testing.assert_allclose(sweep(with_layers, sy, m), sweep(sx, sy, m), atol=1e-12)
 
 
 def test_best_layer_pair_takes_the_first_maximum_in_row_major_order():

@@ -545,7 +545,7 @@ def test_default_config_plans_the_offline_default(fresh):
     with open(fresh / "config.yaml") as fh:
         cfg = yaml.safe_load(fh)
     assert cfg["datasets"]["emoji"]["n_samples"] == 1024
-    assert len(cfg["metrics"]) == 8
+    assert len(cfg["metrics"]) == 10  # the paper's eight, jaccard_knn and ridge_r2
     out = res.stdout + res.stderr
     for m in cfg["metrics"]:
         assert f"heatmap_{m}.png" in out

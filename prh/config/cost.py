@@ -61,6 +61,10 @@ MB = 2**20
 #: temporaries of one block of a sweep (prh.sweep.blocks, PRH_SWEEP_BLOCK_BYTES),
 #: counted twice: a block's result and the lookups it is made of
 BLOCK_MB = 2 * 256
+#: a Procrustes null's gather of Y's factors for a batch of permutations
+#: (prh.sweep.procrustes._GATHER_BYTES), counted twice: the gather and the
+#: products and Gram matrices made of it
+GATHER_MB = 2 * 128
 
 #: one metric as the model sees it: (name, permutations K (0: uncalibrated),
 #: its parameters as sorted (key, value) items), hashable for the caches
@@ -106,15 +110,23 @@ def metric_orders(metric: str) -> int:
     return 1 if info is not None and info.symmetric else 2
 
 
-def sweep_count(metric: str, n: float, lx: int, ly: int, params: Mapping | None) -> float:
+def sweep_count(metric: str, n: float, lx: int, ly: int, params: Mapping | None,
+                widths: tuple[int, int] = (0, 0)) -> float:
     """The work of one order's layer sweep: Lx Ly times N k (kNN metrics,
-    CKNNA: lookups of k neighbours), N d^2 (SVCCA: d x d products of bases)
-    or N^2 (CKA: products of flattened kernels)."""
+    CKNNA: lookups of k neighbours), N d^2 (SVCCA, PWCCA: d x d products of
+    bases), r_x r_y (N + 2 min(r_x, r_y)) (Procrustes: the product of two
+    factors r = min(N, D) wide, its smaller Gram matrix and that matrix's
+    eigenvalues, ~min(r_x, r_y)^3; ``widths`` the layers' D, 0 when not
+    known: N) or N^2 (CKA, RSA, ridge regression, RV: products of flattened
+    N x N matrices)."""
     p = params_of(metric, params)
     if "topk" in p:
         per = n * p["topk"]
-    elif "cca_dim" in p:
-        per = n * p["cca_dim"] ** 2
+    elif "cca_dim" in p or "pca_dim" in p:
+        per = n * p.get("cca_dim", p.get("pca_dim")) ** 2
+    elif METRICS.get(metric) is not None and METRICS[metric].family == "shape":
+        rx, ry = (min(n, w) if w else n for w in widths)
+        per = rx * ry * (n + 2 * min(rx, ry))
     else:
         per = n * n
     return lx * ly * per
@@ -174,14 +186,16 @@ def model_s(n: int, layers: int, width: int, metrics: Sequence[MetricSpec]) -> f
 
 
 @lru_cache(maxsize=4096)
-def pair_work_s(n: int, lx: int, ly: int, metrics: tuple[MetricSpec, ...]) -> float:
+def pair_work_s(n: int, lx: int, ly: int, metrics: tuple[MetricSpec, ...],
+                widths: tuple[int, int] = (0, 0)) -> float:
     """A pair's sweeps and nulls, beyond its models' per-layer work: per
-    metric and order the sweep, and K permutations of it when calibrated.
+    metric and order the sweep, and K permutations of it when calibrated
+    (``widths``: the layers', for Procrustes; 0: not known).
     Cached: a block of thousands of pairs has few distinct layer counts."""
     out = 0.0
     for metric, k, p in metrics:
         c, o = _metric(metric), metric_orders(metric)
-        w = sweep_count(metric, n, lx, ly, dict(p))
+        w = sweep_count(metric, n, lx, ly, dict(p), widths)
         out += o * (c["sweep"] * w + c["sweep_call"])
         if k:
             out += k * o * (c["null_pair"] * w + c["null_moved"] * min(lx, ly) * n * n
@@ -195,7 +209,7 @@ def pair_s(n: int, lx: int, ly: int, metrics: Sequence[MetricSpec],
     the pair's sweeps and nulls."""
     metrics = tuple(metrics)
     return (start_s() + fixed_s("pair") + model_s(n, lx, widths[0], metrics)
-            + model_s(n, ly, widths[1], metrics) + pair_work_s(n, lx, ly, metrics))
+            + model_s(n, ly, widths[1], metrics) + pair_work_s(n, lx, ly, metrics, widths))
 
 
 def statistics_s(n: int, models: Mapping[str, tuple[int, int]],
@@ -208,11 +222,13 @@ def statistics_s(n: int, models: Mapping[str, tuple[int, int]],
     full = tuple(spec(m, 0, p) for m, p in metrics.items())
     s = start_s() + fixed_s("statistics")
     s += sum(model_s(n, lay, wid, full) for lay, wid in models.values())
-    s += sum(pair_work_s(n, models[x][0], models[y][0], full) for x, y in pairs)
+    s += sum(pair_work_s(n, models[x][0], models[y][0], full, (models[x][1], models[y][1]))
+             for x, y in pairs)
     for (method, count), g in _by_scheme(metrics, schemes).items():
         sub = subset_size(n, method, count)
         per = sum(resample_model_s(sub, lay, wid, g) for lay, wid in models.values())
-        per += sum(pair_work_s(sub, models[x][0], models[y][0], g) for x, y in pairs)
+        per += sum(pair_work_s(sub, models[x][0], models[y][0], g, (models[x][1], models[y][1]))
+                   for x, y in pairs)
         s += count * per
     return s
 
@@ -235,31 +251,45 @@ def resample_model_s(n: int, layers: int, width: int, metrics: Sequence[MetricSp
 #: bytes per layer and N^2 that a model holds for each term: its Gram matrix;
 #: kNN mask and its entry-major copy (kNN metrics, CKNNA); CKNNA's entry-major
 #: Gram matrix; a CKA null's fixed side (the model with more layers: packed
-#: upper triangle, per CKA variant) or moved side (entry-major kernels)
-TERM_BYTES = {"gram": 4, "mask": 2, "cknna": 4, "null_fixed": 2, "null_moved": 4}
+#: upper triangle, per CKA variant) or moved side (entry-major kernels); the
+#: N x N float32 matrices of RSA and ridge regression (and their nulls' sides
+#: as CKA's)
+TERM_BYTES = {"gram": 4, "mask": 2, "cknna": 4, "null_fixed": 2, "null_moved": 4,
+              "pairwise": 4}
 
 
 def model_bytes(n: int, layers: int, width: int, metrics: Sequence[MetricSpec],
                 side: str = "") -> float:
     """Bytes one model holds in an alignment job: its stats (Gram matrices,
     offsets, kNN lists, SVCCA bases, kept layers at ``width`` floats) and
-    the terms its metrics build; ``side`` "fixed" or "moved" for a CKA
-    null's sides (calibrated cka or unbiased_cka)."""
+    the terms its metrics build; ``side`` "fixed" or "moved" for a null's
+    sides (calibrated cka, unbiased_cka, rv, RSA, ridge regression)."""
     per = TERM_BYTES["gram"] * n * n
     if _knn(metrics):
         per += TERM_BYTES["mask"] * n * n
     names = {m for m, _, _ in metrics}
     if "cknna" in names:
         per += TERM_BYTES["cknna"] * n * n
-    cka = sum(1 for m, k, _ in metrics if k and m in ("cka", "unbiased_cka"))
+    cka = sum(1 for m, k, _ in metrics if k and m in ("cka", "unbiased_cka", "rv"))
     if cka and side == "fixed":
         per += cka * TERM_BYTES["null_fixed"] * n * n
     elif cka and side == "moved":
         per += TERM_BYTES["null_moved"] * n * n
     small = 0
-    for _, _, p in metrics:
+    for m, k, p in metrics:
         p = dict(p)
         small += 16 * n * p.get("topk", 0) + 8 * n * p.get("cca_dim", 0)
+        family = METRICS[m].family if m in METRICS else ""
+        if family in ("rsa", "regression"):
+            # its N x N matrices (ridge: X's residual forms and Y's scaled
+            # Gram matrices), and a null's fixed blocks or moved copy
+            per += TERM_BYTES["pairwise"] * (2 if family == "regression" else 1) * n * n
+            if k and side:
+                per += TERM_BYTES["null_" + side] * n * n
+        elif family == "shape":  # float64 factors min(N, D) wide
+            small += 8 * n * min(n, width or n)
+        elif "pca_dim" in p:  # float64 basis and neuron weights
+            small += 8 * p["pca_dim"] * (n + (width or n))
     return layers * (per + small + 4 * n * width + 8 * n)
 
 
@@ -270,9 +300,12 @@ def _base_mb(job: str) -> float:
 def block_temp_mb(n: int, lx: int, ly: int, metrics: Sequence[MetricSpec]) -> float:
     """Temporaries of one block of a sweep: up to ~40 bytes per looked-up
     entry (CKNNA's dense sweep: Lx Ly N k of them), twice (a block's inputs
-    and result), within the blocks' budget (BLOCK_MB)."""
+    and result), within the blocks' budget (BLOCK_MB); and a calibrated
+    Procrustes measure's gathers (GATHER_MB)."""
     k = max([dict(p).get("topk", 0) for _, _, p in metrics] + [1])
-    return min(BLOCK_MB, 2 * 40 * lx * ly * n * k / MB)
+    gather = any(c and METRICS.get(m) is not None and METRICS[m].family == "shape"
+                 for m, c, _ in metrics)
+    return min(BLOCK_MB, 2 * 40 * lx * ly * n * k / MB) + (GATHER_MB if gather else 0)
 
 
 def pair_bytes(n: int, lx: int, ly: int, metrics: Sequence[MetricSpec],

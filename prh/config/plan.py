@@ -284,7 +284,10 @@ class Calibration:
 
     def keep_layers(self) -> bool:
         """SVCCA on resamples (the statistics job) and sample subsets recomputes its bases
-        from the preprocessed layers, so stats files then keep them."""
+        from the preprocessed layers, so stats files then keep them; so do
+        the metrics computed from the layers themselves (``needs_layers``)."""
+        if any(get_metric(m).needs_layers for m in self.metrics):
+            return True
         if not self.calibrated or "svcca" not in self.metrics:
             return False
         if "svcca" in self.calibrated_metrics():  # the statistics job resamples it

@@ -158,7 +158,9 @@ class Resources:
                     cost.model_s(n, self.model_layers(m), self._kept_width(m), specs)
                     for m in models)
                 seconds += sum(cost.pair_work_s(n, self.model_layers(x), self.model_layers(y),
-                                                self._pair_specs(x, y)) for x, y in pairs)
+                                                self._pair_specs(x, y),
+                                                (self._kept_width(x), self._kept_width(y)))
+                               for x, y in pairs)
                 layers = cost.peak_loaded(pairs, self.model_layers)
                 held = cost.max_loaded(pairs, lambda m: cost.model_bytes(
                     n, self.model_layers(m), self._kept_width(m), specs, "fixed"))
@@ -217,7 +219,7 @@ class Resources:
                 for size in self.calibration["sample_sizes"]:
                     seconds += (cost.resample_model_s(size, lx, widths[x], one)
                                 + cost.resample_model_s(size, ly, widths[y], one)
-                                + cost.pair_work_s(size, lx, ly, one))
+                                + cost.pair_work_s(size, lx, ly, one, (widths[x], widths[y])))
                 pair_mb = max(pair_mb, cost.pair_mb(n, lx, ly, one, (widths[x], widths[y])))
         held = sum(cost.model_bytes(n, self.model_layers(m), w, ()) for m, w in widths.items())
         mb = pair_mb + held / cost.MB

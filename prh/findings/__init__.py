@@ -21,6 +21,7 @@ from typing import Sequence
 from .chance import above_chance, saturations, warnings
 from .common import Row, RunInfo, Section, Source, Statement, num, pv
 from .disagreement import disagreements
+from .families import family_agreement
 from .significance import differences, orderings_floor, trends
 
 __all__ = ["RunInfo", "Section", "Source", "Statement", "findings", "intro", "num",
@@ -41,6 +42,7 @@ def findings(info: RunInfo, *, alignment: Sequence[Row], aggregates: Sequence[Ro
         differences(info, comparisons, full),
         trends(info, trend),
         disagreements(info, alignment, comparisons, [m for m in metrics if m not in full], full),
+        family_agreement(info, alignment, [m for m in metrics if m not in full], full),
     ]
 
 

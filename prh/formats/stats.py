@@ -11,6 +11,9 @@ lets every pair job reuse them. HDF5 layout (one file per dataset and model):
                                         x x^T = gram + a 1^T + 1 a^T + c
                                         (see prh.preprocess.centre_layer; files
                                         without them hold x x^T in ``gram``)
+- ``row_norms``     (L, N) float64      the clamped rows' norms before the L2
+                                        normalisation (ones without it): the
+                                        Euclidean distances of prh.sweep.distances
 - ``knn/k<K>``      (L, N, K) int32     neighbour indices, most similar first,
                                         one dataset per configured topk
 - ``svcca/d<D>``    (L, N, D) float64   top-D left singular vectors of the
@@ -59,6 +62,8 @@ def save_model_stats(stats: ModelStats, path: str | os.PathLike, *,
             f.create_dataset("gram", data=stats.grams().cpu().numpy())
             f.create_dataset("mean_dots", data=stats.mean_dots.cpu().numpy())
             f.create_dataset("mean_sq", data=stats.mean_sq.cpu().numpy())
+            if ("row_norms",) in stats._cache:
+                f.create_dataset("row_norms", data=stats._cache[("row_norms",)].cpu().numpy())
             for k in sorted(set(topk)):
                 f.create_dataset(f"knn/k{k}", data=stats.knn(k)[0].cpu().numpy().astype(np.int32))
             for d in sorted(set(cca_dims)):
@@ -96,6 +101,8 @@ def load_model_stats(path: str | os.PathLike, device: torch.device | str | None 
                            offsets=offsets)
         gram = torch.from_numpy(f["gram"][...]).to(dev)
         stats._cache[("gram",)] = gram
+        if "row_norms" in f:
+            stats._cache[("row_norms",)] = torch.from_numpy(f["row_norms"][...]).to(dev)
         for name, ds in f.get("knn", {}).items():
             k = int(name[1:])
             idx = torch.from_numpy(ds[...].astype(np.int64)).to(dev)

@@ -3,8 +3,11 @@ model pairs of a run, as a small annotated matrix.
 
 Each metric contributes its score for every ordered model pair (row model as
 X) where every metric has one; for symmetric metrics the two orders repeat
-the same value, which leaves Spearman's rho unchanged. With fewer than
-:data:`MIN_PAIRS` model pairs, or one metric, the figure says so.
+the same value, which leaves Spearman's rho unchanged. The metrics are
+grouped by family (global, local, predictive: :func:`prh.metric_info.by_kind`),
+each block of the matrix framed and named, so that agreement within a family
+and between families reads apart. With fewer than :data:`MIN_PAIRS` model
+pairs, or one metric, the figure says so.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..metric_info import by_kind
 from . import style as st
 from .data import load_alignment, metric_of
 
@@ -44,6 +48,18 @@ def agreement_matrix(scores: Mapping[str, np.ndarray]) -> tuple[np.ndarray, int]
     return rho, n_pairs
 
 
+def family_blocks(metrics: Sequence[str]) -> list[tuple[str, int, int]]:
+    """(kind, first, last index) of each family's run of ``metrics``, which
+    :func:`metric_agreement` orders by family."""
+    out: list[tuple[str, int, int]] = []
+    for i, kind in enumerate(next(iter(by_kind([m]))) for m in metrics):
+        if out and out[-1][0] == kind:
+            out[-1] = (kind, out[-1][1], i)
+        else:
+            out.append((kind, i, i))
+    return out
+
+
 def agreement_figure(rho: np.ndarray, metrics: Sequence[str], n_pairs: int, out: st.Outputs,
                      *, title: str, dpi: int = 150) -> list:
     import matplotlib.pyplot as plt
@@ -66,9 +82,20 @@ def agreement_figure(rho: np.ndarray, metrics: Sequence[str], n_pairs: int, out:
                 text = "n/a" if not np.isfinite(v) else f"{v:.2f}"
                 ax.text(b, a, text, ha="center", va="center", fontsize=8,
                         color="white" if np.isfinite(v) and abs(v) > 0.6 else "black")
+        blocks = family_blocks(metrics)
+        for kind, first, last in blocks:
+            # each family's block framed; its name over its columns and beside its rows
+            ax.add_patch(plt.Rectangle((first - 0.5, first - 0.5), last - first + 1,
+                                       last - first + 1, fill=False, lw=1.6, color="black"))
+            ax.text((first + last) / 2, 1.01, kind, transform=ax.get_xaxis_transform(),
+                    ha="center", va="bottom", fontsize=8, fontweight="bold")
+            if first:
+                ax.axhline(first - 0.5, color="#555555", lw=0.8)
+                ax.axvline(first - 0.5, color="#555555", lw=0.8)
         cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
         cb.set_label("Spearman ρ")
-        ax.set_title(f"{title}\nover {n_pairs} model pairs", fontsize=10)
+        ax.set_title(f"{title}\nover {n_pairs} model pairs; blocks: measure families",
+                     fontsize=10, pad=16)
         if np.isnan(rho[~np.eye(k, dtype=bool)]).any():
             fig.text(0.01, 0.0, "n/a: a metric has the same score for every pair", fontsize=8,
                      color="#333333", ha="left", va="bottom")
@@ -80,6 +107,7 @@ def metric_agreement(alignment_h5: str | os.PathLike, out: st.Outputs, *,
     """Rank agreement of the metrics of an alignment file (all, or ``metrics``)."""
     data = load_alignment(alignment_h5)
     metrics = list(metrics) if metrics is not None else list(data["metrics"])
+    metrics = [m for group in by_kind(metrics).values() for m in group]
     scores = {m: metric_of(data, m, alignment_h5)["score"] for m in metrics}
     title = f"{data['dataset']}: metric agreement (Spearman ρ)"
     if len(metrics) < 2:

@@ -17,7 +17,12 @@ in batches:
 - kernel metrics become float64 products of flattened kernels with
   corrections from row sums, CKNNA sparse masked kernels (:mod:`.kernel`);
 - SVCCA takes batched singular values of the d x d products of bases
-  (:mod:`.cca`).
+  (:mod:`.cca`), PWCCA too, weighted (:mod:`.pwcca`);
+- RSA and ridge regression are inner products of one N x N matrix per layer
+  (standardised dissimilarities; leave-one-out residual forms), plain and
+  permuted (:mod:`.pairwise`, :mod:`.rsa`, :mod:`.regression`); Procrustes
+  takes the singular values of each pair's cross product (:mod:`.procrustes`);
+  Euclidean neighbours and Jaccard sets are in :mod:`.neighbours`.
 
 Modules: :mod:`.cache` (the per-model container and what all families
 share), one module per metric family holding its cached terms, its sweep and

@@ -88,7 +88,9 @@ class ModelStats(KnnTerms, KernelTerms, CcaTerms):
         with torch.inference_mode():
             prepared = prepare_centred_layers(features, name, q=q, exact=exact,
                                               normalize=normalize, device=dev)
-        return cls(prepared.layers, offsets=(prepared.mean_dots, prepared.mean_sq))
+        stats = cls(prepared.layers, offsets=(prepared.mean_dots, prepared.mean_sq))
+        stats._cache[("row_norms",)] = prepared.row_norms  # Euclidean distances (.distances)
+        return stats
 
     @property
     def n_layers(self) -> int:
@@ -134,6 +136,8 @@ class ModelStats(KnnTerms, KernelTerms, CcaTerms):
             lin = (idx[:, None] * self.n + idx[None, :]).reshape(-1)
             gram = self.grams().reshape(self.n_layers, -1).index_select(1, lin)
             out._cache[("gram",)] = gram.view(self.n_layers, len(idx), len(idx))
+            if ("row_norms",) in self._cache:
+                out._cache[("row_norms",)] = self._cache[("row_norms",)][:, idx]
         source = idx if self._source is None else self._source[idx]
         out._source = source
         return out

@@ -8,6 +8,7 @@ columns of constant layers become NaN here, for every family alike.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable
 
 import numpy as np
@@ -15,13 +16,22 @@ import torch
 
 from ..devices import resolve_device
 from ..metrics import get_metric, resolve_params
-from . import cca, kernel, knn
+from . import cca, kernel, knn, neighbours, procrustes, pwcca, regression, rsa
 from .cache import ModelStats
 
 #: metric -> its family's sweep fn(sx, sy, **params) -> (Lx, Ly) float64
-_SWEEPS: dict[str, Callable[..., torch.Tensor]] = {**knn.SWEEPS, **kernel.SWEEPS, **cca.SWEEPS}
+_SWEEPS: dict[str, Callable[..., torch.Tensor]] = {**knn.SWEEPS, **kernel.SWEEPS, **cca.SWEEPS,
+                                                   **procrustes.SWEEPS, **rsa.SWEEPS,
+                                                   **neighbours.SWEEPS, **pwcca.SWEEPS,
+                                                   **regression.SWEEPS}
+#: rv: linear CKA without the 1e-6 in its denominator (docs/metrics.md, section 3.14)
+_RV = {"kernel": "ip", "sigma": 1.0, "eps": 0.0}
+_SWEEPS["rv"] = partial(kernel.SWEEPS["cka"], **_RV)
 #: metrics whose nulls score a batch of permutations at once: fn(sx, sy, perms, **params)
-_PERMUTED: dict[str, Callable[..., torch.Tensor]] = dict(kernel.PERMUTED)
+_PERMUTED: dict[str, Callable[..., torch.Tensor]] = {**kernel.PERMUTED, **rsa.PERMUTED,
+                                                     **regression.PERMUTED,
+                                                     **procrustes.PERMUTED,
+                                                     "rv": partial(kernel.PERMUTED["cka"], **_RV)}
 
 
 def _check_pair(sx: ModelStats, sy: ModelStats, metric: str, params: dict) -> dict:
@@ -43,7 +53,8 @@ def sweep(sx: ModelStats, sy: ModelStats, metric: str, **params: Any) -> np.ndar
     """
     p = _check_pair(sx, sy, metric, params)
     with torch.inference_mode():
-        scores = _SWEEPS[metric](sx, sy, **p)
+        nx, ny, q = neighbours.by_distance(sx, sy, metric, p)
+        scores = _SWEEPS[metric](nx, ny, **q)
     return _mask_constant(sx, sy, scores.cpu().numpy())
 
 
@@ -59,6 +70,7 @@ def _mask_constant(sx: ModelStats, sy: ModelStats, scores: np.ndarray) -> np.nda
 
 def _permuted(sx: ModelStats, sy: ModelStats, metric: str, perms: torch.Tensor,
               params: dict) -> torch.Tensor:
+    sx, sy, params = neighbours.by_distance(sx, sy, metric, params)
     if metric in _PERMUTED:
         return _PERMUTED[metric](sx, sy, perms, **params)
     return torch.stack([_SWEEPS[metric](sx, sy, perm=perm, **params) for perm in perms])
