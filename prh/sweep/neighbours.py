@@ -58,7 +58,12 @@ class _EuclideanNeighbours(ModelStats):
 
 
 def euclidean_neighbours(stats: ModelStats) -> ModelStats:
-    """The Euclidean-neighbour view of ``stats`` (built once, kept on it)."""
+    """The Euclidean-neighbour view of ``stats`` (built once, kept on it);
+    a model of the features representation builds its own."""
+    own = getattr(stats, "euclidean_neighbours", None)
+    if own is not None:
+        return own()
+
     def build():
         view = _EuclideanNeighbours.__new__(_EuclideanNeighbours)
         view.__dict__.update(stats.__dict__)
