@@ -21,7 +21,7 @@ rule model_stats:
         runtime=lambda wc: CFG.stats_resources(wc.dataset, wc.model)["runtime"],
         gpu=CFG.alignment_gpus,
     params:
-        stats=CFG.stats_params(),
+        stats=lambda wc: CFG.stats_params(wc.dataset),
         model=lambda wc: CFG.feature_model_names(wc.model),
         device=CFG.alignment["device"],
         stale=lambda wc: stale_mark(stats_path(wc.dataset, wc.model)),

@@ -7,7 +7,8 @@ parameters and metric names that are not configured, no pair to align
 (:func:`check_entries`); then sample counts below what a metric needs on the
 full sample, on each sample-size subset and on the statistics job's
 resamples, an alpha below the smallest p-value the permutations can give,
-and calibration with no pair to calibrate (:func:`check_config`). What
+calibration with no pair to calibrate, and metrics that need N x N matrices
+where the caches hold the features (:func:`check_config`). What
 ``calibration.blocks`` gives is known only from the prepared manifest: the
 pair and statistics steps check it first thing (:mod:`prh.calibration_checks`,
 which the jobs import without this module and the config).
@@ -87,6 +88,7 @@ def check_config(cfg) -> None:
         for metric in cfg.metrics:
             _check_samples(cfg, metric, n, f"datasets.{d}.n_samples={n} samples",
                            "use more samples")
+        _check_representation(cfg, d, n)
     if cfg.has_sample_size_curve:
         for d in cfg.datasets:
             too_big = [n for n in cal["sample_sizes"] if n > cfg.n_samples(d)]
@@ -138,6 +140,20 @@ def _check_samples(cfg, metric: str, n: int, where: str, remedy: str) -> None:
             lower = "" if key == "N" else f"lower {key}, "
             raise ConfigError(f"config: {what} more than {where} (at least {need}); "
                               f"{lower}{remedy}")
+
+
+def _check_representation(cfg, dataset: str, n: int) -> None:
+    """No metric that needs N x N matrices where the dataset's caches hold
+    the features instead (:meth:`prh.metric_info.MetricInfo.needs_n_by_n`)."""
+    if cfg.representation(dataset) != "features":
+        return
+    for metric in cfg.metrics:
+        why = get_metric(metric).needs_n_by_n(**cfg.resolved_metric_params(metric))
+        if why:
+            raise ConfigError(f"config: metrics.{metric}: needs N x N {why}, which "
+                              f"alignment.representation: features does not hold at "
+                              f"datasets.{dataset}.n_samples={n}; drop the metric, or use "
+                              "alignment.representation: dense")
 
 
 def _check_alpha(cal: Mapping[str, Any], key: str) -> None:

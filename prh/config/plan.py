@@ -14,6 +14,7 @@ from ..metric_info import get_metric
 from .paths import (STATISTICS_TABLES, alignment_path, block_name, features_path,
                     manifest_path, pair_block_path, pair_path, scorecard_path, statistics_path,
                     stats_path, table_path)
+from .representation import resolve_representation
 from .schema import ConfigError
 
 MODALITIES = ("vision", "language")
@@ -294,15 +295,28 @@ class Calibration:
             return True
         return self.has_sample_size_curve and "svcca" in self.calibration["sample_size_metrics"]
 
-    def stats_params(self) -> dict[str, Any]:
+    def stats_params(self, dataset: str | None = None) -> dict[str, Any]:
         """What a stats file must hold: the preprocessing and every k and
-        cca_dim the configured metrics use (the metrics that take the parameter)."""
+        cca_dim the configured metrics use (the metrics that take the parameter);
+        for a ``dataset`` in the features representation, that too (absent for
+        dense, so that dense stats files keep their params)."""
         params = [self.resolved_metric_params(m) for m in self.metrics]
         topk = sorted({p["topk"] for p in params if "topk" in p})
         cca_dims = sorted({p["cca_dim"] for p in params if "cca_dim" in p})
         a = self.alignment
-        return {"q": a["q"], "exact": a["exact"], "normalize": a["normalize"], "topk": topk,
-                "cca_dims": cca_dims, "layers": self.keep_layers()}
+        out = {"q": a["q"], "exact": a["exact"], "normalize": a["normalize"], "topk": topk,
+               "cca_dims": cca_dims, "layers": self.keep_layers()}
+        if dataset is not None and self.representation(dataset) == "features":
+            out["representation"] = "features"
+        return out
+
+    def representation(self, dataset: str) -> str:
+        """"dense" or "features": alignment.representation, ``auto`` decided by
+        :func:`prh.config.representation.auto_representation` from the
+        dataset's n_samples and the narrowest model width."""
+        width = min(self.model_width(m) for m in self.models)
+        return resolve_representation(self.alignment["representation"],
+                                      self.n_samples(dataset), width)
 
     # -- the sample-size curve ---------------------------------------------
 

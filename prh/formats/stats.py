@@ -30,6 +30,10 @@ lets every pair job reuse them. HDF5 layout (one file per dataset and model):
 
 Kernel variants (centred, zero-diagonal, RBF) are O(N^2) per layer to derive
 from the Gram matrix, so they are recomputed on load rather than stored.
+
+A file of the features representation (attribute ``representation`` =
+"features") holds the layers and kNN lists instead of ``gram``:
+:mod:`prh.formats.feature_cache`.
 """
 
 from __future__ import annotations
@@ -43,8 +47,10 @@ import torch
 
 from .. import __version__
 from ..sweep.cache import ModelStats
+from ..sweep.representation import FeatureCache
 from ..devices import resolve_device
 from ..jobio import atomic_output, open_h5
+from .feature_cache import REPRESENTATION, read_feature_cache, save_feature_cache
 from .features import numbered
 
 
@@ -57,6 +63,9 @@ def save_model_stats(stats: ModelStats, path: str | os.PathLike, *,
     Written to a temporary file beside ``path`` and renamed, so an interrupted
     job never leaves a half-written stats file.
     """
+    if isinstance(stats, FeatureCache):  # its layers are always written
+        return save_feature_cache(stats, path, topk=topk, cca_dims=cca_dims, attrs=attrs,
+                                  sample_ids=sample_ids)
     with atomic_output(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.create_dataset("gram", data=stats.grams().cpu().numpy())
@@ -85,9 +94,12 @@ def save_model_stats(stats: ModelStats, path: str | os.PathLike, *,
 
 
 def load_model_stats(path: str | os.PathLike, device: torch.device | str | None = None) -> ModelStats:
-    """Rebuild a ModelStats from a stats file; kNN lists for other k come from the Gram matrices."""
+    """Rebuild a ModelStats from a stats file; kNN lists for other k come from
+    the Gram matrices. A features file gives a FeatureCache."""
     dev = resolve_device(device, accelerators=("cuda",))
     with open_h5(path, "stats file") as f:
+        if f.attrs.get("representation") == REPRESENTATION:
+            return read_feature_cache(f, path, dev)
         if "gram" not in f:
             raise ValueError(f"{path} is not a prh stats file (no 'gram' dataset)")
         layers = [torch.from_numpy(f["layers"][name][...]).to(dev)

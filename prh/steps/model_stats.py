@@ -18,7 +18,7 @@ from typing import Sequence
 def run(features: str | os.PathLike, out: str | os.PathLike, *, q: float, exact: bool,
         normalize: bool, topk: Sequence[int], cca_dims: Sequence[int], layers: bool,
         device: str, manifest: str | os.PathLike | None = None,
-        model: Sequence[str] | None = None) -> None:
+        model: Sequence[str] | None = None, representation: str = "dense") -> None:
     """Preprocess one model's features and write its stats file.
 
     ``layers`` keeps the preprocessed layers too: SVCCA on resamples
@@ -26,9 +26,12 @@ def run(features: str | os.PathLike, out: str | os.PathLike, *, q: float, exact:
     the features' sample ids (order included) and manifest hash must be the
     manifest's; with ``model`` (the names the model's embedder may record),
     the features must be that model's. The stats file records the sample ids
-    and their provenance (:mod:`prh.provenance`).
+    and their provenance (:mod:`prh.provenance`). ``representation``
+    "features" keeps the layers and kNN lists instead of N x N Gram matrices
+    (:mod:`prh.sweep.representation`; the layers are then always kept).
     """
     from ..sweep.cache import ModelStats
+    from ..sweep.representation import FeatureCache
     from ..formats.features import read_features, read_metadata
     from ..formats.stats import save_model_stats
     from ..provenance import ProvenanceError, check_same_samples, record
@@ -59,8 +62,9 @@ def run(features: str | os.PathLike, out: str | os.PathLike, *, q: float, exact:
     mode = clamp_mode([f.shape[1] for f in feats])
     block = np.stack(feats, axis=1) if mode == "model" else feats
     del feats
-    stats = ModelStats.from_features(block, name=str(features), q=q, exact=exact,
-                                     normalize=normalize, device=device)
+    kind = FeatureCache if representation == "features" else ModelStats
+    stats = kind.from_features(block, name=str(features), q=q, exact=exact,
+                               normalize=normalize, device=device)
     del block
     save_model_stats(stats, out, topk=list(topk), cca_dims=list(cca_dims), layers=layers,
                      attrs={"q": q, "exact": exact, "normalize": normalize, "clamp": mode,
