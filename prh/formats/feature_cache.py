@@ -65,6 +65,7 @@ def _write(f: h5py.File, cache: FeatureCache, topk: Iterable[int], cca_dims: Ite
     f.create_dataset("mean_sq", data=cache.mean_sq.cpu().numpy())
     if ("row_norms",) in cache._cache:
         f.create_dataset("row_norms", data=cache._cache[("row_norms",)].cpu().numpy())
+    cache.search_neighbours(topk)
     for k in sorted(set(topk)):
         nb = cache.neighbours(k)
         f.create_dataset(f"knn/k{k}", data=nb.idx.cpu().numpy().astype(np.int32))

@@ -36,7 +36,7 @@ from ..preprocess import prepare_centred_layers, rows_dot
 from .cache import CONSTANT_SPREAD
 from .cca import CcaTerms
 from .kernel import _masked_hsic
-from .search import Neighbours, search
+from .search import Neighbours, search_many
 
 #: bytes of one chunk of the temporaries of an EntryTable read
 _READ_BYTES = 64 * 2**20
@@ -160,18 +160,27 @@ class FeatureCache(CcaTerms):
 
     def neighbours(self, k: int) -> Neighbours:
         """(L, N, k) kNN lists with their products and ranking values (:mod:`.search`)."""
-        if k > self.distinct_samples() - 1:
-            raise ValueError(
-                f"topk={k} is too large for a resample with {self.distinct_samples()} distinct "
-                f"samples (of {self.n}): use a smaller topk or more samples")
+        self.search_neighbours([k])
+        return self._cache[("knn", k, "lists")]
 
-        def build():
-            norms = self._row_norms() if self._distance == "euclidean" else None
-            parts = [search(x, self.mean_dots[l], k, block_rows=self.block_rows,
-                            source=self._source, norms=None if norms is None else norms[l])
+    def search_neighbours(self, ks) -> None:
+        """Search the kNN lists of every k in ``ks`` not searched yet, all in
+        one pass over each layer's blocks (the stats job's topk values)."""
+        todo = sorted({int(k) for k in ks if ("knn", int(k), "lists") not in self._cache})
+        if not todo:
+            return
+        if todo[-1] > self.distinct_samples() - 1:
+            raise ValueError(
+                f"topk={todo[-1]} is too large for a resample with {self.distinct_samples()} "
+                f"distinct samples (of {self.n}): use a smaller topk or more samples")
+        norms = self._row_norms() if self._distance == "euclidean" else None
+        with torch.inference_mode():
+            parts = [search_many(x, self.mean_dots[l], todo, block_rows=self.block_rows,
+                                 source=self._source, norms=None if norms is None else norms[l])
                      for l, x in enumerate(self.layers)]
-            return Neighbours(*(torch.stack(t) for t in zip(*parts)))
-        return self._cached(("knn", k, "lists"), build)
+        for k in todo:
+            self._cache[("knn", k, "lists")] = Neighbours(
+                *(torch.stack(t) for t in zip(*(p[k] for p in parts))))
 
     def _row_norms(self) -> torch.Tensor:
         from .distances import row_norms

@@ -96,21 +96,35 @@ def search(xc: torch.Tensor, shift: torch.Tensor, k: int, *, block_rows: int | N
     term). ``source`` (N,) names each position's original sample: positions
     holding the sample of row n are never its neighbours (bootstrap repeats).
     """
+    return search_many(xc, shift, (k,), block_rows=block_rows, source=source, norms=norms)[k]
+
+
+def search_many(xc: torch.Tensor, shift: torch.Tensor, ks, *, block_rows: int | None = None,
+                source: torch.Tensor | None = None, norms: torch.Tensor | None = None
+                ) -> dict[int, Neighbours]:
+    """:func:`search` for every k in ``ks`` at once: one product per block,
+    one ``topk`` per k (as the dense path takes one per k of its ranking
+    matrix)."""
     n = xc.shape[0]
-    if not 1 <= k <= n - 1:
-        raise ValueError(f"topk={k} needs 1 <= topk <= N - 1 = {n - 1}")
+    ks = sorted(set(int(k) for k in ks))
+    for k in ks:
+        if not 1 <= k <= n - 1:
+            raise ValueError(f"topk={k} needs 1 <= topk <= N - 1 = {n - 1}")
     distance = "cosine" if norms is None else "euclidean"
     rows = block_rows_for(n, distance, block_rows)
     shift32 = shift.float()
     sq = diagonal(xc, rows).double() if norms is not None else None
-    idx = torch.empty(n, k, dtype=torch.int64, device=xc.device)
-    gram = torch.empty(n, k, dtype=xc.dtype, device=xc.device)
-    rank = torch.empty(n, k, dtype=xc.dtype, device=xc.device)
+    out = {k: Neighbours(torch.empty(n, k, dtype=torch.int64, device=xc.device),
+                         torch.empty(n, k, dtype=xc.dtype, device=xc.device),
+                         torch.empty(n, k, dtype=xc.dtype, device=xc.device)) for k in ks}
+    # two buffers reused block after block: allocating them anew costs as
+    # much as the product (page faults of hundreds of MB a block)
     g = torch.empty(rows, n, dtype=xc.dtype, device=xc.device)
+    ranked = torch.empty(rows, n, dtype=xc.dtype, device=xc.device) if norms is None else None
     for s in block_starts(n, rows):
         torch.mm(xc[s:s + rows], xc.T, out=g)
         if norms is None:
-            r = torch.add(g, shift32[None, :])
+            r = torch.add(g, shift32[None, :], out=ranked)
         else:
             # as euclidean_sq and stored_sq_distances compute it, operation by operation
             d2 = (sq[s:s + rows, None] + sq[None, :] - 2.0 * g.double()).clamp_min_(0.0)
@@ -121,11 +135,11 @@ def search(xc: torch.Tensor, shift: torch.Tensor, k: int, *, block_rows: int | N
         r.diagonal(offset=s).fill_(float("-inf"))
         if source is not None:
             r.masked_fill_(source[s:s + rows, None] == source[None, :], float("-inf"))
-        vals, pos = torch.topk(r, k, dim=-1, largest=True, sorted=True)
-        idx[s:s + rows], rank[s:s + rows] = pos, vals
-        gram[s:s + rows] = torch.gather(g, 1, pos)
-        del r
-    return Neighbours(idx, gram, rank)
+        for k, nb in out.items():
+            vals, pos = torch.topk(r, k, dim=-1, largest=True, sorted=True)
+            nb.idx[s:s + rows], nb.rank[s:s + rows] = pos, vals
+            nb.gram[s:s + rows] = torch.gather(g, 1, pos)
+    return out
 
 
 def knn_exact(x: torch.Tensor, k: int, *, block_rows: int | None = None,
