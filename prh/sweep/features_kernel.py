@@ -81,6 +81,18 @@ def cross_sq(sx, sy, perm: torch.Tensor | None = None) -> torch.Tensor:
     return out
 
 
+def _pair_cross_sq(sx, sy) -> torch.Tensor:
+    """:func:`cross_sq` of the pair, kept on X's cache with Y itself (so that it
+    cannot stand for another model): cka, unbiased_cka and rv of one pair
+    then cost one cross-covariance."""
+    last = sx._cache.get(("cross_sq",))
+    if last is not None and last[0] is sy:
+        return last[1]
+    out = cross_sq(sx, sy)
+    sx._cache[("cross_sq",)] = (sy, out)
+    return out
+
+
 def hsic_pairs(sx, sy, unbiased: bool, perm: torch.Tensor | None = None) -> torch.Tensor:
     """(Lx, Ly) float64 trace(K H L H) (biased) or HSIC_u(K, L) (unbiased) of
     every layer pair, Y's samples reordered by ``perm``: :mod:`.kernel`'s
@@ -90,7 +102,7 @@ def hsic_pairs(sx, sy, unbiased: bool, perm: torch.Tensor | None = None) -> torc
     rows_y, diag_y = ty["rows"], ty["diag"]
     if perm is not None:
         rows_y, diag_y = rows_y[:, perm], diag_y[:, perm]
-    inner = cross_sq(sx, sy, perm)
+    inner = cross_sq(sx, sy, perm) if perm is not None else _pair_cross_sq(sx, sy)
     if not unbiased:
         return (inner - (2.0 / n) * (tx["rows"] @ rows_y.T)
                 + tx["total"][:, None] * ty["total"][None, :] / n**2)

@@ -241,25 +241,35 @@ class FeatureCache(CcaTerms):
                              "representation does not hold: use kernel ip or the dense one")
 
         def build():
-            rows = torch.stack([rows_dot(x, x.sum(dim=0, dtype=torch.float64)) for x in self.layers])
-            diag = torch.empty(self.n_layers, self.n, dtype=torch.float64, device=self.device)
             sq = torch.empty(self.n_layers, dtype=torch.float64, device=self.device)
             for l, x in enumerate(self.layers):
                 cov = torch.zeros(x.shape[1], x.shape[1], dtype=torch.float64, device=self.device)
                 step = max(1, _CHUNK_BYTES // (8 * x.shape[1]))
                 for s in range(0, self.n, step):
                     part = x[s:s + step].double()
-                    diag[l, s:s + step] = (part * part).sum(dim=1)
                     cov.addmm_(part.T, part)
                 sq[l] = (cov * cov).sum()
-            return {"rows": rows, "total": rows.sum(dim=1), "diag": diag, "sq": sq}
+            return {**self._row_terms(), "sq": sq}
         return self._cached(("kernel_terms", kernel, sigma), build)
+
+    def _row_terms(self) -> dict[str, torch.Tensor]:
+        """``rows``, ``total`` and ``diag`` of :meth:`kernel_terms`: O(N D)."""
+        def build():
+            rows = torch.stack([rows_dot(x, x.sum(dim=0, dtype=torch.float64)) for x in self.layers])
+            diag = torch.empty(self.n_layers, self.n, dtype=torch.float64, device=self.device)
+            for l, x in enumerate(self.layers):
+                step = max(1, _CHUNK_BYTES // (8 * x.shape[1]))
+                for s in range(0, self.n, step):
+                    part = x[s:s + step].double()
+                    diag[l, s:s + step] = (part * part).sum(dim=1)
+            return {"rows": rows, "total": rows.sum(dim=1), "diag": diag}
+        return self._cached(("row_terms",), build)
 
     def constant_layers(self) -> list[int]:
         """As ModelStats.constant_layers, from the rows: trace(G) is the sum of
         the rows' squared norms, sum(G) the total of K 1."""
         def build():
-            t = self.kernel_terms("ip", 1.0)
+            t = self._row_terms()
             trace_c = t["diag"].sum(-1)
             trace = trace_c + 2 * self.mean_dots.sum(-1) + self.n * self.mean_sq
             spread = (trace_c - t["total"] / self.n) / trace.clamp_min(1e-300)
