@@ -183,3 +183,42 @@ def test_the_features_cache_holds_no_n_by_n_tensor(small):
             for t in (value if isinstance(value, (tuple, list)) else [value]):
                 if isinstance(t, torch.Tensor):
                     assert t.numel() < n * n, t.shape
+
+
+def test_the_workflow_steps_score_features_as_dense(tmp_path):
+    # model_stats writes each representation; pair_scores loads whichever it
+    # finds and scores, calibrated, the same numbers
+    from file_factories import write_features
+    from prh.formats.pair import read_pair
+    from prh.steps import model_stats, pair_scores
+
+    xs, ys = models(np.random.default_rng(7), 200, (6, 6), (5, 5, 5))
+    metrics = {"mutual_knn": {"topk": 5}, "cknna": {"topk": 5}, "cka": {}, "unbiased_cka": {},
+               "svcca": {"cca_dim": 3}, "cycle_knn": {"topk": 5}}
+    cal = {"n_permutations": 20, "alpha": 0.05, "seed": 0, "aggregates": ["max"],
+           "blocks": None, "metrics": ["mutual_knn", "cknna", "cka"]}
+    pairs = {}
+    for rep in ("dense", "features"):
+        paths = []
+        for name, layers in (("x", xs), ("y", ys)):
+            feats = write_features(tmp_path / f"{name}.h5", layers)
+            paths.append(tmp_path / f"{name}.{rep}.stats.h5")
+            model_stats.run(feats, paths[-1], q=0.95, exact=False, normalize=True, topk=[5],
+                            cca_dims=[3], layers=False, device="cpu", representation=rep)
+        assert isinstance(load_model_stats(paths[0]), FeatureCache) == (rep == "features")
+        out = tmp_path / f"pair.{rep}.h5"
+        pair_scores.run(*paths, out, metrics=metrics, model_x="x", model_y="y", device="cpu",
+                        calibration=cal)
+        pairs[rep] = read_pair(out)
+    dense, feats = pairs["dense"], pairs["features"]
+    for order in ("xy", "yx"):
+        assert dense[order].keys() == feats[order].keys()
+        for metric, want in dense[order].items():
+            agree(metric, feats[order][metric], want)
+    assert len(dense["calibration"]) == 4  # cknna in both orders
+    for key, rows in dense["calibration"].items():
+        for how, row in rows.items():
+            got = feats["calibration"][key][how]
+            metric = key[1]
+            agree(metric, np.asarray(got["null"]), np.asarray(row["null"]))
+            assert got["p_value"] == row["p_value"]
