@@ -17,7 +17,7 @@ import torch
 from ..devices import resolve_device
 from ..metrics import get_metric, resolve_params
 from . import cca, kernel, knn, neighbours, procrustes, pwcca, regression, rsa
-from .cache import ModelStats
+from .cache import LayerCache
 
 #: metric -> its family's sweep fn(sx, sy, **params) -> (Lx, Ly) float64
 _SWEEPS: dict[str, Callable[..., torch.Tensor]] = {**knn.SWEEPS, **kernel.SWEEPS, **cca.SWEEPS,
@@ -34,7 +34,7 @@ _PERMUTED: dict[str, Callable[..., torch.Tensor]] = {**kernel.PERMUTED, **rsa.PE
                                                      "rv": partial(kernel.PERMUTED["cka"], **_RV)}
 
 
-def _check_pair(sx: ModelStats, sy: ModelStats, metric: str, params: dict) -> dict:
+def _check_pair(sx: LayerCache, sy: LayerCache, metric: str, params: dict) -> dict:
     get_metric(metric)
     if sx.n != sy.n:
         raise ValueError(
@@ -45,7 +45,7 @@ def _check_pair(sx: ModelStats, sy: ModelStats, metric: str, params: dict) -> di
     return resolve_params(metric, params, n=sx.n, dims=sx.widths + sy.widths)
 
 
-def sweep(sx: ModelStats, sy: ModelStats, metric: str, **params: Any) -> np.ndarray:
+def sweep(sx: LayerCache, sy: LayerCache, metric: str, **params: Any) -> np.ndarray:
     """Layer x layer scores of two prepared models; reuses (and fills) their caches.
 
     Use this when one model meets many others, or is scored with several
@@ -58,7 +58,7 @@ def sweep(sx: ModelStats, sy: ModelStats, metric: str, **params: Any) -> np.ndar
     return _mask_constant(sx, sy, scores.cpu().numpy())
 
 
-def _mask_constant(sx: ModelStats, sy: ModelStats, scores: np.ndarray) -> np.ndarray:
+def _mask_constant(sx: LayerCache, sy: LayerCache, scores: np.ndarray) -> np.ndarray:
     """NaN in the rows of X's and the columns of Y's constant layers (last two axes)."""
     cx, cy = sx.constant_layers(), sy.constant_layers()
     if cx or cy:
@@ -68,7 +68,7 @@ def _mask_constant(sx: ModelStats, sy: ModelStats, scores: np.ndarray) -> np.nda
     return scores
 
 
-def _permuted(sx: ModelStats, sy: ModelStats, metric: str, perms: torch.Tensor,
+def _permuted(sx: LayerCache, sy: LayerCache, metric: str, perms: torch.Tensor,
               params: dict) -> torch.Tensor:
     sx, sy, params = neighbours.by_distance(sx, sy, metric, params)
     if metric in _PERMUTED:
@@ -76,7 +76,7 @@ def _permuted(sx: ModelStats, sy: ModelStats, metric: str, perms: torch.Tensor,
     return torch.stack([_SWEEPS[metric](sx, sy, perm=perm, **params) for perm in perms])
 
 
-def permuted_sweep(sx: ModelStats, sy: ModelStats, metric: str, perm: torch.Tensor,
+def permuted_sweep(sx: LayerCache, sy: LayerCache, metric: str, perm: torch.Tensor,
                    params: dict) -> np.ndarray:
     """Layer x layer matrices with Y's samples reordered by ``perm``: one (N,)
     permutation gives (Lx, Ly), a (P, N) batch (P, Lx, Ly); ``params`` must
@@ -88,7 +88,7 @@ def permuted_sweep(sx: ModelStats, sy: ModelStats, metric: str, perm: torch.Tens
         return _mask_constant(sx, sy, out.reshape(*perm.shape[:-1], *out.shape[1:]).cpu().numpy())
 
 
-def permuted_sweeps(sx: ModelStats, sy: ModelStats, metric: str, perms: torch.Tensor,
+def permuted_sweeps(sx: LayerCache, sy: LayerCache, metric: str, perms: torch.Tensor,
                     **params: Any) -> np.ndarray:
     """Layer x layer scores with Y's samples reordered by each row of ``perms`` (P, N).
 
@@ -117,6 +117,6 @@ def layer_scores(X: Any, Y: Any, metric: str, *, q: float = 0.95, exact: bool = 
     """
     get_metric(metric)
     dev = resolve_device(device, accelerators=("cuda",))
-    sx = ModelStats.from_features(X, name="X", q=q, exact=exact, normalize=normalize, device=dev)
-    sy = ModelStats.from_features(Y, name="Y", q=q, exact=exact, normalize=normalize, device=dev)
+    sx = LayerCache.from_features(X, name="X", q=q, exact=exact, normalize=normalize, device=dev)
+    sy = LayerCache.from_features(Y, name="Y", q=q, exact=exact, normalize=normalize, device=dev)
     return sweep(sx, sy, metric, **params)
