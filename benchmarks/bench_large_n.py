@@ -9,13 +9,13 @@ random models of one D-wide layer each that share a latent, and reports:
 
 - build: the per-model cache of both models from raw features
   (preprocessing, the exact kNN search for topk, and what CKA reads:
-  ``ModelStats.from_features`` + grams for dense, ``FeatureCache.from_features``
+  ``LayerCache.from_features`` + grams for dense, ``FeatureCache.from_features``
   + the blocked search for features);
 - sweep: one pair sweep of every metric in --metrics (default mutual_knn,
   cknna, cka, unbiased_cka, k = 10), each model's per-metric terms included;
 - peak RSS of the process (resource.getrusage), its RSS once torch and prh
   are imported (``imports``: the floor of every case), and the size of one model's
-  stats file (features: written with the kNN lists for topk; dense: the Gram
+  layer cache (features: written with the kNN lists for topk; dense: the Gram
   matrix's N^2 float32 plus the rest, computed, not written, above 20000).
 
 The first case's scores are printed beside every other's difference from
@@ -48,8 +48,8 @@ def _rss_mb() -> float:
 def one_case(kind: str, n: int, d: int, topk: int, metrics: list[str], threads: int) -> dict:
     import torch
 
-    from prh.formats.stats import save_model_stats
-    from prh.sweep.cache import ModelStats
+    from prh.formats.layer_cache import save_layer_cache
+    from prh.sweep.cache import LayerCache
     from prh.sweep.dispatch import sweep
     from prh.sweep.representation import FeatureCache
 
@@ -61,7 +61,7 @@ def one_case(kind: str, n: int, d: int, topk: int, metrics: list[str], threads: 
              .astype(np.float32)[:, None, :] for _ in range(2)]
     t0 = time.perf_counter()
     if kind == "dense":
-        caches = [ModelStats.from_features(f, device="cpu") for f in feats]
+        caches = [LayerCache.from_features(f, device="cpu") for f in feats]
         for c in caches:
             c.knn(topk)
     else:
@@ -80,7 +80,7 @@ def one_case(kind: str, n: int, d: int, topk: int, metrics: list[str], threads: 
     if kind == "features" or n <= 20000:
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "x.h5")
-            save_model_stats(caches[0], path, topk=[topk])
+            save_layer_cache(caches[0], path, topk=[topk])
             size = os.path.getsize(path)
     else:
         size = 4 * n * n + 8 * n * 3 + 4 * n * topk

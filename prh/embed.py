@@ -124,7 +124,7 @@ def embed(manifest: Manifest, model: str | Embedder, out: str | os.PathLike, *, 
     if model_dtype not in MODEL_DTYPES:
         raise ValueError(f"model dtype {model_dtype!r} is not supported; use one of {', '.join(MODEL_DTYPES)}")
     # The file records the source it was asked for (for py: sources the
-    # user's embedder names itself), which the stats step checks.
+    # user's embedder names itself), which the layer cache step checks.
     recorded = model if isinstance(model, str) else None
     if isinstance(model, str):
         embedder = get_embedder(model, pool, weights, seed, modality=modality, options=options)

@@ -49,7 +49,7 @@ class MetricInfo:
     # number, "" where it has none (docs/metrics.md, "Measure ids")
     registry_id: str = ""
     # computed from the preprocessed layers themselves, not only their Gram
-    # matrices: stats files then keep the layers (prh.config.plan)
+    # matrices: layer caches then keep the layers (prh.config.plan)
     needs_layers: bool = False
     # why its current implementation needs N x N matrices (each pair of
     # samples), which the features representation does not hold; "" when it

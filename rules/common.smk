@@ -19,6 +19,7 @@ from prh.config.paths import (
     benchmark_path,
     features_path,
     findings_path,
+    layer_cache_path,
     log_path,
     manifest_path,
     pair_block_path,
@@ -27,7 +28,6 @@ from prh.config.paths import (
     report_table_path,
     scorecard_path,
     statistics_path,
-    stats_path,
     table_path,
 )
 

@@ -26,7 +26,7 @@ CONFIG = {
     "calibration": {"n_permutations": 20, "sample_sizes": [12, 24],
                     "sample_size_metrics": ["mutual_knn"], "sample_size_permutations": 20},
 }
-# what one model's features reach, besides its own features and stats files
+# what one model's features reach, besides its own features and layer cache
 TABLES = [f"{D}/{n}" for n in ("alignment.h5", "alignment.tsv", "aggregates.tsv", "sample_size.tsv")] + [
     f"{D}/statistics/{t}.tsv" for t in ("intervals", "comparisons", "trend")]
 

@@ -1,4 +1,4 @@
-"""alignment.representation: the auto rule, what the stats jobs are told,
+"""alignment.representation: the auto rule, what the layer_cache jobs are told,
 and the metrics refused where the caches hold the features."""
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ def test_auto_is_dense_up_to_the_threshold_or_the_width_then_features():
         resolve_representation("sparse", 10, 64)
 
 
-def test_the_default_config_stays_dense_with_unchanged_stats_params():
+def test_the_default_config_stays_dense_with_unchanged_layer_cache_params():
     cfg = Config(yaml.safe_load((ROOT / "config.yaml").read_text()))
     assert cfg.alignment["representation"] == "auto"
     for d in cfg.datasets:
         assert cfg.representation(d) == "dense"
-        assert cfg.stats_params(d) == cfg.stats_params()
-        assert "representation" not in cfg.stats_params(d)
+        assert cfg.layer_cache_params(d) == cfg.layer_cache_params()
+        assert "representation" not in cfg.layer_cache_params(d)
 
 
 def test_the_narrowest_model_width_decides(tiny_config):
@@ -50,7 +50,7 @@ def test_the_narrowest_model_width_decides(tiny_config):
     tiny_config["datasets"]["emoji"]["n_samples"] = 48
     cfg = Config(tiny_config)
     assert cfg.representation("emoji") == "features"
-    assert cfg.stats_params("emoji")["representation"] == "features"
+    assert cfg.layer_cache_params("emoji")["representation"] == "features"
 
 
 @pytest.mark.parametrize("metric,params,why", [

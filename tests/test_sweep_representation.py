@@ -2,16 +2,16 @@
 a feature-space form scores what the dense representation scores (the kNN
 family, CKNNA, SVCCA, PWCCA and Procrustes exactly, CKA and RV to 1e-6),
 plain, permuted and resampled, on ordinary and degenerate layers; N x N
-metrics are refused; the features stats file round-trips."""
+metrics are refused; the features layer cache round-trips."""
 
 import numpy as np
 import pytest
 import torch
 
 from prh.config.representation import AUTO_DENSE_MAX_N
-from prh.formats.stats import load_model_stats, save_model_stats
+from prh.formats.layer_cache import load_layer_cache, save_layer_cache
 from prh.metrics import get_metric, list_metrics
-from prh.sweep.cache import ModelStats
+from prh.sweep.cache import LayerCache
 from prh.sweep.dispatch import layer_scores, permuted_sweeps, sweep
 from prh.sweep.representation import FeatureCache
 
@@ -54,7 +54,7 @@ def models(rng, n, widths_x=(6, 9, 6), widths_y=(5, 7)):
 
 def both(xs, ys, block_rows=None):
     """Dense and features caches of the same two models."""
-    dense = [ModelStats.from_features(v, device="cpu") for v in (xs, ys)]
+    dense = [LayerCache.from_features(v, device="cpu") for v in (xs, ys)]
     feats = [FeatureCache.from_features(v, device="cpu", block_rows=block_rows) for v in (xs, ys)]
     return dense, feats
 
@@ -155,12 +155,12 @@ def test_mixed_representations_are_refused(small):
         sweep(dx, fy, "cka")
 
 
-def test_stats_file_round_trip(tmp_path, small):
+def test_layer_cache_round_trip(tmp_path, small):
     (dx, dy), (fx, fy) = small
     px, py = tmp_path / "x.h5", tmp_path / "y.h5"
-    save_model_stats(fx, px, topk=[5], cca_dims=[3], attrs={"q": 0.95}, sample_ids=["a"] * 300)
-    save_model_stats(fy, py, topk=[5], cca_dims=[3])
-    lx, ly = load_model_stats(px), load_model_stats(py)
+    save_layer_cache(fx, px, topk=[5], cca_dims=[3], attrs={"q": 0.95}, sample_ids=["a"] * 300)
+    save_layer_cache(fy, py, topk=[5], cca_dims=[3])
+    lx, ly = load_layer_cache(px), load_layer_cache(py)
     assert isinstance(lx, FeatureCache) and lx.widths == fx.widths
     for metric, params in CASES:
         agree(metric, sweep(lx, ly, metric, **params), sweep(dx, dy, metric, **params))
@@ -186,11 +186,11 @@ def test_the_features_cache_holds_no_n_by_n_tensor(small):
 
 
 def test_the_workflow_steps_score_features_as_dense(tmp_path):
-    # model_stats writes each representation; pair_scores loads whichever it
+    # layer_cache writes each representation; pair_scores loads whichever it
     # finds and scores, calibrated, the same numbers
     from file_factories import write_features
     from prh.formats.pair import read_pair
-    from prh.steps import model_stats, pair_scores
+    from prh.steps import layer_cache, pair_scores
 
     xs, ys = models(np.random.default_rng(7), 200, (6, 6), (5, 5, 5))
     metrics = {"mutual_knn": {"topk": 5}, "cknna": {"topk": 5}, "cka": {}, "unbiased_cka": {},
@@ -202,10 +202,10 @@ def test_the_workflow_steps_score_features_as_dense(tmp_path):
         paths = []
         for name, layers in (("x", xs), ("y", ys)):
             feats = write_features(tmp_path / f"{name}.h5", layers)
-            paths.append(tmp_path / f"{name}.{rep}.stats.h5")
-            model_stats.run(feats, paths[-1], q=0.95, exact=False, normalize=True, topk=[5],
+            paths.append(tmp_path / f"{name}.{rep}.cache.h5")
+            layer_cache.run(feats, paths[-1], q=0.95, exact=False, normalize=True, topk=[5],
                             cca_dims=[3], layers=False, device="cpu", representation=rep)
-        assert isinstance(load_model_stats(paths[0]), FeatureCache) == (rep == "features")
+        assert isinstance(load_layer_cache(paths[0]), FeatureCache) == (rep == "features")
         out = tmp_path / f"pair.{rep}.h5"
         pair_scores.run(*paths, out, metrics=metrics, model_x="x", model_y="y", device="cpu",
                         calibration=cal)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from prh.metrics import knn_from_gram, ranking_gram
-from prh.sweep.cache import ModelStats
+from prh.sweep.cache import LayerCache
 from prh.sweep.neighbours import euclidean_neighbours
 from prh.sweep.search import (MIN_BLOCK_ROWS, block_rows_for, block_starts, knn_exact,
                               search)
@@ -93,7 +93,7 @@ def test_search_gives_the_model_cache_lists_and_values():
     rng = np.random.default_rng(4)
     feats = tricky_rows(rng, 400, 24).numpy()[:, None, :].repeat(2, axis=1)
     feats[:, 1] = rng.normal(size=(400, 24))
-    dense = ModelStats.from_features(feats, device="cpu")
+    dense = LayerCache.from_features(feats, device="cpu")
     idx, _ = dense.knn(10)
     for l in range(2):
         nb = search(dense.layers[l], dense.mean_dots[l], 10, block_rows=48)
@@ -106,7 +106,7 @@ def test_euclidean_search_equals_the_dense_euclidean_lists():
     rng = np.random.default_rng(5)
     feats = (tricky_rows(rng, 300, 12).numpy() * rng.uniform(0.1, 10, size=(300, 1))
              ).astype(np.float32)
-    dense = ModelStats.from_features(feats[:, None, :], device="cpu")
+    dense = LayerCache.from_features(feats[:, None, :], device="cpu")
     want = euclidean_neighbours(dense).knn(8)[0][0]
     norms = dense._cache[("row_norms",)][0]
     got = search(dense.layers[0], dense.mean_dots[0], 8, block_rows=32, norms=norms)
@@ -115,7 +115,7 @@ def test_euclidean_search_equals_the_dense_euclidean_lists():
 
 def test_repeated_samples_are_never_their_own_neighbours():
     rng = np.random.default_rng(6)
-    dense = ModelStats.from_features(rng.normal(size=(200, 1, 10)).astype(np.float32), device="cpu")
+    dense = LayerCache.from_features(rng.normal(size=(200, 1, 10)).astype(np.float32), device="cpu")
     idx = torch.from_numpy(rng.integers(0, 200, size=200))
     res = dense.resample(idx)
     want = res.knn(5)[0][0]

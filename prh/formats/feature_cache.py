@@ -1,11 +1,11 @@
-"""The features representation's per-model file (a stats file whose
+"""The features representation's per-model file (a layer cache whose
 ``representation`` attribute is "features"): what
 :class:`prh.sweep.representation.FeatureCache` holds, O(N (D + k)) a layer
 instead of the dense file's N x N Gram matrices.
 
 HDF5 layout (besides the dense file's ``mean_dots``, ``mean_sq``,
 ``row_norms``, ``svcca/d<D>``, ``sample_ids`` and attributes, see
-:mod:`prh.formats.stats`):
+:mod:`prh.formats.layer_cache`):
 
 - ``layers/<l>``      (N, D_l) float32  the clamped, normalised layers,
                                         centred (always: every score reads them)
@@ -43,7 +43,7 @@ def save_feature_cache(cache: FeatureCache, path: str | os.PathLike, *, topk: It
                        sample_ids: Iterable[str] | None = None) -> None:
     """Write ``cache`` to ``path`` atomically, computing the kNN lists for
     every k in ``topk`` and the SVCCA bases for every cca_dim first; ``attrs``
-    and ``sample_ids`` as :func:`prh.formats.stats.save_model_stats` takes them."""
+    and ``sample_ids`` as :func:`prh.formats.layer_cache.save_layer_cache` takes them."""
     with atomic_output(path) as tmp:
         with h5py.File(tmp, "w") as f:
             _write(f, cache, topk, cca_dims)
@@ -79,7 +79,7 @@ def _write(f: h5py.File, cache: FeatureCache, topk: Iterable[int], cca_dims: Ite
 def read_feature_cache(f: h5py.File, path: str | os.PathLike, device: torch.device) -> FeatureCache:
     """The FeatureCache that :func:`write_feature_cache` wrote into ``f``."""
     if "layers" not in f:
-        raise ValueError(f"{path} is a features stats file without its layers; recompute it")
+        raise ValueError(f"{path} is a features layer cache without its layers; recompute it")
     layers = [torch.from_numpy(f["layers"][name][...]).to(device)
               for name in numbered(f["layers"], path)]
     cache = FeatureCache(layers, (torch.from_numpy(f["mean_dots"][...]),

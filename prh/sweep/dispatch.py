@@ -19,7 +19,7 @@ import torch
 from ..devices import resolve_device
 from ..metrics import get_metric, resolve_params
 from . import cca, features_kernel, kernel, knn, neighbours, procrustes, pwcca, regression, rsa
-from .cache import ModelStats
+from .cache import LayerCache
 from .representation import FeatureCache
 
 #: metric -> its family's sweep fn(sx, sy, **params) -> (Lx, Ly) float64
@@ -49,7 +49,7 @@ def _tables(sx, sy, metric: str, params: dict) -> tuple[dict, dict]:
     return _FEATURE_SWEEPS, _FEATURE_PERMUTED
 
 
-def _check_pair(sx: ModelStats, sy: ModelStats, metric: str, params: dict) -> dict:
+def _check_pair(sx: LayerCache, sy: LayerCache, metric: str, params: dict) -> dict:
     get_metric(metric)
     if sx.n != sy.n:
         raise ValueError(
@@ -64,7 +64,7 @@ def _check_pair(sx: ModelStats, sy: ModelStats, metric: str, params: dict) -> di
     return resolve_params(metric, params, n=sx.n, dims=sx.widths + sy.widths)
 
 
-def sweep(sx: ModelStats, sy: ModelStats, metric: str, **params: Any) -> np.ndarray:
+def sweep(sx: LayerCache, sy: LayerCache, metric: str, **params: Any) -> np.ndarray:
     """Layer x layer scores of two prepared models; reuses (and fills) their caches.
 
     Use this when one model meets many others, or is scored with several
@@ -77,7 +77,7 @@ def sweep(sx: ModelStats, sy: ModelStats, metric: str, **params: Any) -> np.ndar
     return _mask_constant(sx, sy, scores.cpu().numpy())
 
 
-def _mask_constant(sx: ModelStats, sy: ModelStats, scores: np.ndarray) -> np.ndarray:
+def _mask_constant(sx: LayerCache, sy: LayerCache, scores: np.ndarray) -> np.ndarray:
     """NaN in the rows of X's and the columns of Y's constant layers (last two axes)."""
     cx, cy = sx.constant_layers(), sy.constant_layers()
     if cx or cy:
@@ -87,7 +87,7 @@ def _mask_constant(sx: ModelStats, sy: ModelStats, scores: np.ndarray) -> np.nda
     return scores
 
 
-def _permuted(sx: ModelStats, sy: ModelStats, metric: str, perms: torch.Tensor,
+def _permuted(sx: LayerCache, sy: LayerCache, metric: str, perms: torch.Tensor,
               params: dict) -> torch.Tensor:
     sweeps, batched = _tables(sx, sy, metric, params)
     sx, sy, params = neighbours.by_distance(sx, sy, metric, params)
@@ -96,7 +96,7 @@ def _permuted(sx: ModelStats, sy: ModelStats, metric: str, perms: torch.Tensor,
     return torch.stack([sweeps[metric](sx, sy, perm=perm, **params) for perm in perms])
 
 
-def permuted_sweep(sx: ModelStats, sy: ModelStats, metric: str, perm: torch.Tensor,
+def permuted_sweep(sx: LayerCache, sy: LayerCache, metric: str, perm: torch.Tensor,
                    params: dict) -> np.ndarray:
     """Layer x layer matrices with Y's samples reordered by ``perm``: one (N,)
     permutation gives (Lx, Ly), a (P, N) batch (P, Lx, Ly); ``params`` must
@@ -108,7 +108,7 @@ def permuted_sweep(sx: ModelStats, sy: ModelStats, metric: str, perm: torch.Tens
         return _mask_constant(sx, sy, out.reshape(*perm.shape[:-1], *out.shape[1:]).cpu().numpy())
 
 
-def permuted_sweeps(sx: ModelStats, sy: ModelStats, metric: str, perms: torch.Tensor,
+def permuted_sweeps(sx: LayerCache, sy: LayerCache, metric: str, perms: torch.Tensor,
                     **params: Any) -> np.ndarray:
     """Layer x layer scores with Y's samples reordered by each row of ``perms`` (P, N).
 
@@ -139,7 +139,7 @@ def layer_scores(X: Any, Y: Any, metric: str, *, q: float = 0.95, exact: bool = 
     """
     get_metric(metric)
     dev = resolve_device(device, accelerators=("cuda",))
-    kind = {"dense": ModelStats, "features": FeatureCache}.get(representation)
+    kind = {"dense": LayerCache, "features": FeatureCache}.get(representation)
     if kind is None:
         raise ValueError(f"representation {representation!r} is not dense or features")
     sx = kind.from_features(X, name="X", q=q, exact=exact, normalize=normalize, device=dev)

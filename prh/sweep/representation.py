@@ -1,6 +1,6 @@
 """The features representation of one model's layers: :class:`FeatureCache`.
 
-The dense representation (:class:`prh.sweep.cache.ModelStats`) keeps an
+The dense representation (:class:`prh.sweep.cache.LayerCache`) keeps an
 N x N Gram matrix per layer, and entry-major N^2 copies of it and of the kNN
 masks for the sweeps: memory and time grow as N^2 (1 GiB a layer at N =
 16384). A FeatureCache keeps per layer what the metrics with a feature-space
@@ -45,7 +45,7 @@ _CHUNK_BYTES = 32 * 2**20
 
 
 class EntryTable:
-    """What ``ModelStats.by_entry`` holds, (N*N, L) entry-major, read from kNN
+    """What ``LayerCache.by_entry`` holds, (N*N, L) entry-major, read from kNN
     lists instead of stored: entry n*N + m of layer l is whether m is among
     n's neighbours (``values`` None: a kNN mask), or the float32 ranking
     value R[n, m] there, 0 elsewhere (``values``: what the sweeps read only
@@ -93,7 +93,7 @@ class FeatureCache(CcaTerms):
     ``layers`` (N, D_l) float32 rows centred on their mean, ``offsets`` =
     (mean_dots (L, N), mean_sq (L,)) float64 as
     :func:`prh.preprocess.prepare_centred_layers` gives them; the layers'
-    products are those of :class:`prh.sweep.cache.ModelStats` built from the
+    products are those of :class:`prh.sweep.cache.LayerCache` built from the
     same features (same rows, same offsets). ``block_rows``: rows per block
     of the kNN search (default: a 256 MiB budget, :mod:`.search`).
     """
@@ -113,7 +113,7 @@ class FeatureCache(CcaTerms):
         if row_norms is not None:
             self._cache[("row_norms",)] = row_norms.to(self.device, torch.float64)
         self.block_rows = block_rows
-        # as ModelStats._source: the original sample at each position of a resample
+        # as LayerCache._source: the original sample at each position of a resample
         self._source: torch.Tensor | None = None
         self._distance = "cosine"
 
@@ -122,7 +122,7 @@ class FeatureCache(CcaTerms):
                       exact: bool = False, normalize: bool = True,
                       device: torch.device | str | None = None,
                       block_rows: int | None = None) -> "FeatureCache":
-        """Clamp, normalise and centre as ModelStats.from_features does."""
+        """Clamp, normalise and centre as LayerCache.from_features does."""
         dev = resolve_device(device, accelerators=("cuda",))
         with torch.inference_mode():
             prepared = prepare_centred_layers(features, name, q=q, exact=exact,
@@ -136,7 +136,7 @@ class FeatureCache(CcaTerms):
 
     @property
     def mean_dots(self) -> torch.Tensor:
-        """(L, N) float64 a = xc @ m (see ModelStats)."""
+        """(L, N) float64 a = xc @ m (see LayerCache)."""
         return self._offsets[0]
 
     @property
@@ -165,7 +165,7 @@ class FeatureCache(CcaTerms):
 
     def search_neighbours(self, ks) -> None:
         """Search the kNN lists of every k in ``ks`` not searched yet, all in
-        one pass over each layer's blocks (the stats job's topk values)."""
+        one pass over each layer's blocks (the layer_cache job's topk values)."""
         todo = sorted({int(k) for k in ks if ("knn", int(k), "lists") not in self._cache})
         if not todo:
             return
@@ -187,12 +187,12 @@ class FeatureCache(CcaTerms):
         return row_norms(self)
 
     def knn(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(L, N, k) neighbour indices and their float64 Gram values, as ModelStats.knn."""
+        """(L, N, k) neighbour indices and their float64 Gram values, as LayerCache.knn."""
         def build():
             nb = self.neighbours(k)
             a = self.mean_dots
             cols = torch.gather(a, 1, nb.idx.reshape(self.n_layers, -1)).view_as(nb.idx)
-            # ModelStats.gram_values, term by term
+            # LayerCache.gram_values, term by term
             return nb.idx, nb.gram.double() + cols + a[:, :, None] + self.mean_sq[:, None, None]
         return self._cached(("knn", k), build)
 
@@ -266,7 +266,7 @@ class FeatureCache(CcaTerms):
         return self._cached(("row_terms",), build)
 
     def constant_layers(self) -> list[int]:
-        """As ModelStats.constant_layers, from the rows: trace(G) is the sum of
+        """As LayerCache.constant_layers, from the rows: trace(G) is the sum of
         the rows' squared norms, sum(G) the total of K 1."""
         def build():
             t = self._row_terms()
@@ -281,7 +281,7 @@ class FeatureCache(CcaTerms):
 
     def resample(self, idx: torch.Tensor) -> "FeatureCache":
         """The same model on samples ``idx`` (with or without repeats), as
-        ModelStats.resample: rows gathered, still centred on the full sample's
+        LayerCache.resample: rows gathered, still centred on the full sample's
         mean; kNN lists searched again, skipping positions of the same sample."""
         idx = torch.as_tensor(idx, dtype=torch.int64, device=self.device)
         with torch.inference_mode():

@@ -2,7 +2,7 @@
 neighbour lists, ties included.
 
 The dense path ranks each layer's samples by one float32 matrix R
-(:meth:`prh.sweep.cache.ModelStats.ranking_grams`, :func:`prh.metrics.ranking_gram`):
+(:meth:`prh.sweep.cache.LayerCache.ranking_grams`, :func:`prh.metrics.ranking_gram`):
 R = xc xc^T + 1 a^T for the cosine, minus the squared Euclidean distances
 (:mod:`.distances`) for ``distance: euclidean``; its diagonal (and, in a
 bootstrap resample, every position holding the same sample) set to -inf, and
@@ -46,7 +46,7 @@ _ENTRY_BYTES = {"cosine": 9, "euclidean": 41}
 class Neighbours(NamedTuple):
     """One layer's kNN lists, most similar first: ``idx`` (N, k) int64, and
     at those entries the float32 products of the centred rows ``gram`` (what
-    :meth:`prh.sweep.cache.ModelStats.gram_values` reads) and the float32
+    :meth:`prh.sweep.cache.LayerCache.gram_values` reads) and the float32
     ranking values ``rank`` (what ``by_entry("gram")`` holds there)."""
 
     idx: torch.Tensor
