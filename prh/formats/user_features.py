@@ -128,8 +128,10 @@ class Layer:
         ``rows`` rows (an ``.h5`` layer's are whole chunks)."""
         start = 0
         for block in self.read(rows):
+            n = block.shape[0]
             yield start, block
-            start += block.shape[0]
+            del block  # before the next one is read: one block in memory, not two
+            start += n
 
 
 @dataclass
@@ -258,14 +260,24 @@ def _npz_reader(p: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, member: str
                 yield np.lib.format.read_array(fh, allow_pickle=False)
                 return
             _check_declared(p, fh, info.file_size, member)
-            row_bytes = shape[1] * dtype.itemsize
             for start in range(0, shape[0], rows):
-                want = min(rows, shape[0] - start) * row_bytes
-                data = fh.read(want)
-                if len(data) != want:
-                    raise EOFError(f"array {member!r} ends after row {start}")
-                yield np.frombuffer(data, dtype=dtype).reshape(-1, shape[1])
+                block = np.empty((min(rows, shape[0] - start), shape[1]), dtype=dtype)
+                _read_into(fh, memoryview(block).cast("B"), member, start)
+                yield block
+                del block
     return read
+
+
+def _read_into(fh: Any, buf: memoryview, member: str, start: int) -> None:
+    """Fill ``buf`` from the archive member in pieces: one read of the whole
+    block would hold it twice (zipfile joins what it unpacks)."""
+    done = 0
+    while done < len(buf):
+        piece = fh.read(min(len(buf) - done, 1 << 16))
+        if not piece:
+            raise EOFError(f"array {member!r} ends within rows from {start}")
+        buf[done:done + len(piece)] = piece
+        done += len(piece)
 
 
 @contextlib.contextmanager
@@ -291,14 +303,29 @@ def _open_npy(p: Path) -> Iterator[UserFeatures]:
     if array.ndim not in (2, 3):
         raise Refused(f"features file {p}: shape {array.shape}; a .npy holds (N, D) "
                       "or (L, N, D)")
-    arrays = [array] if array.ndim == 2 else list(array)
-    yield UserFeatures(ids, None, [Layer(a.shape, a.dtype, _array_reader(a)) for a in arrays])
+    layers = [None] if array.ndim == 2 else list(range(array.shape[0]))
+    yield UserFeatures(ids, None, [Layer(array.shape[-2:], array.dtype, _npy_reader(p, array, i))
+                                   for i in layers])
 
 
-def _array_reader(a: np.ndarray) -> Callable[[int], Iterator[np.ndarray]]:
+def _npy_reader(p: Path, whole: np.memmap, index: int | None) -> Callable[[int], Iterator[np.ndarray]]:
+    """Blocks of layer ``index`` (None: the file is one layer) of a mapped
+    .npy. Each block of a C-ordered file is a map of its own, unmapped once
+    written, so the pages read do not stay in the process's resident memory
+    (which a cluster's memory limit may count) until the end."""
+    layer = whole if index is None else whole[index]
+    n, d = layer.shape
+    first = whole.offset + (index or 0) * n * d * whole.dtype.itemsize
+
     def read(rows: int) -> Iterator[np.ndarray]:
-        for start in range(0, a.shape[0], rows):
-            yield a[start:start + rows]
+        for start in range(0, n, rows):
+            if not whole.flags.c_contiguous:  # Fortran order: rows are strided
+                yield layer[start:start + rows]
+                continue
+            block = np.memmap(p, dtype=whole.dtype, mode="r", shape=(min(rows, n - start), d),
+                              offset=first + start * d * whole.dtype.itemsize)
+            yield block
+            del block
     return read
 
 
@@ -373,4 +400,5 @@ def import_features(path: str | os.PathLike, out: str | os.PathLike, *, model: s
                         raise ValueError(f"features file {path}: layer {i} has NaN or "
                                          f"infinite values (rows {start}..{start + len(block)})")
                     writer.write_layer(i, start, block)
+                    del block
     return {"n_layers": len(data.layers)}
