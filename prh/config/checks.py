@@ -94,6 +94,11 @@ def check_entries(cfg) -> None:
                                   "alone; ids datasets take only file: models (precomputed "
                                   "features), so make every model a file: source or move "
                                   f"{name} to a config of its own")
+            blocks = cfg.calibration["blocks"]
+            if blocks is not None and cfg.calibrated:
+                raise ConfigError(f"config: calibration.blocks: {blocks}: datasets.{name} "
+                                  "(source ids) has no images or captions to group samples "
+                                  "by; set calibration.blocks: null")
     for metric in cfg.metrics:
         info = get_metric(metric)
         unknown = set(cfg.metric_params()[metric]) - set(info.defaults)

@@ -167,17 +167,6 @@ def open_user_features(path: str | os.PathLike) -> Iterator[UserFeatures]:
         yield data
 
 
-def read_user_features(path: str | os.PathLike) -> dict[str, Any]:
-    """``{"sample_ids", "layer_names" (or None), "layers" (list of (N, D_l)),
-    "attrs"}`` of a features file, every layer in memory (the import reads
-    them block by block instead: :func:`open_user_features`)."""
-    with open_user_features(path) as data:
-        layers = [np.concatenate([b for _, b in layer.blocks(max(1, layer.shape[0]))])
-                  for layer in data.layers]
-        return {"sample_ids": data.sample_ids, "layer_names": data.layer_names,
-                "layers": layers, "attrs": data.attrs}
-
-
 @contextlib.contextmanager
 def _open_h5(p: Path) -> Iterator[UserFeatures]:
     from .features import open_layers, read_metadata
@@ -256,7 +245,7 @@ def _npz_reader(p: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, member: str
 
     def read(rows: int) -> Iterator[np.ndarray]:
         with _npz_errors(p, member), zf.open(info) as fh:
-            if fortran:  # its rows are not contiguous: the member whole, this one layer
+            if fortran or len(shape) != 2:  # rows not contiguous: the member whole, one layer
                 yield np.lib.format.read_array(fh, allow_pickle=False)
                 return
             _check_declared(p, fh, info.file_size, member)
