@@ -8,8 +8,8 @@ manifest's ``content_sha256`` to show which samples it holds. A dataset of
 ids alone (:mod:`.ids`) has samples with no caption and no image.
 
 The JSON file writes one sample per line and leaves out a sample's empty
-fields, so a million ids make a file of about 20 MB that is written and read
-in seconds.
+fields: an id alone takes its own length plus 14 bytes, so a million ids of
+14 characters make 28 MB, written and read in seconds.
 """
 
 from __future__ import annotations
