@@ -68,14 +68,16 @@ def pair_files(wildcards):
 
 
 def dataset_params(dataset):
-    """A dataset's config entry; a folder dataset's also holds the content hash
-    of its captions and images (prh.datasets.folder_sha256), so that an edit
-    reruns it through the params trigger and a touch does not."""
+    """A dataset's config entry; a folder or ids dataset's also holds the
+    content hash of its local files (prh.datasets.local_sha256), so that an
+    edit reruns it through the params trigger and a touch does not."""
     entry = dict(CFG.raw["datasets"][dataset])
-    if entry.get("source") == "folder" and entry.get("path"):
-        from prh.datasets import folder_sha256
+    if entry.get("path"):
+        from prh.datasets import local_sha256
 
-        entry["content_sha256"] = folder_sha256(entry["path"])
+        sha = local_sha256(entry["source"], entry["path"])
+        if sha:
+            entry["content_sha256"] = sha
     return entry
 
 

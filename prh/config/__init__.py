@@ -63,6 +63,7 @@ class Config(Models, Pairs, Calibration, Resources, Figures):
 
     def __init__(self, raw: Mapping[str, Any]):
         self.raw = validate(raw)
+        checks.count_ids_datasets(self.raw)
         self.datasets: list[str] = list(self.raw["datasets"])
         self.models: list[str] = list(self.raw["models"])
         self.metrics: list[str] = list(self.raw["metrics"])
