@@ -14,7 +14,7 @@ from ..metric_info import get_metric
 from .paths import (STATISTICS_TABLES, alignment_path, block_name, features_path,
                     layer_cache_path, manifest_path, pair_block_path, pair_path, scorecard_path,
                     statistics_path, table_path)
-from .representation import resolve_representation
+from .representation import resolve_representation, subset_topk
 from .schema import ConfigError
 
 MODALITIES = ("vision", "language")
@@ -308,7 +308,20 @@ class Calibration:
                "cca_dims": cca_dims, "layers": self.keep_layers()}
         if dataset is not None and self.representation(dataset) == "features":
             out["representation"] = "features"
+            wide = self._subset_topk(self.n_samples(dataset))
+            if wide:
+                out["subset_topk"] = wide
         return out
+
+    def _subset_topk(self, n: int) -> list[int]:
+        """The wider kNN lists a features layer cache keeps for the subsets the
+        statistics job and the sample-size curve score
+        (:func:`prh.config.representation.subset_topk`)."""
+        resampled = set(self.calibrated_metrics()) if self.statistics_pairs() else set()
+        if self.has_sample_size_curve:
+            resampled |= set(self.calibration["sample_size_metrics"])
+        ks = {self.resolved_metric_params(m).get("topk") for m in self.metrics if m in resampled}
+        return sorted({w for k in ks if k for w in [subset_topk(k, n)] if w})
 
     def representation(self, dataset: str) -> str:
         """"dense" or "features": alignment.representation, ``auto`` decided by

@@ -20,6 +20,14 @@ AUTO_DENSE_MAX_N = 4096
 
 REPRESENTATIONS = ("auto", "dense", "features")
 
+#: a features layer cache also keeps, for each k that the statistics job or
+#: the sample-size curve resamples, kNN lists this many times as long: a
+#: subset's list of sample n is then read from them when k + 1 of n's K' =
+#: 3k nearest are kept (prh/sweep/subsets.py), instead of a new search. For
+#: k = 10 that fails for a share ~1e-9 of the rows of a 5-group jackknife
+#: resample (4/5 kept), 5 % of a half-sample's; those rows are ranked again.
+SUBSET_TOPK_FACTOR = 3
+
 
 def auto_representation(n_samples: int, width: int) -> str:
     """"dense" or "features" for ``n_samples`` samples and ``width``, the
@@ -36,3 +44,10 @@ def resolve_representation(setting: str, n_samples: int, width: int) -> str:
         raise ValueError(f"alignment.representation {setting!r}: choose one of "
                          f"{', '.join(REPRESENTATIONS)}")
     return auto_representation(n_samples, width) if setting == "auto" else setting
+
+
+def subset_topk(k: int, n_samples: int) -> int | None:
+    """The wider list kept beside k's for subsets (SUBSET_TOPK_FACTOR k, at
+    most N - 1), None when no list wider than k fits in N samples."""
+    wide = min(SUBSET_TOPK_FACTOR * int(k), int(n_samples) - 1)
+    return wide if wide > k else None

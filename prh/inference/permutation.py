@@ -255,18 +255,30 @@ def sample_size_curve(sx: LayerCache, sy: LayerCache, metric: str, sizes: Iterab
     ones, and a curve that still climbs at the largest size says more samples
     would move the score.
     """
+    return sample_size_curves(sx, sy, {metric: params}, sizes, how=how,
+                              n_permutations=n_permutations, alpha=alpha, seed=seed)[metric]
+
+
+def sample_size_curves(sx: LayerCache, sy: LayerCache, metrics: Mapping[str, Mapping[str, Any]],
+                       sizes: Iterable[int], *, how: str = "max", n_permutations: int = 200,
+                       alpha: float = 0.05, seed: int = 0) -> dict[str, list[dict[str, float]]]:
+    """:func:`sample_size_curve` of several metrics: {metric: rows}, each
+    metric's rows those it gives alone. Both models are resampled once per
+    size for all metrics, so the subset's per-layer work (kNN lists, kernel
+    terms) is shared, not redone per metric."""
     check_aggregates([how])
     sizes = sorted({check_int(n, "sample size", low=4, high=sx.n) for n in sizes})
     order = torch.from_numpy(np.random.default_rng(seed).permutation(sx.n))
-    rows = []
+    out: dict[str, list[dict[str, float]]] = {m: [] for m in metrics}
     for n in sizes:
         idx = order[:n]
         rx, ry = sx.resample(idx), sy.resample(idx)
-        p = resolve_params(metric, params, n=n)
-        S = sweep(rx, ry, metric, **p)
-        null = permutation_null(rx, ry, metric, n_permutations=n_permutations, seed=seed,
-                                aggregates=[how], **p)[how]
-        cal = calibrate(aggregate(S, how), null, alpha=alpha,
-                        s_max=get_metric(metric).max_score(**p))
-        rows.append({"n": n, **cal.as_dict()})
-    return rows
+        for metric, params in metrics.items():
+            p = resolve_params(metric, dict(params or {}), n=n)
+            S = sweep(rx, ry, metric, **p)
+            null = permutation_null(rx, ry, metric, n_permutations=n_permutations, seed=seed,
+                                    aggregates=[how], **p)[how]
+            cal = calibrate(aggregate(S, how), null, alpha=alpha,
+                            s_max=get_metric(metric).max_score(**p))
+            out[metric].append({"n": n, **cal.as_dict()})
+    return out

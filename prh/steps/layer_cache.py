@@ -18,7 +18,8 @@ from typing import Sequence
 def run(features: str | os.PathLike, out: str | os.PathLike, *, q: float, exact: bool,
         normalize: bool, topk: Sequence[int], cca_dims: Sequence[int], layers: bool,
         device: str, manifest: str | os.PathLike | None = None,
-        model: Sequence[str] | None = None, representation: str = "dense") -> None:
+        model: Sequence[str] | None = None, representation: str = "dense",
+        subset_topk: Sequence[int] = ()) -> None:
     """Preprocess one model's features and write its layer cache.
 
     ``layers`` keeps the preprocessed layers too: SVCCA on resamples
@@ -28,7 +29,10 @@ def run(features: str | os.PathLike, out: str | os.PathLike, *, q: float, exact:
     the features must be that model's. The layer cache records the sample ids
     and their provenance (:mod:`prh.provenance`). ``representation``
     "features" keeps the layers and kNN lists instead of N x N Gram matrices
-    (:mod:`prh.sweep.representation`; the layers are then always kept).
+    (:mod:`prh.sweep.representation`; the layers are then always kept), and
+    with it the wider kNN lists ``subset_topk`` that resamples read their
+    lists from (:mod:`prh.sweep.subsets`; a dense cache gathers its Gram
+    matrices instead and ignores them).
     """
     from ..sweep.cache import LayerCache
     from ..sweep.representation import FeatureCache
@@ -66,6 +70,8 @@ def run(features: str | os.PathLike, out: str | os.PathLike, *, q: float, exact:
     cache = kind.from_features(block, name=str(features), q=q, exact=exact,
                                normalize=normalize, device=device)
     del block
+    if representation == "features":
+        topk = sorted({*topk, *subset_topk})
     save_layer_cache(cache, out, topk=list(topk), cca_dims=list(cca_dims), layers=layers,
                      attrs={"q": q, "exact": exact, "normalize": normalize, "clamp": mode,
                             "features": str(features), **record(manifest_sha, ids)},

@@ -28,7 +28,7 @@ def run(caches: Mapping[str, str | os.PathLike], pairs: Sequence[Sequence[str]],
     """
     from tqdm import tqdm
 
-    from ..inference.permutation import sample_size_curve
+    from ..inference.permutation import sample_size_curves
     from ..formats.layer_cache import load_layer_cache
     from ..formats.sample_size import write_sample_size_tsv
 
@@ -42,14 +42,13 @@ def run(caches: Mapping[str, str | os.PathLike], pairs: Sequence[Sequence[str]],
         n = min(s.n for s in loaded.values())
         raise ValueError(f"sample sizes {too_big} exceed the {n} samples of dataset {dataset!r}")
     rows = []
-    todo = [(x, y, m) for x, y in pairs for m in metrics]
-    for x, y, metric in tqdm(todo, desc="sample-size curves", mininterval=15):
+    for x, y in tqdm(pairs, desc="sample-size curves", mininterval=15):
         t0 = time.perf_counter()
-        curve = sample_size_curve(loaded[x], loaded[y], metric, sizes, how=how,
-                                  n_permutations=n_permutations, alpha=alpha, seed=seed,
-                                  **dict(metrics[metric] or {}))
-        log.info("%s vs %s, %s: %d sizes in %.1f s", x, y, metric, len(curve),
+        curves = sample_size_curves(loaded[x], loaded[y], metrics, sizes, how=how,
+                                    n_permutations=n_permutations, alpha=alpha, seed=seed)
+        log.info("%s vs %s: %d metrics at %d sizes in %.1f s", x, y, len(curves), len(sizes),
                  time.perf_counter() - t0)
-        rows += [{"dataset": dataset, "model_x": x, "model_y": y, "metric": metric,
-                  "aggregate": how, **r} for r in curve]
+        for metric, curve in curves.items():
+            rows += [{"dataset": dataset, "model_x": x, "model_y": y, "metric": metric,
+                      "aggregate": how, **r} for r in curve]
     write_sample_size_tsv(out, rows)

@@ -116,6 +116,8 @@ class FeatureCache(CcaTerms):
         # as LayerCache._source: the original sample at each position of a resample
         self._source: torch.Tensor | None = None
         self._distance = "cosine"
+        # (parent, idx) of a resample at distinct positions of a full sample
+        self._subset_of: tuple[FeatureCache, torch.Tensor] | None = None
 
     @classmethod
     def from_features(cls, features: Any, *, name: str = "X", q: float = 0.95,
@@ -164,8 +166,9 @@ class FeatureCache(CcaTerms):
         return self._cache[("knn", k, "lists")]
 
     def search_neighbours(self, ks) -> None:
-        """Search the kNN lists of every k in ``ks`` not searched yet, all in
-        one pass over each layer's blocks (the layer_cache job's topk values)."""
+        """Search the kNN lists of every k in ``ks`` not known yet, in one pass
+        over each layer's blocks (the layer_cache job's topk values), or read
+        them from wider lists where those say the answer (:meth:`_read_from_wider`)."""
         todo = sorted({int(k) for k in ks if ("knn", int(k), "lists") not in self._cache})
         if not todo:
             return
@@ -174,6 +177,31 @@ class FeatureCache(CcaTerms):
                 f"topk={todo[-1]} is too large for a resample with {self.distinct_samples()} "
                 f"distinct samples (of {self.n}): use a smaller topk or more samples")
         norms = self._row_norms() if self._distance == "euclidean" else None
+        if norms is None:
+            todo = self._read_from_wider(todo)
+        if todo:
+            self._search(todo, norms)
+
+    def _read_from_wider(self, todo: list[int]) -> list[int]:
+        """Lists of ``todo`` read from wider ones (:mod:`.subsets`): a subset's
+        from its parent's, a full sample's from its own widest, which is
+        searched first when several k are asked for (one ``topk`` per block
+        instead of one per k); the k left to search."""
+        from .subsets import subset_neighbours
+
+        if self._subset_of is None and len(todo) > 1:
+            self._search(todo[-1:], None)
+            todo = todo[:-1]
+        parent = self._subset_of or (self, torch.arange(self.n, device=self.device))
+        with torch.inference_mode():
+            for k in list(todo):
+                got = subset_neighbours(*parent, self, k)
+                if got is not None:
+                    self._cache[("knn", k, "lists")] = got
+                    todo.remove(k)
+        return todo
+
+    def _search(self, todo: list[int], norms: torch.Tensor | None) -> None:
         with torch.inference_mode():
             parts = [search_many(x, self.mean_dots[l], todo, block_rows=self.block_rows,
                                  source=self._source, norms=None if norms is None else norms[l])
@@ -291,4 +319,7 @@ class FeatureCache(CcaTerms):
                                row_norms=None if norms is None else norms[:, idx],
                                block_rows=self.block_rows)
         out._source = idx if self._source is None else self._source[idx]
+        if (self._source is None and self._distance == "cosine"
+                and int(torch.unique(idx).numel()) == len(idx)):
+            out._subset_of = (self, idx)
         return out
