@@ -89,8 +89,11 @@ def measure(n: int, d: int) -> dict:
 
 
 def lstsq(rows, y) -> np.ndarray:
+    """Non-negative coefficients minimising the relative errors (each shape
+    weighs alike, whatever its size: the work grows 100-fold over them)."""
     a, b = np.asarray(rows, dtype=float), np.asarray(y, dtype=float)
-    return np.clip(np.linalg.lstsq(a, b, rcond=None)[0], 0.0, None)
+    w = 1.0 / np.maximum(b, 1e-9)
+    return np.clip(np.linalg.lstsq(a * w[:, None], b * w, rcond=None)[0], 0.0, None)
 
 
 def fit(results: list[dict]) -> tuple[dict, list[str]]:
@@ -113,9 +116,17 @@ def fit(results: list[dict]) -> tuple[dict, list[str]]:
     one("derive", [a * WIDE for a in n], [r["derive"] for r in results])
     c["file"] = float(np.median([r["file"] for r in results]))
     one("load", [r["file_bytes"] for r in results], [r["load_s"] for r in results])
-    one("cov", [a * b * b for a, b in zip(n, d)], [r["kernel"] for r in results])
-    rest = [max(r["cka_null"] - c["cov"] * a * b * b, 0.0) for r, a, b in zip(results, n, d)]
-    one("null_rows", [a * b for a, b in zip(n, d)], rest)
+    # a layer's kernel terms (its covariance, row sums, squared norms) and a
+    # cross-covariance (a CKA permutation's: the permuted rows gathered too):
+    # N D_x D_y float64 products and N (D_x + D_y) rows converted to float64
+    for name, key in (("kernel", "kernel"), ("cov", "cka_null")):
+        rows = [[a * b * b, a * b] for a, b in zip(n, d)]
+        y = [r[key] for r in results]
+        c[name], c[f"{name}_rows"] = (float(v) for v in lstsq(rows, y))
+        lines.append(f"{name + ', rows':>18} {c[name]:.3e} {c[name + '_rows']:.3e}  "
+                     "fitted/measured " + " ".join(
+                         f"{(c[name] * u[0] + c[name + '_rows'] * u[1]) / t:.2f}"
+                         for u, t in zip(rows, y)))
     c["metrics"] = {}
     for m in KNN_METRICS:
         t = {}

@@ -87,3 +87,67 @@ def test_every_other_metric_has_a_feature_space_form(tiny_config):
     tiny_config["metrics"]["pwcca"] = {"pca_dim": 4}
     tiny_config["alignment"] = {"representation": "features"}
     assert Config(tiny_config).representation("emoji") == "features"
+
+
+def test_features_layer_caches_keep_wider_lists_for_the_resampled_knn_metrics(tiny_config):
+    from prh.config.representation import SUBSET_TOPK_FACTOR, subset_topk
+
+    tiny_config["alignment"] = {"representation": "features"}
+    # mutual_knn and cycle_knn (topk 5) calibrated: the statistics job resamples them
+    tiny_config["calibration"] = {"enabled": True, "n_permutations": 20}
+    cfg = Config(tiny_config)
+    assert cfg.layer_cache_params("emoji")["subset_topk"] == [SUBSET_TOPK_FACTOR * 5]
+    tiny_config["calibration"]["metrics"] = ["cka"]  # the CKAs read no lists
+    assert "subset_topk" not in Config(tiny_config).layer_cache_params("emoji")
+    # the curve alone resamples mutual_knn
+    tiny_config["calibration"].update({"sample_sizes": [24, 48],
+                                       "sample_size_metrics": ["mutual_knn"]})
+    assert Config(tiny_config).layer_cache_params("emoji")["subset_topk"] == [15]
+    tiny_config["alignment"] = {"representation": "dense"}
+    assert "subset_topk" not in Config(tiny_config).layer_cache_params("emoji")
+    assert subset_topk(10, 1000) == 30
+    assert subset_topk(10, 20) == 19  # at most N - 1
+    assert subset_topk(10, 11) is None  # nothing wider than k fits
+
+
+@pytest.mark.slow
+def test_a_features_run_scores_what_a_dense_run_scores(tmp_path):
+    """The same ids dataset and file: models through Snakemake in both
+    representations: alignment.tsv, the intervals and the sample-size curve
+    agree, the kNN metrics exactly and CKA to 1e-6."""
+    import csv
+
+    from file_workflow import D as OUT, ids_workflow
+    from workflow_helpers import smk, write_config
+
+    targets = [f"{OUT}/{t}" for t in ("alignment.tsv", "sample_size.tsv",
+                                      "statistics/intervals.tsv")]
+    tables = {}
+    for rep in ("dense", "features"):
+        wd = ids_workflow(tmp_path / rep)
+        config = yaml.safe_load((wd / "config.yaml").read_text())
+        config["alignment"]["representation"] = rep
+        write_config(wd, config)
+        smk(wd, *targets)
+        cache = wd / OUT / "layer_cache" / "vis_a.h5"
+        import h5py
+
+        with h5py.File(cache) as f:
+            assert f.attrs.get("representation", "dense") == rep
+            assert ("knn/k15" in f) == (rep == "features")  # the wide lists, 3 x topk 5
+        tables[rep] = {}
+        for t in targets:
+            with open(wd / t) as fh:
+                tables[rep][t] = list(csv.DictReader(fh, delimiter="\t"))
+    for t in targets:
+        dense, feats = tables["dense"][t], tables["features"][t]
+        assert len(dense) == len(feats) > 0, t
+        for a, b in zip(dense, feats):
+            assert a.keys() == b.keys()
+            for key, want in a.items():
+                if a["metric"] == "cka" and key in ("score", "se", "low", "high", "calibrated",
+                                                     "null_mean", "null_std", "tau"):
+                    if want:
+                        assert float(b[key]) == pytest.approx(float(want), abs=1e-6), (t, key)
+                else:
+                    assert b[key] == want, (t, a["metric"], key)

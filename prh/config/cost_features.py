@@ -16,12 +16,13 @@ fitted by ``benchmarks/bench_large_n.py --fit``):
 - reading a layer cache (``load`` per byte: rows, offsets, lists);
 - per model loaded, per layer: what each metric builds once (``layer``: the
   kNN values or CKNNA's mutual-neighbour terms, N k; the CKAs' kernel terms,
-  ``cov`` x N D^2, once for all of them);
+  ``kernel`` x N D^2 + ``kernel_rows`` x N D, once for all of them);
 - per layer pair, each metric and order: a kNN metric's or CKNNA's sweep
   reads Y's lists for each of X's neighbours (``sweep`` x N k^2), per
   permutation the same (``null`` x N k^2); the CKAs' cross-covariance (``cov``
-  x N D_x D_y, shared by cka, unbiased_cka and rv), per permutation of each
-  calibrated one the same again;
+  x N D_x D_y + ``cov_rows`` x N (D_x + D_y) / 2, shared by cka, unbiased_cka
+  and rv), per permutation of each calibrated one the same again (the fit's
+  ``cov_rows`` includes the gather of the permuted rows);
 - per resample of N' samples (statistics job, sample-size curve): the rows
   gathered (``prepare`` x N' D) and each k's lists read from the wide ones
   (``derive`` x N' K'), with the rows that cannot be read from them (a share
@@ -130,7 +131,7 @@ def terms_s(n: int, layers: int, width: int, metrics: Sequence[MetricSpec]) -> f
     c = constants()
     s = 0.0
     if any(_is_kernel(m) for m, _, _ in metrics):
-        s += c["cov"] * layers * n * width * width
+        s += layers * (c["kernel"] * n * width * width + c["kernel_rows"] * n * width)
     for m, _, p in metrics:
         if _is_knn(m, p):
             s += _metric(m)["layer"] * layers * n * _topk(p)
@@ -151,15 +152,18 @@ def pair_work_s(n: int, lx: int, ly: int, metrics: Sequence[MetricSpec],
     c = constants()
     dx, dy = widths
     s = 0.0
+    # a cross-covariance: N D_x D_y products, N (D_x + D_y) rows converted (and
+    # a null's permuted rows gathered)
+    cov = c["cov"] * lx * ly * n * dx * dy + c["cov_rows"] * n * (ly * dx + lx * dy) / 2
     if any(_is_kernel(m) for m, _, _ in metrics):
-        s += c["cov"] * lx * ly * n * dx * dy  # one cross-covariance for all of them
+        s += cov  # one for all of them
     for m, k, p in metrics:
         o = cost.metric_orders(m)
         if _is_knn(m, p):
             t, work = _metric(m), lx * ly * n * _topk(p) ** 2
             s += o * (t["sweep"] * work + t["call"]) + k * o * (t["null"] * work + t["call"])
         elif _is_kernel(m):
-            s += k * (c["cov"] * lx * ly * n * dx * dy + c["null_rows"] * min(lx, ly) * n * dy)
+            s += k * cov
         else:
             d = cost._metric(m)
             w = cost.sweep_count(m, n, lx, ly, dict(p), widths)
