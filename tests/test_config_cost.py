@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from prh.config import Config, cost
+from prh.config import Config, ConfigError, cost
 from prh.metric_info import METRICS
 
 KNN = cost.spec("mutual_knn", 0, {"topk": 10})
@@ -335,4 +335,86 @@ def test_plan_totals_and_limits_name_the_job_and_the_limit(tiny_config):
         cfg.check_limits(3)  # side by side they do not
     tiny_config["resources"] = {"max_runtime_min": 1}
     with pytest.raises(ConfigError, match=r"^resources.max_runtime_min: job \w+ emoji"):
+        Config(tiny_config).check_limits()
+
+
+# -- the features representation (prh.config.cost_features) -------------------------
+
+FKNN = cost.spec("mutual_knn", 50, {"topk": 10})
+FCKNNA = cost.spec("cknna", 50, {"topk": 10})
+FCKA = cost.spec("cka", 50, {"kernel": "ip", "sigma": 1.0, "eps": 1e-6})
+FALL = (FKNN, FCKNNA, FCKA)
+
+
+def test_features_constants_cover_their_terms():
+    from prh.config import cost_features as fcost
+
+    c = fcost.constants()
+    assert set(c) == {"prepare", "product", "rank", "derive", "file", "load", "kernel",
+                      "kernel_rows", "cov", "cov_rows", "metrics"}
+    assert set(c["metrics"]) >= {"mutual_knn", "cknna"}
+    for terms in c["metrics"].values():
+        assert set(terms) == {"layer", "sweep", "null", "call"}
+    assert all(v >= 0 for k, v in c.items() if k != "metrics")
+    assert c["product"] > 0 and c["rank"] > 0
+
+
+def test_features_jobs_count_no_n_squared_term_but_the_search():
+    from prh.config import cost_features as fcost
+
+    ks, widths = [10, 30], (64, 64)
+    n = 10**5
+    # a pair's sweeps and nulls, a model's read and terms: linear in N
+    assert fcost.pair_work_s(10 * n, 2, 3, FALL, widths) == pytest.approx(
+        10 * fcost.pair_work_s(n, 2, 3, FALL, widths))
+    assert fcost.model_s(10 * n, 2, 64, FALL, ks) == pytest.approx(
+        10 * fcost.model_s(n, 2, 64, FALL, ks))
+    assert fcost.model_bytes(10 * n, 2, 64, FALL, ks) == pytest.approx(
+        10 * fcost.model_bytes(n, 2, 64, FALL, ks))
+    # rows and lists: a few per cent of one dense layer's N x N float32 Gram matrix
+    assert fcost.model_bytes(n, 2, 64, FALL, ks) < 0.1 * 4 * n * n
+    # the search is the one N^2 D term: the layer cache job's time, not its memory
+    grow = [fcost.layer_cache_s(m, 1, 64, ks) - cost.start_s() for m in (n, 10 * n)]
+    assert grow[1] / grow[0] == pytest.approx(100, rel=0.05)
+    assert fcost.layer_cache_mb(10 * n, 1, 64, ks) < 2 * fcost.layer_cache_mb(n, 1, 64, ks) + 1000
+    # a permutation of a kNN metric costs N k^2 list reads, of CKA N Dx Dy products
+    one = lambda spec, k: fcost.pair_work_s(n, 1, 1, (cost.spec(spec[0], k, dict(spec[2])),),  # noqa: E731
+                                            widths)
+    assert one(FKNN, 20) - one(FKNN, 10) == pytest.approx(one(FKNN, 10) - one(FKNN, 0))
+
+
+def test_subsets_read_from_wide_lists_cost_a_share_of_a_search():
+    from prh.config import cost_features as fcost
+
+    assert fcost.reread_share(0.8, 10, None) == 1.0
+    assert fcost.reread_share(0.8, 10, 10) == 1.0  # k + 1 of K' = k cannot be kept
+    assert fcost.reread_share(1.0, 10, 30) == 0.0  # a reordered full sample
+    assert fcost.reread_share(0.8, 10, 30) < 1e-7  # a 5-group jackknife: 4e-8
+    assert 0.03 < fcost.reread_share(0.5, 10, 30) < 0.06  # half-samples: ~5 %
+    n, sub = 10**5, 80000
+    read = fcost.resample_model_s(sub, n, 1, 64, (FKNN,), {10: 30})
+    searched = fcost.resample_model_s(sub, n, 1, 64, (FKNN,), {})
+    assert searched > 50 * read
+    assert searched == pytest.approx(fcost.layer_cache_s(sub, 1, 64, [10]) - cost.start_s()
+                                     - fcost.constants()["file"], rel=0.01)
+
+
+def test_a_features_dataset_asks_for_what_its_work_needs(tiny_config):
+    tiny_config["datasets"]["emoji"]["n_samples"] = 10**5
+    for m in tiny_config["models"].values():
+        m["n_layers"], m["width"] = 2, 64
+    tiny_config["calibration"] = {"enabled": True, "n_permutations": 50,
+                                  "sample_sizes": [1000, 10000, 100000]}
+    tiny_config["metrics"] = {"mutual_knn": {"topk": 10}, "cknna": {"topk": 10}, "cka": {}}
+    tiny_config["resources"] = {"max_mem_mb": 8000, "max_runtime_min": 120}
+    cfg = Config(tiny_config)
+    assert cfg.representation("emoji") == "features"
+    cfg.check_limits()  # nothing over 8 GB or 2 h
+    for job in cfg.planned_jobs():
+        if job["rule"] != "embed_model":
+            assert job["mem_mb"] < 4000, job
+    x, y = "efficientnet_lite0", "minilm_l6"
+    assert cfg.pair_cost("emoji", x, y)["mb"] < 2000
+    tiny_config["alignment"] = {"representation": "dense"}  # 10^5 x 10^5 Gram matrices
+    with pytest.raises(ConfigError, match="resources.max_mem_mb: job layer_cache"):
         Config(tiny_config).check_limits()

@@ -24,7 +24,7 @@ REPRESENTATIONS = ("auto", "dense", "features")
 #: the sample-size curve resamples, kNN lists this many times as long: a
 #: subset's list of sample n is then read from them when k + 1 of n's K' =
 #: 3k nearest are kept (prh/sweep/subsets.py), instead of a new search. For
-#: k = 10 that fails for a share ~1e-9 of the rows of a 5-group jackknife
+#: k = 10 that fails for a share 4e-8 of the rows of a 5-group jackknife
 #: resample (4/5 kept), 5 % of a half-sample's; those rows are ranked again.
 SUBSET_TOPK_FACTOR = 3
 
