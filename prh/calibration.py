@@ -15,7 +15,7 @@ from .inference.permutation import (MIN_RESAMPLES, Calibration, Permutations,
                                     block_permutations, calibrate, calibrate_pair,
                                     calibrated_scores, check_alpha, null_distributions,
                                     permutation_matrix, permutation_null, sample_permutations,
-                                    sample_size_curve)
+                                    sample_size_curve, sample_size_curves)
 from .inference.resampling import (INTERVAL_SCHEMES, PairKey, PairReplicates, normal_interval,
                                    pair_replicates, replicate_scores, replicate_se,
                                    resample_indices, scheme_for)
@@ -30,5 +30,5 @@ __all__ = [
     "comparison_rows", "competence_trend", "interval_rows", "normal_interval",
     "null_distributions", "pair_replicates", "permutation_matrix", "permutation_null",
     "replicate_scores", "replicate_se", "resample_indices", "sample_permutations",
-    "sample_size_curve", "scheme_for", "score_intervals", "trend_rows",
+    "sample_size_curve", "sample_size_curves", "scheme_for", "score_intervals", "trend_rows",
 ]

@@ -418,3 +418,18 @@ def test_a_features_dataset_asks_for_what_its_work_needs(tiny_config):
     tiny_config["alignment"] = {"representation": "dense"}  # 10^5 x 10^5 Gram matrices
     with pytest.raises(ConfigError, match="resources.max_mem_mb: job layer_cache"):
         Config(tiny_config).check_limits()
+
+
+def test_a_features_block_of_one_pair_costs_what_its_pair_job_costs(tiny_config):
+    del tiny_config["models"]["glove_6b_50d"]
+    tiny_config["datasets"]["emoji"]["n_samples"] = 10**5
+    tiny_config["alignment"] = {"representation": "features", "pair_block": 2}
+    tiny_config["calibration"] = {"enabled": True, "n_permutations": 50}
+    cfg = Config(tiny_config)
+    (block,) = cfg.pair_blocks()
+    (pair,) = cfg.block_pairs(block)
+    b, p = cfg.block_cost("emoji", block), cfg.pair_cost("emoji", *pair)
+    assert b["seconds"] == pytest.approx(p["seconds"])
+    assert b["mb"] == pytest.approx(p["mb"])
+    dense = Config({**tiny_config, "alignment": {"representation": "dense", "pair_block": 2}})
+    assert dense.block_cost("emoji", block)["mb"] > 100 * b["mb"]

@@ -41,6 +41,7 @@ from .paths import (LOGS, RESULTS, STATISTICS_TABLES, alignment_path, benchmark_
                     statistics_path, table_path)
 from .plan import CALIBRATION_KEYS, MAX_AUTO_COMPARISONS, MODALITIES, Calibration, Pairs
 from .resources import Resources
+from .resources_features import FeatureResources
 from .schema import (SCHEMA_PATH, ConfigError, coerce_strings, fill_defaults, load_schema,
                      schema_defaults, validate)
 
@@ -58,7 +59,7 @@ __all__ = [
 ]
 
 
-class Config(Models, Pairs, Calibration, Resources, Figures):
+class Config(Models, Pairs, Calibration, FeatureResources, Resources, Figures):
     """A validated workflow config and every decision derived from it."""
 
     def __init__(self, raw: Mapping[str, Any]):

@@ -43,10 +43,10 @@ kNN lists and of a cross-covariance's chunks (:data:`SWEEP_MB`).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from math import comb
 from typing import Mapping, Sequence
 
-from ..metric_info import METRICS
 from . import cost
 from .cost import MB, MetricSpec
 
@@ -145,10 +145,12 @@ def model_s(n: int, layers: int, width: int, metrics: Sequence[MetricSpec],
     return load_s(n, layers, width, ks) + terms_s(n, layers, width, metrics)
 
 
-def pair_work_s(n: int, lx: int, ly: int, metrics: Sequence[MetricSpec],
+@lru_cache(maxsize=4096)
+def pair_work_s(n: int, lx: int, ly: int, metrics: tuple[MetricSpec, ...],
                 widths: tuple[int, int]) -> float:
     """A pair's sweeps and nulls: per metric and order the sweep, and K
-    permutations of it when calibrated."""
+    permutations of it when calibrated. Cached: a block of thousands of
+    pairs has few distinct shapes."""
     c = constants()
     dx, dy = widths
     s = 0.0
@@ -175,7 +177,7 @@ def pair_work_s(n: int, lx: int, ly: int, metrics: Sequence[MetricSpec],
 def pair_s(n: int, lx: int, ly: int, metrics: Sequence[MetricSpec],
            widths: tuple[int, int], ks: Sequence[int]) -> float:
     return (cost.start_s() + cost.fixed_s("pair") + model_s(n, lx, widths[0], metrics, ks)
-            + model_s(n, ly, widths[1], metrics, ks) + pair_work_s(n, lx, ly, metrics, widths))
+            + model_s(n, ly, widths[1], metrics, ks) + pair_work_s(n, lx, ly, tuple(metrics), widths))
 
 
 def model_bytes(n: int, layers: int, width: int, metrics: Sequence[MetricSpec],
@@ -294,6 +296,3 @@ def knn_ks(metrics: Sequence[MetricSpec]) -> list[int]:
     return sorted({_topk(p) for _, _, p in metrics if _topk(p)})
 
 
-def metric_names() -> tuple[str, ...]:
-    """The metrics whose feature-space constants are fitted."""
-    return tuple(m for m in METRICS if m in constants()["metrics"])

@@ -11,7 +11,6 @@ from typing import Any
 
 from ..metric_info import interval_scheme
 from . import cost
-from . import cost_features as fcost
 from .schema import ConfigError
 
 
@@ -102,21 +101,6 @@ class Resources:
     def _pair_specs(self, x: str, y: str) -> tuple[cost.MetricSpec, ...]:
         return self._specs[self.calibrated_pair(x, y)]
 
-    def _features(self, dataset: str) -> list[int] | None:
-        """The kNN lists (every k stored) of a dataset in the features
-        representation, whose jobs the features cost model counts
-        (:mod:`prh.config.cost_features`); None for dense."""
-        return self._stored_lists[dataset]
-
-    @cached_property
-    def _stored_lists(self) -> dict[str, list[int] | None]:
-        out = {}
-        for d in self.datasets:
-            p = self.layer_cache_params(d)
-            out[d] = (sorted({*p["topk"], *p.get("subset_topk", ())})
-                      if p.get("representation") == "features" else None)
-        return out
-
     # -- jobs -------------------------------------------------------------------------
 
     def layer_cache_cost(self, dataset: str, model: str) -> dict[str, float]:
@@ -124,12 +108,7 @@ class Resources:
         (:func:`prh.config.cost.layer_cache_s`, :func:`~prh.config.cost.layer_cache_mb`)."""
         n = self.n_samples(dataset)
         layers, width = self.model_layers(model), self.model_width(model)
-        ks = self._features(dataset)
-        if ks is not None:
-            seconds = fcost.layer_cache_s(n, layers, width, ks)
-            mb = fcost.layer_cache_mb(n, layers, width, ks)
-        else:
-            seconds, mb = cost.layer_cache_s(n, layers, width), cost.layer_cache_mb(n, layers, width)
+        seconds, mb = cost.layer_cache_s(n, layers, width), cost.layer_cache_mb(n, layers, width)
         return {"seconds": seconds, "mb": mb, **self._requests(seconds, mb)}
 
     def layer_cache_resources(self, dataset: str, model: str) -> dict[str, int]:
@@ -143,14 +122,8 @@ class Resources:
         n = self.n_samples(dataset)
         lx, ly = self.model_layers(x), self.model_layers(y)
         specs, widths = self._pair_specs(x, y), (self._kept_width(x), self._kept_width(y))
-        ks = self._features(dataset)
-        if ks is not None:
-            widths = (self.model_width(x), self.model_width(y))
-            seconds = fcost.pair_s(n, lx, ly, specs, widths, ks)
-            mb = fcost.pair_mb(n, lx, ly, specs, widths, ks)
-        else:
-            seconds = cost.pair_s(n, lx, ly, specs, widths)
-            mb = cost.pair_mb(n, lx, ly, specs, widths)
+        seconds = cost.pair_s(n, lx, ly, specs, widths)
+        mb = cost.pair_mb(n, lx, ly, specs, widths)
         return {"layers_x": lx, "layers_y": ly, "seconds": seconds, "mb": mb,
                 **self._requests(seconds, mb)}
 
@@ -179,11 +152,7 @@ class Resources:
         for dataset in self.datasets:
             n = self.n_samples(dataset)
             out[dataset] = {}
-            ks = self._features(dataset)
             for block, pairs in self._blocks.items():
-                if ks is not None:
-                    out[dataset][block] = self._features_block_cost(n, pairs, specs, ks)
-                    continue
                 models = {m for p in pairs for m in p}
                 seconds = cost.start_s() + cost.fixed_s("pair") + sum(
                     cost.model_s(n, self.model_layers(m), self._kept_width(m), specs)
@@ -206,23 +175,6 @@ class Resources:
                                        **self._requests(seconds, mb)}
         return out
 
-    def _features_block_cost(self, n: int, pairs, specs, ks: list[int]) -> dict[str, float]:
-        """:meth:`block_cost` of the features representation (:mod:`.cost_features`)."""
-        width = self.model_width
-        models = {m for p in pairs for m in p}
-        seconds = cost.start_s() + cost.fixed_s("pair") + sum(
-            fcost.model_s(n, self.model_layers(m), width(m), specs, ks) for m in models)
-        seconds += sum(fcost.pair_work_s(n, self.model_layers(x), self.model_layers(y),
-                                         self._pair_specs(x, y), (width(x), width(y)))
-                       for x, y in pairs)
-        held = cost.max_loaded(pairs, lambda m: fcost.model_bytes(
-            n, self.model_layers(m), width(m), specs, ks))
-        nulls = sum(8 * k * cost.metric_orders(m) * self.model_layers(x) * self.model_layers(y)
-                    for x, y in pairs for m, k, _ in self._pair_specs(x, y))
-        mb = cost._base_mb("pair") + fcost.SWEEP_MB + (held + nulls) / cost.MB
-        return {"pairs": len(pairs), "layers": cost.peak_loaded(pairs, self.model_layers),
-                "seconds": seconds, "mb": mb, **self._requests(seconds, mb)}
-
     def block_resources(self, dataset: str, block: str) -> dict[str, int]:
         """mem_mb and runtime (minutes) of a block job (:meth:`block_cost`)."""
         c = self.block_cost(dataset, block)
@@ -242,12 +194,6 @@ class Resources:
         two resamples of each (:func:`~prh.config.cost.statistics_mb`)."""
         n = self.n_samples(dataset)
         models, metrics, schemes = self._statistics_inputs()
-        ks = self._features(dataset)
-        if ks is not None:
-            models = {m: (lay, self.model_width(m)) for m, (lay, _) in models.items()}
-            seconds = fcost.statistics_s(n, models, self.statistics_pairs(), metrics, schemes, ks)
-            mb = fcost.statistics_mb(n, models, metrics, schemes, ks)
-            return {"seconds": seconds, "mb": mb, **self._requests(seconds, mb)}
         seconds = cost.statistics_s(n, models, self.statistics_pairs(), metrics, schemes)
         mb = cost.statistics_mb(n, models, metrics, schemes, self.statistics_pairs())
         return {"seconds": seconds, "mb": mb, **self._requests(seconds, mb)}
@@ -263,8 +209,6 @@ class Resources:
         n = self.n_samples(dataset)
         k = self.calibration["sample_size_permutations"]
         metrics = [m for m in self.metrics if m in self.calibration["sample_size_metrics"]]
-        if self._features(dataset) is not None:
-            return self._features_sample_size_cost(dataset, n, k, metrics)
         widths = {m: self._kept_width(m) for m in self.sample_size_models()}
         seconds, pair_mb = cost.start_s(), 0.0
         for x, y in self.sample_size_pairs():
@@ -279,28 +223,6 @@ class Resources:
                 pair_mb = max(pair_mb, cost.pair_mb(n, lx, ly, one, (widths[x], widths[y])))
         held = sum(cost.model_bytes(n, self.model_layers(m), w, ()) for m, w in widths.items())
         mb = pair_mb + held / cost.MB
-        return {"seconds": seconds, "mb": mb, **self._requests(seconds, mb)}
-
-    def _features_sample_size_cost(self, dataset: str, n: int, k: int,
-                                   metrics: list[str]) -> dict[str, float]:
-        """:meth:`sample_size_cost` of the features representation: both models
-        resampled once per size for all metrics (:mod:`.cost_features`)."""
-        ks = self._features(dataset)
-        specs = tuple(cost.spec(m, k, self.resolved_metric_params(m)) for m in metrics)
-        width = self.model_width
-        sizes = self.calibration["sample_sizes"]
-        seconds = cost.start_s()
-        for x, y in self.sample_size_pairs():
-            lx, ly = self.model_layers(x), self.model_layers(y)
-            seconds += (fcost.model_s(n, lx, width(x), (), ks) + fcost.model_s(n, ly, width(y), (), ks)
-                        + fcost.sample_size_s(n, lx, ly, (width(x), width(y)), specs, sizes, ks))
-        held = sum(fcost.model_bytes(n, self.model_layers(m), width(m), (), ks)
-                   for m in self.sample_size_models())
-        top = max(sizes)
-        two = max((fcost.model_bytes(top, self.model_layers(x), width(x), specs, fcost.knn_ks(specs))
-                   + fcost.model_bytes(top, self.model_layers(y), width(y), specs, fcost.knn_ks(specs)))
-                  for x, y in self.sample_size_pairs())
-        mb = cost._base_mb("pair") + fcost.SWEEP_MB + (held + two) / cost.MB
         return {"seconds": seconds, "mb": mb, **self._requests(seconds, mb)}
 
     def sample_size_resources(self, dataset: str) -> dict[str, int]:
