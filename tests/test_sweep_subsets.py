@@ -17,6 +17,7 @@ from prh.sweep.representation import FeatureCache
 from test_sweep_representation import CLOSE, TOL, agree, models
 
 N, K, WIDE = 300, 5, 15
+
 METRICS = {"mutual_knn": {"topk": K}, "cycle_knn": {"topk": K}, "lcs_knn": {"topk": K},
            "cknna": {"topk": K}, "cka": {}, "unbiased_cka": {}}
 
@@ -80,6 +81,13 @@ def test_subset_lists_are_the_dense_subsets_lists(data, method, count, request, 
         assert reranked[0] < 0.02 * count * 3 * N
     if data == "tied":
         assert reranked[0] > 0  # ties are ranked again, as the dense path ranks them
+
+
+def test_lists_read_in_chunks_of_rows_are_the_same(plain, monkeypatch):
+    (dx, _), (fx, _) = plain
+    monkeypatch.setattr(subsets, "_CHUNK_ENTRIES", 7 * WIDE)  # 7 rows a chunk
+    idx = torch.from_numpy(resample_indices(N, "jackknife", 5, seed=3)[1])
+    same_lists(fx.resample(idx), dx.resample(idx))
 
 
 def test_a_permuted_full_sample_reads_every_row(plain, reranked):

@@ -27,6 +27,8 @@ from .search import MIN_BLOCK_ROWS, Neighbours, block_rows_for, search_many
 #: search the whole subset (not row by row) when more than this share of its
 #: rows cannot be read from the full lists: contiguous blocks cost less
 WHOLE_SEARCH_SHARE = 0.5
+#: list entries read at once (their int64 copies and order: ~100 MB at 2^22)
+_CHUNK_ENTRIES = 2**22
 
 
 def widest_lists(cache, k: int) -> int | None:
@@ -51,12 +53,16 @@ def subset_neighbours(parent, idx: torch.Tensor, sub, k: int) -> Neighbours | No
     out = Neighbours(torch.empty(sub.n_layers, m, k, dtype=torch.int64, device=idx.device),
                      torch.empty(sub.n_layers, m, k, dtype=full.gram.dtype, device=idx.device),
                      torch.empty(sub.n_layers, m, k, dtype=full.rank.dtype, device=idx.device))
+    step = max(1, _CHUNK_ENTRIES // wide)
+    ok = torch.empty(m, dtype=torch.bool, device=idx.device)
     for l in range(sub.n_layers):
-        lists, ok, order = _kept_order(at, full.idx[l, idx], full.rank[l, idx], k)
-        first = order[:, :k]
-        out.idx[l] = at[torch.gather(lists, 1, first)]
-        out.gram[l] = torch.gather(full.gram[l, idx], 1, first)
-        out.rank[l] = torch.gather(full.rank[l, idx], 1, first)
+        for s in range(0, m, step):
+            rows, got = idx[s:s + step], slice(s, s + step)
+            lists, ok[got], order = _kept_order(at, full.idx[l, rows], full.rank[l, rows], k)
+            first = order[:, :k]
+            out.idx[l, got] = at[torch.gather(lists, 1, first)]
+            out.gram[l, got] = torch.gather(full.gram[l, rows], 1, first)
+            out.rank[l, got] = torch.gather(full.rank[l, rows], 1, first)
         redo = torch.nonzero(~ok).flatten()
         if len(redo):
             got = _ranked_again(sub, l, redo, k)
