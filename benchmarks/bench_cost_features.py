@@ -4,7 +4,8 @@ from its parts, timed on a few shapes, and store them in prh/config/cost.yaml
 
 Run by hand (not part of the tests), from the checkout root:
 
-``PYTHONPATH=. .venv/bin/python benchmarks/bench_cost_features.py --shapes 10000:64 20000:64 10000:256 50000:32 [--write]``
+``PYTHONPATH=. .venv/bin/python benchmarks/bench_cost_features.py [--shapes 10000:64 ...] [--write]``
+(default shapes: 10^4:64, 2x10^4:64, 10^4:256, 4x10^4:32, 10^5:64)
 
 Each shape N:D runs in a fresh process, one thread, CPU seconds of the
 process (time.process_time), on two random models of one D-wide layer that
@@ -144,7 +145,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shapes", nargs="+", default=["10000:64", "20000:64", "10000:256",
-                                                     "40000:32"])
+                                                     "40000:32", "100000:64"])
     ap.add_argument("--write", action="store_true", help="store the constants in cost.yaml")
     ap.add_argument("--json", default=None, help="also keep the measurements here")
     ap.add_argument("--from-json", default=None, help="fit these measurements, measure nothing")
