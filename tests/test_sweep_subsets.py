@@ -98,6 +98,17 @@ def test_a_permuted_full_sample_reads_every_row(plain, reranked):
     assert reranked[0] == 0
 
 
+def test_a_resample_with_repeats_searches_its_own_lists(tied):
+    # bootstrap copies tie in every ranking and must never be neighbours of
+    # each other: such a resample searches, for several k at once too
+    (dx, _), (fx, _) = tied
+    idx = torch.from_numpy(np.random.default_rng(6).integers(0, N, size=N))
+    f, d = fx.resample(idx), dx.resample(idx)
+    f.search_neighbours([K, WIDE])
+    for k in (K, WIDE):
+        same_lists(f, d, k)
+
+
 def test_without_wide_lists_subsets_are_searched(plain, reranked):
     (dx, _), _ = plain
     xs, _ = models(np.random.default_rng(0), N)

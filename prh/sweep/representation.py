@@ -186,13 +186,19 @@ class FeatureCache(CcaTerms):
         """Lists of ``todo`` read from wider ones (:mod:`.subsets`): a subset's
         from its parent's, a full sample's from its own widest, which is
         searched first when several k are asked for (one ``topk`` per block
-        instead of one per k); the k left to search."""
+        instead of one per k); the k left to search. A resample with repeats
+        reads nothing: its copies of a sample tie, and are never each other's
+        neighbours, which only its own search knows."""
         from .subsets import subset_neighbours
 
-        if self._subset_of is None and len(todo) > 1:
-            self._search(todo[-1:], None)
-            todo = todo[:-1]
-        parent = self._subset_of or (self, torch.arange(self.n, device=self.device))
+        parent = self._subset_of
+        if parent is None:
+            if self._source is not None:
+                return todo
+            if len(todo) > 1:
+                self._search(todo[-1:], None)
+                todo = todo[:-1]
+            parent = (self, torch.arange(self.n, device=self.device))
         with torch.inference_mode():
             for k in list(todo):
                 got = subset_neighbours(*parent, self, k)
