@@ -11,7 +11,7 @@ its build (k-means + add), tuning and search times, recall@k on
 ``--recall-rows`` rows drawn with another seed than the tuning sample's, the
 index size and the process's peak memory. Where N <= ``--exact-max-n`` the
 exact search of every row (blocks of rows against all rows, torch topk) is
-timed as well and the recall over all N rows is printed; ``--hnsw`` also
+timed as well and the recall over all N rows is printed; ``--index hnsw``
 times FAISS's HNSW graph (M=32, efConstruction=40, efSearch=64) for the
 choice of index in docs/knn-search.md. Times are wall seconds on whatever
 the machine is doing: the load average is printed with them.
@@ -50,8 +50,10 @@ def main() -> None:
     ap.add_argument("--spread", type=float, default=0.6)
     ap.add_argument("--recall-rows", type=int, default=1000)
     ap.add_argument("--exact-max-n", type=float, default=1e5)
-    ap.add_argument("--hnsw", action="store_true")
+    ap.add_argument("--index", nargs="+", choices=["ivf", "hnsw"], default=["ivf"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--centred", action="store_true",
+                    help="pass the rows centred, as the sweep stores them (no copy inside)")
     args = ap.parse_args()
 
     import torch
@@ -61,21 +63,24 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     for n in map(int, args.n):
         x = mixture(n, args.d, args.clusters, args.spread, args.seed)
+        if args.centred:
+            x -= x.mean(axis=0, dtype=np.float64).astype(np.float32)
         print(f"N={n} D={args.d} k={args.k} threads={args.threads} clusters={args.clusters} "
               f"spread={args.spread} load={os.getloadavg()[0]:.1f}", flush=True)
-        idx, info = knn_approximate(x, args.k, seed=args.seed, threads=args.threads,
-                                    return_info=True)
-        t = time.perf_counter()
-        rec = recall_at_k(x, idx, args.k, n_rows=args.recall_rows, seed=args.seed + 1)
-        t_rec = time.perf_counter() - t
-        total = info.build_s + info.tune_s + info.search_s
-        print(f"  ivf   nlist={info.nlist} nprobe={info.nprobe} build={info.build_s:.1f}s "
-              f"tune={info.tune_s:.1f}s search={info.search_s:.1f}s total={total:.1f}s "
-              f"recall@{args.k}={rec:.4f} (tuning sample {info.tuned_recall:.4f}; "
-              f"measuring {args.recall_rows} rows took {t_rec:.1f}s) "
-              f"index={info.index_bytes / 2**20:.0f} MiB fallback_rows={info.fallback_rows} "
+        if "ivf" in args.index:
+            idx, info = knn_approximate(x, args.k, seed=args.seed, threads=args.threads,
+                                        return_info=True)
+            t = time.perf_counter()
+            rec = recall_at_k(x, idx, args.k, n_rows=args.recall_rows, seed=args.seed + 1)
+            t_rec = time.perf_counter() - t
+            total = info.build_s + info.tune_s + info.search_s
+            print(f"  ivf   nlist={info.nlist} nprobe={info.nprobe} build={info.build_s:.1f}s "
+                  f"tune={info.tune_s:.1f}s search={info.search_s:.1f}s total={total:.1f}s "
+                  f"recall@{args.k}={rec:.4f} (tuning sample {info.tuned_recall:.4f}; "
+                  f"measuring {args.recall_rows} rows took {t_rec:.1f}s) "
+                  f"index={info.index_bytes / 2**20:.0f} MiB fallback_rows={info.fallback_rows} "
               f"peak={peak_gib():.2f} GiB load={os.getloadavg()[0]:.1f}", flush=True)
-        if args.hnsw:
+        if "hnsw" in args.index:
             import faiss
 
             faiss.omp_set_num_threads(args.threads)
@@ -95,9 +100,9 @@ def main() -> None:
             print(f"  hnsw  M=32 efC=40 efSearch=64 build={t_build:.1f}s search={t_search:.1f}s "
                   f"total={t_build + t_search:.1f}s recall@{args.k}={rec_h:.4f} "
                   f"index={(n * args.d * 4 + graph) / 2**20:.0f} MiB "
-                  f"load={os.getloadavg()[0]:.1f}", flush=True)
+                  f"peak={peak_gib():.2f} GiB load={os.getloadavg()[0]:.1f}", flush=True)
             del index, xc
-        if n <= args.exact_max_n:
+        if n <= args.exact_max_n and "ivf" in args.index:
             t = time.perf_counter()
             exact = _exact_lists(_centred(x), np.arange(n), args.k)
             t_exact = time.perf_counter() - t
