@@ -1,4 +1,4 @@
-# The prh workflow: datasets -> HDF5 embeddings -> per-model stats -> pair
+# The prh workflow: datasets -> HDF5 embeddings -> per-model layer caches -> pair
 # score matrices -> model x model alignment (HDF5 + TSV) -> figures; the
 # report (`make run` writes results/report.html) gathers the figures, the
 # findings page and the tables.

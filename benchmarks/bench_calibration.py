@@ -54,7 +54,7 @@ import time
 import numpy as np
 import torch
 
-from prh.alignment import ModelStats, permuted_sweeps, sweep
+from prh.alignment import LayerCache, permuted_sweeps, sweep
 from prh.calibration import MIN_RESAMPLES, permutation_null, replicate_scores, resample_indices
 from prh.metric_info import get_metric
 from prh.preprocess import prepare_centred_layers
@@ -75,12 +75,12 @@ def timed(fn, repeat=1):
     return best, out
 
 
-def fresh(prepared) -> ModelStats:
-    """A model's stats with nothing computed yet, from its prepared layers (as
-    :meth:`ModelStats.from_features` builds them, without the preprocessing)."""
-    stats = ModelStats(prepared.layers, offsets=(prepared.mean_dots, prepared.mean_sq))
-    stats._cache[("row_norms",)] = prepared.row_norms
-    return stats
+def fresh(prepared) -> LayerCache:
+    """A model's layer cache with nothing computed yet, from its prepared layers (as
+    :meth:`LayerCache.from_features` builds them, without the preprocessing)."""
+    cache = LayerCache(prepared.layers, offsets=(prepared.mean_dots, prepared.mean_sq))
+    cache._cache[("row_norms",)] = prepared.row_norms
+    return cache
 
 
 def params_for(metric: str, kernel: str | None, distance: str) -> dict:

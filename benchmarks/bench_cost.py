@@ -9,7 +9,7 @@ Run by hand from the checkout root, on as quiet a machine as you can get
     PYTHONPATH=. .venv/bin/python benchmarks/bench_cost.py table m.json
 
 Every job runs as the workflow runs it, in a fresh Python process through
-the steps' public API (``prh.steps.model_stats.run``, ``pair_scores.run``,
+the steps' public API (``prh.steps.layer_cache.run``, ``pair_scores.run``,
 ``statistics.run``) on synthetic features of the given shape (N samples,
 Lx x Ly layers of widths Dx, Dy; all eight metrics with the paper's
 parameters, the paper's four aggregates). Times are CPU seconds of the
@@ -19,18 +19,18 @@ one thread: on a busy machine torch's threads spin while they wait for each
 other, and two threads' CPU time was 2.7-7.6x one thread's.
 
 ``fit`` runs each job on small shapes, and a "parts" process that times
-each term of the model apart (stats file loads; per metric the first sweep
-of fresh stats, the sweep again, the null per permutation, a resample and
+each term of the model apart (layer cache loads; per metric the first sweep
+of a fresh layer cache, the sweep again, the null per permutation, a resample and
 its first sweep), on one thread. Each term is a non-negative least-squares
 fit (on relative errors) of coefficients times their work counts
 (prh/config/cost.py says which count: L N^2 D for Gram matrices, (Lx + Ly)
 N^2 for per-layer terms, Lx Ly N k for a kNN sweep, ...); the residuals of
 every fit are printed. ``--write`` stores the constants in
 prh/config/cost.yaml. ``--metrics new`` measures and fits the measures beyond
-the paper's (``NEW``: their stats jobs and parts only) and keeps every other
+the paper's (``NEW``: their layer cache jobs and parts only) and keeps every other
 constant as cost.yaml has it; ``check --metrics new`` runs their jobs.
 
-``check`` runs the stats, pair (K permutations) and statistics jobs of one
+``check`` runs the layer cache, pair (K permutations) and statistics jobs of one
 shape not used in the fit and stores the measurements (``--json``);
 ``table`` prints the model's estimates beside them.
 """
@@ -136,8 +136,8 @@ def _job(spec: dict) -> dict:
     metrics = SETS[spec.get("metrics", "paper")]
     set_threads(spec["threads"])
     kind = spec["job"]
-    if kind == "stats":
-        from prh.steps import model_stats as step
+    if kind == "layer_cache":
+        from prh.steps import layer_cache as step
     elif kind == "pair":
         from prh.steps import pair_scores as step
     elif kind == "statistics":
@@ -145,7 +145,7 @@ def _job(spec: dict) -> dict:
     else:
         step = None
     import torch  # noqa: F401  (every alignment job imports it)
-    if kind != "stats":
+    if kind != "layer_cache":
         # scipy, which the step imports at its first "matching" aggregate: start-up too
         from prh.scoring import aggregate
 
@@ -153,7 +153,7 @@ def _job(spec: dict) -> dict:
     imports = time.process_time() - t0
     t1, w1 = time.process_time(), time.perf_counter()
     parts = {}
-    if kind == "stats":
+    if kind == "layer_cache":
         step.run(spec["features"], spec["out"], q=0.95, exact=False, normalize=True,
                  topk=[10], cca_dims=[10], layers=True, device="cpu")
     elif kind == "pair":
@@ -177,10 +177,10 @@ def _job(spec: dict) -> dict:
 
 def _parts(spec: dict, metrics: dict) -> dict:
     """CPU seconds of each term of the model, apart (one thread): per model
-    and metric on freshly loaded stats, as a pair job meets them."""
+    and metric on freshly loaded layer caches, as a pair job meets them."""
     import torch
 
-    from prh.formats.stats import load_model_stats
+    from prh.formats.layer_cache import load_layer_cache
     from prh.inference.permutation import null_distributions
     from prh.inference.resampling import resample_indices
     from prh.inference.pairs import in_order, scored_orders
@@ -196,12 +196,12 @@ def _parts(spec: dict, metrics: dict) -> dict:
         for s in models:
             s.knn_mask(10), s.by_entry("mask", 10)
 
-    out = {"load_x": cpu(lambda: load_model_stats(spec["x"])),
-           "load_y": cpu(lambda: load_model_stats(spec["y"]))}
-    sx, sy = load_model_stats(spec["x"]), load_model_stats(spec["y"])
+    out = {"load_x": cpu(lambda: load_layer_cache(spec["x"])),
+           "load_y": cpu(lambda: load_layer_cache(spec["y"]))}
+    sx, sy = load_layer_cache(spec["x"]), load_layer_cache(spec["y"])
     out["mask"] = cpu(lambda: masks(sx, sy))
     for metric, params in metrics.items():
-        sx, sy = load_model_stats(spec["x"]), load_model_stats(spec["y"])
+        sx, sy = load_layer_cache(spec["x"]), load_layer_cache(spec["y"])
         knn = "topk" in params
         if knn:
             masks(sx, sy)  # shared by the kNN metrics: a term of its own
@@ -233,15 +233,15 @@ def _parts(spec: dict, metrics: dict) -> dict:
 
 
 def fit_shape(folder: Path, shape, k: int, which: str = "paper") -> dict:
-    """One shape's measurements: its stats jobs and parts, and with the
+    """One shape's measurements: its layer cache jobs and parts, and with the
     paper's metrics (the whole model is fitted) its pair and statistics jobs."""
     n, lx, ly, dx, dy = shape
     feats = make_shape(folder, n, lx, ly, dx, dy)
-    st = {m: folder / f"{m}.stats.h5" for m in ("x", "y")}
-    res = {"shape": shape, "stats": {}}
+    st = {m: folder / f"{m}.cache.h5" for m in ("x", "y")}
+    res = {"shape": shape, "layer_cache": {}}
     for m in ("x", "y"):
-        res["stats"][m] = run_job({"job": "stats", "threads": 1, "features": str(feats[m]),
-                                   "out": str(st[m])})
+        res["layer_cache"][m] = run_job({"job": "layer_cache", "threads": 1,
+                                         "features": str(feats[m]), "out": str(st[m])})
     common = {"threads": 1, "x": str(st["x"]), "y": str(st["y"]), "k": k, "metrics": which}
     if which == "paper":
         res["pair"] = run_job({"job": "pair", "out": str(folder / "pair.h5"), **common})
@@ -293,17 +293,17 @@ def fit(results: list[dict], k: int) -> tuple[dict, list[str]]:
     for r in results:
         n, lx, ly, dx, dy = r["shape"]
         for layers, d, m in ((lx, dx, "x"), (ly, dy, "y")):
-            rows.append(cost.stats_counts(n, layers, d) + [1])
-            y.append(r["stats"][m]["step_cpu"])
+            rows.append(cost.layer_cache_counts(n, layers, d) + [1])
+            y.append(r["layer_cache"][m]["step_cpu"])
             sh.append((n, layers, 0, d, 0))
-    c["stats"] = term("stats job", ["gram", "svcca", "knn", "read", "file"], rows, y, sh)
+    c["layer_cache"] = term("layer cache job", ["gram", "svcca", "knn", "read", "file"], rows, y, sh)
     rows, y, sh = [], [], []
     for r in results:
         n, lx, ly, dx, dy = r["shape"]
         rows += [[lx * n * n, lx * n * dx, 1], [ly * n * n, ly * n * dy, 1]]
         y += [r["parts"]["load_x"], r["parts"]["load_y"]]
         sh += [(n, lx, 0, dx, 0), (n, ly, 0, dy, 0)]
-    c["load"] = term("stats file read", ["gram", "layers", "file"], rows, y, sh)
+    c["load"] = term("layer cache read", ["gram", "layers", "file"], rows, y, sh)
     lxy = [[(r["shape"][1] + r["shape"][2]) * r["shape"][0] ** 2] for r in results]
     c["mask"] = term("kNN masks", ["mask"], lxy, [r["parts"]["mask"] for r in results],
                      shapes)["mask"]
@@ -323,11 +323,12 @@ def fit(results: list[dict], k: int) -> tuple[dict, list[str]]:
     # memory: each job's peak beyond the arrays it holds (the model's bytes)
     full = [cost.spec(m, k, p) for m, p in METRICS.items()]
     schemes = {m: interval_scheme_of(m) for m in METRICS}
-    base = {"stats": [], "pair": [], "statistics": []}
+    base = {"layer_cache": [], "pair": [], "statistics": []}
     for r in results:
         n, lx, ly, dx, dy = r["shape"]
         for layers, d, m in ((lx, dx, "x"), (ly, dy, "y")):
-            base["stats"].append(r["stats"][m]["mb"] - cost.stats_bytes(n, layers, d) / cost.MB)
+            base["layer_cache"].append(r["layer_cache"][m]["mb"]
+                                       - cost.layer_cache_bytes(n, layers, d) / cost.MB)
         base["pair"].append(r["pair"]["mb"] - cost.block_temp_mb(n, lx, ly, full)
                             - cost.pair_bytes(n, lx, ly, full, (dx, dy)) / cost.MB)
         models = {"x": (lx, dx), "y": (ly, dy)}
@@ -451,7 +452,7 @@ def main() -> None:
     c.add_argument("--k", type=int, default=200)
     c.add_argument("--threads", type=int, default=1)
     c.add_argument("--dir", default=None)
-    c.add_argument("--jobs", default="stats,pair,statistics")
+    c.add_argument("--jobs", default="layer_cache,pair,statistics")
     c.add_argument("--json", default=None, help="store the measurements here (for table)")
     c.add_argument("--metrics", choices=list(SETS), default="paper")
     t = sub.add_parser("table")
@@ -500,8 +501,8 @@ def estimates(shape, k: int, which: str = "paper") -> dict[str, tuple[float, flo
     specs = tuple(cost.spec(m, k, p) for m, p in metrics.items())
     models = {"x": (lx, dx), "y": (ly, dy)}
     schemes = {m: interval_scheme_of(m) for m in metrics}
-    return {"stats_x": (cost.stats_s(n, lx, dx), cost.stats_mb(n, lx, dx)),
-            "stats_y": (cost.stats_s(n, ly, dy), cost.stats_mb(n, ly, dy)),
+    return {"layer_cache_x": (cost.layer_cache_s(n, lx, dx), cost.layer_cache_mb(n, lx, dx)),
+            "layer_cache_y": (cost.layer_cache_s(n, ly, dy), cost.layer_cache_mb(n, ly, dy)),
             "pair": (cost.pair_s(n, lx, ly, specs, (dx, dy)),
                      cost.pair_mb(n, lx, ly, specs, (dx, dy))),
             "statistics": (cost.statistics_s(n, models, [("x", "y")], metrics, schemes),
@@ -522,10 +523,10 @@ def table(paths) -> None:
         n, lx, ly, dx, dy = shape
         for job, m in got["jobs"].items():
             s, mb = est[job]
-            layers = {"stats_x": f"{lx}", "stats_y": f"{ly}"}.get(job, f"{lx} x {ly}")
-            widths = {"stats_x": f"{dx}", "stats_y": f"{dy}"}.get(job, f"{dx} x {dy}")
+            layers = {"layer_cache_x": f"{lx}", "layer_cache_y": f"{ly}"}.get(job, f"{lx} x {ly}")
+            widths = {"layer_cache_x": f"{dx}", "layer_cache_y": f"{dy}"}.get(job, f"{dx} x {dy}")
             k = got["k"] if job == "pair" else "-"
-            job_name = job.split("_")[0] + ("" if which == "paper" else f" ({which})")
+            job_name = job.removesuffix("_x").removesuffix("_y") + ("" if which == "paper" else f" ({which})")
             print(f"| {n}, {layers}, {widths} | {job_name} | {k} | {s:.0f} | "
                   f"{m['cpu']:.0f} | {s / m['cpu']:.2f} | {m['wall']:.0f} | {mb:.0f} | "
                   f"{m['mb']:.0f} | {mb / m['mb']:.2f} | {m['load'].split()[2]} |")
@@ -543,7 +544,7 @@ def check(args, folder: Path) -> None:
     """Measure one shape's jobs and store them (``--json``) for ``table``."""
     shape = parse_shape(args.shape)
     feats = make_shape(folder, *shape)
-    st = {m: folder / f"{m}.stats.h5" for m in ("x", "y")}
+    st = {m: folder / f"{m}.cache.h5" for m in ("x", "y")}
     jobs = args.jobs.split(",")
     out = {"shape": shape, "k": args.k, "threads": args.threads, "jobs": {},
            "metrics": args.metrics}
@@ -557,9 +558,9 @@ def check(args, folder: Path) -> None:
         if args.json:
             Path(args.json).write_text(json.dumps(out, indent=1))
     for m in ("x", "y"):
-        if "stats" in jobs or not st[m].exists():
-            record(f"stats_{m}", run_job({"job": "stats", "threads": args.threads,
-                                          "features": str(feats[m]), "out": str(st[m])}))
+        if "layer_cache" in jobs or not st[m].exists():
+            record(f"layer_cache_{m}", run_job({"job": "layer_cache", "threads": args.threads,
+                                                "features": str(feats[m]), "out": str(st[m])}))
     common = {"threads": args.threads, "x": str(st["x"]), "y": str(st["y"]), "k": args.k,
               "metrics": args.metrics}
     if "pair" in jobs:

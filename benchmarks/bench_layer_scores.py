@@ -6,7 +6,7 @@ Run by hand (not part of the tests): ``make bench`` or
 Both algorithms start from the same clamped, normalised layers (the spec's
 preprocessing runs once per model in either, as in the paper's code); its
 time is printed separately, as ``prep``. For each shape and metric:
-- sweep:    ModelStats (per-layer work once) + prh.alignment.sweep over all pairs;
+- sweep:    LayerCache (per-layer work once) + prh.alignment.sweep over all pairs;
 - per-pair: prh.metrics.measure for every layer pair (two Gram matrices and
             kNN lists per pair), as the paper's reference code does;
 - gram:     the Lx + Ly Gram matrices alone (plus their top-k rows for kNN
@@ -25,7 +25,7 @@ import time
 import numpy as np
 import torch
 
-from prh.alignment import ModelStats, layer_scores, sweep
+from prh.alignment import LayerCache, layer_scores, sweep
 from prh.metrics import knn_from_gram, measure
 from prh.preprocess import prepare_layers
 
@@ -78,7 +78,7 @@ def main() -> None:
 
         for metric in metrics:
             p = {"topk": args.topk} if metric in KNN_METRICS else {}
-            t_sweep = best_of(lambda: sweep(ModelStats(px), ModelStats(py), metric, **p), repeats)
+            t_sweep = best_of(lambda: sweep(LayerCache(px), LayerCache(py), metric, **p), repeats)
             t_e2e = best_of(lambda: layer_scores(X, Y, metric, device="cpu", **p), repeats)
             t_pair = best_of(lambda: [[measure(metric, a, b, **p) for b in py] for a in px], 1)
             t_gram = best_of(lambda: grams(metric in KNN_METRICS), repeats)

@@ -49,12 +49,18 @@ import json, sys
 spec = json.load(open(sys.argv[1]))
 from prh.jobio import logged
 import importlib
-step = importlib.import_module(spec["module"])
+try:
+    step = importlib.import_module(spec["module"])
+except ModuleNotFoundError:  # a --before checkout from before the step's rename
+    step = importlib.import_module(spec["older"] or spec["module"])
 with logged(spec["log"]):
     getattr(step, spec["func"])(*spec["args"], **spec["kwargs"])
 import prh
 print(json.dumps([prh.__file__] + [m for m in {heavy!r} if m in sys.modules]))
 """.format(heavy=HEAVY)
+
+# steps renamed since: their module in older checkouts (--before)
+OLDER = {"prh.steps.layer_cache": "prh.steps.model_stats"}
 
 BASELINES = {
     "python -c pass": "pass",
@@ -87,7 +93,7 @@ def build_inputs(work: Path) -> dict[str, dict]:
     """Run the pipeline once (in this process, with this checkout) and return
     each step's job spec: module, function and arguments."""
     from prh.datasets import load_manifest
-    from prh.steps import aggregate, embed, model_stats, pair_scores, prepare_dataset
+    from prh.steps import aggregate, embed, layer_cache, pair_scores, prepare_dataset
 
     data = work / "data"
     data.mkdir()
@@ -108,17 +114,17 @@ def build_inputs(work: Path) -> dict[str, dict]:
               "b": {"source": f"file:{data / 'b.npz'}", "modality": "language",
                     "storage_dtype": "float32"}}
     feats = {m: str(r / f"{m}.features.h5") for m in models}
-    stats = {m: str(r / f"{m}.stats.h5") for m in models}
-    stats_kw = dict(q=0.95, exact=True, normalize=True, topk=[5], cca_dims=[], layers=False,
+    caches = {m: str(r / f"{m}.cache.h5") for m in models}
+    cache_kw = dict(q=0.95, exact=True, normalize=True, topk=[5], cca_dims=[], layers=False,
                     device="cpu")
     for m, spec in models.items():
         embed.run(spec, r / "manifest.json", feats[m], name=m)
-        model_stats.run(feats[m], stats[m], manifest=r / "manifest.json", model=[m], **stats_kw)
+        layer_cache.run(feats[m], caches[m], manifest=r / "manifest.json", model=[m], **cache_kw)
     cal = {"n_permutations": 20, "alpha": 0.05, "aggregates": ["max"], "seed": 0,
            "metrics": list(METRICS)}
     pair = str(r / "a__b.pair.h5")
     pair_kw = dict(metrics=METRICS, model_x="a", model_y="b", device="cpu")
-    pair_scores.run(stats["a"], stats["b"], pair, calibration=cal, **pair_kw)
+    pair_scores.run(caches["a"], caches["b"], pair, calibration=cal, **pair_kw)
     agg_kw = dict(dataset="bench", models=["a", "b"], metrics=list(METRICS))
     alignment = str(r / "alignment.h5")
     aggregate.run([pair], out_h5=alignment, out_tsv=r / "alignment.tsv", **agg_kw)
@@ -135,16 +141,16 @@ def build_inputs(work: Path) -> dict[str, dict]:
                                  {"name": "b"}),
         "embed (glove_6b_50d)": ("embed", "run", [glove, manifest, out("glove.h5")],
                                  {"name": "glove"}),
-        "model_stats": ("model_stats", "run", [feats["a"], out("a.stats.h5")],
-                        {**stats_kw, "manifest": manifest, "model": ["a"]}),
-        "pair_scores": ("pair_scores", "run", [stats["a"], stats["b"], out("pair.h5")],
+        "layer_cache": ("layer_cache", "run", [feats["a"], out("a.cache.h5")],
+                        {**cache_kw, "manifest": manifest, "model": ["a"]}),
+        "pair_scores": ("pair_scores", "run", [caches["a"], caches["b"], out("pair.h5")],
                         {**pair_kw, "calibration": None}),
-        "pair_scores (K=20 null)": ("pair_scores", "run", [stats["a"], stats["b"], out("pair.h5")],
+        "pair_scores (K=20 null)": ("pair_scores", "run", [caches["a"], caches["b"], out("pair.h5")],
                                     {**pair_kw, "calibration": cal}),
         "aggregate": ("aggregate", "run", [[pair]],
                       {**agg_kw, "out_h5": out("al.h5"), "out_tsv": out("al.tsv"),
                        "out_aggregates_tsv": out("agg.tsv"), "pairs": [["a", "b"]]}),
-        "sample_size_curve": ("sample_size_curve", "run", [stats, [["a", "b"]], out("ss.tsv")],
+        "sample_size_curve": ("sample_size_curve", "run", [caches, [["a", "b"]], out("ss.tsv")],
                               {"dataset": "bench", "sizes": [16, 32],
                                "metrics": {"mutual_knn": {"topk": 5}}, "n_permutations": 20,
                                "alpha": 0.05, "seed": 0, "device": "cpu"}),
@@ -162,6 +168,7 @@ def build_inputs(work: Path) -> dict[str, dict]:
     for i, (name, (module, func, args, kwargs)) in enumerate(spec.items()):
         path = work / f"job{i}.json"
         path.write_text(json.dumps({"module": f"prh.steps.{module}", "func": func,
+                                    "older": OLDER.get(f"prh.steps.{module}"),
                                     "args": [str(a) if isinstance(a, Path) else a for a in args],
                                     "kwargs": {k: str(v) if isinstance(v, Path) else v
                                                for k, v in kwargs.items()},

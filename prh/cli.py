@@ -59,9 +59,9 @@ def _manifest_from_args(args: argparse.Namespace):
         return m
     if not args.dataset:
         raise ValueError("give --dataset NAME (see `prh datasets`) or --manifest FILE")
-    # a folder is the user's own set: all of its rows unless told otherwise
+    # a folder or ids file is the user's own set: all of it unless told otherwise
     n = args.n_samples
-    if n is None and not args.dataset.startswith("folder"):
+    if n is None and args.dataset.partition(":")[0] not in datasets.TAKES_ALL:
         n = datasets.DEFAULT_N_SAMPLES
     return datasets.prepare(args.dataset, n, **_options(args.dataset_option))
 
@@ -105,9 +105,9 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from . import datasets
     from .jobio import check_output_target
     check_output_target(args.out)
-    # a folder is the user's own set: all of its rows unless told otherwise
+    # a folder or ids file is the user's own set: all of it unless told otherwise
     n = args.n_samples
-    if n is None and not args.dataset.startswith("folder"):
+    if n is None and args.dataset.partition(":")[0] not in datasets.TAKES_ALL:
         n = datasets.DEFAULT_N_SAMPLES
     m = datasets.prepare(args.dataset, n, **_options(args.dataset_option))
     m.save(args.out)
@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     def data_args(sp: argparse.ArgumentParser, required: bool) -> None:
         sp.add_argument("--dataset", required=required, help="dataset source (see `prh datasets`): emoji, "
                         "prh_wit or folder (with --dataset-option path=DIR, or folder:DIR)")
-        sp.add_argument("--n-samples", type=int, default=None, help="number of samples (default 1024; a folder: all rows)")
+        sp.add_argument("--n-samples", type=int, default=None, help="number of samples (default 1024; a folder or ids file: all of it)")
         sp.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
                         help="dataset option, e.g. seed=1, path=..., caption_idx=0 (repeatable)")
 

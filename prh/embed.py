@@ -123,8 +123,13 @@ def embed(manifest: Manifest, model: str | Embedder, out: str | os.PathLike, *, 
         raise ValueError(f"storage dtype {dtype!r} is not supported; use one of {', '.join(storage.STORAGE_DTYPES)}")
     if model_dtype not in MODEL_DTYPES:
         raise ValueError(f"model dtype {model_dtype!r} is not supported; use one of {', '.join(MODEL_DTYPES)}")
+    if manifest.ids_only:
+        who = model if isinstance(model, str) else model.name
+        raise ModelError(f"model {who}: dataset {manifest.dataset} holds sample ids alone (no "
+                         "images or captions) to embed; ids datasets take only file: models "
+                         "(precomputed features)")
     # The file records the source it was asked for (for py: sources the
-    # user's embedder names itself), which the stats step checks.
+    # user's embedder names itself), which the layer cache step checks.
     recorded = model if isinstance(model, str) else None
     if isinstance(model, str):
         embedder = get_embedder(model, pool, weights, seed, modality=modality, options=options)

@@ -49,8 +49,20 @@ class MetricInfo:
     # number, "" where it has none (docs/metrics.md, "Measure ids")
     registry_id: str = ""
     # computed from the preprocessed layers themselves, not only their Gram
-    # matrices: stats files then keep the layers (prh.config.plan)
+    # matrices: layer caches then keep the layers (prh.config.plan)
     needs_layers: bool = False
+    # why its current implementation needs N x N matrices (each pair of
+    # samples), which the features representation does not hold; "" when it
+    # has a feature-space form (docs/large-n.md)
+    n_by_n: str = ""
+
+    def needs_n_by_n(self, **params: Any) -> str:
+        """Why the metric with ``params`` needs N x N matrices, in parentheses,
+        or "" when the features representation scores it: an RBF kernel has
+        no finite feature-space form."""
+        if {**self.defaults, **params}.get("kernel") == "rbf":
+            return "(the RBF kernel exp(-|x_n - x_m|^2 / 2 sigma^2) has no feature-space form)"
+        return self.n_by_n
 
     def max_score(self, **params: Any) -> float:
         """The largest score the metric can reach (lcs_knn is not normalised: k)."""
@@ -83,6 +95,8 @@ _KERNEL = {"kernel": "ip", "sigma": 1.0, "eps": CKA_EPS}
 #: (docs/metrics.md, section 2)
 DISTANCES = ("cosine", "euclidean")
 _DISTANCE = {"distance": DISTANCES}
+#: RSA correlates every pair of samples' dissimilarities
+_RDM = "(the correlation of the RDMs reads all N(N-1)/2 dissimilarities)"
 
 METRICS: dict[str, MetricInfo] = {
     m.name: m
@@ -125,11 +139,11 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("rsa_pearson", {"distance": "cosine"}, True, "rsa",
                    "Pearson correlation of the RDMs' upper triangles",
                    choices=_DISTANCE, registry_id="rsa-rdm=squared_euclidean-compare=corr",
-                   interval=("jackknife", 20), interval_coverage="not measured"),
+                   interval=("jackknife", 20), interval_coverage="not measured", n_by_n=_RDM),
         MetricInfo("rsa_spearman", {"distance": "cosine"}, True, "rsa",
                    "Spearman correlation of the RDMs' upper triangles",
                    choices=_DISTANCE, registry_id="rsa-rdm=squared_euclidean-compare=spearman",
-                   interval=("jackknife", 20), interval_coverage="not measured"),
+                   interval=("jackknife", 20), interval_coverage="not measured", n_by_n=_RDM),
         MetricInfo("jaccard_knn", _KNN, True, "knn",
                    "mean Jaccard index |A & B| / |A | B| of the two kNN sets",
                    choices=_DISTANCE, kind="local", interval_coverage="not measured"),
@@ -143,7 +157,8 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("ridge_r2", {"penalty": 1.0}, False, "regression",
                    "leave-one-out R^2 of the second argument predicted from the first by "
                    "ridge regression", kind="predictive", min_samples=3,
-                   interval=("jackknife", 20), interval_coverage="not measured"),
+                   interval=("jackknife", 20), interval_coverage="not measured",
+                   n_by_n="(its leave-one-out residuals come from an N x N inverse per layer)"),
         # The same number as cka with kernel ip and eps 0 (docs/metrics.md,
         # section 3.14), so CKA's measured intervals hold for it.
         MetricInfo("rv", {}, True, "kernel",

@@ -1,6 +1,6 @@
 """Sample provenance: which samples, in which order, a file was computed from.
 
-Every derived file (features, stats, pair, alignment) records the manifest's
+Every derived file (features, layer cache, pair, alignment) records the manifest's
 ``content_sha256`` and :func:`ids_sha256` of its sample ids; each stage checks
 its inputs against the manifest and against each other with
 :func:`check_same_samples`, so a features file whose rows were reordered, that

@@ -143,7 +143,7 @@ def measure_coverage(population: SimulatedPopulation, pair: tuple[str, str],
 
     from .inference.statistics import score_intervals
     from .scoring import aggregate as agg
-    from .sweep.cache import ModelStats
+    from .sweep.cache import LayerCache
     from .sweep.dispatch import sweep
 
     x, y = pair
@@ -152,8 +152,8 @@ def measure_coverage(population: SimulatedPopulation, pair: tuple[str, str],
     draws = range(reps + truth_reps)
     for r in (progress(draws) if progress else draws):
         data = population.draw(n, seed=1_000_003 * seed + r)
-        sx = ModelStats.from_features(data[x], device="cpu")
-        sy = ModelStats.from_features(data[y], device="cpu")
+        sx = LayerCache.from_features(data[x], device="cpu")
+        sy = LayerCache.from_features(data[y], device="cpu")
         for m, p in metrics.items():
             scores[m].append(agg(sweep(sx, sy, m, **p), aggregate))
         if r >= reps:

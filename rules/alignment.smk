@@ -1,32 +1,32 @@
 # Per-model work (clamp, normalise, Gram matrices, kNN lists, SVCCA bases) is
 # done once per model here, so that each pair job only combines two files.
-rule model_stats:
+rule layer_cache:
     input:
-        library("model_stats.py"),
+        library("layer_cache.py"),
         features=features_path("{dataset}", "{model}"),
         manifest=manifest_path("{dataset}"),
     output:
-        stats_path("{dataset}", "{model}"),
+        layer_cache_path("{dataset}", "{model}"),
     log:
-        log_path("{dataset}", "stats/{model}"),
+        log_path("{dataset}", "layer_cache/{model}"),
     benchmark:
-        benchmark_path("{dataset}", "stats/{model}")
+        benchmark_path("{dataset}", "layer_cache/{model}")
     conda:
         "../envs/align.yaml"
     threads: CFG.alignment["threads"]
     resources:
-        **CFG.partition_resources("model_stats"),
-        # the cost model of prh.config.Config.stats_cost (docs/cluster.md)
-        mem_mb=lambda wc: CFG.stats_resources(wc.dataset, wc.model)["mem_mb"],
-        runtime=lambda wc: CFG.stats_resources(wc.dataset, wc.model)["runtime"],
+        **CFG.partition_resources("layer_cache"),
+        # the cost model of prh.config.Config.layer_cache_cost (docs/cluster.md)
+        mem_mb=lambda wc: CFG.layer_cache_resources(wc.dataset, wc.model)["mem_mb"],
+        runtime=lambda wc: CFG.layer_cache_resources(wc.dataset, wc.model)["runtime"],
         gpu=CFG.alignment_gpus,
     params:
-        stats=CFG.stats_params(),
+        cache=lambda wc: CFG.layer_cache_params(wc.dataset),
         model=lambda wc: CFG.feature_model_names(wc.model),
         device=CFG.alignment["device"],
-        stale=lambda wc: stale_mark(stats_path(wc.dataset, wc.model)),
+        stale=lambda wc: stale_mark(layer_cache_path(wc.dataset, wc.model)),
     script:
-        "../scripts/model_stats.py"
+        "../scripts/layer_cache.py"
 
 
 if not CFG.blocked:
@@ -37,8 +37,8 @@ if not CFG.blocked:
     rule pair_scores:
         input:
             library("pair_scores.py"),
-            x=stats_path("{dataset}", "{model_x}"),
-            y=stats_path("{dataset}", "{model_y}"),
+            x=layer_cache_path("{dataset}", "{model_x}"),
+            y=layer_cache_path("{dataset}", "{model_y}"),
             manifest=manifest_path("{dataset}"),
         output:
             pair_path("{dataset}", "{model_x}", "{model_y}"),
@@ -78,8 +78,8 @@ else:
     rule pair_block:
         input:
             library("pair_block.py"),
-            stats=lambda wc: [
-                stats_path(wc.dataset, m) for m in CFG.block_models(wc.block)
+            caches=lambda wc: [
+                layer_cache_path(wc.dataset, m) for m in CFG.block_models(wc.block)
             ],
             manifest=manifest_path("{dataset}"),
         output:
@@ -100,8 +100,8 @@ else:
             runtime=lambda wc: CFG.block_resources(wc.dataset, wc.block)["runtime"],
             gpu=CFG.alignment_gpus,
         params:
-            stats=lambda wc: {
-                m: stats_path(wc.dataset, m) for m in CFG.block_models(wc.block)
+            caches=lambda wc: {
+                m: layer_cache_path(wc.dataset, m) for m in CFG.block_models(wc.block)
             },
             block=lambda wc: CFG.block_params(wc.block),
             metrics=CFG.metric_params(),
@@ -145,7 +145,7 @@ rule sample_size_curve:
         library("sample_size_curve.py"),
         unpack(
             lambda wc: {
-                f"stats_{m}": stats_path(wc.dataset, m)
+                f"cache_{m}": layer_cache_path(wc.dataset, m)
                 for m in CFG.sample_size_models()
             }
         ),

@@ -19,6 +19,7 @@ from prh.config.paths import (
     benchmark_path,
     features_path,
     findings_path,
+    layer_cache_path,
     log_path,
     manifest_path,
     pair_block_path,
@@ -27,7 +28,6 @@ from prh.config.paths import (
     report_table_path,
     scorecard_path,
     statistics_path,
-    stats_path,
     table_path,
 )
 
@@ -68,14 +68,16 @@ def pair_files(wildcards):
 
 
 def dataset_params(dataset):
-    """A dataset's config entry; a folder dataset's also holds the content hash
-    of its captions and images (prh.datasets.folder_sha256), so that an edit
-    reruns it through the params trigger and a touch does not."""
+    """A dataset's config entry; a folder or ids dataset's also holds the
+    content hash of its local files (prh.datasets.local_sha256), so that an
+    edit reruns it through the params trigger and a touch does not."""
     entry = dict(CFG.raw["datasets"][dataset])
-    if entry.get("source") == "folder" and entry.get("path"):
-        from prh.datasets import folder_sha256
+    if entry.get("path"):
+        from prh.datasets import local_sha256
 
-        entry["content_sha256"] = folder_sha256(entry["path"])
+        sha = local_sha256(entry["source"], entry["path"])
+        if sha:
+            entry["content_sha256"] = sha
     return entry
 
 

@@ -1,6 +1,6 @@
 # One model's alignment with every model it is paired with, from its pair
 # files only (never alignment.h5): asking for a new model's scorecard runs
-# that model's embedding, stats and pairs, and nothing of the other models.
+# that model's embedding, layer cache and pairs, and nothing of the other models.
 rule scorecard:
     input:
         library("scorecard.py"),

@@ -8,7 +8,7 @@ rule statistics:
         unpack(
             lambda wc: {
                 **{
-                    f"stats_{m}": stats_path(wc.dataset, m)
+                    f"cache_{m}": layer_cache_path(wc.dataset, m)
                     for m in CFG.statistics_models()
                 },
                 **{

@@ -5,7 +5,7 @@ from prh.steps import pair_scores
 with logged(snakemake.log[0]):
     set_threads(snakemake.threads)
     pair_scores.run_block(
-        snakemake.params.stats,
+        snakemake.params.caches,
         snakemake.output[0],
         block=snakemake.wildcards.block,
         metrics=snakemake.params.metrics,

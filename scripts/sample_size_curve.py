@@ -6,7 +6,7 @@ p = snakemake.params
 with logged(snakemake.log[0]):
     set_threads(snakemake.threads)
     sample_size_curve.run(
-        {m: snakemake.input[f"stats_{m}"] for m in p.models},
+        {m: snakemake.input[f"cache_{m}"] for m in p.models},
         p.pairs,
         snakemake.output[0],
         dataset=snakemake.wildcards.dataset,

@@ -6,7 +6,7 @@ p = snakemake.params
 with logged(snakemake.log[0]):
     set_threads(snakemake.threads)
     statistics.run(
-        {m: snakemake.input[f"stats_{m}"] for m in p.models},
+        {m: snakemake.input[f"cache_{m}"] for m in p.models},
         features={m: snakemake.input[f"features_{m}"] for m in p.models},
         manifest=snakemake.input.manifest,
         dataset=snakemake.wildcards.dataset,

@@ -1,6 +1,6 @@
 """Test files written through prh's own writers, so that they cannot drift
 from the real layouts: a features file (:mod:`prh.formats.features`) and a
-model's layer cache (:mod:`prh.formats.stats`).
+model's layer cache (:mod:`prh.formats.layer_cache`).
 
 ``conftest.py`` wraps both as the ``features_file`` and ``layer_cache_file``
 fixtures; module-scoped fixtures call them directly. Tests of hostile input
@@ -15,8 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from prh.formats.features import FeatureWriter
-from prh.formats.stats import save_model_stats
-from prh.sweep.cache import ModelStats
+from prh.formats.layer_cache import save_layer_cache
+from prh.sweep.cache import LayerCache
 
 
 def write_features(path: Path, layers: Sequence[Any], *, sample_ids: Sequence[str] | None = None,
@@ -44,6 +44,6 @@ def write_layer_cache(path: Path, layers: Sequence[np.ndarray], *, topk: Sequenc
     """One model's layer cache of ``layers`` at ``path``: its kNN lists for
     each ``topk``, SVCCA bases for each of ``cca_dims``, and with
     ``store_layers`` the prepared layers themselves."""
-    save_model_stats(ModelStats.from_features(layers, device=device), path, topk=topk,
+    save_layer_cache(LayerCache.from_features(layers, device=device), path, topk=topk,
                      cca_dims=cca_dims, layers=store_layers, attrs=attrs, sample_ids=sample_ids)
     return Path(path)

@@ -1,7 +1,8 @@
-"""A workflow copy whose models are all ``file:`` features on a folder dataset,
-both inside the copy and named by relative paths: a real Snakemake run with
-calibration, the sample-size curve and the statistics, no model weights, no
-download, no torch model loaded."""
+"""A workflow copy whose models are all ``file:`` features on a folder dataset
+(or, :func:`ids_workflow`, on an ``ids`` dataset: the ids alone), both inside
+the copy and named by relative paths: a real Snakemake run with calibration,
+the sample-size curve and the statistics, no model weights, no download, no
+torch model loaded."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ CONFIG = {
     "calibration": {"n_permutations": 20, "sample_sizes": [12, 24],
                     "sample_size_metrics": ["mutual_knn"], "sample_size_permutations": 20},
 }
-# what one model's features reach, besides its own features and stats files
+# what one model's features reach, besides its own features and layer cache
 TABLES = [f"{D}/{n}" for n in ("alignment.h5", "alignment.tsv", "aggregates.tsv", "sample_size.tsv")] + [
     f"{D}/statistics/{t}.tsv" for t in ("intervals", "comparisons", "trend")]
 
@@ -55,6 +56,18 @@ def file_workflow(dest: Path) -> Path:
         Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(data / f"{sid}.png")
         rows.append(f"{sid},{sid}.png,picture {sid}")
     (data / "captions.csv").write_text("\n".join(rows) + "\n")
+    for m in MODELS:
+        write_features(wd, m)
+    return wd
+
+
+def ids_workflow(dest: Path) -> Path:
+    """The same models on ``data/ids.txt``, an ids dataset whose n_samples
+    the config counts: no images, no captions."""
+    config = {**CONFIG, "datasets": {DATASET: {"source": "ids", "path": "data/ids.txt"}}}
+    wd = copy_workflow(dest, config)
+    (wd / "data").mkdir()
+    (wd / "data" / "ids.txt").write_text("\n".join(IDS) + "\n")
     for m in MODELS:
         write_features(wd, m)
     return wd

@@ -26,11 +26,11 @@ import pytest
 import torch
 
 import spec_reference as ref
-from prh.alignment import ModelStats, layer_scores, sweep
+from prh.alignment import LayerCache, layer_scores, sweep
 from prh.calibration import calibrate_pair, sample_permutations
 from prh.metrics import measure
 from prh.preprocess import prepare_layers
-from prh.formats.stats import load_model_stats, save_model_stats
+from prh.formats.layer_cache import load_layer_cache, save_layer_cache
 
 N, D, RANK, TOPK = 96, 64, 4, 10
 TARGETS = [0.9, 0.999, 0.99999, 0.9999999]
@@ -141,8 +141,8 @@ def test_measure_matches_float64_reference(target, metric, params):
 @pytest.mark.parametrize("target", TARGETS)
 def test_calibration_path_matches_float64_reference(target, metric, params):
     X, Y, xs, ys = models(target)
-    sx = ModelStats.from_features(X, device="cpu")
-    sy = ModelStats.from_features(Y, device="cpu")
+    sx = LayerCache.from_features(X, device="cpu")
+    sy = LayerCache.from_features(Y, device="cpu")
     K, seed = 20, 3
     (S, rows), = calibrate_pair(sx, sy, {metric: params}, n_permutations=K, seed=seed,
                                 both_orders=False).values()
@@ -181,13 +181,13 @@ def test_epsilon_free_cka_of_a_constant_layer_is_zero_not_nan():
         layer_scores(X, X, "cka", eps=-1.0, device="cpu")
 
 
-def test_stats_files_keep_anisotropic_layers_exact(tmp_path):
-    # The workflow scores pairs from stats files: centred Gram matrices plus
+def test_layer_caches_keep_anisotropic_layers_exact(tmp_path):
+    # The workflow scores pairs from layer caches: centred Gram matrices plus
     # their float64 offsets must come back as they were saved.
     X, Y, xs, ys = models(TARGETS[-1])
     for name, F in (("x", X), ("y", Y)):
-        save_model_stats(ModelStats.from_features(F, device="cpu"), tmp_path / f"{name}.h5",
+        save_layer_cache(LayerCache.from_features(F, device="cpu"), tmp_path / f"{name}.h5",
                          topk=[TOPK])
-    lx, ly = load_model_stats(tmp_path / "x.h5", "cpu"), load_model_stats(tmp_path / "y.h5", "cpu")
+    lx, ly = load_layer_cache(tmp_path / "x.h5", "cpu"), load_layer_cache(tmp_path / "y.h5", "cpu")
     for metric, params in CASES:
         check(sweep(lx, ly, metric, **params), reference(metric, xs, ys, params), metric)

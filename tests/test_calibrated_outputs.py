@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from file_factories import write_layer_cache
-from prh.alignment import ModelStats
+from prh.alignment import LayerCache
 from prh.calibration import calibrate_pair
 from prh.formats.alignment import read_alignment
 from prh.formats.pair import read_pair
@@ -27,9 +27,9 @@ METRICS = {"mutual_knn": {"topk": 4}, "cycle_knn": {"topk": 4}, "cka": {}, "svcc
 
 
 @pytest.fixture(scope="module")
-def stats_files(tmp_path_factory):
+def layer_caches(tmp_path_factory):
     """a and b share structure (b is a noisy projection of a); c is independent."""
-    d = tmp_path_factory.mktemp("stats")
+    d = tmp_path_factory.mktemp("layer_cache")
     rng = np.random.default_rng(0)
     base = rng.standard_normal((N, 6))
     feats = {
@@ -49,14 +49,14 @@ def _rows(path):
         return list(csv.DictReader(fh, delimiter="\t"))
 
 
-def test_calibrated_pair_file_holds_what_calibrate_pair_computes(stats_files, tmp_path):
-    paths, feats = stats_files
+def test_calibrated_pair_file_holds_what_calibrate_pair_computes(layer_caches, tmp_path):
+    paths, feats = layer_caches
     out = tmp_path / "a__b.h5"
     pair_scores(paths["a"], paths["b"], out, metrics=METRICS, model_x="a", model_y="b",
                 calibration=CAL, device="cpu")
     pair = read_pair(out)
-    direct = calibrate_pair(ModelStats.from_features([x.astype(np.float32) for x in feats["a"]]),
-                            ModelStats.from_features([x.astype(np.float32) for x in feats["b"]]),
+    direct = calibrate_pair(LayerCache.from_features([x.astype(np.float32) for x in feats["a"]]),
+                            LayerCache.from_features([x.astype(np.float32) for x in feats["b"]]),
                             METRICS, **CAL)
     assert set(pair["calibration"]) == set(direct) == {
         ("xy", "mutual_knn"), ("xy", "cycle_knn"), ("yx", "cycle_knn"), ("xy", "cka"), ("xy", "svcca")}
@@ -73,8 +73,8 @@ def test_calibrated_pair_file_holds_what_calibrate_pair_computes(stats_files, tm
     assert best["p_value"] == pytest.approx(1 / 21) and best["calibrated"] > 0
 
 
-def test_aggregate_adds_calibration_columns_and_bh_over_the_runs_pairs(stats_files, tmp_path):
-    paths, _ = stats_files
+def test_aggregate_adds_calibration_columns_and_bh_over_the_runs_pairs(layer_caches, tmp_path):
+    paths, _ = layer_caches
     metrics = {"mutual_knn": {"topk": 4}, "cycle_knn": {"topk": 4}, "cka": {}}
     files = []
     for x, y, cal in [("a", "b", CAL), ("a", "c", CAL), ("b", "c", None)]:  # b-c left out
@@ -130,8 +130,8 @@ def test_aggregate_adds_calibration_columns_and_bh_over_the_runs_pairs(stats_fil
             assert cols == [""] * 4, r
 
 
-def test_uncalibrated_run_keeps_calibration_columns_empty(stats_files, tmp_path):
-    paths, _ = stats_files
+def test_uncalibrated_run_keeps_calibration_columns_empty(layer_caches, tmp_path):
+    paths, _ = layer_caches
     pair_scores(paths["a"], paths["c"], tmp_path / "a__c.h5", metrics={"cka": {}},
                 model_x="a", model_y="c", calibration=None, device="cpu")
     aggregate([tmp_path / "a__c.h5"], dataset="toy", models=["a", "c"], metrics=["cka"],
@@ -141,8 +141,8 @@ def test_uncalibrated_run_keeps_calibration_columns_empty(stats_files, tmp_path)
     assert "p_value" not in read_alignment(tmp_path / "al.h5")["metrics"]["cka"]
 
 
-def test_sample_size_table_rows_and_bad_sizes(stats_files, tmp_path):
-    paths, _ = stats_files
+def test_sample_size_table_rows_and_bad_sizes(layer_caches, tmp_path):
+    paths, _ = layer_caches
     out = tmp_path / "sample_size.tsv"
     sample_size_table(paths, [("a", "b"), ("a", "c")], out, dataset="toy", sizes=[20, 12, 40],
                       metrics={"mutual_knn": {"topk": 4}, "cka": {}}, n_permutations=20, seed=1, alpha=0.05, device="cpu")
@@ -155,14 +155,14 @@ def test_sample_size_table_rows_and_bad_sizes(stats_files, tmp_path):
         sample_size_table(paths, [("a", "b")], tmp_path / "x.tsv", dataset="toy", sizes=[41],
                           metrics={"cka": {}}, n_permutations=20, alpha=0.05, seed=0, device="cpu")
     assert not (tmp_path / "x.tsv").exists()
-    with pytest.raises(ValueError, match="no stats file given for model"):
+    with pytest.raises(ValueError, match="no layer cache given for model"):
         sample_size_table({"a": paths["a"]}, [("a", "b")], tmp_path / "x.tsv", dataset="toy",
                           sizes=[20], metrics={"cka": {}}, n_permutations=20, alpha=0.05,
                           seed=0, device="cpu")
 
 
-def test_only_the_chosen_metrics_are_calibrated(stats_files, tmp_path):
-    paths, _ = stats_files
+def test_only_the_chosen_metrics_are_calibrated(layer_caches, tmp_path):
+    paths, _ = layer_caches
     out = tmp_path / "a__b.h5"
     pair_scores(paths["a"], paths["b"], out, metrics=METRICS, model_x="a", model_y="b",
                 calibration={**CAL, "metrics": ["mutual_knn"]}, device="cpu")

@@ -176,7 +176,7 @@ N = 40
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    """Stats files of two models on N samples and manifests whose block
+    """Layer caches of two models on N samples and manifests whose block
     columns give one block (image), four (image_sha256) or one big block
     and eight singletons (caption)."""
     from file_factories import write_layer_cache

@@ -24,9 +24,9 @@ def test_constants_cover_every_metric_and_term():
                               "null_call", "resample_layer", "resample_svcca"}, metric
         assert all(math.isfinite(v) and v >= 0 for v in terms.values()), metric
         assert terms["sweep"] > 0, metric
-    assert c["start_s"] > 0 and set(c["base_mb"]) == {"stats", "pair", "statistics"}
+    assert c["start_s"] > 0 and set(c["base_mb"]) == {"layer_cache", "pair", "statistics"}
     assert set(c["fixed_s"]) == {"pair", "statistics"}
-    assert set(c["stats"]) == {"gram", "svcca", "knn", "read", "file"}
+    assert set(c["layer_cache"]) == {"gram", "svcca", "knn", "read", "file"}
 
 
 def test_per_layer_work_is_counted_per_model_not_per_layer_pair():
@@ -116,16 +116,16 @@ def test_config_jobs_use_the_model_with_each_models_shape(tiny_config):
     assert c["seconds"] == pytest.approx(cost.pair_s(1024, 18, 7, specs, (0, 0)))
     assert c["mb"] == pytest.approx(cost.pair_mb(1024, 18, 7, specs, (0, 0)))
     assert cfg.pair_resources("emoji", x, y) == {"mem_mb": c["mem_mb"], "runtime": c["runtime"]}
-    s = cfg.stats_cost("emoji", x)
-    assert s["seconds"] == pytest.approx(cost.stats_s(1024, 18, 1280))
+    s = cfg.layer_cache_cost("emoji", x)
+    assert s["seconds"] == pytest.approx(cost.layer_cache_s(1024, 18, 1280))
     # width sizes the requests; no rerun (the embedding's params ignore it)
     tiny_config["models"]["minilm_l6"]["width"] = 4096
     wide = Config(tiny_config)
-    assert wide.stats_cost("emoji", "minilm_l6")["seconds"] > cfg.stats_cost("emoji", "minilm_l6")["seconds"]
+    assert wide.layer_cache_cost("emoji", "minilm_l6")["seconds"] > cfg.layer_cache_cost("emoji", "minilm_l6")["seconds"]
     assert wide.embed_params("minilm_l6") == cfg.embed_params("minilm_l6")
     # twice as fast a machine halves the runtime requests
     tiny_config["resources"] = {"speed": 2.0}
-    fast = Config(tiny_config).stats_cost("emoji", x)
+    fast = Config(tiny_config).layer_cache_cost("emoji", x)
     assert fast["seconds"] == s["seconds"]
     assert fast["runtime"] == max(cost.MIN_RUNTIME_MIN,
                                   math.ceil(cost.RUNTIME_SAFETY * s["seconds"] / 2 / 60))
@@ -150,11 +150,11 @@ def test_block_costs_count_each_model_once_and_follow_each_datasets_sample_count
 
 @pytest.fixture
 def small_models(tmp_path):
-    """Stats files of three synthetic models (N=512; 6 and 12 layers of
+    """Layer caches of three synthetic models (N=512; 6 and 12 layers of
     width 256, 4 of width 128), made as benchmarks/bench_cost.py makes them,
-    written by the stats step."""
+    written by the layer cache step."""
     from prh.formats.features import FeatureWriter
-    from prh.steps import model_stats
+    from prh.steps import layer_cache
 
     rng = np.random.default_rng(0)
     n = 512
@@ -165,8 +165,8 @@ def small_models(tmp_path):
         with FeatureWriter(feats, sample_ids=[f"s{i}" for i in range(n)]) as w:
             w.write(0, [latent @ rng.normal(size=(32, width)).astype(np.float32)
                         + rng.normal(size=(n, width)).astype(np.float32) for _ in range(layers)])
-        out[name] = tmp_path / f"{name}.stats.h5"
-        model_stats.run(feats, out[name], q=0.95, exact=False, normalize=True, topk=[10],
+        out[name] = tmp_path / f"{name}.cache.h5"
+        layer_cache.run(feats, out[name], q=0.95, exact=False, normalize=True, topk=[10],
                         cca_dims=[10], layers=True, device="cpu")
     return out
 

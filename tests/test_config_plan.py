@@ -1,4 +1,4 @@
-"""prh.config.plan: the pairs, calibrated pairs, stats contents, comparisons,
+"""prh.config.plan: the pairs, calibrated pairs, layer cache contents, comparisons,
 scorecards and stale groups the rules are given."""
 
 from __future__ import annotations
@@ -26,16 +26,16 @@ def test_pairs_cross_modal_and_calibration(tiny_config):
         Config(tiny_config)
 
 
-def test_stats_params_hold_every_k_and_cca_dim(tiny_config):
+def test_layer_cache_params_hold_every_k_and_cca_dim(tiny_config):
     tiny_config["metrics"] = {"mutual_knn": {"topk": 5}, "cknna": None, "svcca": {"cca_dim": 3},
                               "cka": None}
-    p = Config(tiny_config).stats_params()
+    p = Config(tiny_config).layer_cache_params()
     assert p["topk"] == [5, 10] and p["cca_dims"] == [3] and p["layers"] is False
     tiny_config["calibration"] = {"metrics": ["cka"]}
-    assert Config(tiny_config).stats_params()["layers"] is False
+    assert Config(tiny_config).layer_cache_params()["layers"] is False
     tiny_config["calibration"] = {"metrics": ["svcca"]}
     # the statistics job resamples SVCCA, whose bases need the layers
-    assert Config(tiny_config).stats_params()["layers"] is True
+    assert Config(tiny_config).layer_cache_params()["layers"] is True
 
 
 def test_calibration_metrics_choose_what_gets_a_null(tiny_config):
@@ -116,7 +116,7 @@ def test_scorecard_partners_are_the_models_pairs(tiny_config):
 def test_stale_groups_cascade_in_dependency_order(tiny_config):
     groups = Config(tiny_config).stale_groups()
     keys = list(groups)
-    assert keys.index("results/emoji/stats/minilm_l6.h5") < keys.index(
+    assert keys.index("results/emoji/layer_cache/minilm_l6.h5") < keys.index(
         "results/emoji/pairs/glove_6b_50d__minilm_l6.h5") < keys.index("emoji alignment")
     outputs, sources = groups["emoji alignment"]
     assert "results/emoji/alignment.tsv" in outputs and len(sources) == 3

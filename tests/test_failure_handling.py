@@ -20,7 +20,7 @@ def test_a_failed_import_keeps_every_result_and_the_next_good_run_rebuilds_its_o
     before = snapshot(wd)
     assert set(TABLES) <= set(before)
     own, prev = f"{D}/features/vis_a.h5", f"{D}/features/.vis_a.h5.prev"
-    downstream = {f"{D}/stats/vis_a.h5", f"{D}/pairs/lang_b__vis_a.h5",
+    downstream = {f"{D}/layer_cache/vis_a.h5", f"{D}/pairs/lang_b__vis_a.h5",
                   f"{D}/pairs/lang_c__vis_a.h5", *TABLES}
     swapped = list(IDS)
     swapped[0], swapped[1] = swapped[1], swapped[0]
@@ -39,7 +39,7 @@ def test_a_failed_import_keeps_every_result_and_the_next_good_run_rebuilds_its_o
         assert after == {f: v for f, v in before.items() if f != own}
         # kept, but named out of date and marked: planned again, never "Nothing to be done"
         if marks is None:
-            assert f"kept {D}/stats/vis_a.h5" in res.stderr
+            assert f"kept {D}/layer_cache/vis_a.h5" in res.stderr
             assert f"since {own} is missing" in res.stderr
             marks = read_marks(wd / MARKS)
             assert set(marks) == downstream

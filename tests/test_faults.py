@@ -27,10 +27,10 @@ from prh.formats.pair import read_pair
 from prh.metrics import cka_ratio
 from prh.provenance import ProvenanceError
 from prh.scoring import best_layer_pair
-from prh.steps import aggregate, model_stats, pair_scores
+from prh.steps import aggregate, layer_cache, pair_scores
 
 N = 24
-STATS = dict(q=0.95, exact=False, normalize=True, topk=[5], cca_dims=[], layers=False,
+CACHE = dict(q=0.95, exact=False, normalize=True, topk=[5], cca_dims=[], layers=False,
              device="cpu")
 METRICS = {"mutual_knn": {"topk": 5}, "cka": {}}
 
@@ -70,7 +70,7 @@ def test_reordered_features_are_refused_naming_files_position_and_ids(tmp_path):
     f = make_features(tmp_path / "f.h5", m, [x[perm] for x in feats],
                       ids=[IDS[i] for i in perm])
     with pytest.raises(ProvenanceError) as err:
-        model_stats.run(f, tmp_path / "s.h5", manifest=mpath, model=["toy_model"], **STATS)
+        layer_cache.run(f, tmp_path / "s.h5", manifest=mpath, model=["toy_model"], **CACHE)
     msg = one_line(err)
     assert str(f) in msg and str(mpath) in msg and "position 0" in msg
     assert "'s01'" in msg and "'s00'" in msg
@@ -81,7 +81,7 @@ def test_another_models_features_copied_into_place_are_refused(tmp_path):
     mpath, m = make_manifest(tmp_path, IDS)
     f = make_features(tmp_path / "f.h5", m, toy(), model="glove_6b_50d")
     with pytest.raises(ProvenanceError) as err:
-        model_stats.run(f, tmp_path / "s.h5", manifest=mpath, model=["minilm_l6"], **STATS)
+        layer_cache.run(f, tmp_path / "s.h5", manifest=mpath, model=["minilm_l6"], **CACHE)
     assert "glove_6b_50d" in one_line(err) and "minilm_l6" in one_line(err)
 
 
@@ -90,22 +90,22 @@ def test_features_of_another_manifest_of_the_same_ids_are_refused(tmp_path):
     other = Manifest("toy", [Sample(i, "edited", "/x.png", "") for i in IDS])
     f = make_features(tmp_path / "f.h5", other, toy())
     with pytest.raises(ProvenanceError) as err:
-        model_stats.run(f, tmp_path / "s.h5", manifest=mpath, model=["toy_model"], **STATS)
+        layer_cache.run(f, tmp_path / "s.h5", manifest=mpath, model=["toy_model"], **CACHE)
     assert "manifest" in one_line(err) and str(f) in one_line(err)
 
 
-def _stats(tmp, name, ids, seed=0, manifest=None):
+def _cache(tmp, name, ids, seed=0, manifest=None):
     ids = list(ids)
     mpath, m = manifest or make_manifest(tmp, ids, f"{name}.json")
     f = make_features(tmp / f"{name}.f.h5", m, toy(seed))
     out = tmp / f"{name}.s.h5"
-    model_stats.run(f, out, manifest=mpath, model=["toy_model"], **STATS)
+    layer_cache.run(f, out, manifest=mpath, model=["toy_model"], **CACHE)
     return out
 
 
-def test_pair_of_stats_from_different_subsets_is_refused(tmp_path):
-    sx = _stats(tmp_path, "x", IDS)
-    sy = _stats(tmp_path, "y", IDS[:5] + ["t05"] + IDS[6:], seed=1)
+def test_pair_of_layer_caches_from_different_subsets_is_refused(tmp_path):
+    sx = _cache(tmp_path, "x", IDS)
+    sy = _cache(tmp_path, "y", IDS[:5] + ["t05"] + IDS[6:], seed=1)
     with pytest.raises(ProvenanceError) as err:
         pair_scores.run(sx, sy, tmp_path / "p.h5", metrics=METRICS, model_x="x", model_y="y",
                         device="cpu", calibration=None)
@@ -116,11 +116,11 @@ def test_pair_of_stats_from_different_subsets_is_refused(tmp_path):
 
 def _pairs(tmp_path):
     man = make_manifest(tmp_path, IDS)
-    stats = {m: _stats(tmp_path, m, IDS, seed=i, manifest=man) for i, m in enumerate("abc")}
+    caches = {m: _cache(tmp_path, m, IDS, seed=i, manifest=man) for i, m in enumerate("abc")}
     paths = {}
     for x, y in (("a", "b"), ("a", "c"), ("b", "c")):
         paths[(x, y)] = tmp_path / f"{x}__{y}.h5"
-        pair_scores.run(stats[x], stats[y], paths[(x, y)], metrics=METRICS, model_x=x,
+        pair_scores.run(caches[x], caches[y], paths[(x, y)], metrics=METRICS, model_x=x,
                         model_y=y, device="cpu", calibration=None)
     return paths
 
@@ -143,8 +143,8 @@ def test_aggregate_refuses_missing_pairs_and_records_provenance(tmp_path):
 def test_aggregate_refuses_pair_files_of_different_samples(tmp_path):
     paths = _pairs(tmp_path / "one")
     (tmp_path / "two").mkdir()
-    sx = _stats(tmp_path / "two", "b", IDS[::-1])
-    sy = _stats(tmp_path / "two", "c", IDS[::-1], seed=2)
+    sx = _cache(tmp_path / "two", "b", IDS[::-1])
+    sy = _cache(tmp_path / "two", "c", IDS[::-1], seed=2)
     pair_scores.run(sx, sy, tmp_path / "bc.h5", metrics=METRICS, model_x="b", model_y="c",
                     device="cpu", calibration=None)
     with pytest.raises(ProvenanceError) as err:
@@ -159,25 +159,25 @@ def test_cca_dim_above_a_layer_width_is_refused_naming_parameter_file_and_layer(
     rng = np.random.default_rng(0)
     feats = [rng.normal(size=(N, w)).astype(np.float32) for w in (12, 5, 9)]
     f = make_features(tmp_path / "f.h5", m, feats)
-    stats = {**STATS, "cca_dims": [6]}
+    params = {**CACHE, "cca_dims": [6]}
     with pytest.raises(ValueError) as err:
-        model_stats.run(f, tmp_path / "s.h5", manifest=mpath, model=["toy_model"], **stats)
+        layer_cache.run(f, tmp_path / "s.h5", manifest=mpath, model=["toy_model"], **params)
     msg = one_line(err)
     assert "metrics.svcca.cca_dim: 6" in msg and str(f) in msg
     assert "'layer.1' has width 5" in msg and "at most 5" in msg
     assert not (tmp_path / "s.h5").exists()
     # at the narrowest width it is scored
-    model_stats.run(f, tmp_path / "s.h5", manifest=mpath, model=["toy_model"],
-                    **{**STATS, "cca_dims": [5]})
+    layer_cache.run(f, tmp_path / "s.h5", manifest=mpath, model=["toy_model"],
+                    **{**CACHE, "cca_dims": [5]})
     assert (tmp_path / "s.h5").is_file()
 
 
-def test_cca_dim_above_n_is_refused_at_the_stats_job_too(tmp_path):
+def test_cca_dim_above_n_is_refused_at_the_layer_cache_job_too(tmp_path):
     mpath, m = make_manifest(tmp_path, IDS)
     f = make_features(tmp_path / "f.h5", m, toy(width=40))
     with pytest.raises(ValueError) as err:
-        model_stats.run(f, tmp_path / "s.h5", manifest=mpath, model=["toy_model"],
-                        **{**STATS, "cca_dims": [30]})
+        layer_cache.run(f, tmp_path / "s.h5", manifest=mpath, model=["toy_model"],
+                        **{**CACHE, "cca_dims": [30]})
     msg = one_line(err)
     assert "metrics.svcca.cca_dim: 30" in msg and f"N={N}" in msg and f"at most {N}" in msg
 
@@ -237,26 +237,26 @@ def test_previous_features_are_kept_when_the_rerun_fails(tmp_path):
 
 
 def test_only_outputs_downstream_of_a_file_the_run_lost_are_marked_and_all_are_kept(tmp_path):
-    up, hole, stats, pair, other, table = (str(tmp_path / n) for n in
+    up, hole, cache, pair, other, table = (str(tmp_path / n) for n in
                                            ("f.h5", "g.h5", "s.h5", "p.h5", "o.h5", "t.tsv"))
-    for f in (up, stats, pair, other, table):
+    for f in (up, cache, pair, other, table):
         Path(f).write_text("old")
-    groups = {"stats": ([stats], [up]), "other": ([other], [hole]),  # hole: missing all along
-              "pair": ([pair], [stats, other]), "table": ([table], [pair])}
+    groups = {"cache": ([cache], [up]), "other": ([other], [hole]),  # hole: missing all along
+              "pair": ([pair], [cache, other]), "table": ([table], [pair])}
     present = reruns.present_files(groups)
-    assert present == {up, stats, pair, other, table}
+    assert present == {up, cache, pair, other, table}
     os.unlink(up)  # what Snakemake does to a failed job's output
     gone = {f for f in present if not os.path.exists(f)}
     stale = reruns.stale_outputs(groups, gone)
-    assert stale == {up: [stats, pair, table]}
-    assert all(Path(f).read_text() == "old" for f in (stats, pair, other, table))  # kept
+    assert stale == {up: [cache, pair, table]}
+    assert all(Path(f).read_text() == "old" for f in (cache, pair, other, table))  # kept
     marks_file = tmp_path / "marks.json"
     reruns.mark_stale(marks_file, stale)
     marks = reruns.read_marks(marks_file)
-    assert set(marks) == {stats, pair, table} and up in marks[stats]
-    reruns.mark_stale(marks_file, {up: [stats]})  # a later failure: a new mark, others kept
+    assert set(marks) == {cache, pair, table} and up in marks[cache]
+    reruns.mark_stale(marks_file, {up: [cache]})  # a later failure: a new mark, others kept
     again = reruns.read_marks(marks_file)
-    assert again[stats] != marks[stats] and again[pair] == marks[pair]
+    assert again[cache] != marks[cache] and again[pair] == marks[pair]
     assert reruns.stale_outputs(groups, set()) == {}
     marks_file.write_text("{")
     with pytest.raises(ValueError, match="marks.json: cannot read .*delete the file"):
@@ -443,8 +443,8 @@ def test_workflow_failed_reembedding_keeps_features_and_rerun_never_passes_stale
     assert feats.read_bytes() == good and tsv.exists() and not bak.exists()
     assert "put back" in (wd / "logs/emoji/embed/glove_b.log").read_text()
     # a failed pair job: its output is gone, the aggregate outputs are kept and
-    # planned again, so that every rerun fails until the stats file is made anew
-    (wd / "results/emoji/stats/glove_b.h5").write_bytes(b"truncated")
+    # planned again, so that every rerun fails until the layer cache is made anew
+    (wd / "results/emoji/layer_cache/glove_b.h5").write_bytes(b"truncated")
     res = smk(wd, "--cores", "1", "align", check=False)
     assert res.returncode != 0 and tsv.exists()
     res = smk(wd, "--cores", "1", "align", check=False)

@@ -1,6 +1,6 @@
 """The findings page against the tables it comes from.
 
-A tiny run is built with prh's own steps (features -> stats -> calibrated
+A tiny run is built with prh's own steps (features -> layer caches -> calibrated
 pair files -> aggregate -> statistics): four vision models with competence,
 one of them untrained, and two language models, one with a single layer;
 cycle_knn with k = 20 on 60 samples is saturated. Each statement of
@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from prh.alignment import ModelStats
+from prh.alignment import LayerCache
 from prh.findings import RunInfo, findings, intro, orderings_floor, pv, to_markdown
 from prh.formats.features import FeatureWriter
 from prh.formats.statistics import read_trend, write_trend
-from prh.formats.stats import save_model_stats
+from prh.formats.layer_cache import save_layer_cache
 from prh.report_html import numbered
 from prh.steps import findings as findings_step
 from prh.steps import report_tables
@@ -44,9 +44,9 @@ SPEC = {
     "glove": ("language", [1.0], None),
 }
 MODALITIES = {m: s[0] for m, s in SPEC.items()}
-STATS = ("intervals", "comparisons", "trend")
+STATISTICS = ("intervals", "comparisons", "trend")
 TABLES = {"alignment.tsv": "alignment", "aggregates.tsv": "aggregates",
-          **{f"statistics/{t}.tsv": t for t in STATS}}
+          **{f"statistics/{t}.tsv": t for t in STATISTICS}}
 
 
 class _Records(logging.Handler):
@@ -63,7 +63,7 @@ def run(tmp_path_factory):
     d = tmp_path_factory.mktemp("run")
     rng = np.random.default_rng(0)
     z = rng.standard_normal((N, 6))
-    feats, stats = {}, {}
+    feats, caches = {}, {}
     for m, (modality, signal, _) in SPEC.items():
         layers = [(s * z @ rng.standard_normal((6, 12)) + rng.standard_normal((N, 12)))
                   .astype(np.float32) for s in signal]
@@ -72,8 +72,8 @@ def run(tmp_path_factory):
                            layer_names=[f"{m}.l{i}" for i in range(len(signal))],
                            attrs={"modality": modality}) as w:
             w.write(0, layers)
-        stats[m] = d / f"stats/{m}.h5"
-        save_model_stats(ModelStats.from_features(layers), stats[m], topk=[5, 20], cca_dims=[])
+        caches[m] = d / f"layer_cache/{m}.h5"
+        save_layer_cache(LayerCache.from_features(layers), caches[m], topk=[5, 20], cca_dims=[])
     cal = {"n_permutations": 50, "alpha": ALPHA, "seed": 0, "aggregates": ["max", "mean"],
            "blocks": None, "metrics": list(METRICS)}
     vision = [m for m in SPEC if MODALITIES[m] == "vision"]
@@ -82,7 +82,7 @@ def run(tmp_path_factory):
     files = []
     for x, y in pairs:
         files.append(d / f"pairs/{x}__{y}.h5")
-        pair_scores(stats[x], stats[y], files[-1], metrics=METRICS, model_x=x, model_y=y,
+        pair_scores(caches[x], caches[y], files[-1], metrics=METRICS, model_x=x, model_y=y,
                     device="cpu", calibration=cal)
     records = _Records()
     logging.getLogger("prh").addHandler(records)
@@ -95,12 +95,12 @@ def run(tmp_path_factory):
         comparisons = [[[a, c], [b, c]] for c in language for i, a in enumerate(vision)
                        for b in vision[i + 1:]]
         comparisons += [[[v, language[0]], [v, language[1]]] for v in vision]
-        statistics(stats, dataset="toy", metrics=METRICS, pairs=pairs, comparisons=comparisons,
+        statistics(caches, dataset="toy", metrics=METRICS, pairs=pairs, comparisons=comparisons,
                    trend=True, aggregates=["max", "mean"], method="auto", level=0.95, seed=0,
                    blocks=None, modalities=MODALITIES, features=feats,
                    competence={m: {"competence": s[2], "competence_source": "test"}
                                for m, s in SPEC.items() if s[2] is not None},
-                   **{f"out_{t}": d / f"statistics/{t}.tsv" for t in STATS})
+                   **{f"out_{t}": d / f"statistics/{t}.tsv" for t in STATISTICS})
     finally:
         logging.getLogger("prh").removeHandler(records)
         logging.getLogger("prh").setLevel(old_level)
@@ -108,7 +108,7 @@ def run(tmp_path_factory):
                       aggregates=d / "aggregates.tsv", out_md=d / "findings.md",
                       out_html=d / "report/findings.html", alpha=ALPHA, calibrated=True,
                       params=METRICS, modalities=MODALITIES, n_permutations=50,
-                      statistics={t: d / f"statistics/{t}.tsv" for t in STATS},
+                      statistics={t: d / f"statistics/{t}.tsv" for t in STATISTICS},
                       features=feats)
     return d, records.messages
 
@@ -333,7 +333,7 @@ def test_uncalibrated_run_claims_nothing_about_chance(run, tmp_path):
     files = []
     for x, y in [("v1", "lm"), ("v2", "lm"), ("v3", "lm"), ("v1", "glove"), ("v2", "glove")]:
         files.append(tmp_path / f"{x}__{y}.h5")
-        pair_scores(d / f"stats/{x}.h5", d / f"stats/{y}.h5", files[-1],
+        pair_scores(d / f"layer_cache/{x}.h5", d / f"layer_cache/{y}.h5", files[-1],
                     metrics={"mutual_knn": {"topk": 5}}, model_x=x, model_y=y, device="cpu",
                     calibration=None)
     aggregate(files, dataset="toy", models=["v1", "v2", "v3", "lm", "glove"],

@@ -31,7 +31,7 @@ def test_steps_are_separate_rerun_boundaries():
     files = {s.name: {Path(f).relative_to(REPO).as_posix() for f in library_files(s, REPO)}
              for s in SCRIPTS}
     assert "prh/steps/embed.py" not in files["prepare_dataset.py"]
-    assert "prh/formats/tables.py" not in files["model_stats.py"] | files["pair_scores.py"]
+    assert "prh/formats/tables.py" not in files["layer_cache.py"] | files["pair_scores.py"]
     assert "prh/formats/tables.py" not in files["sample_size_curve.py"]
     assert "prh/models/registry.py" not in files["pair_scores.py"]
     assert "prh/steps/aggregate.py" in files["aggregate.py"]
@@ -60,7 +60,7 @@ def torch_free_jobs(tmp_path_factory):
     from PIL import Image
 
     from prh.datasets import load_manifest
-    from prh.steps import aggregate, embed, model_stats, pair_scores, prepare_dataset
+    from prh.steps import aggregate, embed, layer_cache, pair_scores, prepare_dataset
 
     d = tmp_path_factory.mktemp("torch_free")
     n = 12
@@ -85,11 +85,11 @@ def torch_free_jobs(tmp_path_factory):
     feats = {m: str(d / f"{m}.features.h5") for m in models}
     for m in models:
         embed.run(models[m], manifest, feats[m], name=m)
-        model_stats.run(feats[m], d / f"{m}.stats.h5", q=0.95, exact=True, normalize=True,
+        layer_cache.run(feats[m], d / f"{m}.cache.h5", q=0.95, exact=True, normalize=True,
                         topk=[3], cca_dims=[], layers=False, device="cpu")
     metrics = ["mutual_knn", "cycle_knn"]
     pair = str(d / "a__b.h5")
-    pair_scores.run(d / "a.stats.h5", d / "b.stats.h5", pair, model_x="a", model_y="b",
+    pair_scores.run(d / "a.cache.h5", d / "b.cache.h5", pair, model_x="a", model_y="b",
                     metrics={m: {"topk": 3} for m in metrics}, device="cpu",
                     calibration={"n_permutations": 20, "alpha": 0.05, "seed": 0,
                                  "aggregates": ["max", "mean"], "metrics": metrics})

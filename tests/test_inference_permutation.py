@@ -12,7 +12,7 @@ from prh.inference.permutation import (calibrate, calibrated_scores, permutation
                                        sample_size_curve)
 from prh.metrics import list_metrics
 from prh.scoring import aggregate, benjamini_hochberg
-from prh.sweep.cache import ModelStats
+from prh.sweep.cache import LayerCache
 from prh.sweep.dispatch import layer_scores, permuted_sweeps, sweep
 
 
@@ -39,8 +39,8 @@ def planted_pair(rng, n=60):
 def test_permutation_path_equals_recomputing_from_scratch(metric):
     rng = np.random.default_rng(0)
     X, Y = planted_pair(rng, n=30)
-    sx = ModelStats.from_features(X, device="cpu")
-    sy = ModelStats.from_features(Y, device="cpu")
+    sx = LayerCache.from_features(X, device="cpu")
+    sy = LayerCache.from_features(Y, device="cpu")
     perms = np.stack([rng.permutation(30) for _ in range(3)])
     fast = permuted_sweeps(sx, sy, metric, perms, **params_for(metric))
     for perm, got in zip(perms, fast):
@@ -53,8 +53,8 @@ def test_p_values_on_independent_features_are_uniform():
     p_knn, p_cka = [], []
     for seed in range(80):
         rng = np.random.default_rng(1000 + seed)
-        sx = ModelStats.from_features(random_model(rng, 40), device="cpu")
-        sy = ModelStats.from_features(random_model(rng, 40), device="cpu")
+        sx = LayerCache.from_features(random_model(rng, 40), device="cpu")
+        sy = LayerCache.from_features(random_model(rng, 40), device="cpu")
         for metric, sink in (("mutual_knn", p_knn), ("cka", p_cka)):
             _, cal = calibrated_scores(sx, sy, metric, n_permutations=39, seed=seed,
                                        **params_for(metric))
@@ -69,8 +69,8 @@ def test_p_values_on_independent_features_are_uniform():
 def test_planted_structure_gives_minimal_p_and_positive_calibrated_score():
     rng = np.random.default_rng(2)
     X, Y = planted_pair(rng)
-    sx = ModelStats.from_features(X, device="cpu")
-    sy = ModelStats.from_features(Y, device="cpu")
+    sx = LayerCache.from_features(X, device="cpu")
+    sy = LayerCache.from_features(Y, device="cpu")
     for metric in ("mutual_knn", "cka", "cknna", "lcs_knn"):
         S, cal = calibrated_scores(sx, sy, metric, n_permutations=49,
                                    aggregates=("max", "mean", "row_max_mean", "matching"),
@@ -111,7 +111,7 @@ def test_benjamini_hochberg_by_hand():
 def test_a_resample_with_copies_never_makes_a_copy_its_own_neighbour():
     rng = np.random.default_rng(3)
     X, _ = planted_pair(rng)
-    sx = ModelStats.from_features(X, device="cpu")
+    sx = LayerCache.from_features(X, device="cpu")
     idx = torch.tensor([0, 0, 1, 2, 2, 2] + list(range(3, 30)))
     r = sx.resample(idx)
     knn = r.knn(4)[0]
@@ -121,8 +121,8 @@ def test_a_resample_with_copies_never_makes_a_copy_its_own_neighbour():
 
 def test_bad_input_is_refused_with_clear_messages():
     rng = np.random.default_rng(4)
-    sx = ModelStats.from_features(random_model(rng, 12), device="cpu")
-    sy = ModelStats.from_features(random_model(rng, 12), device="cpu")
+    sx = LayerCache.from_features(random_model(rng, 12), device="cpu")
+    sy = LayerCache.from_features(random_model(rng, 12), device="cpu")
     with pytest.raises(ValueError, match="n_permutations=10 is out of range.*>= 20"):
         permutation_null(sx, sy, "cka", n_permutations=10)
     with pytest.raises(ValueError, match=r"alpha=1.5 is out of range: it must be in \(0, 1\)"):
@@ -138,8 +138,8 @@ def test_bad_input_is_refused_with_clear_messages():
 def test_sample_size_curve_uses_nested_subsets():
     rng = np.random.default_rng(5)
     X, Y = planted_pair(rng, n=60)
-    sx = ModelStats.from_features(X, device="cpu")
-    sy = ModelStats.from_features(Y, device="cpu")
+    sx = LayerCache.from_features(X, device="cpu")
+    sy = LayerCache.from_features(Y, device="cpu")
     rows = sample_size_curve(sx, sy, "mutual_knn", [20, 40, 60], n_permutations=20, topk=4)
     assert [r["n"] for r in rows] == [20, 40, 60]
     full = aggregate(sweep(sx, sy, "mutual_knn", topk=4), "max")
@@ -147,10 +147,10 @@ def test_sample_size_curve_uses_nested_subsets():
     order = np.random.default_rng(0).permutation(60)
     sub = layer_scores(X[order[:20]], Y[order[:20]], "mutual_knn", device="cpu", topk=4)
     # Subsets reuse the full data's clamp and normalisation, then the same metric.
-    sub_stats = sweep(sx.resample(torch.from_numpy(order[:20])), sy.resample(torch.from_numpy(order[:20])),
+    sub_sweep = sweep(sx.resample(torch.from_numpy(order[:20])), sy.resample(torch.from_numpy(order[:20])),
                       "mutual_knn", topk=4)
-    assert rows[0]["score"] == pytest.approx(aggregate(sub_stats, "max"))
-    assert sub.shape == sub_stats.shape
+    assert rows[0]["score"] == pytest.approx(aggregate(sub_sweep, "max"))
+    assert sub.shape == sub_sweep.shape
 
 
 def test_one_pass_over_several_metrics_equals_metric_by_metric():
@@ -158,8 +158,8 @@ def test_one_pass_over_several_metrics_equals_metric_by_metric():
 
     rng = np.random.default_rng(6)
     X, Y = planted_pair(rng, n=40)
-    sx = ModelStats.from_features(X, device="cpu")
-    sy = ModelStats.from_features(Y, device="cpu")
+    sx = LayerCache.from_features(X, device="cpu")
+    sy = LayerCache.from_features(Y, device="cpu")
     metrics = {"cka": {}, "unbiased_cka": {}, "cycle_knn": {"topk": 4}}
     both = calibrate_pair(sx, sy, metrics, n_permutations=20, seed=3)
     assert set(both) == {("xy", "cka"), ("xy", "unbiased_cka"), ("xy", "cycle_knn"), ("yx", "cycle_knn")}

@@ -14,12 +14,12 @@ from prh.inference.statistics import compare_pairs, competence_trend, score_inte
 from prh.scoring import aggregate
 from prh.simulation import (SimulatedModel, SimulatedPopulation, default_population,
                             measure_coverage)
-from prh.sweep.cache import ModelStats
+from prh.sweep.cache import LayerCache
 from prh.sweep.dispatch import permuted_sweeps, sweep
 
 
-def stats_of(data):
-    return {k: ModelStats.from_features(v, device="cpu") for k, v in data.items()}
+def caches_of(data):
+    return {k: LayerCache.from_features(v, device="cpu") for k, v in data.items()}
 
 
 def test_population_draws_are_independent_reproducible_and_structured():
@@ -28,7 +28,7 @@ def test_population_draws_are_independent_reproducible_and_structured():
     assert a["a"].shape == (40, 4, 32) and a["b"].dtype == np.float32
     np.testing.assert_array_equal(a["a"], a2["a"])
     assert not np.allclose(a["a"], b["a"])
-    s = stats_of(pop.draw(120, seed=3))
+    s = caches_of(pop.draw(120, seed=3))
     S = sweep(s["a"], s["b"], "cka")
     # shared signal rises with depth: the last layer pair is the best
     assert np.unravel_index(np.argmax(S), S.shape) == (3, 3)
@@ -65,7 +65,7 @@ def test_jackknife_se_of_a_mean_is_the_textbook_one():
 
 def test_replicates_equal_scoring_the_subset_from_scratch_and_share_resamples():
     pop = default_population(n_models=3)
-    st = stats_of(pop.draw(48, seed=0))
+    st = caches_of(pop.draw(48, seed=0))
     sets = resample_indices(48, "jackknife", 4, seed=2)
     metrics = {"mutual_knn": {"topk": 4}, "cka": {}}
     reps = replicate_scores(st, [("m0", "m2"), ("m1", "m2")], metrics, sets,
@@ -79,7 +79,7 @@ def test_replicates_equal_scoring_the_subset_from_scratch_and_share_resamples():
 
 
 def test_interval_is_centred_on_the_score_and_names_its_method():
-    st = stats_of(default_population().draw(64, seed=0))
+    st = caches_of(default_population().draw(64, seed=0))
     got = score_intervals(st["a"], st["b"], {"cka": {}, "mutual_knn": {"topk": 5}},
                           aggregates=["max", "mean"], n_resamples=8)
     for (order, metric), per in got.items():
@@ -107,7 +107,7 @@ def test_paired_difference_is_tighter_than_separate_intervals_and_detects_a_real
     pop = SimulatedPopulation((SimulatedModel("strong", 3, 16, 0.8),
                                SimulatedModel("weak", 3, 16, 0.6),
                                SimulatedModel("c", 3, 16, 0.7)), clusters=5, seed=0)
-    st = stats_of(pop.draw(96, seed=0))
+    st = caches_of(pop.draw(96, seed=0))
     rows = compare_pairs(st, [(("strong", "c"), ("weak", "c"))], {"cka": {}}, n_resamples=10)
     (row,) = rows
     assert row["difference"] == pytest.approx(row["score_a"] - row["score_b"])
@@ -134,11 +134,11 @@ def test_paired_interval_covers_the_mean_difference_in_most_draws():
     pop = SimulatedPopulation((SimulatedModel("a", 2, 12, 0.6), SimulatedModel("b", 2, 12, 0.6),
                                SimulatedModel("c", 2, 12, 0.6)), seed=3)
     truth_gap = np.mean([
-        aggregate(sweep((s := stats_of(pop.draw(64, seed=500 + r)))["a"], s["c"], "cka"), "max")
+        aggregate(sweep((s := caches_of(pop.draw(64, seed=500 + r)))["a"], s["c"], "cka"), "max")
         - aggregate(sweep(s["b"], s["c"], "cka"), "max") for r in range(20)])
     covered = 0
     for r in range(16):
-        st = stats_of(pop.draw(64, seed=r))
+        st = caches_of(pop.draw(64, seed=r))
         (row,) = compare_pairs(st, [(("a", "c"), ("b", "c"))], {"cka": {}}, n_resamples=8, seed=r)
         covered += row["low"] <= truth_gap <= row["high"]
     assert covered >= 12
@@ -149,7 +149,7 @@ def test_competence_trend_finds_a_planted_trend_and_pools_partners():
     pop = SimulatedPopulation(tuple(SimulatedModel(f"v{i}", 3, 16, s) for i, s in enumerate(strengths))
                               + (SimulatedModel("t0", 3, 16, 0.7), SimulatedModel("t1", 3, 16, 0.5)),
                               clusters=5, seed=1)
-    st = stats_of(pop.draw(96, seed=0))
+    st = caches_of(pop.draw(96, seed=0))
     models = [f"v{i}" for i in range(4)]
     rows = competence_trend(st, models, strengths, ["t0", "t1"], {"cka": {}}, n_resamples=8)
     by = {(r["partner"], r["statistic"]): r for r in rows}
@@ -180,7 +180,7 @@ def test_competence_trend_finds_a_planted_trend_and_pools_partners():
 def test_explicit_permutations_reproduce_the_default_and_return_matrices():
     from prh.inference.permutation import sample_permutations
 
-    st = stats_of(default_population(dim=12, n_layers=2).draw(30, seed=0))
+    st = caches_of(default_population(dim=12, n_layers=2).draw(30, seed=0))
     metrics = {"cka": {}, "mutual_knn": {"topk": 4}}
     drawn = null_distributions(st["a"], st["b"], metrics, n_permutations=20, seed=4)
     given, mats = null_distributions(st["a"], st["b"], metrics, seed=999,
@@ -232,7 +232,7 @@ def test_auto_picks_each_metrics_measured_scheme():
     assert scheme_for("mutual_knn") == ("jackknife", 5)
     assert scheme_for("cycle_knn", n_resamples=9) == ("jackknife", 9)
     assert scheme_for("cycle_knn", "subsample") == ("subsample", 50)
-    st = stats_of(default_population(dim=8, n_layers=2).draw(40, seed=0))
+    st = caches_of(default_population(dim=8, n_layers=2).draw(40, seed=0))
     got = score_intervals(st["a"], st["b"], {"cka": {}, "mutual_knn": {"topk": 3},
                                              "cycle_knn": {"topk": 3}})
     assert {m: (r["max"]["method"], r["max"]["n_resamples"]) for (_, m), r in got.items()} == {

@@ -12,7 +12,7 @@ import torch
 
 import spec_reference as ref
 from prh.metrics import get_metric, measure
-from prh.sweep.cache import ModelStats
+from prh.sweep.cache import LayerCache
 from prh.sweep.dispatch import layer_scores, permuted_sweeps, sweep
 
 CPU = torch.device("cpu")
@@ -76,7 +76,7 @@ def test_procrustes_null_batches_equal_one_permutation_at_a_time():
     # layers of several widths (grouped) against a batch of permutations
     rng = np.random.default_rng(9)
     xs, ys = two_models(rng, widths_x=(5, 9, 40, 9), widths_y=(7, 3, 7))
-    sx, sy = ModelStats.from_features(xs, device="cpu"), ModelStats.from_features(ys, device="cpu")
+    sx, sy = LayerCache.from_features(xs, device="cpu"), LayerCache.from_features(ys, device="cpu")
     perms = np.stack([rng.permutation(sx.n) for _ in range(5)])
     for metric in ("procrustes", "procrustes_angular"):
         batch = permuted_sweeps(sx, sy, metric, perms)
@@ -205,23 +205,23 @@ def test_euclidean_neighbours_skip_the_normalisation(metric):
                         normalize=False, device="cpu", **p) == pytest.approx(cosine, abs=1e-12)
 
 
-def test_euclidean_neighbours_from_stats_files(layer_cache_file):
+def test_euclidean_neighbours_from_layer_caches(layer_cache_file):
     import h5py
 
-    from prh.formats.stats import load_model_stats
+    from prh.formats.layer_cache import load_layer_cache
 
     rng = np.random.default_rng(6)
     xs, ys = two_models(rng)
-    sx, sy = ModelStats.from_features(xs, device="cpu"), ModelStats.from_features(ys, device="cpu")
+    sx, sy = LayerCache.from_features(xs, device="cpu"), LayerCache.from_features(ys, device="cpu")
     path = layer_cache_file("x.h5", xs, topk=[5], device="cpu")
-    lx = load_model_stats(path, "cpu")
+    lx = load_layer_cache(path, "cpu")
     for metric in ("mutual_knn", "rsa_spearman"):
         p = {"topk": 5} if "knn" in metric else {}
         np.testing.assert_allclose(sweep(lx, sy, metric, distance="euclidean", **p),
                                    sweep(sx, sy, metric, distance="euclidean", **p), atol=1e-6)
-    with h5py.File(path, "a") as f:  # a stats file from before the row norms
+    with h5py.File(path, "a") as f:  # a layer cache from before the row norms
         del f["row_norms"]
-    old = load_model_stats(path, "cpu")
+    old = load_layer_cache(path, "cpu")
     with pytest.raises(ValueError, match="distance: euclidean needs each row's norm"):
         sweep(old, sy, "mutual_knn", topk=5, distance="euclidean")
     assert sweep(old, sy, "mutual_knn", topk=5).shape == (3, 2)
@@ -232,7 +232,7 @@ def test_euclidean_views_share_the_gram_matrices():
 
     rng = np.random.default_rng(7)
     xs, ys = two_models(rng)
-    sx, sy = ModelStats.from_features(xs, device="cpu"), ModelStats.from_features(ys, device="cpu")
+    sx, sy = LayerCache.from_features(xs, device="cpu"), LayerCache.from_features(ys, device="cpu")
     sweep(sx, sy, "cknna", topk=4)
     sweep(sx, sy, "mutual_knn", topk=4, distance="euclidean")
     view = euclidean_neighbours(sx)
@@ -370,7 +370,7 @@ def family_params(metric):
 def test_identity_permutation_gives_the_sweep(metric, p):
     rng = np.random.default_rng(2)
     xs, ys = two_models(rng)
-    sx, sy = ModelStats.from_features(xs, device="cpu"), ModelStats.from_features(ys, device="cpu")
+    sx, sy = LayerCache.from_features(xs, device="cpu"), LayerCache.from_features(ys, device="cpu")
     plain = sweep(sx, sy, metric, **p)
     ident = permuted_sweeps(sx, sy, metric, np.arange(sx.n)[None], **p)[0]
     # float32 products of blocks in the nulls of the inner-product families
@@ -391,8 +391,8 @@ def test_degenerate_layers(metric):
     # nearly parallel rows: a large shared mean plus variations of 1e-3 of it
     parallel = 1.0 + 1e-3 * base
     layers = [x.astype(np.float32) for x in (base, constant, parallel, 1e20 * base, 1e-30 * base)]
-    sx = ModelStats.from_features(layers, q=1.0, device="cpu")
-    sy = ModelStats.from_features([layers[0]], q=1.0, device="cpu")
+    sx = LayerCache.from_features(layers, q=1.0, device="cpu")
+    sy = LayerCache.from_features([layers[0]], q=1.0, device="cpu")
     s = sweep(sx, sy, metric)[:, 0]
     assert np.isnan(s[1])  # a constant layer is not scored
     assert np.all(np.isfinite(np.delete(s, 1)))
@@ -454,12 +454,12 @@ def yaml_metrics(path):
 
 @pytest.mark.parametrize("metric,keeps", [("procrustes", True), ("pwcca", True),
                                           ("rsa_spearman", False), ("ridge_r2", False)])
-def test_stats_keep_the_layers_for_the_measures_that_need_them(tiny_config, metric, keeps):
+def test_layer_caches_keep_the_layers_for_the_measures_that_need_them(tiny_config, metric, keeps):
     from prh.config import Config
 
-    assert Config(tiny_config).stats_params()["layers"] is False
+    assert Config(tiny_config).layer_cache_params()["layers"] is False
     tiny_config["metrics"][metric] = {}
-    assert Config(tiny_config).stats_params()["layers"] is keeps
+    assert Config(tiny_config).layer_cache_params()["layers"] is keeps
 
 
 def test_bad_parameters_are_one_line_errors_naming_the_parameter():

@@ -152,8 +152,8 @@ def test_unknown_block_and_too_many_layer_figures_are_one_line_errors(tiny_confi
 
 
 @pytest.fixture(scope="module")
-def stats_files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("stats")
+def layer_caches(tmp_path_factory):
+    d = tmp_path_factory.mktemp("layer_cache")
     shapes = {"a": [8, 16, 12], "b": [10, 10], "c": [6], "d": [9, 7]}
     rng = np.random.default_rng(0)
     shared = rng.standard_normal((N, 4))
@@ -173,17 +173,17 @@ CALIBRATED = [True, False, True, False, True]
 
 
 @pytest.fixture(scope="module")
-def both(stats_files, tmp_path_factory):
+def both(layer_caches, tmp_path_factory):
     """The same pairs scored one file per pair and as one block file."""
     d = tmp_path_factory.mktemp("pairs")
     single = {}
     for (x, y), cal in zip(PAIRS, CALIBRATED):
         single[(x, y)] = d / f"{x}__{y}.h5"
-        pair_scores.run(stats_files[x], stats_files[y], single[(x, y)], metrics=METRICS,
+        pair_scores.run(layer_caches[x], layer_caches[y], single[(x, y)], metrics=METRICS,
                         model_x=x, model_y=y, device="cpu",
                         calibration=CALIBRATION if cal else {})
     block = d / "blocks" / "0-1.h5"
-    pair_scores.run_block(stats_files, block, block="0-1", pairs=PAIRS, calibrated=CALIBRATED,
+    pair_scores.run_block(layer_caches, block, block="0-1", pairs=PAIRS, calibrated=CALIBRATED,
                           metrics=METRICS, device="cpu", calibration=CALIBRATION)
     return single, block
 
@@ -245,15 +245,15 @@ def test_aggregate_and_scorecards_read_blocks_as_pair_files(both, tmp_path):
                       out_tsv=tmp_path / "x.tsv", pairs=PAIRS + [("b", "d")])
 
 
-def test_block_step_refuses_stats_of_other_samples(stats_files, layer_cache_file, tmp_path):
+def test_block_step_refuses_layer_caches_of_other_samples(layer_caches, layer_cache_file, tmp_path):
     from prh.provenance import ProvenanceError
 
     layers = [np.random.default_rng(9).standard_normal((N, 5)).astype(np.float32)]
     other = layer_cache_file("other.h5", layers, topk=[3, 5], cca_dims=[4],
                              attrs={"manifest_sha256": "0123456789abcdef"})
-    stats = {**stats_files, "e": other}
+    caches = {**layer_caches, "e": other}
     with pytest.raises(ProvenanceError, match="come from different manifests"):
-        pair_scores.run_block(stats, tmp_path / "b.h5", block="0-0", pairs=[("a", "e")],
+        pair_scores.run_block(caches, tmp_path / "b.h5", block="0-0", pairs=[("a", "e")],
                               calibrated=[False], metrics=METRICS, device="cpu",
                               calibration={})
     assert not (tmp_path / "b.h5").exists()

@@ -150,9 +150,9 @@ def test_readme_paper_plan_is_what_the_plan_prints():
             f"{len(cfg.pairs())} pairs)") in text
     plan = cfg.plan_totals()
     hours = re.search(r"(\d[\d,]*) CPU-hours", plan).group(1)
-    stats = re.search(r"CPU jobs: longest statistics \S+ (\d+) min, largest statistics \S+ "
+    peak = re.search(r"CPU jobs: longest statistics \S+ (\d+) min, largest statistics \S+ "
                       r"(\d+) MB", plan)
-    assert stats, plan
+    assert peak, plan
     assert (f"{hours} CPU-hours requested; every job without a GPU fits a common CPU partition "
-            f"(the longest, the statistics job, asks for {stats.group(1)} min; the largest "
-            f"for {stats.group(2)} MB)") in text
+            f"(the longest, the statistics job, asks for {peak.group(1)} min; the largest "
+            f"for {peak.group(2)} MB)") in text

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from file_factories import write_layer_cache
-from prh.alignment import ModelStats, sweep
+from prh.alignment import LayerCache, sweep
 from prh.metrics import METRICS
 from prh.plots import alignment_heatmaps
 from prh.jobio import atomic_output, logged
@@ -32,8 +32,8 @@ def _features(seed, widths):
 
 
 @pytest.fixture(scope="module")
-def stats_files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("stats")
+def layer_caches(tmp_path_factory):
+    d = tmp_path_factory.mktemp("layer_cache")
     shapes = {"a": [8, 16, 12], "b": [10, 10], "c": [6]}
     paths, feats = {}, {}
     for seed, (name, widths) in enumerate(shapes.items()):
@@ -57,14 +57,14 @@ METRIC_PARAMS = {"mutual_knn": {"topk": 5}, "cycle_knn": {"topk": 3}, "cka": {},
                  "cknna": {"topk": 5}, "svcca": {"cca_dim": 4}}
 
 
-def test_pair_file_matches_direct_sweep_and_scores_asymmetric_metrics_both_ways(stats_files, tmp_path):
-    paths, feats = stats_files
+def test_pair_file_matches_direct_sweep_and_scores_asymmetric_metrics_both_ways(layer_caches, tmp_path):
+    paths, feats = layer_caches
     out = tmp_path / "pairs" / "a__b.h5"
     pair_scores(paths["a"], paths["b"], out, metrics=METRIC_PARAMS, model_x="a", model_y="b",
                 device="cpu", calibration=None)
     pair = read_pair(out)
     assert (pair["model_x"], pair["model_y"]) == ("a", "b")
-    sa, sb = ModelStats.from_features(feats["a"]), ModelStats.from_features(feats["b"])
+    sa, sb = LayerCache.from_features(feats["a"]), LayerCache.from_features(feats["b"])
     for metric, params in METRIC_PARAMS.items():
         assert pair["xy"][metric].shape == (3, 2)
         np.testing.assert_allclose(pair["xy"][metric], sweep(sa, sb, metric, **params), atol=1e-9)
@@ -77,8 +77,8 @@ def test_pair_file_matches_direct_sweep_and_scores_asymmetric_metrics_both_ways(
     assert [p.name for p in out.parent.iterdir()] == ["a__b.h5"]  # no temporary left
 
 
-def test_aggregate_builds_matrices_and_tidy_tsv(stats_files, tmp_path):
-    paths, feats = stats_files
+def test_aggregate_builds_matrices_and_tidy_tsv(layer_caches, tmp_path):
+    paths, feats = layer_caches
     metrics = ["mutual_knn", "cycle_knn", "cka"]
     params = {m: METRIC_PARAMS[m] for m in metrics}
     pair_paths = []
@@ -128,8 +128,8 @@ def test_aggregate_builds_matrices_and_tidy_tsv(stats_files, tmp_path):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_aggregate_refuses_features_whose_layers_are_not_the_pair_files(stats_files, tmp_path):
-    paths, feats = stats_files
+def test_aggregate_refuses_features_whose_layers_are_not_the_pair_files(layer_caches, tmp_path):
+    paths, feats = layer_caches
     p = tmp_path / "a__b.h5"
     pair_scores(paths["a"], paths["b"], p, metrics={"cka": {}}, model_x="a", model_y="b",
                 device="cpu", calibration=None)
@@ -141,8 +141,8 @@ def test_aggregate_refuses_features_whose_layers_are_not_the_pair_files(stats_fi
     assert not (tmp_path / "x.h5").exists() and not (tmp_path / "x.tsv").exists()
 
 
-def test_aggregate_refuses_pairs_missing_a_metric(stats_files, tmp_path):
-    paths, _ = stats_files
+def test_aggregate_refuses_pairs_missing_a_metric(layer_caches, tmp_path):
+    paths, _ = layer_caches
     p = tmp_path / "a__b.h5"
     pair_scores(paths["a"], paths["b"], p, metrics={"cka": {}}, model_x="a", model_y="b",
                 device="cpu", calibration=None)

@@ -1,4 +1,4 @@
-"""The workflow's stats and pair steps follow the paper's clamp: one threshold
+"""The workflow's layer cache and pair steps follow the paper's clamp: one threshold
 over all layers of an equal-width model, one per layer of a ragged model."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import pytest
 
 import spec_reference as ref
 from prh.formats.pair import read_pair
-from prh.steps import model_stats, pair_scores
+from prh.steps import layer_cache, pair_scores
 
 N = 40
-STATS = dict(q=0.95, exact=False, normalize=True, topk=[5], cca_dims=[4], layers=False,
+CACHE = dict(q=0.95, exact=False, normalize=True, topk=[5], cca_dims=[4], layers=False,
              device="cpu")
 METRICS = {"mutual_knn": {"topk": 5}, "cycle_knn": {"topk": 5}, "cka": {},
            "unbiased_cka": {}, "cknna": {"topk": 5}, "svcca": {"cca_dim": 4}}
@@ -34,20 +34,20 @@ def files(tmp_path, features_file):
     features_file("equal.h5", equal, attrs={"model": "equal"})
     features_file("ragged.h5", ragged, attrs={"model": "ragged"})
     for name in ("equal", "ragged"):
-        model_stats.run(tmp_path / f"{name}.h5", tmp_path / f"{name}.stats.h5", **STATS)
-    pair_scores.run(tmp_path / "equal.stats.h5", tmp_path / "ragged.stats.h5",
+        layer_cache.run(tmp_path / f"{name}.h5", tmp_path / f"{name}.cache.h5", **CACHE)
+    pair_scores.run(tmp_path / "equal.cache.h5", tmp_path / "ragged.cache.h5",
                     tmp_path / "pair.h5", metrics=METRICS, model_x="equal", model_y="ragged",
                     device="cpu", calibration=None)
     return tmp_path, equal, ragged
 
 
-def test_stats_files_record_the_clamp_mode(files):
+def test_layer_caches_record_the_clamp_mode(files):
     d, _, _ = files
-    with h5py.File(d / "equal.stats.h5") as f:
+    with h5py.File(d / "equal.cache.h5") as f:
         assert f.attrs["clamp"] == "model"
-    with h5py.File(d / "ragged.stats.h5") as f:
+    with h5py.File(d / "ragged.cache.h5") as f:
         assert f.attrs["clamp"] == "layer"
-    assert model_stats.clamp_mode([7]) == "layer"
+    assert layer_cache.clamp_mode([7]) == "layer"
 
 
 @pytest.mark.parametrize("metric", list(METRICS))
@@ -64,11 +64,11 @@ def test_pair_scores_equal_the_paper_clamp_reading(files, metric):
         assert np.abs(per_layer - want).max() > 1e-3
 
 
-def test_alignment_device_auto_runs_the_stats_and_pair_steps(files):
+def test_alignment_device_auto_runs_the_layer_cache_and_pair_steps(files):
     # alignment.device: auto passes the schema; every job must accept it too
     d, _, _ = files
-    model_stats.run(d / "equal.h5", d / "auto.stats.h5", **{**STATS, "device": "auto"})
-    pair_scores.run(d / "auto.stats.h5", d / "ragged.stats.h5", d / "auto_pair.h5",
+    layer_cache.run(d / "equal.h5", d / "auto.cache.h5", **{**CACHE, "device": "auto"})
+    pair_scores.run(d / "auto.cache.h5", d / "ragged.cache.h5", d / "auto_pair.h5",
                     metrics={"cka": {}}, model_x="equal", model_y="ragged", device="auto",
                     calibration=None)
     np.testing.assert_allclose(read_pair(d / "auto_pair.h5")["xy"]["cka"],

@@ -14,7 +14,7 @@ from prh.sweep.dispatch import sweep
 from prh.datasets import Manifest, Sample, sample_blocks
 from prh.metric_info import get_metric
 from prh.formats.statistics import read_comparisons, read_intervals, read_trend
-from prh.formats.stats import load_model_stats
+from prh.formats.layer_cache import load_layer_cache
 from prh.steps.statistics import run as statistics
 
 N = 60
@@ -72,7 +72,7 @@ def _run(zoo, tmp_path, **over):
 def test_tables_hold_the_scores_their_intervals_differences_and_trend(zoo, tmp_path):
     _, paths, _ = zoo
     intervals, comparisons, trend = _run(zoo, tmp_path)
-    st = {m: load_model_stats(p, device="cpu") for m, p in paths.items()}
+    st = {m: load_layer_cache(p, device="cpu") for m, p in paths.items()}
     # 6 pairs x (cka, mutual_knn: one row; cycle_knn: xy, yx and mean) x 2 aggregates
     assert len(intervals) == 6 * (1 + 1 + 3) * 2
     by = {(r["model_x"], r["model_y"], r["metric"], r["order"], r["aggregate"]): r

@@ -7,12 +7,12 @@ import torch
 
 import prh.sweep.blocks as blocks
 import spec_reference as ref
-from prh.sweep.cache import ModelStats
+from prh.sweep.cache import LayerCache
 from prh.sweep.dispatch import layer_scores, sweep
 from prh.metrics import get_metric, list_metrics, measure
 from prh.preprocess import clamp_threshold, prepare_layers
 from prh.scoring import best_layer_pair
-from prh.formats.stats import load_model_stats, save_model_stats
+from prh.formats.layer_cache import load_layer_cache, save_layer_cache
 
 CPU = torch.device("cpu")
 
@@ -117,11 +117,11 @@ def test_small_memory_budget_gives_the_same_scores(monkeypatch):
         np.testing.assert_allclose(chunked, full[m], atol=1e-12, rtol=0)
 
 
-def test_model_stats_are_reused_across_metrics_and_pairs():
+def test_layer_caches_are_reused_across_metrics_and_pairs():
     rng = np.random.default_rng(6)
     xs, ys = two_models(rng)
-    sx = ModelStats.from_features(stacked(xs), device="cpu")
-    sy = ModelStats.from_features(stacked(ys), device="cpu")
+    sx = LayerCache.from_features(stacked(xs), device="cpu")
+    sy = LayerCache.from_features(stacked(ys), device="cpu")
     sweep(sx, sy, "mutual_knn", topk=5)
     gram = sx.grams()
     sweep(sx, sy, "cka")
@@ -130,14 +130,14 @@ def test_model_stats_are_reused_across_metrics_and_pairs():
     assert ("knn", 5) in sx._cache
 
 
-def test_stats_file_round_trip_gives_the_same_scores(tmp_path):
+def test_layer_cache_file_round_trip_gives_the_same_scores(tmp_path):
     rng = np.random.default_rng(7)
     xs, ys = two_models(rng, widths_x=(4, 9, 16), widths_y=(7, 3, 12))
-    sx = ModelStats.from_features(xs, device="cpu")
-    sy = ModelStats.from_features(ys, device="cpu")
-    save_model_stats(sx, tmp_path / "x.h5", topk=[5], cca_dims=[3])
-    save_model_stats(sy, tmp_path / "y.h5", topk=[5], cca_dims=[3])
-    lx, ly = load_model_stats(tmp_path / "x.h5", "cpu"), load_model_stats(tmp_path / "y.h5", "cpu")
+    sx = LayerCache.from_features(xs, device="cpu")
+    sy = LayerCache.from_features(ys, device="cpu")
+    save_layer_cache(sx, tmp_path / "x.h5", topk=[5], cca_dims=[3])
+    save_layer_cache(sy, tmp_path / "y.h5", topk=[5], cca_dims=[3])
+    lx, ly = load_layer_cache(tmp_path / "x.h5", "cpu"), load_layer_cache(tmp_path / "y.h5", "cpu")
     assert lx.widths == (4, 9, 16) and lx.n == 40
     for m in list_metrics():
         p = {"cca_dim": 3} if m == "svcca" else params_for(m)
@@ -154,13 +154,40 @@ def test_stats_file_round_trip_gives_the_same_scores(tmp_path):
         sweep(lx, ly, "svcca", cca_dim=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.h5", "y.h5"]  # no temp files left
     # With its layers stored, a loaded model can compute any SVCCA basis again.
-    save_model_stats(sx, tmp_path / "x.h5", topk=[5], layers=True)
-    with_layers = load_model_stats(tmp_path / "x.h5", "cpu")
+    save_layer_cache(sx, tmp_path / "x.h5", topk=[5], layers=True)
+    with_layers = load_layer_cache(tmp_path / "x.h5", "cpu")
     np.testing.assert_allclose(sweep(with_layers, sy, "svcca", cca_dim=2),
                                sweep(sx, sy, "svcca", cca_dim=2), atol=1e-12)
     for m in list_metrics():
         if get_metric(m).needs_layers:
             np.testing.assert_allclose(sweep(with_layers, sy, m), sweep(sx, sy, m), atol=1e-12)
+
+
+@pytest.mark.parametrize("marker, says", [
+    ({}, "no prh_format attribute"),  # a stats file of prh before the rename
+    ({"prh_format": "pair"}, "prh_format 'pair'"),  # another file's marker
+    ({"prh_format": "layer_cache", "prh_format_version": 2}, "version 2"),
+])
+def test_a_file_without_the_layer_cache_marker_is_refused_by_name(tmp_path, marker, says):
+    import h5py
+
+    from prh.formats.layer_cache import check_same_cache_samples, read_cache_provenance
+
+    xs, _ = two_models(np.random.default_rng(8))
+    path = tmp_path / "glove.h5"
+    save_layer_cache(LayerCache.from_features(xs, device="cpu"), path, topk=[5])
+    with h5py.File(path, "a") as f:
+        assert (f.attrs["prh_format"], f.attrs["prh_format_version"]) == ("layer_cache", 1)
+        del f.attrs["prh_format"], f.attrs["prh_format_version"]
+        f.attrs.update(marker)
+    # the same layout with no marker: what the old writer left in results/<ds>/stats/
+    for read in (lambda p: load_layer_cache(p, "cpu"), read_cache_provenance,
+                 lambda p: check_same_cache_samples([p, p])):
+        with pytest.raises(ValueError) as err:
+            read(path)
+        msg = str(err.value)
+        assert "\n" not in msg and msg.startswith(f"{path} is not a prh layer cache") and says in msg
+        assert "delete it and rerun the workflow" in msg
 
 
 def test_best_layer_pair_takes_the_first_maximum_in_row_major_order():
@@ -221,7 +248,7 @@ def test_prh_alignment_is_the_public_path_to_the_sweep():
     import prh.alignment as alignment
     from prh.sweep import cache, dispatch, kernel
 
-    homes = {"ModelStats": cache, "CONSTANT_SPREAD": cache, "sweep": dispatch,
+    homes = {"LayerCache": cache, "CONSTANT_SPREAD": cache, "sweep": dispatch,
              "permuted_sweep": dispatch, "permuted_sweeps": dispatch,
              "layer_scores": dispatch, "PERMUTATION_BATCH": kernel, "one_cpu_thread": blocks}
     assert set(alignment.__all__) == set(homes)

@@ -16,7 +16,7 @@ import prh.sweep.kernel as kernel_sweep
 import prh.sweep.knn as knn_sweep
 import spec_reference as ref
 from prh.inference.permutation import null_distributions
-from prh.sweep.cache import ModelStats
+from prh.sweep.cache import LayerCache
 from prh.sweep.dispatch import permuted_sweep, sweep
 from prh.sweep.kernel import PERMUTATION_BATCH
 
@@ -32,14 +32,14 @@ def planted(rng, layers, d, scale=1.0, shift=0.0):
 
 
 def brute_force(X, Y, perms, metric, params, normalize=True):
-    sx = ModelStats.from_features(X, device="cpu", normalize=normalize)
-    return np.stack([sweep(sx, ModelStats.from_features(Y[p], device="cpu", normalize=normalize),
+    sx = LayerCache.from_features(X, device="cpu", normalize=normalize)
+    return np.stack([sweep(sx, LayerCache.from_features(Y[p], device="cpu", normalize=normalize),
                            metric, **params) for p in perms])
 
 
 def fast(X, Y, perms, metric, params, normalize=True):
-    sx = ModelStats.from_features(X, device="cpu", normalize=normalize)
-    sy = ModelStats.from_features(Y, device="cpu", normalize=normalize)
+    sx = LayerCache.from_features(X, device="cpu", normalize=normalize)
+    sy = LayerCache.from_features(Y, device="cpu", normalize=normalize)
     _, mats = null_distributions(sx, sy, {metric: params}, permutations=perms, return_matrices=True)
     return mats[("xy", metric)]
 
@@ -144,8 +144,8 @@ def test_sequence_null_equals_every_row_scored(monkeypatch, metric, topk, data, 
         monkeypatch.setattr(knn_sweep, "_SHARED_DENSE", 2.0 if path == "gather" else -1.0)
     if path == "one-layer-blocks":
         monkeypatch.setattr(blocks, "_BLOCK_BYTES", 1)
-    sx = ModelStats.from_features(X, device="cpu")
-    sy = ModelStats.from_features(Y, device="cpu")
+    sx = LayerCache.from_features(X, device="cpu")
+    sy = LayerCache.from_features(Y, device="cpu")
     # identity and partial shuffles leave rows that share all or most of their lists
     perms = [np.arange(N), partly_shuffled(rng, 0.3), *perms_for(rng, 4)]
     got = permuted_sweep(sx, sy, metric, torch.as_tensor(np.stack(perms)), {"topk": topk})
@@ -176,7 +176,7 @@ def test_cknna_null_from_shared_entries_equals_brute_force(case):
     want = brute_force(X, Y, perms, "cknna", params)
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
     # the plain (dense) sweep and the identity permutation agree too
-    sx = ModelStats.from_features(X, device="cpu")
-    sy = ModelStats.from_features(Y, device="cpu")
+    sx = LayerCache.from_features(X, device="cpu")
+    sy = LayerCache.from_features(Y, device="cpu")
     np.testing.assert_allclose(permuted_sweep(sx, sy, "cknna", torch.arange(N), params),
                                sweep(sx, sy, "cknna", **params), rtol=1e-9, atol=1e-12)

@@ -18,7 +18,7 @@ from prh.datasets import Manifest, Sample
 from prh.formats import features as storage
 from prh.formats.alignment import read_alignment
 from prh.formats.pair import read_pair, read_pairs, write_pair_block
-from prh.formats.stats import load_model_stats, read_stats_provenance, save_model_stats
+from prh.formats.layer_cache import load_layer_cache, read_cache_provenance, save_layer_cache
 from prh.formats.user_features import ids_file
 from prh.steps import embed as embed_step
 
@@ -124,21 +124,21 @@ def test_file_source_whose_layer_lives_outside_the_file_is_refused(tmp_path, man
 
 def test_every_prh_hdf5_format_refuses_a_link_out_of_the_file(tmp_path, other):
     import torch
-    from prh.alignment import ModelStats
+    from prh.alignment import LayerCache
 
     feats = _features(tmp_path / "f.h5")
-    stats = tmp_path / "stats.h5"
-    save_model_stats(ModelStats.from_features([torch.from_numpy(x) for x in _layers()],
+    cache = tmp_path / "layer_cache.h5"
+    save_layer_cache(LayerCache.from_features([torch.from_numpy(x) for x in _layers()],
                                               device="cpu"),
-                     stats, topk=[2], layers=True, sample_ids=IDS)
+                     cache, topk=[2], layers=True, sample_ids=IDS)
     pair = pair_file(tmp_path / "pair.h5", "x", "y", ["mutual_knn"])
     aligned = tmp_path / "alignment.h5"
     alignment_file(aligned, ["x", "y", "z"], ["mutual_knn"])
     reads = {feats: [storage.read_metadata, storage.read_features],
-             stats: [load_model_stats, read_stats_provenance],
+             cache: [load_layer_cache, read_cache_provenance],
              pair: [read_pair, lambda p: list(read_pairs(p))],
              aligned: [read_alignment]}
-    where = {feats: "feats/extra", stats: "knn/k3", pair: "xy/extra", aligned: "mutual_knn/extra"}
+    where = {feats: "feats/extra", cache: "knn/k3", pair: "xy/extra", aligned: "mutual_knn/extra"}
     for path, readers in reads.items():
         for read in readers:
             read(path)  # readable as written

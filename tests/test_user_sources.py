@@ -184,7 +184,7 @@ def test_py_source_runs_the_documented_example(tmp_path, manifest, resnet_weight
     assert meta["sample_ids"] == IDS and meta["modality"] == "vision"
     assert meta["weights"] == str(resnet_weights) and len(got) == len(meta["layer_names"]) >= 2
     assert all(a.shape[0] == len(IDS) and np.isfinite(a).all() for a in got)
-    # the file records the source asked for (the stats step's provenance
+    # the file records the source asked for (the layer cache step's provenance
     # check accepts it), not the name the user's embedder gives itself
     assert meta["model"] == f"py:{example}:build"
     # the same weights in a new factory call give the same features

@@ -35,9 +35,9 @@ MODELS = sorted(TINY["models"])
 PAIRS = ["efficientnet_lite0__glove_6b_50d", "efficientnet_lite0__minilm_l6",
          "glove_6b_50d__minilm_l6"]
 AGGREGATE = {f"{D}/alignment.h5", f"{D}/alignment.tsv", f"{D}/aggregates.tsv"}
-SAMPLE = {f"{D}/sample_size.tsv"}  # depends on the stats of the cross-modal pairs' models
+SAMPLE = {f"{D}/sample_size.tsv"}  # depends on the layer caches of the cross-modal pairs' models
 SAMPLE |= {f"{D}/plots/sample_size.{ext}" for ext in ("png", "pdf")}  # and its figure
-# intervals, comparisons, trend: the stats of every calibrated pair's models
+# intervals, comparisons, trend: the layer caches of every calibrated pair's models
 STATISTICS = {f"{D}/statistics/{t}.tsv" for t in ("intervals", "comparisons", "trend")}
 CALIBRATED_PAIRS = ["efficientnet_lite0__glove_6b_50d", "efficientnet_lite0__minilm_l6"]
 # Plot-stage outputs (rules/plots.smk), PNG and PDF each: heatmaps (and
@@ -97,7 +97,7 @@ def variant(**changes) -> dict:
 
 
 def model_outputs(model: str) -> set[str]:
-    return {f"{D}/features/{model}.h5", f"{D}/stats/{model}.h5"} | {
+    return {f"{D}/features/{model}.h5", f"{D}/layer_cache/{model}.h5"} | {
         f"{D}/pairs/{p}.h5" for p in PAIRS if model in p.split("__")}
 
 
@@ -118,7 +118,7 @@ def test_full_run_writes_every_output(built):
     for m in MODELS:
         with h5py.File(built / f"{D}/features/{m}.h5", "r") as f:
             assert f["sample_ids"].shape == (48,)
-        assert (built / f"{D}/stats/{m}.h5").is_file()
+        assert (built / f"{D}/layer_cache/{m}.h5").is_file()
         assert (built / f"logs/emoji/embed/{m}.log").is_file()
         assert (built / f"logs/emoji/embed/{m}.benchmark.tsv").is_file()
     for p in PAIRS:
@@ -205,7 +205,7 @@ def test_pair_blocks_score_as_pair_jobs_and_rerun_only_the_blocks_of_a_changed_m
     # aggregate, which that trigger reruns in place when the pair files change.
     triggers = ("--rerun-triggers", "mtime", "params", "code", "software-env")
     blocks = {f"{D}/pair_blocks/{b}.h5" for b in ("0-0", "0-1")}
-    # the embeddings and stats stay; only the blocks and what reads them run
+    # the embeddings and layer caches stay; only the blocks and what reads them run
     assert pending(wd, *triggers, "--forcerun", "aggregate") == (
         blocks | AGGREGATE | PLOTS | SCORECARDS)
     t0 = time.perf_counter()
@@ -215,7 +215,7 @@ def test_pair_blocks_score_as_pair_jobs_and_rerun_only_the_blocks_of_a_changed_m
         assert (wd / D / name).read_text() == (built / D / name).read_text(), name
     assert pending(wd, *triggers) == set()
     # a changed model reruns the blocks it is in, and not the others
-    glove = {f"{D}/features/glove_6b_50d.h5", f"{D}/stats/glove_6b_50d.h5"}
+    glove = {f"{D}/features/glove_6b_50d.h5", f"{D}/layer_cache/glove_6b_50d.h5"}
     changed = variant(models__glove_6b_50d__batch_size=5, alignment=blocked["alignment"])
     assert pending(wd, *triggers, "--configfile", str(write_config(wd, changed, "v.yaml"))) == (
         glove | {f"{D}/pair_blocks/0-1.h5"} | AGGREGATE | SAMPLE | STATISTICS | PLOTS
@@ -224,7 +224,7 @@ def test_pair_blocks_score_as_pair_jobs_and_rerun_only_the_blocks_of_a_changed_m
     added = variant(models__glove_b={"source": "glove_6b_50d", "modality": "language",
                                      "batch_size": 7}, alignment=blocked["alignment"])
     assert pending(wd, *triggers, "--configfile", str(write_config(wd, added, "v.yaml"))) == (
-        {f"{D}/features/glove_b.h5", f"{D}/stats/glove_b.h5", f"{D}/pair_blocks/0-1.h5",
+        {f"{D}/features/glove_b.h5", f"{D}/layer_cache/glove_b.h5", f"{D}/pair_blocks/0-1.h5",
          f"{D}/pair_blocks/1-1.h5"} | AGGREGATE | SAMPLE | STATISTICS | PLOTS
         | layer_figures("efficientnet_lite0__glove_b") | SCORECARDS | scorecards("glove_b"))
 
@@ -253,19 +253,19 @@ def test_competence_and_plot_settings_rerun_only_figures(built):
 
 
 def test_metric_parameter_change_reruns_no_embedding(built):
-    # a kernel parameter is applied at pair time: stats files stay
+    # a kernel parameter is applied at pair time: layer caches stay
     planned = _plan_with(built, variant(metrics__cka={"kernel": "rbf", "sigma": 0.5}))
     assert planned == ({f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | STATISTICS | PLOTS
                        | SCORECARDS)
-    # a new k changes what the stats files hold, but still no embedding
+    # a new k changes what the layer caches hold, but still no embedding
     planned = _plan_with(built, variant(metrics__mutual_knn={"topk": 4}))
-    assert planned == ({f"{D}/stats/{m}.h5" for m in MODELS}
+    assert planned == ({f"{D}/layer_cache/{m}.h5" for m in MODELS}
                        | {f"{D}/pairs/{p}.h5" for p in PAIRS} | AGGREGATE | SAMPLE | STATISTICS | PLOTS
                        | SCORECARDS)
 
 
 def test_calibration_settings_rerun_only_what_they_change(built):
-    # the null's size: calibrated (cross-modal) pairs only, never stats or embeddings
+    # the null's size: calibrated (cross-modal) pairs only, never layer caches or embeddings
     planned = _plan_with(built, variant(calibration__n_permutations=25))
     assert planned == ({f"{D}/pairs/{p}.h5" for p in CALIBRATED_PAIRS} | AGGREGATE | PLOTS
                        | SCORECARDS)
@@ -279,7 +279,7 @@ def test_adding_a_model_adds_only_its_jobs(built):
                                    "batch_size": 7})
     new_pairs = {"efficientnet_lite0__glove_b", "glove_6b_50d__glove_b", "glove_b__minilm_l6"}
     planned = _plan_with(built, cfg)
-    assert planned == ({f"{D}/features/glove_b.h5", f"{D}/stats/glove_b.h5"}
+    assert planned == ({f"{D}/features/glove_b.h5", f"{D}/layer_cache/glove_b.h5"}
                        | {f"{D}/pairs/{p}.h5" for p in new_pairs} | AGGREGATE | SAMPLE | STATISTICS | PLOTS
                        | layer_figures("efficientnet_lite0__glove_b") | SCORECARDS
                        | scorecards("glove_b"))
@@ -287,7 +287,7 @@ def test_adding_a_model_adds_only_its_jobs(built):
 
 @pytest.mark.parametrize("module, expected", [
     ("prh/metrics.py", "alignment"),
-    ("prh/formats/stats.py", "alignment"),
+    ("prh/formats/layer_cache.py", "alignment"),
     ("prh/steps/pair_scores.py", "pairs"),
     ("prh/formats/tables.py", "aggregate"),
     ("prh/plots/heatmaps.py", "plots"),
@@ -306,7 +306,7 @@ def test_editing_a_library_module_reruns_the_stages_that_use_it(built, module, e
     finally:
         path.write_text(text)
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
-    align = ({f"{D}/stats/{m}.h5" for m in MODELS} | {f"{D}/pairs/{p}.h5" for p in PAIRS}
+    align = ({f"{D}/layer_cache/{m}.h5" for m in MODELS} | {f"{D}/pairs/{p}.h5" for p in PAIRS}
              | AGGREGATE | SAMPLE | STATISTICS | PLOTS | SCORECARDS)
     embedding = {f"{D}/features/{m}.h5" for m in MODELS} | align
     assert planned == {
@@ -323,7 +323,7 @@ def test_editing_a_library_module_reruns_the_stages_that_use_it(built, module, e
 def test_scorecard_of_a_features_file_runs_only_its_jobs_and_equals_the_original(
         tiny_run_to_change):
     """A copy of minilm_l6's features brought as a file: source: asking for its
-    scorecard plans its import, stats, pairs and the scorecard only, and its
+    scorecard plans its import, layer cache, pairs and the scorecard only, and its
     rows equal minilm_l6's own scorecard."""
     import numpy as np
 
@@ -338,7 +338,7 @@ def test_scorecard_of_a_features_file_runs_only_its_jobs_and_equals_the_original
     target = f"{D}/scorecards/mine.tsv"
     planned = planned_outputs(smk(built, "-n", target, "--configfile", path))
     new_pairs = {"efficientnet_lite0__mine", "glove_6b_50d__mine", "mine__minilm_l6"}
-    assert planned == ({f"{D}/features/mine.h5", f"{D}/stats/mine.h5", target}
+    assert planned == ({f"{D}/features/mine.h5", f"{D}/layer_cache/mine.h5", target}
                        | {f"{D}/pairs/{p}.h5" for p in new_pairs})
     # minilm_l6's own scorecard is from the full run (the report reads every scorecard)
     smk(built, target, "--configfile", path)
@@ -393,7 +393,7 @@ def test_single_output_target_builds_only_what_it_needs(fresh):
     assert planned_outputs(res) == {f"{D}/manifest.json", f"{D}/features/glove_6b_50d.h5"}
     res = smk(fresh, "-n", f"{D}/pairs/glove_6b_50d__minilm_l6.h5")
     assert planned_outputs(res) == {f"{D}/manifest.json"} | {
-        f"{D}/{kind}/{m}.h5" for kind in ("features", "stats") for m in ("glove_6b_50d", "minilm_l6")
+        f"{D}/{kind}/{m}.h5" for kind in ("features", "layer_cache") for m in ("glove_6b_50d", "minilm_l6")
     } | {f"{D}/pairs/glove_6b_50d__minilm_l6.h5"}
 
 
@@ -481,7 +481,7 @@ def test_paper_config_dry_run_with_slurm_profile_lists_every_job(fresh):
         if len(parts) == 2 and parts[1].isdigit():
             counts[parts[0]] = int(parts[1])
     assert counts["embed_model"] == 29  # 12 LLMs + 17 ViTs
-    assert counts["model_stats"] == 29
+    assert counts["layer_cache"] == 29
     assert counts["pair_scores"] == 12 * 17  # language x vision
     assert counts["prepare_dataset"] == counts["aggregate"] == counts["heatmaps"] == 1
     assert counts["competence"] == counts["layer_heatmaps"] == counts["metric_agreement"] == 1

@@ -4,7 +4,7 @@
 config.yaml and the command line), validates it against ``schema.yaml``
 (the one home of every setting's default), fills the defaults in, and
 answers every question the rules ask: which models and settings, which
-pairs, which pairs are calibrated, what a stats file must hold, which
+pairs, which pairs are calibrated, what a layer cache must hold, which
 figures exist and what they are called, what a job needs. The rules only
 read these answers (``rules/common.smk``), so every decision is plain
 Python, tested without Snakemake (``tests/test_config.py``).
@@ -35,10 +35,10 @@ from .cost import (DEFAULT_LAYERS, DEFAULT_WIDTH, MEM_SAFETY, MIN_RUNTIME_MIN, R
 from .figures import MAX_LAYER_FIGURE_PAIRS, Figure, Figures
 from .models import EMBED_RESULT_KEYS, Models
 from .paths import (LOGS, RESULTS, STATISTICS_TABLES, alignment_path, benchmark_path,
-                    block_name, features_path, figure_path, findings_path, log_path,
-                    manifest_path, report_page,
+                    block_name, features_path, figure_path, findings_path, layer_cache_path,
+                    log_path, manifest_path, report_page,
                     pair_block_path, pair_path, report_table_path, scorecard_path,
-                    statistics_path, stats_path, table_path)
+                    statistics_path, table_path)
 from .plan import CALIBRATION_KEYS, MAX_AUTO_COMPARISONS, MODALITIES, Calibration, Pairs
 from .resources import Resources
 from .schema import (SCHEMA_PATH, ConfigError, coerce_strings, fill_defaults, load_schema,
@@ -49,9 +49,10 @@ __all__ = [
     "MAX_AUTO_COMPARISONS", "MAX_LAYER_FIGURE_PAIRS", "MEM_SAFETY", "MIN_RUNTIME_MIN",
     "MODALITIES", "RESULTS", "RUNTIME_SAFETY", "SCHEMA_PATH", "STATISTICS_TABLES", "Config", "ConfigError", "Figure", "alignment_path",
     "benchmark_path", "block_name", "coerce_strings", "features_path", "figure_path",
-    "fill_defaults", "load_schema", "log_path", "manifest_path", "pair_block_path",
+    "fill_defaults", "layer_cache_path", "load_schema", "log_path", "manifest_path",
+    "pair_block_path",
     "pair_path", "peak_loaded", "report_table_path", "schema_defaults", "scorecard_path",
-    "statistics_path", "stats_path", "table_path", "validate",
+    "statistics_path", "table_path", "validate",
     "findings_path",
     "report_page",
 ]
@@ -62,6 +63,7 @@ class Config(Models, Pairs, Calibration, Resources, Figures):
 
     def __init__(self, raw: Mapping[str, Any]):
         self.raw = validate(raw)
+        checks.count_ids_datasets(self.raw)
         self.datasets: list[str] = list(self.raw["datasets"])
         self.models: list[str] = list(self.raw["models"])
         self.metrics: list[str] = list(self.raw["metrics"])

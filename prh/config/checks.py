@@ -4,16 +4,22 @@ settings that each pass the schema but together cannot answer.
 :class:`prh.config.Config` refuses them when it is built, at plan time,
 before any job: sources, weights and files that do not fit or exist, metric
 parameters and metric names that are not configured, no pair to align
-(:func:`check_entries`); then sample counts below what a metric needs on the
+(:func:`check_entries`), among them a model that embeds on a dataset of ids
+alone; then sample counts below what a metric needs on the
 full sample, on each sample-size subset and on the statistics job's
 resamples, an alpha below the smallest p-value the permutations can give,
-and calibration with no pair to calibrate (:func:`check_config`). What
+calibration with no pair to calibrate, and metrics that need N x N matrices
+where the caches hold the features (:func:`check_config`). What
 ``calibration.blocks`` gives is known only from the prepared manifest: the
 pair and statistics steps check it first thing (:mod:`prh.calibration_checks`,
 which the jobs import without this module and the config).
 
 Each refusal is one :class:`~prh.config.ConfigError` line naming the keys,
 their values and what to change. Torch-free.
+
+One value comes from data rather than the config: an ``ids`` dataset's
+``n_samples``, when left out, is the number of ids in its file, read (and
+checked as the dataset step checks it) by :func:`count_ids_datasets`.
 """
 
 from __future__ import annotations
@@ -24,6 +30,29 @@ from typing import Any, Mapping
 from ..calibration_checks import min_permutations
 from ..metric_info import get_metric, interval_scheme, smallest_resample, units_needed
 from .schema import ConfigError
+
+
+def count_ids_datasets(raw: dict[str, Any]) -> None:
+    """Read every ``ids`` dataset's file (refusing one the dataset step would
+    refuse, naming the line) and set its ``n_samples`` to the count of ids
+    when the config leaves it out; a given one must not exceed that count."""
+    from ..datasets import DatasetError, count_ids
+
+    for name, entry in raw["datasets"].items():
+        if entry["source"] != "ids":
+            continue
+        try:
+            count = count_ids(entry["path"])
+        except DatasetError as err:
+            raise ConfigError(f"config: datasets.{name}.path: {err} (paths are relative to "
+                              "the workflow folder)") from None
+        n = entry.setdefault("n_samples", count)
+        if n > count:
+            raise ConfigError(f"config: datasets.{name}.n_samples: {n}, but {entry['path']} "
+                              f"holds {count} ids; lower it or leave it out to take them all")
+        if n < 4:
+            raise ConfigError(f"config: datasets.{name}: {entry['path']} holds {count} ids; "
+                              "a dataset needs at least 4")
 
 
 def check_entries(cfg) -> None:
@@ -57,6 +86,20 @@ def check_entries(cfg) -> None:
     for name, entry in cfg.raw["datasets"].items():
         if entry["source"] == "folder" and "path" not in entry:
             raise ConfigError(f"config: datasets.{name}: source 'folder' needs a 'path'")
+        if entry["source"] == "ids":
+            embedding = [m for m in cfg.models if cfg.source(m).kind != "file"]
+            if embedding:
+                m = embedding[0]
+                raise ConfigError(f"config: models.{m}: {cfg.source(m).text} embeds images or "
+                                  f"captions, but datasets.{name} (source ids) holds sample ids "
+                                  "alone; ids datasets take only file: models (precomputed "
+                                  "features), so make every model a file: source or move "
+                                  f"{name} to a config of its own")
+            blocks = cfg.calibration["blocks"]
+            if blocks is not None and cfg.calibrated:
+                raise ConfigError(f"config: calibration.blocks: {blocks}: datasets.{name} "
+                                  "(source ids) has no images or captions to group samples "
+                                  "by; set calibration.blocks: null")
     for metric in cfg.metrics:
         info = get_metric(metric)
         unknown = set(cfg.metric_params()[metric]) - set(info.defaults)
@@ -87,6 +130,7 @@ def check_config(cfg) -> None:
         for metric in cfg.metrics:
             _check_samples(cfg, metric, n, f"datasets.{d}.n_samples={n} samples",
                            "use more samples")
+        _check_representation(cfg, d, n)
     if cfg.has_sample_size_curve:
         for d in cfg.datasets:
             too_big = [n for n in cal["sample_sizes"] if n > cfg.n_samples(d)]
@@ -138,6 +182,20 @@ def _check_samples(cfg, metric: str, n: int, where: str, remedy: str) -> None:
             lower = "" if key == "N" else f"lower {key}, "
             raise ConfigError(f"config: {what} more than {where} (at least {need}); "
                               f"{lower}{remedy}")
+
+
+def _check_representation(cfg, dataset: str, n: int) -> None:
+    """No metric that needs N x N matrices where the dataset's caches hold
+    the features instead (:meth:`prh.metric_info.MetricInfo.needs_n_by_n`)."""
+    if cfg.representation(dataset) != "features":
+        return
+    for metric in cfg.metrics:
+        why = get_metric(metric).needs_n_by_n(**cfg.resolved_metric_params(metric))
+        if why:
+            raise ConfigError(f"config: metrics.{metric}: needs N x N {why}, which "
+                              f"alignment.representation: features does not hold at "
+                              f"datasets.{dataset}.n_samples={n}; drop the metric, or use "
+                              "alignment.representation: dense")
 
 
 def _check_alpha(cal: Mapping[str, Any], key: str) -> None:

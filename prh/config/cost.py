@@ -10,10 +10,10 @@ Time, in CPU seconds on one core of the machine the constants were fitted on
 
 - every job: ``start_s`` (interpreter, imports, torch); pair and statistics
   jobs ``fixed_s`` more (checks of the inputs, writing the outputs);
-- stats job, per layer: Gram matrix (N^2 D), SVCCA basis (N D min(N, D)),
+- layer cache job, per layer: Gram matrix (N^2 D), SVCCA basis (N D min(N, D)),
   kNN lists and the file (N^2), reading and preprocessing (N D); and
   ``file`` per job;
-- reading a stats file: ``file``, and per layer N^2 (Gram matrix) and N D
+- reading a layer cache: ``file``, and per layer N^2 (Gram matrix) and N D
   (kept layers);
 - per model loaded, per layer: the kNN masks (N^2, any kNN metric) and each
   metric's own terms (``layer`` x N^2: kernels, entry-major copies);
@@ -29,7 +29,7 @@ Time, in CPU seconds on one core of the machine the constants were fitted on
   ``resample_svcca`` x N' D min(N', D) per layer), and every pair's sweeps.
 
 Memory: what is resident at once (:func:`model_bytes`, :func:`pair_mb`,
-:func:`statistics_mb`, :func:`stats_mb`) plus a per-job base fitted with
+:func:`statistics_mb`, :func:`layer_cache_mb`) plus a per-job base fitted with
 the times. The constants are fitted by ``benchmarks/bench_cost.py fit
 --write`` and stored in ``cost.yaml`` beside this module, their one home.
 """
@@ -132,8 +132,8 @@ def sweep_count(metric: str, n: float, lx: int, ly: int, params: Mapping | None,
     return lx * ly * per
 
 
-def stats_counts(n: int, layers: int, width: int) -> list[float]:
-    """The stats job's work: [Gram matrices, SVCCA bases, kNN and file, reading]."""
+def layer_cache_counts(n: int, layers: int, width: int) -> list[float]:
+    """The layer cache job's work: [Gram matrices, SVCCA bases, kNN and file, reading]."""
     return [layers * n * n * width, layers * n * width * min(n, width), layers * n * n,
             layers * n * width]
 
@@ -166,16 +166,16 @@ def fixed_s(job: str) -> float:
     return constants()["fixed_s"][job]
 
 
-def stats_s(n: int, layers: int, width: int) -> float:
-    """A stats job: start-up and one model's per-layer work."""
-    c = constants()["stats"]
-    work = stats_counts(n, layers, width)
+def layer_cache_s(n: int, layers: int, width: int) -> float:
+    """A layer cache job: start-up and one model's per-layer work."""
+    c = constants()["layer_cache"]
+    work = layer_cache_counts(n, layers, width)
     return start_s() + c["file"] + sum(c[k] * w for k, w in zip(("gram", "svcca", "knn", "read"),
                                                                 work))
 
 
 def model_s(n: int, layers: int, width: int, metrics: Sequence[MetricSpec]) -> float:
-    """One model in an alignment job: its stats file read (with its kept
+    """One model in an alignment job: its layer cache read (with its kept
     layers, ``width`` per layer; 0: none kept), its kNN masks and each
     metric's own per-layer terms."""
     c = constants()
@@ -260,7 +260,7 @@ TERM_BYTES = {"gram": 4, "mask": 2, "cknna": 4, "null_fixed": 2, "null_moved": 4
 
 def model_bytes(n: int, layers: int, width: int, metrics: Sequence[MetricSpec],
                 side: str = "") -> float:
-    """Bytes one model holds in an alignment job: its stats (Gram matrices,
+    """Bytes one model holds in an alignment job: its layer cache (Gram matrices,
     offsets, kNN lists, SVCCA bases, kept layers at ``width`` floats) and
     the terms its metrics build; ``side`` "fixed" or "moved" for a null's
     sides (calibrated cka, unbiased_cka, rv, RSA, ridge regression)."""
@@ -348,17 +348,17 @@ def _by_scheme(metrics: Mapping[str, Mapping], schemes: Mapping[str, tuple[str, 
 def statistics_bytes(n: int, models: Mapping[str, tuple[int, int]],
                      metrics: Mapping[str, Mapping],
                      schemes: Mapping[str, tuple[str, int]]) -> float:
-    """What the statistics job holds at its peak: every model's stats and two
+    """What the statistics job holds at its peak: every model's layer cache and two
     resamples of every model (the next one is gathered while the last is
     still held with its terms), or at the end every model with its terms."""
     full = tuple(spec(m, 0, p) for m, p in metrics.items())
-    stats = sum(model_bytes(n, lay, wid, ()) for lay, wid in models.values())
+    caches = sum(model_bytes(n, lay, wid, ()) for lay, wid in models.values())
     peak = sum(model_bytes(n, lay, wid, full) for lay, wid in models.values())
     for (method, count), group in _by_scheme(metrics, schemes).items():
         sub = subset_size(n, method, count)
         two = sum(model_bytes(sub, lay, wid, group) + model_bytes(sub, lay, wid, ())
                   for lay, wid in models.values())
-        peak = max(peak, stats + two)
+        peak = max(peak, caches + two)
     return peak
 
 
@@ -373,8 +373,8 @@ def statistics_mb(n: int, models: Mapping[str, tuple[int, int]], metrics: Mappin
             + statistics_bytes(n, models, metrics, schemes) / MB)
 
 
-def stats_bytes(n: int, layers: int, width: int) -> float:
-    """What a stats job holds at its peak: the features read and stacked
+def layer_cache_bytes(n: int, layers: int, width: int) -> float:
+    """What a layer cache job holds at its peak: the features read and stacked
     (two copies of N L D float32), or the prepared layers with their Gram
     matrices and a ranking copy of them."""
     f = 4 * n * layers * width
@@ -382,8 +382,8 @@ def stats_bytes(n: int, layers: int, width: int) -> float:
     return max(2 * f, f + 2 * g)
 
 
-def stats_mb(n: int, layers: int, width: int) -> float:
-    return _base_mb("stats") + stats_bytes(n, layers, width) / MB
+def layer_cache_mb(n: int, layers: int, width: int) -> float:
+    return _base_mb("layer_cache") + layer_cache_bytes(n, layers, width) / MB
 
 
 # -- requests -------------------------------------------------------------------

@@ -64,7 +64,7 @@ class Models:
     def feature_model_names(self, model: str) -> list[str]:
         """The names a model's features file may record as its ``model``
         (the source as written, its registry name, and for imported or
-        user-built features the config name): the stats job refuses a
+        user-built features the config name): the layer cache job refuses a
         features file that records another."""
         src = self.source(model)
         return list(dict.fromkeys([str(src.text), str(src.name), model]))

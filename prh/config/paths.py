@@ -20,8 +20,8 @@ def features_path(dataset: str, model: str) -> str:
     return f"{RESULTS}/{dataset}/features/{model}.h5"
 
 
-def stats_path(dataset: str, model: str) -> str:
-    return f"{RESULTS}/{dataset}/stats/{model}.h5"
+def layer_cache_path(dataset: str, model: str) -> str:
+    return f"{RESULTS}/{dataset}/layer_cache/{model}.h5"
 
 
 def pair_path(dataset: str, x: str, y: str) -> str:

@@ -1,6 +1,6 @@
 """What the workflow runs: model pairs and their blocks, which pairs are
 calibrated, the statistics job's pairs and comparisons, the sample-size
-curve, what a stats file holds, the targets, and what a failed run leaves
+curve, what a layer cache holds, the targets, and what a failed run leaves
 stale. Two mixins of :class:`prh.config.Config`: :class:`Pairs` and
 :class:`Calibration`.
 """
@@ -12,8 +12,9 @@ from typing import Any
 
 from ..metric_info import get_metric
 from .paths import (STATISTICS_TABLES, alignment_path, block_name, features_path,
-                    manifest_path, pair_block_path, pair_path, scorecard_path, statistics_path,
-                    stats_path, table_path)
+                    layer_cache_path, manifest_path, pair_block_path, pair_path, scorecard_path,
+                    statistics_path, table_path)
+from .representation import resolve_representation
 from .schema import ConfigError
 
 MODALITIES = ("vision", "language")
@@ -75,7 +76,7 @@ class Pairs:
         no other block changes; a model removed from the middle shifts the
         runs after it. Within a block, pairs come in order of their first
         model (by config position), then their second: the step keeps each
-        model's stats loaded until its last pair (:meth:`block_cost`)."""
+        model's layer cache loaded until its last pair (:meth:`block_cost`)."""
         b = self.pair_block
         pos = {m: i for i, m in enumerate(self.models)}
         blocks: dict[tuple[int, int], list[tuple[str, str]]] = {}
@@ -175,7 +176,7 @@ class Pairs:
 
 class Calibration:
     """Calibrated pairs, the statistics job, the sample-size curve, what a
-    stats file holds, the alignment targets and stale groups."""
+    layer cache holds, the alignment targets and stale groups."""
 
     @property
     def calibrated(self) -> bool:
@@ -284,7 +285,7 @@ class Calibration:
 
     def keep_layers(self) -> bool:
         """SVCCA on resamples (the statistics job) and sample subsets recomputes its bases
-        from the preprocessed layers, so stats files then keep them; so do
+        from the preprocessed layers, so layer caches then keep them; so do
         the metrics computed from the layers themselves (``needs_layers``)."""
         if any(get_metric(m).needs_layers for m in self.metrics):
             return True
@@ -294,15 +295,28 @@ class Calibration:
             return True
         return self.has_sample_size_curve and "svcca" in self.calibration["sample_size_metrics"]
 
-    def stats_params(self) -> dict[str, Any]:
-        """What a stats file must hold: the preprocessing and every k and
-        cca_dim the configured metrics use (the metrics that take the parameter)."""
+    def layer_cache_params(self, dataset: str | None = None) -> dict[str, Any]:
+        """What a layer cache must hold: the preprocessing and every k and
+        cca_dim the configured metrics use (the metrics that take the parameter);
+        for a ``dataset`` in the features representation, that too (absent for
+        dense, so that dense layer caches keep their params)."""
         params = [self.resolved_metric_params(m) for m in self.metrics]
         topk = sorted({p["topk"] for p in params if "topk" in p})
         cca_dims = sorted({p["cca_dim"] for p in params if "cca_dim" in p})
         a = self.alignment
-        return {"q": a["q"], "exact": a["exact"], "normalize": a["normalize"], "topk": topk,
-                "cca_dims": cca_dims, "layers": self.keep_layers()}
+        out = {"q": a["q"], "exact": a["exact"], "normalize": a["normalize"], "topk": topk,
+               "cca_dims": cca_dims, "layers": self.keep_layers()}
+        if dataset is not None and self.representation(dataset) == "features":
+            out["representation"] = "features"
+        return out
+
+    def representation(self, dataset: str) -> str:
+        """"dense" or "features": alignment.representation, ``auto`` decided by
+        :func:`prh.config.representation.auto_representation` from the
+        dataset's n_samples and the narrowest model width."""
+        width = min(self.model_width(m) for m in self.models)
+        return resolve_representation(self.alignment["representation"],
+                                      self.n_samples(dataset), width)
 
     # -- the sample-size curve ---------------------------------------------
 
@@ -346,27 +360,28 @@ class Calibration:
     def stale_groups(self) -> dict[str, tuple[list[str], list[str]]]:
         """Outputs and what they derive from, in dependency order, so that
         staleness after a failed run cascades (:func:`prh.reruns.stale_outputs`):
-        a missing features file makes its stats stale, a stale or missing
-        stats file its pairs, the sample-size table and the statistics, a
+        a missing features file makes its layer cache stale, a stale or missing
+        layer cache its pairs, the sample-size table and the statistics, a
         stale or missing pair file the aggregate outputs."""
         groups: dict[str, tuple[list[str], list[str]]] = {}
         for d in self.datasets:
             for m in self.models:
-                groups[stats_path(d, m)] = ([stats_path(d, m)],
-                                            [manifest_path(d), features_path(d, m)])
+                groups[layer_cache_path(d, m)] = ([layer_cache_path(d, m)],
+                                                  [manifest_path(d), features_path(d, m)])
             if self.blocked:
                 for b in self._blocks:
-                    groups[pair_block_path(d, b)] = ([pair_block_path(d, b)],
-                                                     [stats_path(d, m) for m in self.block_models(b)])
+                    groups[pair_block_path(d, b)] = (
+                        [pair_block_path(d, b)],
+                        [layer_cache_path(d, m) for m in self.block_models(b)])
             else:
                 for x, y in self._pairs:
                     groups[pair_path(d, x, y)] = ([pair_path(d, x, y)],
-                                                  [stats_path(d, x), stats_path(d, y)])
+                                                  [layer_cache_path(d, x), layer_cache_path(d, y)])
             outputs = [alignment_path(d), table_path(d, "alignment"), table_path(d, "aggregates")]
             groups[f"{d} alignment"] = (outputs, self.pair_files(d))
             groups[f"{d} sample size"] = ([table_path(d, "sample_size")],
-                                          [stats_path(d, m) for m in self.sample_size_models()])
+                                          [layer_cache_path(d, m) for m in self.sample_size_models()])
             groups[f"{d} statistics"] = ([statistics_path(d, t) for t in STATISTICS_TABLES],
-                                         [stats_path(d, m) for m in self.statistics_models()])
+                                         [layer_cache_path(d, m) for m in self.statistics_models()])
         return groups
 

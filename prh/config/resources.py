@@ -85,7 +85,7 @@ class Resources:
     # -- the cost model's inputs -------------------------------------------------
 
     def _kept_width(self, model: str) -> int:
-        """Floats per sample of each kept layer in the model's stats file (0: none kept)."""
+        """Floats per sample of each kept layer in the model's layer cache (0: none kept)."""
         return self.model_width(model) if self.keep_layers() else 0
 
     @cached_property
@@ -103,16 +103,16 @@ class Resources:
 
     # -- jobs -------------------------------------------------------------------------
 
-    def stats_cost(self, dataset: str, model: str) -> dict[str, float]:
-        """A stats job: one model's Gram matrices, kNN lists and SVCCA bases
-        (:func:`prh.config.cost.stats_s`, :func:`~prh.config.cost.stats_mb`)."""
+    def layer_cache_cost(self, dataset: str, model: str) -> dict[str, float]:
+        """A layer cache job: one model's Gram matrices, kNN lists and SVCCA bases
+        (:func:`prh.config.cost.layer_cache_s`, :func:`~prh.config.cost.layer_cache_mb`)."""
         n = self.n_samples(dataset)
         layers, width = self.model_layers(model), self.model_width(model)
-        seconds, mb = cost.stats_s(n, layers, width), cost.stats_mb(n, layers, width)
+        seconds, mb = cost.layer_cache_s(n, layers, width), cost.layer_cache_mb(n, layers, width)
         return {"seconds": seconds, "mb": mb, **self._requests(seconds, mb)}
 
-    def stats_resources(self, dataset: str, model: str) -> dict[str, int]:
-        c = self.stats_cost(dataset, model)
+    def layer_cache_resources(self, dataset: str, model: str) -> dict[str, int]:
+        c = self.layer_cache_cost(dataset, model)
         return {"mem_mb": c["mem_mb"], "runtime": c["runtime"]}
 
     def pair_cost(self, dataset: str, x: str, y: str) -> dict[str, float]:
@@ -135,7 +135,7 @@ class Resources:
     def block_cost(self, dataset: str, block: str) -> dict[str, float]:
         """A block job's cost: one start-up, each model read once with its
         per-layer terms, every pair's sweeps and nulls. Memory: the models
-        whose stats are loaded at once, at most (the step loads a model at
+        whose layer caches are loaded at once, at most (the step loads a model at
         its first pair and drops it after its last, in the order of
         :meth:`block_pairs`), and the null matrices of all its pairs."""
         costs = self._block_costs[dataset]
@@ -190,7 +190,7 @@ class Resources:
     def statistics_cost(self, dataset: str) -> dict[str, float]:
         """The statistics job: every statistics pair re-scored on each
         metric's resamples, every model resampled once per index set
-        (:func:`prh.config.cost.statistics_s`); all models' stats held with
+        (:func:`prh.config.cost.statistics_s`); all models' layer caches held with
         two resamples of each (:func:`~prh.config.cost.statistics_mb`)."""
         n = self.n_samples(dataset)
         models, metrics, schemes = self._statistics_inputs()
@@ -205,7 +205,7 @@ class Resources:
     def sample_size_cost(self, dataset: str) -> dict[str, float]:
         """The sample-size curve: for every curve pair, metric and size, both
         models resampled to that size and the pair scored with its null; all
-        curve models' stats held, and one pair's terms at the full size."""
+        curve models' layer caches held, and one pair's terms at the full size."""
         n = self.n_samples(dataset)
         k = self.calibration["sample_size_permutations"]
         metrics = [m for m in self.metrics if m in self.calibration["sample_size_metrics"]]
@@ -247,7 +247,7 @@ class Resources:
             for m in self.models:
                 e = self.embed_resources(m)
                 add("embed_model", f"{d}/{m}", e, e["threads"], e["gpu"])
-                add("model_stats", f"{d}/{m}", self.stats_resources(d, m))
+                add("layer_cache", f"{d}/{m}", self.layer_cache_resources(d, m))
             if self.blocked:
                 for b in self.pair_blocks():
                     add("pair_block", f"{d}/{b}", self.block_resources(d, b))

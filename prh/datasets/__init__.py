@@ -1,6 +1,8 @@
-"""Paired image/caption datasets, by name, and the manifest that fixes their samples.
+"""Paired image/caption datasets (and lists of ids alone), by name, and the
+manifest that fixes their samples.
 
-A dataset gives N samples (stable id, image, caption) in a fixed order.
+A dataset gives N samples (stable id, image, caption; an ``ids`` dataset the
+ids alone) in a fixed order.
 Preparing it (:func:`prepare`) returns a :class:`Manifest`: the ids, captions,
 image file paths, the sha256 of every image file and one content hash over
 all of them. Every later stage reads the samples through the manifest, so two
@@ -35,10 +37,17 @@ Datasets (``DATASETS``):
   is prepared: truncated files and decompression bombs (over twice
   ``PIL.Image.MAX_IMAGE_PIXELS``) are refused naming the row. The first
   ``n_samples`` rows.
+- ``ids``: sample ids alone, one per line of the UTF-8 text file ``path``,
+  for runs whose models are all precomputed features (``file:`` sources,
+  named by these ids). No captions, no images: the config refuses any other
+  model on it. Empty lines, ids with spaces around them or control
+  characters in them, and repeated ids are refused naming the line. The
+  first ``n_samples`` ids (in the config, all of them when ``n_samples`` is
+  left out).
 
 The cache folder is ``$PRH_CACHE`` if set, else ``~/.cache/prh``. Modules:
 :mod:`.manifest` (the manifest, image loading), :mod:`.emoji`,
-:mod:`.huggingface` (``prh_wit``), :mod:`.folder`; this one names them and
+:mod:`.huggingface` (``prh_wit``), :mod:`.folder`, :mod:`.ids`; this one names them and
 checks their options.
 """
 
@@ -51,16 +60,18 @@ from typing import Any, Callable
 from .emoji import EMOJI_PACKAGE, EMOJI_SHA256, EMOJI_VERSION, ensure_emoji, prepare_emoji
 from .folder import CAPTION_FILES, folder_sha256, prepare_folder, read_captions_text
 from .huggingface import prepare_hub
+from .ids import count_ids, ids_sha256, prepare_ids, read_ids
 from .manifest import (BLOCK_COLUMNS, DEFAULT_N_SAMPLES, DEFAULT_SEED, MANIFEST_VERSION,
                        DatasetError, Manifest, Sample, cache_dir, load_image, load_manifest,
                        portable_path, sample_blocks, sha256_file)
 
 __all__ = ["BLOCK_COLUMNS", "CAPTION_FILES", "DATASETS", "DEFAULT_N_SAMPLES", "DEFAULT_SEED",
-           "EMOJI_PACKAGE", "EMOJI_SHA256", "EMOJI_VERSION", "MANIFEST_VERSION", "DatasetError",
-           "DatasetInfo", "Manifest", "Sample", "cache_dir", "dataset_options", "ensure_emoji",
-           "folder_sha256", "load_image", "load_manifest", "parse_dataset_name", "portable_path",
-           "prepare", "prepare_emoji", "prepare_folder", "prepare_hub", "read_captions_text",
-           "sample_blocks", "sha256_file"]
+           "EMOJI_PACKAGE", "EMOJI_SHA256", "EMOJI_VERSION", "MANIFEST_VERSION", "TAKES_ALL",
+           "DatasetError", "DatasetInfo", "Manifest", "Sample", "cache_dir", "count_ids",
+           "dataset_options", "ensure_emoji", "folder_sha256", "ids_sha256", "load_image",
+           "load_manifest", "local_sha256", "parse_dataset_name", "portable_path", "prepare",
+           "prepare_emoji", "prepare_folder", "prepare_hub", "prepare_ids", "read_captions_text",
+           "read_ids", "sample_blocks", "sha256_file"]
 
 
 @dataclass(frozen=True)
@@ -91,7 +102,27 @@ DATASETS: dict[str, DatasetInfo] = {
         "to the captions file, inside its folder (others are refused); prepare-dataset "
         "takes all rows", prepare_folder,
         {"source": "folder", "n_samples": 80, "path": "data/pairs"}),
+    "ids": DatasetInfo(
+        "ids", "sample ids alone, for file: models only (precomputed features named by these "
+        "ids); path (required): a UTF-8 text file, one id per line; n_samples: the first n "
+        "ids (all when left out)", prepare_ids,
+        {"source": "ids", "path": "data/ids.txt"}),
 }
+
+#: the sources whose data is the user's own file: a command line without
+#: --n-samples takes all of it (the others take DEFAULT_N_SAMPLES)
+TAKES_ALL = ("folder", "ids")
+
+
+def local_sha256(source: str, path: str) -> str:
+    """Content hash of a dataset's local data (``folder``, ``ids``; "" for
+    the others); the workflow passes it to the dataset step, so an edit
+    reruns it and a touch does not."""
+    if source == "folder":
+        return folder_sha256(path)
+    if source == "ids":
+        return ids_sha256(path)
+    return ""
 
 
 def parse_dataset_name(name: str) -> tuple[str, dict[str, Any]]:

@@ -4,7 +4,12 @@ A :class:`Manifest` holds the ids, captions, image file paths, the sha256 of
 every image file and one content hash over all of them. Every later stage
 reads the samples through the manifest, so two models embed exactly the same
 images and captions in the same order, and an embedding file records the
-manifest's ``content_sha256`` to show which samples it holds.
+manifest's ``content_sha256`` to show which samples it holds. A dataset of
+ids alone (:mod:`.ids`) has samples with no caption and no image.
+
+The JSON file writes one sample per line and leaves out a sample's empty
+fields: an id alone takes its own length plus 14 bytes, so a million ids of
+14 characters make 28 MB, written and read in seconds.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -62,12 +68,41 @@ def _absolute(path: str, base: Path) -> str:
     return path if not path or os.path.isabs(path) else os.path.normpath(base / path)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sample:
     id: str
-    caption: str
+    caption: str  # "" for a dataset of ids alone
     image: str  # absolute path of the image file (the manifest file may record it relative)
     image_sha256: str = ""
+
+
+#: what a sample's line of the manifest file holds, in this order; empty ones are left out
+SAMPLE_KEYS = ("id", "caption", "image", "image_sha256")
+
+
+def _json_text(value: Any) -> str:
+    return encode_basestring(value) if type(value) is str else json.dumps(value, ensure_ascii=False)
+
+
+def _sample_json(s: Sample, base: str | os.PathLike | None) -> str:
+    """A sample's line of the manifest file: a JSON object of its non-empty
+    fields, built from json's string encoder (a million samples would take
+    seconds through json.dumps)."""
+    if not (s.caption or s.image or s.image_sha256):
+        return f'{{"id": {_json_text(s.id)}}}'
+    image = portable_path(s.image, base) if s.image else s.image
+    return "{" + ", ".join(f'"{k}": {_json_text(v)}' for k, v in
+                           zip(SAMPLE_KEYS, (s.id, s.caption, image, s.image_sha256)) if v) + "}"
+
+
+def _hash_line(s: Sample) -> str:
+    """``json.dumps([id, caption, image_sha256], ensure_ascii=False)``, the
+    line the content hash takes per sample, built from json's own string
+    encoder: a million dumps calls would take seconds."""
+    if type(s.id) is str and type(s.caption) is str and type(s.image_sha256) is str:
+        return (f"[{encode_basestring(s.id)}, {encode_basestring(s.caption)}, "
+                f"{encode_basestring(s.image_sha256)}]\n")
+    return json.dumps([s.id, s.caption, s.image_sha256], ensure_ascii=False) + "\n"
 
 
 @dataclass
@@ -93,38 +128,38 @@ class Manifest:
     @property
     def content_sha256(self) -> str:
         """Hash of (id, caption, image sha256) of every sample, in order; not of paths."""
-        h = hashlib.sha256()
-        for s in self.samples:
-            h.update(json.dumps([s.id, s.caption, s.image_sha256], ensure_ascii=False).encode("utf-8"))
-            h.update(b"\n")
-        return h.hexdigest()
+        return hashlib.sha256("".join(map(_hash_line, self.samples)).encode("utf-8")).hexdigest()
+
+    @property
+    def ids_only(self) -> bool:
+        """Whether the samples are ids alone (no caption, no image): only
+        precomputed (``file:``) features can be aligned on them."""
+        return all(not s.caption and not s.image for s in self.samples)
+
+    def _header(self, base: str | os.PathLike | None) -> dict[str, Any]:
+        params = dict(self.params)
+        if isinstance(params.get("path"), str):
+            params["path"] = portable_path(params["path"], base)
+        return {"manifest_version": MANIFEST_VERSION, "dataset": self.dataset, "params": params,
+                "n_samples": self.n, "content_sha256": self.content_sha256}
 
     def to_dict(self, base: str | os.PathLike | None = None) -> dict[str, Any]:
         """The manifest as JSON data; with ``base`` (the manifest's folder),
         paths inside the working folder are written relative to ``base``."""
-        params = dict(self.params)
-        if isinstance(params.get("path"), str):
-            params["path"] = portable_path(params["path"], base)
-        return {
-            "manifest_version": MANIFEST_VERSION,
-            "dataset": self.dataset,
-            "params": params,
-            "n_samples": self.n,
-            "content_sha256": self.content_sha256,
-            "samples": [{"id": s.id, "caption": s.caption,
-                         "image": portable_path(s.image, base) if s.image else s.image,
-                         "image_sha256": s.image_sha256} for s in self.samples],
-        }
+        return {**self._header(base), "samples": [json.loads(_sample_json(s, base))
+                                                  for s in self.samples]}
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the manifest as JSON, atomically (temporary file + os.replace)."""
+        """Write the manifest as JSON, atomically (temporary file + os.replace):
+        the header indented, then one sample per line."""
         path = Path(path)
+        head = json.dumps(self._header(path.parent), ensure_ascii=False, indent=1)
         with atomic_output(path) as tmp:
             with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(self.to_dict(path.parent), f, ensure_ascii=False, indent=1)
-                f.write("\n")
+                f.write(head[:-2] + ',\n "samples": [')
+                f.write(",".join(["\n  " + _sample_json(s, path.parent) for s in self.samples]))
+                f.write("\n ]\n}\n")
         return path
-
 
     def check_images(self) -> None:
         """Raise if an image file is missing or changed since the manifest was written."""
@@ -142,7 +177,7 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
         base = path.resolve().parent
-        samples = [Sample(s["id"], s["caption"], _absolute(s["image"], base),
+        samples = [Sample(s["id"], s.get("caption", ""), _absolute(s.get("image", ""), base),
                           s.get("image_sha256", "")) for s in d["samples"]]
         params = dict(d.get("params", {}))
         if isinstance(params.get("path"), str):
@@ -150,7 +185,7 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
         m = Manifest(d["dataset"], samples, params)
     except FileNotFoundError:
         raise DatasetError(f"{path}: manifest not found; write it with `prh prepare-dataset`") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
         raise DatasetError(f"{path}: not a prh manifest ({type(e).__name__}: {e})") from None
     if "content_sha256" in d and d["content_sha256"] != m.content_sha256:
         raise DatasetError(f"{path}: content_sha256 does not match its samples; the file was edited")

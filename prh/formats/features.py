@@ -48,12 +48,13 @@ Readers: :func:`read_features` returns the list of per-layer float32 arrays
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import h5py
 import numpy as np
@@ -89,9 +90,11 @@ class FeatureWriter:
                 w.write(start, feats)          # list of (B, D_l) arrays/tensors
         # the file appears at `path` only here, complete
 
-    Layer datasets are created on the first write, when the widths are known.
-    Rows must be written exactly once each; closing with rows missing raises
-    and leaves no file.
+    Layer datasets are created on the first write, when the widths are known
+    (or by :meth:`create_layers`). :meth:`write_layer` writes rows of one
+    layer alone, so that a file read layer by layer (an import) is written
+    holding one block in memory. Every row of every layer must be written;
+    closing with rows missing raises and leaves no file.
     """
 
     def __init__(self, path: str | os.PathLike, *, sample_ids: Sequence[str],
@@ -108,7 +111,7 @@ class FeatureWriter:
         self.attrs = dict(attrs or {})
         self.dtype = np.dtype(dtype)
         self.with_bpb = with_bpb
-        self._written = np.zeros(self.n, dtype=bool)
+        self._written: np.ndarray | None = None  # (L, N): rows written, per layer
         self._tmp: Path | None = None
         self._sink: SoftFailFile | None = None
         self._h5: h5py.File | None = None
@@ -133,7 +136,10 @@ class FeatureWriter:
             raise
         return self
 
-    def _create_layers(self, widths: list[int]) -> None:
+    def create_layers(self, widths: Sequence[int]) -> None:
+        """Create one dataset per layer, of these widths (once)."""
+        if self._layers is not None:
+            raise ValueError(f"{self.path}: the layers exist already")
         names = self.layer_names or [f"layer.{i}" for i in range(len(widths))]
         if len(names) != len(widths):
             raise ValueError(f"{self.path}: {len(names)} layer names for {len(widths)} layers")
@@ -147,6 +153,7 @@ class FeatureWriter:
                                                  dtype=self.dtype, chunks=(chunk_rows, d)))
         self._h5.create_dataset(LAYER_NAMES, data=np.array(names, dtype=object), dtype=_STR)
         self.layer_names = names
+        self._written = np.zeros((len(widths), self.n), dtype=bool)
 
     def write(self, start: int, feats: Sequence[Any], bpb: Any = None) -> None:
         """Write rows ``start .. start+B`` of every layer (``feats[l]`` is (B, D_l))."""
@@ -158,28 +165,48 @@ class FeatureWriter:
         if start < 0 or start + b > self.n:
             raise ValueError(f"{self.path}: rows {start}..{start + b} are outside 0..{self.n}")
         if self._layers is None:
-            self._create_layers([a.shape[1] for a in arrays])
+            self.create_layers([a.shape[1] for a in arrays])
         if len(arrays) != len(self._layers):
             raise ValueError(f"{self.path}: batch has {len(arrays)} layers, file has {len(self._layers)}")
-        for ds, a in zip(self._layers, arrays):
-            if a.shape[1] != ds.shape[1]:
-                raise ValueError(f"{self.path}: layer {ds.name} has width {ds.shape[1]}, batch gives {a.shape[1]}")
-            if not np.isfinite(a).all():
-                raise ValueError(f"{self.path}: non-finite features in layer {ds.name}, rows {start}..{start + b}")
-            if self.dtype == np.float16:
-                big = float(np.abs(a).max(initial=0.0))
-                if big > float(np.finfo(np.float16).max):
-                    raise ValueError(f"{self.path}: layer {ds.name.rsplit('/', 1)[-1]} "
-                                     f"({self.layer_names[int(ds.name.rsplit('/', 1)[-1])]}) has "
-                                     f"|value| {big:.3g} beyond float16's range (65504); "
-                                     "use storage_dtype: float32 for this model")
-            ds[start:start + b] = a.astype(self.dtype, copy=False)
+        for i, a in enumerate(arrays):
+            self._put(i, start, a)
         if self.with_bpb:
             if bpb is None:
                 raise ValueError(f"{self.path}: this file stores bits per byte; the batch gave none")
             self._h5[BPB][start:start + b] = _to_numpy(bpb).reshape(-1)
         self._sink.check(self.path)
-        self._written[start:start + b] = True
+        self._written[:, start:start + b] = True
+
+    def write_layer(self, index: int, start: int, rows: Any) -> None:
+        """Write rows ``start .. start+B`` of layer ``index`` alone (``rows``
+        is (B, D)); the layers must exist (:meth:`create_layers`). Not for
+        files that store bits per byte, which :meth:`write` gives per batch."""
+        if self._layers is None or not 0 <= index < len(self._layers):
+            raise ValueError(f"{self.path}: no layer {index}; create the layers first")
+        if self.with_bpb:
+            raise ValueError(f"{self.path}: this file stores bits per byte; write whole batches")
+        a = _to_numpy(rows)
+        if a.ndim != 2 or start < 0 or start + a.shape[0] > self.n:
+            raise ValueError(f"{self.path}: rows of shape {a.shape} at {start} do not fit "
+                             f"layer {index} ({self.n} rows)")
+        self._put(index, start, a)
+        self._sink.check(self.path)
+        self._written[index, start:start + a.shape[0]] = True
+
+    def _put(self, index: int, start: int, a: np.ndarray) -> None:
+        ds, b = self._layers[index], a.shape[0]
+        if a.shape[1] != ds.shape[1]:
+            raise ValueError(f"{self.path}: layer {ds.name} has width {ds.shape[1]}, batch gives {a.shape[1]}")
+        if not np.isfinite(a).all():
+            raise ValueError(f"{self.path}: non-finite features in layer {ds.name}, rows {start}..{start + b}")
+        if self.dtype == np.float16:
+            big = float(np.abs(a).max(initial=0.0))
+            if big > float(np.finfo(np.float16).max):
+                raise ValueError(f"{self.path}: layer {ds.name.rsplit('/', 1)[-1]} "
+                                 f"({self.layer_names[index]}) has "
+                                 f"|value| {big:.3g} beyond float16's range (65504); "
+                                 "use storage_dtype: float32 for this model")
+        ds[start:start + b] = a.astype(self.dtype, copy=False)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
@@ -195,8 +222,10 @@ class FeatureWriter:
     def _finish(self, exc_type) -> None:
         try:
             if exc_type is None:
-                if not self._written.all():
-                    missing = int((~self._written).sum())
+                done = (np.zeros(self.n, dtype=bool) if self._written is None
+                        else self._written.all(axis=0))
+                if not done.all():
+                    missing = int((~done).sum())
                     raise RuntimeError(f"{self.path}: {missing} of {self.n} rows were never written")
                 attrs = dict(self.attrs)
                 attrs.setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
@@ -325,6 +354,15 @@ def read_features(path: str | os.PathLike, layers: Iterable[int] | None = None) 
                 raise ValueError(f"{path}: layer {i} out of range 0..{len(keys) - 1}")
             out.append(_stored(h5[FEATS][keys[i]], path)[...].astype(np.float32, copy=False))
         return out
+
+
+@contextlib.contextmanager
+def open_layers(path: str | os.PathLike) -> Iterator[list[h5py.Dataset]]:
+    """The layer datasets of a features file, in layer order, each checked
+    as :func:`read_features` checks it, to read in row ranges while the file
+    stays open (the ``with`` block): an import holds one block, not a layer."""
+    with _open(path) as h5:
+        yield [_stored(h5[FEATS][k], path) for k in _layer_keys(h5, path)]
 
 
 def read_bpb(path: str | os.PathLike) -> np.ndarray | None:

@@ -28,7 +28,7 @@ from ..checks import check_float, check_int
 from ..metrics import get_metric, resolve_params
 from ..scoring import aggregate
 from ..sweep.blocks import one_cpu_thread
-from ..sweep.cache import ModelStats
+from ..sweep.cache import LayerCache
 from ..sweep.dispatch import permuted_sweep, sweep
 from ..sweep.kernel import PERMUTATION_BATCH
 from .pairs import check_aggregates, in_order, scored_orders
@@ -144,7 +144,7 @@ def block_permutations(blocks: Sequence[Any], *, within: bool = False
     return draw
 
 
-def null_distributions(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Mapping[str, Any]], *,
+def null_distributions(sx: LayerCache, sy: LayerCache, metrics: Mapping[str, Mapping[str, Any]], *,
                        n_permutations: int = 200, seed: int = 0,
                        aggregates: Iterable[str] = ("max",), both_orders: bool = False,
                        progress: Callable[[Iterable], Iterable] | None = None,
@@ -186,7 +186,7 @@ def null_distributions(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Map
     return (out, mats) if return_matrices else out
 
 
-def permutation_null(sx: ModelStats, sy: ModelStats, metric: str, *,
+def permutation_null(sx: LayerCache, sy: LayerCache, metric: str, *,
                      n_permutations: int = 200, seed: int = 0,
                      aggregates: Iterable[str] = ("max",), permutations: Permutations = None,
                      **params: Any) -> dict[str, np.ndarray]:
@@ -197,7 +197,7 @@ def permutation_null(sx: ModelStats, sy: ModelStats, metric: str, *,
                               permutations=permutations)[("xy", metric)]
 
 
-def calibrate_pair(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Mapping[str, Any]], *,
+def calibrate_pair(sx: LayerCache, sy: LayerCache, metrics: Mapping[str, Mapping[str, Any]], *,
                    aggregates: Iterable[str] = ("max",), n_permutations: int = 200,
                    alpha: float = 0.05, seed: int = 0, both_orders: bool = True,
                    progress: Callable[[Iterable], Iterable] | None = None,
@@ -234,7 +234,7 @@ def calibrate_pair(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Mapping
     return out
 
 
-def calibrated_scores(sx: ModelStats, sy: ModelStats, metric: str, *,
+def calibrated_scores(sx: LayerCache, sy: LayerCache, metric: str, *,
                       aggregates: Iterable[str] = ("max",), n_permutations: int = 200,
                       alpha: float = 0.05, seed: int = 0,
                       permutations: Permutations = None,
@@ -246,7 +246,7 @@ def calibrated_scores(sx: ModelStats, sy: ModelStats, metric: str, *,
                           permutations=permutations)[("xy", metric)]
 
 
-def sample_size_curve(sx: ModelStats, sy: ModelStats, metric: str, sizes: Iterable[int], *,
+def sample_size_curve(sx: LayerCache, sy: LayerCache, metric: str, sizes: Iterable[int], *,
                       how: str = "max", n_permutations: int = 200, alpha: float = 0.05,
                       seed: int = 0, **params: Any) -> list[dict[str, float]]:
     """Aggregate score and its null on nested, seeded subsets of the samples.

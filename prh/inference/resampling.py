@@ -45,7 +45,7 @@ import torch
 from ..checks import check_int
 from ..metric_info import DEFAULT_RESAMPLES, METRICS, get_metric, interval_scheme as scheme_for
 from ..scoring import aggregate
-from ..sweep.cache import ModelStats
+from ..sweep.cache import LayerCache
 from ..sweep.dispatch import sweep
 from .pairs import check_aggregates, in_order, scored_orders
 
@@ -123,7 +123,7 @@ def normal_interval(estimate: float, se: float, level: float = 0.95,
 PairKey = tuple[str, str, str, str]  # (model_x, model_y, order, metric)
 
 
-def replicate_scores(stats: Mapping[str, ModelStats], pairs: Sequence[tuple[str, str]],
+def replicate_scores(caches: Mapping[str, LayerCache], pairs: Sequence[tuple[str, str]],
                      metrics: Mapping[str, Mapping[str, Any]], index_sets: Sequence[Any], *,
                      aggregates: Iterable[str] = ("max",), both_orders: bool = False,
                      progress: Callable[[Iterable], Iterable] | None = None,
@@ -136,16 +136,16 @@ def replicate_scores(stats: Mapping[str, ModelStats], pairs: Sequence[tuple[str,
     hows = check_aggregates(aggregates)
     pairs = [tuple(p) for p in pairs]
     used = sorted({name for p in pairs for name in p})
-    missing = [name for name in used if name not in stats]
+    missing = [name for name in used if name not in caches]
     if missing:
-        raise ValueError(f"pairs name models without stats: {missing}")
-    first = stats[used[0]]
+        raise ValueError(f"pairs name models without a layer cache: {missing}")
+    first = caches[used[0]]
     todo = scored_orders(first, metrics, both_orders)
     r = len(index_sets)
     out = {(x, y, o, m): {how: np.empty(r) for how in hows} for x, y in pairs for o, m, _ in todo}
     for i, idx in enumerate(progress(index_sets) if progress else index_sets):
         idx = torch.as_tensor(np.asarray(idx), dtype=torch.int64, device=first.device)
-        res = {name: stats[name].resample(idx) for name in used}
+        res = {name: caches[name].resample(idx) for name in used}
         for x, y in pairs:
             for order, metric, p in todo:
                 s = sweep(*in_order(res[x], res[y], order), metric, **p)
@@ -200,7 +200,7 @@ class PairReplicates:
         return meth, r
 
 
-def pair_replicates(stats: Mapping[str, ModelStats], pairs: Sequence[tuple[str, str]],
+def pair_replicates(caches: Mapping[str, LayerCache], pairs: Sequence[tuple[str, str]],
                     metrics: Mapping[str, Mapping[str, Any]], *, method: str = "auto",
                     n_resamples: int | None = None, seed: int = 0,
                     aggregates: Iterable[str] = ("max",), both_orders: bool = True,
@@ -217,7 +217,7 @@ def pair_replicates(stats: Mapping[str, ModelStats], pairs: Sequence[tuple[str, 
     pairs = [tuple(p) for p in pairs]
     if not pairs:
         raise ValueError("pairs is empty; name at least one (model_x, model_y) pair")
-    n = next(iter(stats.values())).n
+    n = next(iter(caches.values())).n
     by_scheme: dict[tuple[str, int], dict] = {}
     for metric, p in metrics.items():
         by_scheme.setdefault(scheme_for(metric, method, n_resamples), {})[metric] = p
@@ -226,14 +226,14 @@ def pair_replicates(stats: Mapping[str, ModelStats], pairs: Sequence[tuple[str, 
     schemes: dict[str, tuple[str, int, float]] = {}
     for (meth, count), subset in by_scheme.items():
         sets = resample_indices(n, meth, count, seed=seed, blocks=blocks)
-        got = replicate_scores(stats, pairs, subset, sets, aggregates=hows,
+        got = replicate_scores(caches, pairs, subset, sets, aggregates=hows,
                                both_orders=both_orders, progress=progress)
         reps.update(got)
         size = float(np.mean([len(s) for s in sets]))
         for metric in subset:
             schemes[metric] = (meth, len(sets), size)
     for x, y in pairs:
-        for order, metric, p in scored_orders(stats[x], metrics, both_orders):
-            S = sweep(*in_order(stats[x], stats[y], order), metric, **p)
+        for order, metric, p in scored_orders(caches[x], metrics, both_orders):
+            S = sweep(*in_order(caches[x], caches[y], order), metric, **p)
             full[(x, y, order, metric)] = {how: aggregate(S, how) for how in hows}
     return PairReplicates(n, full, reps, schemes)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..checks import check_float
 from ..metric_info import METRICS
-from ..sweep.cache import ModelStats
+from ..sweep.cache import LayerCache
 from .pairs import check_aggregates
 from .resampling import PairReplicates, pair_replicates
 
@@ -174,7 +174,7 @@ def trend_rows(rep: PairReplicates, models: Sequence[str], competence: Sequence[
     return rows
 
 
-def score_intervals(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Mapping[str, Any]], *,
+def score_intervals(sx: LayerCache, sy: LayerCache, metrics: Mapping[str, Mapping[str, Any]], *,
                     method: str = "auto", n_resamples: int | None = None, seed: int = 0,
                     level: float = 0.95, aggregates: Iterable[str] = ("max",),
                     both_orders: bool = False, blocks: Sequence[Any] | None = None,
@@ -197,14 +197,14 @@ def score_intervals(sx: ModelStats, sy: ModelStats, metrics: Mapping[str, Mappin
     return out
 
 
-def compare_pairs(stats: Mapping[str, ModelStats], comparisons: Sequence[Comparison],
+def compare_pairs(caches: Mapping[str, LayerCache], comparisons: Sequence[Comparison],
                   metrics: Mapping[str, Mapping[str, Any]], *, aggregate_how: str = "max",
                   method: str = "auto", n_resamples: int | None = None, seed: int = 0,
                   level: float = 0.95, blocks: Sequence[Any] | None = None,
                   progress: Callable[[Iterable], Iterable] | None = None) -> list[dict[str, Any]]:
     """Paired differences score(pair_a) - score(pair_b) of pairs scored on the same samples.
 
-    ``stats`` maps model names to their ModelStats (one dataset, same sample
+    ``caches`` maps model names to their LayerCache (one dataset, same sample
     order); each comparison is ((x_a, y_a), (x_b, y_b)), e.g. ((A, C), (B, C)).
     Every pair is re-scored on the same resamples (each model resampled once
     per replicate), so the difference's standard error holds the covariance of
@@ -213,13 +213,13 @@ def compare_pairs(stats: Mapping[str, ModelStats], comparisons: Sequence[Compari
     """
     comparisons = [(tuple(a), tuple(b)) for a, b in comparisons]
     pairs = sorted({p for c in comparisons for p in c})
-    rep = pair_replicates(stats, pairs, metrics, method=method, n_resamples=n_resamples,
+    rep = pair_replicates(caches, pairs, metrics, method=method, n_resamples=n_resamples,
                           seed=seed, aggregates=[aggregate_how], blocks=blocks,
                           progress=progress)
     return comparison_rows(rep, comparisons, aggregate_how=aggregate_how, level=level)
 
 
-def competence_trend(stats: Mapping[str, ModelStats], models: Sequence[str],
+def competence_trend(caches: Mapping[str, LayerCache], models: Sequence[str],
                      competence: Sequence[float], partners: Sequence[str],
                      metrics: Mapping[str, Mapping[str, Any]], *, aggregate_how: str = "max",
                      method: str = "auto", n_resamples: int | None = None, seed: int = 0,
@@ -229,7 +229,7 @@ def competence_trend(stats: Mapping[str, ModelStats], models: Sequence[str],
     every (model, partner) pair re-scored on the same resamples."""
     check_trend(list(models), competence, list(partners))
     pairs = [(m, p) for m in models for p in partners]
-    rep = pair_replicates(stats, pairs, metrics, method=method, n_resamples=n_resamples,
+    rep = pair_replicates(caches, pairs, metrics, method=method, n_resamples=n_resamples,
                           seed=seed, aggregates=[aggregate_how], blocks=blocks,
                           progress=progress)
     return trend_rows(rep, models, competence, partners, aggregate_how=aggregate_how,

@@ -7,10 +7,10 @@ take the import closure of their script as inputs, see :mod:`prh.imports`).
 
 - :mod:`.prepare_dataset`: a configured dataset -> its manifest
 - :mod:`.embed`: a manifest and a model -> its features file
-- :mod:`.model_stats`: a features file -> the model's stats file
-- :mod:`.pair_scores`: two stats files -> the pair file (with calibration)
+- :mod:`.layer_cache`: a features file -> the model's layer cache
+- :mod:`.pair_scores`: two layer caches -> the pair file (with calibration)
 - :mod:`.aggregate`: every pair file -> alignment.h5, alignment.tsv, aggregates.tsv
-- :mod:`.sample_size_curve`: stats files -> sample_size.tsv
+- :mod:`.sample_size_curve`: layer caches -> sample_size.tsv
 - :mod:`.plots`: the figure rules (heatmaps, competence, layers, agreement,
   sample size)
 """

@@ -28,10 +28,10 @@ def run(*, dataset: str, alignment: str | os.PathLike, aggregates: str | os.Path
     from ..formats.tables import read_aggregates_tsv, read_alignment_tsv
     from ..report_html import findings_page, numbered, write_page
 
-    stats = statistics or {}
+    files = statistics or {}
     readers = {"intervals": read_intervals, "comparisons": read_comparisons,
                "trend": read_trend}
-    tables = {name: numbered(readers[name](stats[name])) for name in readers if name in stats}
+    tables = {name: numbered(readers[name](files[name])) for name in readers if name in files}
     info = RunInfo(dataset=dataset, alpha=alpha, calibrated=calibrated,
                    n_samples=load_manifest(manifest).n if manifest else None,
                    n_permutations=n_permutations, params=params, modalities=modalities,

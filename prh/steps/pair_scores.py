@@ -21,7 +21,7 @@ def _progress(desc: str):
     return lambda it: tqdm(it, desc=desc, mininterval=15, file=sys.stderr)
 
 
-def run(stats_x: str | os.PathLike, stats_y: str | os.PathLike, out: str | os.PathLike, *,
+def run(cache_x: str | os.PathLike, cache_y: str | os.PathLike, out: str | os.PathLike, *,
         metrics: Mapping[str, Mapping[str, Any]], model_x: str, model_y: str, device: str,
         calibration: Mapping[str, Any] | None,
         manifest: str | os.PathLike | None = None) -> None:
@@ -36,38 +36,38 @@ def run(stats_x: str | os.PathLike, stats_y: str | os.PathLike, out: str | os.Pa
     whole blocks of samples (:func:`prh.calibration.block_permutations`).
     """
     from ..formats.pair import write_pair
-    from ..formats.stats import check_same_stats_samples
+    from ..formats.layer_cache import check_same_cache_samples
 
-    prov, ids = check_same_stats_samples([stats_x, stats_y])
-    sx = _load(stats_x, model_x, device)
-    sy = _load(stats_y, model_y, device)
+    prov, ids = check_same_cache_samples([cache_x, cache_y])
+    sx = _load(cache_x, model_x, device)
+    sy = _load(cache_y, model_y, device)
     write_pair(out, **score_pair(sx, sy, metrics=metrics, model_x=model_x, model_y=model_y,
                                  calibration=calibration, provenance=prov,
                                  permutations=_permutations(calibration, manifest, ids)))
 
 
-def run_block(stats: Mapping[str, str | os.PathLike], out: str | os.PathLike, *, block: str,
+def run_block(caches: Mapping[str, str | os.PathLike], out: str | os.PathLike, *, block: str,
               pairs: Sequence[Sequence[str]], calibrated: Sequence[bool],
               metrics: Mapping[str, Mapping[str, Any]], device: str,
               calibration: Mapping[str, Any] | None,
               manifest: str | os.PathLike | None = None) -> None:
     """Write one block file (:func:`prh.formats.pair.write_pair_block`): the
     scores of every pair in ``pairs`` (each (x, y) as its pair file would
-    name it), exactly as :func:`run` scores each. ``stats``: model -> stats
+    name it), exactly as :func:`run` scores each. ``caches``: model -> layer cache
     file; ``calibrated[k]`` says whether pair k gets ``calibration``
     (:meth:`prh.config.Config.block_params`).
 
-    Each model's stats are loaded once, at its first pair, and dropped after
+    Each model's layer cache is loaded once, at its first pair, and dropped after
     its last, so the order of ``pairs`` bounds the memory
     (:meth:`prh.config.Config.block_cost` plans with the same rule).
     """
     from ..formats.pair import write_pair_block
-    from ..formats.stats import check_same_stats_samples
+    from ..formats.layer_cache import check_same_cache_samples
 
     if len(calibrated) != len(pairs):
         raise ValueError(f"block {block}: {len(pairs)} pairs but {len(calibrated)} "
                          "calibration flags")
-    prov, ids = check_same_stats_samples(list(stats.values()))
+    prov, ids = check_same_cache_samples(list(caches.values()))
     permutations = _permutations(calibration, manifest, ids)
     last = {m: k for k, pair in enumerate(pairs) for m in pair}
     loaded: dict[str, Any] = {}
@@ -75,7 +75,7 @@ def run_block(stats: Mapping[str, str | os.PathLike], out: str | os.PathLike, *,
     for k, (x, y) in enumerate(_progress(f"block {block}")(list(pairs))):
         for m in (x, y):
             if m not in loaded:
-                loaded[m] = _load(stats[m], m, device)
+                loaded[m] = _load(caches[m], m, device)
         results.append(score_pair(loaded[x], loaded[y], metrics=metrics, model_x=x, model_y=y,
                                   calibration=calibration if calibrated[k] else None,
                                   provenance=prov, permutations=permutations))
@@ -88,7 +88,7 @@ def run_block(stats: Mapping[str, str | os.PathLike], out: str | os.PathLike, *,
 def _permutations(calibration: Mapping[str, Any] | None, manifest: str | os.PathLike | None,
                   ids: Sequence[str]):
     """The null's permutation function: whole blocks of the manifest's
-    ``calibration["blocks"]`` column exchanged, in the stats files' sample
+    ``calibration["blocks"]`` column exchanged, in the layer caches' sample
     order ``ids``; None (uniform permutations) without blocks."""
     if not calibration or not calibration.get("blocks"):
         return None
@@ -104,19 +104,19 @@ def _permutations(calibration: Mapping[str, Any] | None, manifest: str | os.Path
 
 
 def _load(path: str | os.PathLike, model: str, device: str):
-    from ..formats.stats import load_model_stats
+    from ..formats.layer_cache import load_layer_cache
 
-    st = load_model_stats(path, device=device)
-    for layer in st.constant_layers():
+    cache = load_layer_cache(path, device=device)
+    for layer in cache.constant_layers():
         log.warning("model %s: layer %d is constant (all samples alike); its scores are NaN "
                     "and never its model pair's best", model, layer)
-    return st
+    return cache
 
 
 def score_pair(sx, sy, *, metrics: Mapping[str, Mapping[str, Any]], model_x: str, model_y: str,
                calibration: Mapping[str, Any] | None,
                provenance: Mapping[str, str], permutations: Any = None) -> dict[str, Any]:
-    """One pair's scores (and calibration) from its two loaded ModelStats, as
+    """One pair's scores (and calibration) from its two loaded LayerCache objects, as
     keyword arguments of :func:`prh.formats.pair.write_pair`."""
     from ..inference.permutation import calibrate_pair
     from ..sweep.dispatch import sweep

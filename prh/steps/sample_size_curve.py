@@ -18,25 +18,25 @@ from typing import Any, Mapping, Sequence
 log = logging.getLogger(__name__)
 
 
-def run(stats: Mapping[str, str | os.PathLike], pairs: Sequence[Sequence[str]],
+def run(caches: Mapping[str, str | os.PathLike], pairs: Sequence[Sequence[str]],
         out: str | os.PathLike, *, dataset: str, sizes: Sequence[int],
         metrics: Mapping[str, Mapping[str, Any]], n_permutations: int, alpha: float,
         seed: int, device: str, how: str = "max") -> None:
     """Write the sample-size curve of every pair and metric to a TSV.
 
-    ``stats`` maps model names to their stats files; ``pairs`` are (x, y) names.
+    ``caches`` maps model names to their layer caches; ``pairs`` are (x, y) names.
     """
     from tqdm import tqdm
 
     from ..inference.permutation import sample_size_curve
-    from ..formats.stats import load_model_stats
+    from ..formats.layer_cache import load_layer_cache
     from ..formats.sample_size import write_sample_size_tsv
 
     models = sorted({m for p in pairs for m in p})
-    missing = [m for m in models if m not in stats]
+    missing = [m for m in models if m not in caches]
     if missing:
-        raise ValueError(f"no stats file given for model(s) {', '.join(missing)}")
-    loaded = {m: load_model_stats(stats[m], device=device) for m in models}
+        raise ValueError(f"no layer cache given for model(s) {', '.join(missing)}")
+    loaded = {m: load_layer_cache(caches[m], device=device) for m in models}
     too_big = [n for n in sizes if any(n > s.n for s in loaded.values())]
     if too_big:
         n = min(s.n for s in loaded.values())

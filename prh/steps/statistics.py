@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 log = logging.getLogger(__name__)
 
 
-def run(stats: Mapping[str, str | os.PathLike], *, dataset: str,
+def run(caches: Mapping[str, str | os.PathLike], *, dataset: str,
         out_intervals: str | os.PathLike, out_comparisons: str | os.PathLike,
         out_trend: str | os.PathLike, metrics: Mapping[str, Mapping[str, Any]],
         pairs: Sequence[Sequence[str]], comparisons: Sequence[Sequence[Sequence[str]]],
@@ -29,7 +29,7 @@ def run(stats: Mapping[str, str | os.PathLike], *, dataset: str,
         manifest: str | os.PathLike | None = None, device: str = "cpu") -> None:
     """Write intervals, comparisons and trend tables for ``pairs``.
 
-    ``stats`` / ``features``: model -> file; ``comparisons``: [[a_x, a_y],
+    ``caches`` / ``features``: model -> file; ``comparisons``: [[a_x, a_y],
     [b_x, b_y]] lists (:meth:`prh.config.Config.comparisons`); ``trend``: test
     alignment against competence for each modality with >= 3 models that have
     one (configured values, 1 - bits per byte, chance for untrained models:
@@ -45,16 +45,16 @@ def run(stats: Mapping[str, str | os.PathLike], *, dataset: str,
     from ..calibration_checks import check_resample_blocks
     from ..datasets import sample_blocks
     from ..formats.statistics import write_comparisons, write_intervals, write_trend
-    from ..formats.stats import check_same_stats_samples, load_model_stats
+    from ..formats.layer_cache import check_same_cache_samples, load_layer_cache
     from ..metric_info import get_metric
     from ..scoring import benjamini_hochberg, saturation
 
     pairs = [tuple(p) for p in pairs]
-    models = [m for m in stats if any(m in p for p in pairs)]
-    missing = sorted({m for p in pairs for m in p} - set(stats))
+    models = [m for m in caches if any(m in p for p in pairs)]
+    missing = sorted({m for p in pairs for m in p} - set(caches))
     if missing:
-        raise ValueError(f"no stats file given for model(s) {', '.join(missing)}")
-    _, ids = check_same_stats_samples([stats[m] for m in models])
+        raise ValueError(f"no layer cache given for model(s) {', '.join(missing)}")
+    _, ids = check_same_cache_samples([caches[m] for m in models])
     labels = None
     if blocks:
         if manifest is None:
@@ -63,7 +63,7 @@ def run(stats: Mapping[str, str | os.PathLike], *, dataset: str,
         log.info("blocks: %d samples in %d blocks of manifest column %s", len(labels),
                  len(set(labels)), blocks)
         check_resample_blocks(labels, blocks, metrics, method, seed)
-    loaded = {m: load_model_stats(stats[m], device=device) for m in models}
+    loaded = {m: load_layer_cache(caches[m], device=device) for m in models}
     t0 = time.perf_counter()
     rep = pair_replicates(loaded, pairs, metrics, method=method, seed=seed,
                           aggregates=aggregates, blocks=labels,

@@ -1,6 +1,6 @@
 """The layer sweep: every layer of one model against every layer of another.
 
-Speed comes from doing per-layer work once. A :class:`~prh.sweep.cache.ModelStats`
+Speed comes from doing per-layer work once. A :class:`~prh.sweep.cache.LayerCache`
 holds, for each layer of one model, what every metric needs: the Gram matrix,
 its kNN lists and masks, kernel row sums, SVCCA bases. Pairs are then combined
 in batches:

@@ -21,14 +21,14 @@ def layer_blocks(n_rows: int, bytes_per_row: int) -> Iterator[slice]:
 
 
 def lookup(entries: torch.Tensor, lin: torch.Tensor) -> torch.Tensor:
-    """entries (N*N, Ly) (see ModelStats.by_entry) read at linear indices lin
+    """entries (N*N, Ly) (see LayerCache.by_entry) read at linear indices lin
     (bx, N, k) -> (bx, Ly, N, k), a strided view."""
     got = entries.index_select(0, lin.reshape(-1)).view(*lin.shape, entries.shape[1])
     return got.permute(0, 3, 1, 2)
 
 
 def sample_order(s, perm: torch.Tensor | None) -> torch.Tensor:
-    """Which original sample sits at each position of Y (a ModelStats) after ``perm``."""
+    """Which original sample sits at each position of Y (a LayerCache) after ``perm``."""
     return torch.arange(s.n, device=s.device) if perm is None else perm
 
 

@@ -1,4 +1,4 @@
-"""The per-model cache every sweep reads: :class:`ModelStats`.
+"""The per-model cache every sweep reads: :class:`LayerCache`.
 
 For each layer of one model it holds what every metric needs, computed on
 first use: the centred Gram matrix with the two float64 offsets that restore
@@ -29,7 +29,7 @@ from .knn import KnnTerms
 CONSTANT_SPREAD = 1e-12
 
 
-class ModelStats(KnnTerms, KernelTerms, CcaTerms):
+class LayerCache(KnnTerms, KernelTerms, CcaTerms):
     """Per-layer quantities of one model's preprocessed features, computed on first use.
 
     ``layers`` are (N, D_l) float32 tensors that are already clamped and
@@ -42,19 +42,19 @@ class ModelStats(KnnTerms, KernelTerms, CcaTerms):
     (see :func:`prh.preprocess.centre_layer`). With ``offsets`` = (mean_dots
     (L, N), mean_sq (L,)) the layers are taken as centred already
     (:func:`prh.preprocess.prepare_centred_layers`, which centres in float64
-    before rounding to float32, or a stats file), unless ``means`` says what
+    before rounding to float32, or a layer cache file), unless ``means`` says what
     to subtract (resamples). Uncentred float32 layers carry rounding of ~1e-7
     of |m| each, which on anisotropic layers is as large as the variations
     between samples: :meth:`from_features` centres before rounding.
 
-    A ModelStats may also be rebuilt without its layers (from a stats file, see
-    :mod:`prh.formats.stats`): then only what was stored, and what derives from the
+    A LayerCache may also be rebuilt without its layers (from its file, see
+    :mod:`prh.formats.layer_cache`): then only what was stored, and what derives from the
     Gram matrices, is available.
 
     The metric families' terms (kNN lists and masks, kernels and HSIC terms,
     SVCCA bases) come from the mixins, each beside its family's sweeps; all
     of them are kept in one cache keyed by what they are, which
-    :meth:`resample` and the stats files fill directly.
+    :meth:`resample` and the layer cache files fill directly.
     """
 
     def __init__(self, layers: list[torch.Tensor], *, n: int | None = None,
@@ -83,14 +83,14 @@ class ModelStats(KnnTerms, KernelTerms, CcaTerms):
     @classmethod
     def from_features(cls, features: Any, *, name: str = "X", q: float = 0.95,
                       exact: bool = False, normalize: bool = True,
-                      device: torch.device | str | None = None) -> "ModelStats":
+                      device: torch.device | str | None = None) -> "LayerCache":
         dev = resolve_device(device, accelerators=("cuda",))
         with torch.inference_mode():
             prepared = prepare_centred_layers(features, name, q=q, exact=exact,
                                               normalize=normalize, device=dev)
-        stats = cls(prepared.layers, offsets=(prepared.mean_dots, prepared.mean_sq))
-        stats._cache[("row_norms",)] = prepared.row_norms  # Euclidean distances (.distances)
-        return stats
+        cache = cls(prepared.layers, offsets=(prepared.mean_dots, prepared.mean_sq))
+        cache._cache[("row_norms",)] = prepared.row_norms  # Euclidean distances (.distances)
+        return cache
 
     @property
     def n_layers(self) -> int:
@@ -120,7 +120,7 @@ class ModelStats(KnnTerms, KernelTerms, CcaTerms):
             return list(self.layers)
         return [x - m for x, m in zip(self.layers, self._means)]
 
-    def resample(self, idx: torch.Tensor) -> "ModelStats":
+    def resample(self, idx: torch.Tensor) -> "LayerCache":
         """The same model on samples ``idx`` (with or without repeats).
 
         Gram matrices are gathered, not recomputed, and stay centred on the
@@ -129,7 +129,7 @@ class ModelStats(KnnTerms, KernelTerms, CcaTerms):
         """
         idx = torch.as_tensor(idx, dtype=torch.int64, device=self.device)
         with torch.inference_mode():
-            out = ModelStats([x[idx] for x in self.layers], n=len(idx), widths=self.widths,
+            out = LayerCache([x[idx] for x in self.layers], n=len(idx), widths=self.widths,
                              device=self.device, offsets=(self.mean_dots[:, idx], self.mean_sq),
                              means=self._means)
             # One flat gather is twice as fast as two fancy-index passes.

@@ -11,7 +11,7 @@ from .blocks import layer_blocks
 
 
 class CcaTerms:
-    """The SVCCA bases of :class:`prh.sweep.cache.ModelStats` (a mixin: it
+    """The SVCCA bases of :class:`prh.sweep.cache.LayerCache` (a mixin: it
     reads the cache's layers and stores its results there)."""
 
     def svcca_basis(self, d: int) -> torch.Tensor:
@@ -19,8 +19,8 @@ class CcaTerms:
         if not self.layers and ("svcca", d) not in self._cache:
             have = sorted(key[1] for key in self._cache if key[0] == "svcca")
             raise ValueError(
-                f"SVCCA with cca_dim={d} needs this model's features: its stats hold bases "
-                f"for cca_dim in {have} only; recompute the stats with cca_dim={d}"
+                f"SVCCA with cca_dim={d} needs this model's features: its layer cache holds bases "
+                f"for cca_dim in {have} only; recompute the layer cache with cca_dim={d}"
             )
         return self._cached(
             ("svcca", d),

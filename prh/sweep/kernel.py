@@ -34,7 +34,7 @@ _NULL_ROW_BYTES = (2**20, 64 * 2**20)
 
 
 class KernelTerms:
-    """The kernel terms of :class:`prh.sweep.cache.ModelStats` (a mixin: it
+    """The kernel terms of :class:`prh.sweep.cache.LayerCache` (a mixin: it
     reads the cache's Gram matrices and kNN lists and stores its results there)."""
 
     def kernels(self, kernel: str, sigma: float) -> torch.Tensor:

@@ -14,7 +14,7 @@ from .blocks import layer_blocks, lookup, sample_order
 
 
 class KnnTerms:
-    """The kNN terms of :class:`prh.sweep.cache.ModelStats` (a mixin: it reads
+    """The kNN terms of :class:`prh.sweep.cache.LayerCache` (a mixin: it reads
     the cache's Gram matrices and stores its results there)."""
 
     def knn(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:

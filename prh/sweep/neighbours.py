@@ -2,7 +2,7 @@
 (``distance: euclidean``, docs/metrics.md, section 2.1).
 
 A model's Euclidean neighbours come from a view of its
-:class:`~prh.sweep.cache.ModelStats` whose ranking matrix is minus the
+:class:`~prh.sweep.cache.LayerCache` whose ranking matrix is minus the
 squared Euclidean distance between the clamped rows before normalisation
 (:mod:`.distances`): its neighbour lists, masks and CKNNA terms are its own,
 every other cached term (Gram matrices, kernels, bases) is the model's. The
@@ -15,7 +15,7 @@ import torch
 
 from ..metric_info import get_metric
 from .blocks import layer_blocks, lookup, sample_order
-from .cache import ModelStats
+from .cache import LayerCache
 from .distances import euclidean_sq
 
 
@@ -46,7 +46,7 @@ class _SharedCache:
         return self._home(key).get(key, default)
 
 
-class _EuclideanNeighbours(ModelStats):
+class _EuclideanNeighbours(LayerCache):
     """A model whose neighbours are its nearest rows in Euclidean distance
     before normalisation."""
 
@@ -57,14 +57,19 @@ class _EuclideanNeighbours(ModelStats):
         return out
 
 
-def euclidean_neighbours(stats: ModelStats) -> ModelStats:
-    """The Euclidean-neighbour view of ``stats`` (built once, kept on it)."""
+def euclidean_neighbours(cache: LayerCache) -> LayerCache:
+    """The Euclidean-neighbour view of ``cache`` (built once, kept on it);
+    a model of the features representation builds its own."""
+    own = getattr(cache, "euclidean_neighbours", None)
+    if own is not None:
+        return own()
+
     def build():
         view = _EuclideanNeighbours.__new__(_EuclideanNeighbours)
-        view.__dict__.update(stats.__dict__)
-        view._cache = _SharedCache(stats._cache)
+        view.__dict__.update(cache.__dict__)
+        view._cache = _SharedCache(cache._cache)
         return view
-    return stats._cached(("euclidean_view",), build)
+    return cache._cached(("euclidean_view",), build)
 
 
 def by_distance(sx, sy, metric: str, params: dict) -> tuple:

@@ -44,9 +44,9 @@ def flat_products(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def matrices(stats, what: Matrices) -> torch.Tensor:
+def matrices(cache, what: Matrices) -> torch.Tensor:
     key, build = what
-    return stats._cached(key, build)
+    return cache._cached(key, build)
 
 
 def sweep_products(sx, what_x: Matrices, sy, what_y: Matrices) -> torch.Tensor:
@@ -55,15 +55,15 @@ def sweep_products(sx, what_x: Matrices, sy, what_y: Matrices) -> torch.Tensor:
     return flat_products(fx.reshape(fx.shape[0], -1), my.reshape(my.shape[0], -1))
 
 
-def _fixed_blocks(stats, what: Matrices) -> list[tuple[int, int, torch.Tensor]]:
+def _fixed_blocks(cache, what: Matrices) -> list[tuple[int, int, torch.Tensor]]:
     """The (symmetric) matrices' upper triangles as blocks of rows: (start,
     stop, (L, rows * (N - start)) float32), the entries of rows start..stop
     from column start on, off the diagonal doubled: <F, M> = sum over m >= n
     of W F M with W = 2 above the diagonal, for symmetric F and M."""
     def build():
-        mats = matrices(stats, what)
-        n, layers = stats.n, mats.shape[0]
-        step = max(1, _NULL_ROW_BYTES[stats.device.type != "cpu"] // (4 * n * layers))
+        mats = matrices(cache, what)
+        n, layers = cache.n, mats.shape[0]
+        step = max(1, _NULL_ROW_BYTES[cache.device.type != "cpu"] // (4 * n * layers))
         out = []
         for s in range(0, n, step):
             e = min(n, s + step)
@@ -73,14 +73,14 @@ def _fixed_blocks(stats, what: Matrices) -> list[tuple[int, int, torch.Tensor]]:
                 square.diagonal(dim1=1, dim2=2))
             out.append((s, e, part.reshape(layers, -1)))
         return out
-    return stats._cached(("pairwise_fixed", what[0]), build)
+    return cache._cached(("pairwise_fixed", what[0]), build)
 
 
-def _entry_major(stats, what: Matrices) -> torch.Tensor:
+def _entry_major(cache, what: Matrices) -> torch.Tensor:
     """(N, N, L) float32: entry (n, m) of every layer in one contiguous run, so
     a permuted gather copies runs of L values."""
-    return stats._cached(("pairwise_moved", what[0]),
-                         lambda: matrices(stats, what).permute(1, 2, 0).contiguous())
+    return cache._cached(("pairwise_moved", what[0]),
+                         lambda: matrices(cache, what).permute(1, 2, 0).contiguous())
 
 
 def permuted_products(sx, what_x: Matrices, sy, what_y: Matrices,

@@ -26,12 +26,12 @@ import torch
 _GATHER_BYTES = 128 * 2**20
 
 
-def layers_needed(stats, metric: str) -> None:
+def layers_needed(cache, metric: str) -> None:
     """Refuse, in one line, a model rebuilt without its layers."""
-    if not stats.layers:
+    if not cache.layers:
         raise ValueError(
-            f"{metric} needs this model's preprocessed layers, and its stats hold none: "
-            "recompute the stats with layers (the workflow keeps them when a metric that "
+            f"{metric} needs this model's preprocessed layers, and its layer cache holds none: "
+            "recompute the layer cache with layers (the workflow keeps them when a metric that "
             "needs them is configured)")
 
 
@@ -46,12 +46,12 @@ def unit_centred(x: torch.Tensor) -> torch.Tensor:
     return xc / norm if bool(norm > 0) else xc
 
 
-def procrustes_factors(stats, metric: str = "procrustes") -> list[torch.Tensor]:
+def procrustes_factors(cache, metric: str = "procrustes") -> list[torch.Tensor]:
     """Each layer's float64 factor (:func:`unit_centred`), centred on the
-    model's own samples (a resample's too), cached on ``stats``."""
-    layers_needed(stats, metric)
-    return stats._cached(("procrustes",),
-                         lambda: [unit_centred(x) for x in stats.centred_layers()])
+    model's own samples (a resample's too), cached on ``cache``."""
+    layers_needed(cache, metric)
+    return cache._cached(("procrustes",),
+                         lambda: [unit_centred(x) for x in cache.centred_layers()])
 
 
 def nuclear(m: torch.Tensor) -> torch.Tensor:

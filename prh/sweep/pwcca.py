@@ -36,21 +36,21 @@ def principal_basis(x: torch.Tensor, d: int) -> tuple[torch.Tensor, torch.Tensor
     return u[:, :r], w[:r]
 
 
-def pwcca_terms(stats, d: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def pwcca_terms(cache, d: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """U (L, N, d) and W (L, d, max D) zero-padded, and each layer's r (L,)."""
-    layers_needed(stats, "pwcca")
+    layers_needed(cache, "pwcca")
 
     def build():
-        parts = [principal_basis(x, d) for x in stats.centred_layers()]
+        parts = [principal_basis(x, d) for x in cache.centred_layers()]
         width = max(w.shape[1] for _, w in parts)
-        u = torch.zeros(stats.n_layers, stats.n, d, dtype=torch.float64, device=stats.device)
-        w = torch.zeros(stats.n_layers, d, width, dtype=torch.float64, device=stats.device)
+        u = torch.zeros(cache.n_layers, cache.n, d, dtype=torch.float64, device=cache.device)
+        w = torch.zeros(cache.n_layers, d, width, dtype=torch.float64, device=cache.device)
         for l, (ul, wl) in enumerate(parts):
             u[l, :, :ul.shape[1]] = ul
             w[l, :wl.shape[0], :wl.shape[1]] = wl
-        ranks = torch.tensor([p[0].shape[1] for p in parts], device=stats.device)
+        ranks = torch.tensor([p[0].shape[1] for p in parts], device=cache.device)
         return u, w, ranks
-    return stats._cached(("pwcca", d), build)
+    return cache._cached(("pwcca", d), build)
 
 
 def _sweep_pwcca(sx, sy, pca_dim, perm=None):

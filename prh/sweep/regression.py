@@ -35,22 +35,22 @@ def residual_form(gram: torch.Tensor, penalty: float) -> torch.Tensor:
     return p.T @ p
 
 
-def _residual_forms(stats, penalty: float):
+def _residual_forms(cache, penalty: float):
     def build():
-        grams = stats.grams()
+        grams = cache.grams()
         out = torch.empty_like(grams)
-        for l in range(stats.n_layers):
+        for l in range(cache.n_layers):
             out[l] = residual_form(grams[l], penalty).float()
         return out
     return ("ridge", penalty), build
 
 
-def _scaled_grams(stats):
+def _scaled_grams(cache):
     """Gram matrices over each layer's total variance sum_n ||y_n - mean||^2
     (all zeros for a constant layer, whose scores are NaN in any sweep)."""
     def build():
-        g = stats.grams().double()
-        sst = g.diagonal(dim1=1, dim2=2).sum(-1) - g.sum(dim=(1, 2)) / stats.n
+        g = cache.grams().double()
+        sst = g.diagonal(dim1=1, dim2=2).sum(-1) - g.sum(dim=(1, 2)) / cache.n
         scale = torch.where(sst > 0, 1.0 / sst.clamp_min(1e-300), torch.zeros_like(sst))
         return (g * scale[:, None, None]).float()
     return ("ridge_target",), build

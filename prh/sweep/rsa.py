@@ -28,10 +28,10 @@ def standardised(v: torch.Tensor) -> torch.Tensor:
     return v / norm if bool(norm > 0) else v
 
 
-def rdm(stats, layer: int, distance: str) -> torch.Tensor:
+def rdm(cache, layer: int, distance: str) -> torch.Tensor:
     """(N, N) float64 RDM of one layer: 1 - cosine of its rows, or the Euclidean
     distance between its clamped rows before normalisation (:mod:`.distances`)."""
-    return cosine_distance(stats, layer) if distance == "cosine" else euclidean_sq(stats, layer).sqrt_()
+    return cosine_distance(cache, layer) if distance == "cosine" else euclidean_sq(cache, layer).sqrt_()
 
 
 def _pearson_matrix(d: torch.Tensor) -> torch.Tensor:
@@ -45,19 +45,19 @@ def _pearson_matrix(d: torch.Tensor) -> torch.Tensor:
     return d / norm if bool(norm > 0) else d
 
 
-def _rdm_matrices(stats, distance: str, spearman: bool):
+def _rdm_matrices(cache, distance: str, spearman: bool):
     key = ("rsa", distance, spearman)
 
     def build():
-        n = stats.n
-        out = torch.zeros(stats.n_layers, n, n, device=stats.device)
+        n = cache.n
+        out = torch.zeros(cache.n_layers, n, n, device=cache.device)
         if not spearman:
-            for l in range(stats.n_layers):
-                out[l] = _pearson_matrix(rdm(stats, l, distance))
+            for l in range(cache.n_layers):
+                out[l] = _pearson_matrix(rdm(cache, l, distance))
             return out
-        iu = torch.triu_indices(n, n, 1, device=stats.device)
-        for l in range(stats.n_layers):
-            v = rdm(stats, l, distance)[iu[0], iu[1]]
+        iu = torch.triu_indices(n, n, 1, device=cache.device)
+        for l in range(cache.n_layers):
+            v = rdm(cache, l, distance)[iu[0], iu[1]]
             z = standardised(average_ranks(v)) / math.sqrt(2.0)
             out[l, iu[0], iu[1]] = z.float()
             out[l] += out[l].T.clone()

@@ -1,12 +1,12 @@
-"""Step of rule ``model_stats``: one model's per-layer alignment work.
+"""Step of rule ``layer_cache``: one model's per-layer alignment work.
 
 Clamping, normalising, Gram matrices, kNN lists and SVCCA bases are computed
-once per model here, so that each pair job only combines two stats files.
+once per model here, so that each pair job only combines two layer caches.
 
 Outliers are clamped as the paper does (docs/metrics.md): a model whose layers
 all share one width (a transformer's hidden states) gets one threshold over
 all its layers, as an N x L x D block; a model whose widths differ (a CNN's
-blocks) one threshold per layer. The stats file records which (``clamp``).
+blocks) one threshold per layer. The layer cache records which (``clamp``).
 """
 
 from __future__ import annotations
@@ -18,19 +18,22 @@ from typing import Sequence
 def run(features: str | os.PathLike, out: str | os.PathLike, *, q: float, exact: bool,
         normalize: bool, topk: Sequence[int], cca_dims: Sequence[int], layers: bool,
         device: str, manifest: str | os.PathLike | None = None,
-        model: Sequence[str] | None = None) -> None:
-    """Preprocess one model's features and write its stats file.
+        model: Sequence[str] | None = None, representation: str = "dense") -> None:
+    """Preprocess one model's features and write its layer cache.
 
     ``layers`` keeps the preprocessed layers too: SVCCA on resamples
     and sample subsets must recompute its bases from them. With ``manifest``,
     the features' sample ids (order included) and manifest hash must be the
     manifest's; with ``model`` (the names the model's embedder may record),
-    the features must be that model's. The stats file records the sample ids
-    and their provenance (:mod:`prh.provenance`).
+    the features must be that model's. The layer cache records the sample ids
+    and their provenance (:mod:`prh.provenance`). ``representation``
+    "features" keeps the layers and kNN lists instead of N x N Gram matrices
+    (:mod:`prh.sweep.representation`; the layers are then always kept).
     """
-    from ..sweep.cache import ModelStats
+    from ..sweep.cache import LayerCache
+    from ..sweep.representation import FeatureCache
     from ..formats.features import read_features, read_metadata
-    from ..formats.stats import save_model_stats
+    from ..formats.layer_cache import save_layer_cache
     from ..provenance import ProvenanceError, check_same_samples, record
 
     import numpy as np
@@ -59,10 +62,11 @@ def run(features: str | os.PathLike, out: str | os.PathLike, *, q: float, exact:
     mode = clamp_mode([f.shape[1] for f in feats])
     block = np.stack(feats, axis=1) if mode == "model" else feats
     del feats
-    stats = ModelStats.from_features(block, name=str(features), q=q, exact=exact,
-                                     normalize=normalize, device=device)
+    kind = FeatureCache if representation == "features" else LayerCache
+    cache = kind.from_features(block, name=str(features), q=q, exact=exact,
+                               normalize=normalize, device=device)
     del block
-    save_model_stats(stats, out, topk=list(topk), cca_dims=list(cca_dims), layers=layers,
+    save_layer_cache(cache, out, topk=list(topk), cca_dims=list(cca_dims), layers=layers,
                      attrs={"q": q, "exact": exact, "normalize": normalize, "clamp": mode,
                             "features": str(features), **record(manifest_sha, ids)},
                      sample_ids=ids)

@@ -1,14 +1,14 @@
 # Snakemake `script:` of one rule; prh comes from PYTHONPATH (rules/common.smk).
 from prh.jobio import logged, set_threads
-from prh.steps import model_stats
+from prh.steps import layer_cache
 
 with logged(snakemake.log[0]):
     set_threads(snakemake.threads)
-    model_stats.run(
+    layer_cache.run(
         snakemake.input.features,
         snakemake.output[0],
         manifest=snakemake.input.manifest,
         model=snakemake.params.model,
         device=snakemake.params.device,
-        **snakemake.params.stats,
+        **snakemake.params.cache,
     )
