@@ -20,7 +20,7 @@ centred here anyway, in float32 from a float64 mean: on anisotropic layers
 accuracy. Unnormalised rows give Euclidean neighbours (``distance:
 euclidean``).
 
-Why IVF and not HNSW (measured in docs/knn-search.md): at N = 10^6, D = 64
+Why IVF and not HNSW (measured in docs/large-n.md): at N = 10^6, D = 64
 on 2 cores IVF built and searched faster and reached recall@10 0.96 where
 HNSW (M = 32, efSearch = 64) fell short at 0.946; IVF holds only the
 vectors (HNSW adds 2 M links a row), and it is deterministic for a seed
@@ -29,7 +29,13 @@ HNSW's graph depends on the order threads insert rows in.
 
 FAISS is imported inside the functions: ``import prh.sweep`` stays cheap and
 jobs that never search approximately never load it. FAISS and torch each
-bring an OpenMP runtime; see docs/knn-search.md for how they share threads.
+bring an OpenMP runtime; see docs/large-n.md for how they share threads.
+
+:func:`search_lists` and :func:`lists_recall` serve the features
+representation (``alignment.knn: approximate``,
+:class:`prh.sweep.representation.FeatureCache`): its lists with the products
+and ranking values the sweeps read, and their recall against the library's
+own exact ranking.
 """
 
 from __future__ import annotations
@@ -47,6 +53,12 @@ import numpy as np
 _TRAIN_PER_CELL = 64
 #: tuning sample: recall standard error ~0.005 at 0.95, exact part cheap
 _TUNE_ROWS = 1000
+#: rows whose recall the features representation measures, per layer and k
+RECALL_ROWS = 1000
+#: bytes of gathered neighbour rows at once when their products are formed
+_GATHER_BYTES = 64 * 2**20
+#: candidates searched beyond the largest k (see search_lists)
+_MARGIN = 4
 
 
 @dataclass(frozen=True)
@@ -335,3 +347,64 @@ def _tune_nprobe(index: Any, xc: np.ndarray, k: int, target: float, seed: int
         else:
             lo = mid
     return hi, cache[hi][0]
+
+
+# -- the features representation's lists -------------------------------------
+
+def search_lists(xc: Any, shift: Any, ks, *, seed: int = 0, nlist: int | None = None,
+                 nprobe: int | None = None) -> tuple[dict, SearchInfo]:
+    """Approximate :func:`prh.sweep.search.search_many`: per k in ``ks`` the
+    :class:`~prh.sweep.search.Neighbours` of one layer, from one IVF search
+    for the largest k and a few more candidates (smaller k: prefixes).
+
+    ``xc`` (N, D) float32 torch rows, centred and normalised (neighbours by
+    Euclidean distance are then the cosine ones); ``shift`` (N,) float64,
+    a = xc @ mean. The products at the listed entries are formed row by
+    row, O(N k D), and the ranking values as search_many forms them
+    (product + float32 shift); each list is sorted by ranking value, most
+    similar first, as the exact lists are. The products may differ from the
+    blocked search's in the last bit (another summation order)."""
+    import torch
+
+    from .search import Neighbours
+
+    ks = sorted({int(k) for k in ks})
+    # a few candidates beyond the largest k: FAISS's float32 distances and the
+    # library's ranking values round differently, so near-ties at the k-th
+    # place are settled by the ranking values, as the exact search settles them
+    wanted = min(xc.shape[0] - 1, ks[-1] + _MARGIN)
+    idx, info = knn_approximate(xc, wanted, seed=seed, nlist=nlist, nprobe=nprobe,
+                                return_info=True)
+    idx = idx.to(xc.device)
+    n, k, d = idx.shape[0], idx.shape[1], xc.shape[1]
+    gram = torch.empty(n, k, dtype=xc.dtype, device=xc.device)
+    step = max(1, _GATHER_BYTES // (4 * k * d))
+    for s in range(0, n, step):
+        others = xc[idx[s:s + step]]  # (b, k, D)
+        gram[s:s + step] = torch.bmm(others, xc[s:s + step, :, None])[:, :, 0]
+    rank = gram + shift.float()[idx]
+    rank, order = torch.sort(rank, dim=1, descending=True, stable=True)
+    idx, gram = idx.gather(1, order), gram.gather(1, order)
+    idx, gram, rank = idx[:, :ks[-1]], gram[:, :ks[-1]], rank[:, :ks[-1]]
+    return {j: Neighbours(idx[:, :j].contiguous(), gram[:, :j].contiguous(),
+                          rank[:, :j].contiguous()) for j in ks}, info
+
+
+def lists_recall(xc: Any, shift: Any, lists: dict, *, n_rows: int = RECALL_ROWS,
+                 seed: int = 1) -> dict[int, float]:
+    """Recall@k of each k's lists (``lists``: k -> (N, k) indices) on
+    ``n_rows`` rows drawn with ``seed`` (the tuning draws with the search's
+    seed, 0 by default: other rows), against the library's exact ranking of
+    those rows, xc_n xc^T + a^T in float32 (:func:`prh.metrics.ranking_gram`),
+    ties at the k-th value counting as found."""
+    import torch
+
+    shift32 = shift.float()
+
+    def exact(x, rows):
+        r = torch.from_numpy(rows).to(x.device)
+        return (x[r] @ x.T + shift32[None, :]).cpu()
+
+    rows = _sample_rows(xc.shape[0], n_rows, seed)
+    return {k: recall_at_k(xc, idx.cpu(), k, rows=rows, exact_fn=exact)
+            for k, idx in sorted(lists.items())}
