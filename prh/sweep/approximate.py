@@ -191,8 +191,13 @@ def recall_at_k(x: Any, approx_idx: Any, k: int, *, rows: Any = None, n_rows: in
         from .blocks import layer_blocks
 
         def blocks():
-            for sl in layer_blocks(len(rows), n * 8):
-                s = torch.as_tensor(exact_fn(x, rows[sl]), dtype=torch.float64).clone()
+            # per row: exact_fn's scores, their copy and the block before (8 bytes
+            # each at float32; float64 takes twice the rows' share, still bounded)
+            for sl in layer_blocks(len(rows), n * 16):
+                s = torch.as_tensor(exact_fn(x, rows[sl]))
+                # one copy (the mask below must not write into the caller's
+                # tensor), in the scores' own precision: comparisons need no more
+                s = s.clone() if s.is_floating_point() else s.to(torch.float64)
                 if s.shape != (len(rows[sl]), n):
                     raise ValueError(f"exact_fn: returned shape {tuple(s.shape)}, "
                                      f"expected ({len(rows[sl])}, {n})")
@@ -403,7 +408,7 @@ def lists_recall(xc: Any, shift: Any, lists: dict, *, n_rows: int = RECALL_ROWS,
 
     def exact(x, rows):
         r = torch.from_numpy(rows).to(x.device)
-        return (x[r] @ x.T + shift32[None, :]).cpu()
+        return (x[r] @ x.T).add_(shift32[None, :]).cpu()
 
     rows = _sample_rows(xc.shape[0], n_rows, seed)
     return {k: recall_at_k(xc, idx.cpu(), k, rows=rows, exact_fn=exact)
