@@ -216,7 +216,7 @@ class FeatureCache(CcaTerms):
 
     def _search_approximately(self, ks: list[int]) -> list[dict[int, Neighbours]]:
         """Per layer, one index for the largest k; on the full sample, each
-        k's recall (:func:`.approximate.lists_recall`) and the index's size."""
+        k's recall (:func:`.approximate.lists_recall`) and the index's nlist and nprobe."""
         from .approximate import lists_recall, search_lists
 
         parts, recall, infos = [], {k: [] for k in ks}, []
