@@ -1,7 +1,8 @@
 """One layer_cache job of the features representation, exact or approximate kNN.
 
 Run by hand (not part of the tests):
-``PYTHONPATH=. .venv/bin/python benchmarks/bench_layer_cache_knn.py --n 1e5 --knn exact approximate``
+``PYTHONPATH=. .venv/bin/python benchmarks/bench_layer_cache_knn.py --n 1e5 --knn exact
+approximate``
 
 Writes one model's features file (N x D, one layer) to a temporary folder,
 then, per ``--knn`` method, runs :func:`prh.steps.layer_cache.run` in a fresh
@@ -47,7 +48,8 @@ def data(kind: str, n: int, d: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     if kind == "mixture":
         centres = rng.standard_normal((100, d)).astype(np.float32)
-        return centres[rng.integers(0, 100, n)] + 0.6 * rng.standard_normal((n, d), dtype=np.float32)
+        rows = centres[rng.integers(0, 100, n)]  # before the noise: the data docs/large-n.md reports
+        return rows + 0.6 * rng.standard_normal((n, d), dtype=np.float32)
     latent = rng.normal(size=(n, 8))
     return (latent @ rng.normal(size=(8, d)) + rng.standard_t(4, size=(n, d))).astype(np.float32)
 

@@ -88,7 +88,8 @@ def test_recall_is_measured_and_recorded(caches):
         for k in (5, 10):
             recall = c.knn_recall[k]
             assert recall.shape == (1,) and recall.dtype == torch.float64
-            assert 0.95 <= float(recall[0]) < 1.0  # found most, not all: the index is not exhaustive
+            # found most, not all: the index is not exhaustive
+            assert 0.95 <= float(recall[0]) < 1.0
             index = c.knn_index[k]
             assert 1 <= index["nprobe"][0] < index["nlist"][0] == approximate.default_nlist(N)
     assert all(not c.knn_recall for c in exact)
@@ -238,3 +239,14 @@ def test_the_step_logs_the_recall_of_each_layer_and_k(tmp_path):
     with pytest.raises(ValueError, match="searches the features representation's lists"):
         layer_cache.run(feats, tmp_path / "d.h5", q=0.95, exact=False, normalize=True, topk=[5],
                         cca_dims=[], layers=False, device="cpu", knn="approximate")
+
+
+def test_a_damaged_recall_record_is_refused_in_one_line(caches, tmp_path):
+    _, (ax, _) = caches
+    path = tmp_path / "x.h5"
+    save_layer_cache(ax, path, topk=[5])
+    with h5py.File(path, "a") as f:
+        del f["knn_recall/k5"].attrs["nprobe"]
+    with pytest.raises(ValueError, match=r"x\.h5: knn_recall/k5 is not one recall, nlist and "
+                                         r"nprobe per layer \(1\); delete the file and rerun$"):
+        load_layer_cache(path)

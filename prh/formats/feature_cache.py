@@ -108,9 +108,13 @@ def read_feature_cache(f: h5py.File, path: str | os.PathLike, device: torch.devi
                                     if "row_norms" in f else None),
                          knn=knn)
     for name, ds in f.get("knn_recall", {}).items():
+        index = {key: np.asarray(ds.attrs.get(key, [])).reshape(-1) for key in ("nlist", "nprobe")}
+        if ds.shape != (cache.n_layers,) or any(len(v) != cache.n_layers for v in index.values()):
+            raise ValueError(f"{path}: knn_recall/{name} is not one recall, nlist and nprobe per "
+                             f"layer ({cache.n_layers}); delete the file and rerun")
         k = int(name[1:])
-        cache.knn_recall[k] = torch.from_numpy(ds[...])
-        cache.knn_index[k] = {key: [int(v) for v in ds.attrs[key]] for key in ("nlist", "nprobe")}
+        cache.knn_recall[k] = torch.from_numpy(ds[...].astype(np.float64))
+        cache.knn_index[k] = {key: [int(v) for v in vals] for key, vals in index.items()}
     for name, ds in f.get("knn", {}).items():
         k = name[1:]
         parts = (ds[...].astype(np.int64), f["knn_gram"][name][...], f["knn_rank"][name][...])
