@@ -8,8 +8,9 @@ parameters and metric names that are not configured, no pair to align
 alone; then sample counts below what a metric needs on the
 full sample, on each sample-size subset and on the statistics job's
 resamples, an alpha below the smallest p-value the permutations can give,
-calibration with no pair to calibrate, and metrics that need N x N matrices
-where the caches hold the features (:func:`check_config`). What
+calibration with no pair to calibrate, metrics that need N x N matrices
+where the caches hold the features, and approximate neighbours where they
+would not be the library's cosine neighbours (:func:`check_config`). What
 ``calibration.blocks`` gives is known only from the prepared manifest: the
 pair and statistics steps check it first thing (:mod:`prh.calibration_checks`,
 which the jobs import without this module and the config).
@@ -131,6 +132,7 @@ def check_config(cfg) -> None:
             _check_samples(cfg, metric, n, f"datasets.{d}.n_samples={n} samples",
                            "use more samples")
         _check_representation(cfg, d, n)
+    _check_knn(cfg)
     if cfg.has_sample_size_curve:
         for d in cfg.datasets:
             too_big = [n for n in cal["sample_sizes"] if n > cfg.n_samples(d)]
@@ -196,6 +198,31 @@ def _check_representation(cfg, dataset: str, n: int) -> None:
                               f"alignment.representation: features does not hold at "
                               f"datasets.{dataset}.n_samples={n}; drop the metric, or use "
                               "alignment.representation: dense")
+
+
+def _check_knn(cfg) -> None:
+    """alignment.knn: approximate searches the features representation's lists
+    by Euclidean distance of the normalised rows: the cosine order, so only
+    for caches in that representation, of normalised rows, and metrics with
+    cosine neighbours."""
+    if cfg.alignment["knn"] == "exact":
+        return
+    for d in cfg.datasets:
+        if cfg.representation(d) != "features":
+            raise ConfigError(f"config: alignment.knn: approximate searches the kNN lists of "
+                              "the features representation, but datasets."
+                              f"{d}.n_samples={cfg.n_samples(d)} gets the dense one (alignment."
+                              f"representation: {cfg.alignment['representation']}); set "
+                              "alignment.representation: features, or alignment.knn: exact")
+    if not cfg.alignment["normalize"]:
+        raise ConfigError("config: alignment.knn: approximate ranks neighbours by Euclidean "
+                          "distance, the cosine order only of normalised rows; set "
+                          "alignment.normalize: true, or alignment.knn: exact")
+    for metric in cfg.metrics:
+        if cfg.resolved_metric_params(metric).get("distance") == "euclidean":
+            raise ConfigError(f"config: metrics.{metric}.distance: euclidean has no approximate "
+                              "search (alignment.knn: approximate finds cosine neighbours); "
+                              "set distance: cosine, or alignment.knn: exact")
 
 
 def _check_alpha(cal: Mapping[str, Any], key: str) -> None:

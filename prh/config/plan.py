@@ -299,7 +299,8 @@ class Calibration:
         """What a layer cache must hold: the preprocessing and every k and
         cca_dim the configured metrics use (the metrics that take the parameter);
         for a ``dataset`` in the features representation, that too (absent for
-        dense, so that dense layer caches keep their params)."""
+        dense, so that dense layer caches keep their params), and ``knn`` when
+        the lists are searched approximately (absent when exact, likewise)."""
         params = [self.resolved_metric_params(m) for m in self.metrics]
         topk = sorted({p["topk"] for p in params if "topk" in p})
         cca_dims = sorted({p["cca_dim"] for p in params if "cca_dim" in p})
@@ -311,6 +312,8 @@ class Calibration:
             wide = self._subset_topk(self.n_samples(dataset))
             if wide:
                 out["subset_topk"] = wide
+            if a["knn"] != "exact":
+                out["knn"] = a["knn"]
         return out
 
     def _subset_topk(self, n: int) -> list[int]:

@@ -16,6 +16,14 @@ HDF5 layout (besides the dense file's ``mean_dots``, ``mean_sq``,
                                         reads of Y's kernel)
 - attribute ``representation`` = "features"
 
+Lists searched approximately (``alignment.knn: approximate``) add:
+
+- attribute ``knn`` = "approximate" (absent: exact)
+- ``knn_recall/k<K>`` (L,) float64      recall@K of each layer's lists against
+                                        the exact ranking, on ``rows`` rows
+                                        (attribute); attributes ``nlist`` and
+                                        ``nprobe`` (L,): each layer's index
+
 The products are stored, not recomputed on load: recomputed one by one
 they would not hold the bits of the blocked products that ranked them.
 """
@@ -31,7 +39,8 @@ import torch
 
 from .. import __version__
 from ..jobio import atomic_output
-from ..sweep.representation import FeatureCache
+from ..sweep.approximate import RECALL_ROWS
+from ..sweep.representation import KNN_METHODS, FeatureCache
 from ..sweep.search import Neighbours
 from .features import numbered
 
@@ -71,6 +80,13 @@ def _write(f: h5py.File, cache: FeatureCache, topk: Iterable[int], cca_dims: Ite
         f.create_dataset(f"knn/k{k}", data=nb.idx.cpu().numpy().astype(np.int32))
         f.create_dataset(f"knn_gram/k{k}", data=nb.gram.cpu().numpy())
         f.create_dataset(f"knn_rank/k{k}", data=nb.rank.cpu().numpy())
+    if cache.knn_method != "exact":
+        f.attrs["knn"] = cache.knn_method
+        for k in sorted(set(topk) & set(cache.knn_recall)):
+            ds = f.create_dataset(f"knn_recall/k{k}", data=cache.knn_recall[k].numpy())
+            ds.attrs["rows"] = min(RECALL_ROWS, cache.n)
+            for key, values in cache.knn_index[k].items():
+                ds.attrs[key] = np.asarray(values, dtype=np.int64)
     for d in sorted(set(cca_dims)):
         f.create_dataset(f"svcca/d{d}", data=cache.svcca_basis(d).cpu().numpy())
     f.attrs["representation"] = REPRESENTATION
@@ -80,12 +96,25 @@ def read_feature_cache(f: h5py.File, path: str | os.PathLike, device: torch.devi
     """The FeatureCache that :func:`write_feature_cache` wrote into ``f``."""
     if "layers" not in f:
         raise ValueError(f"{path} is a features layer cache without its layers; recompute it")
+    knn = str(f.attrs.get("knn", "exact"))
+    if knn not in KNN_METHODS:
+        raise ValueError(f"{path}: attribute knn {knn!r} is none of {', '.join(KNN_METHODS)}; "
+                         "delete the file and rerun")
     layers = [torch.from_numpy(f["layers"][name][...]).to(device)
               for name in numbered(f["layers"], path)]
     cache = FeatureCache(layers, (torch.from_numpy(f["mean_dots"][...]),
                                   torch.from_numpy(f["mean_sq"][...])),
                          row_norms=(torch.from_numpy(f["row_norms"][...])
-                                    if "row_norms" in f else None))
+                                    if "row_norms" in f else None),
+                         knn=knn)
+    for name, ds in f.get("knn_recall", {}).items():
+        index = {key: np.asarray(ds.attrs.get(key, [])).reshape(-1) for key in ("nlist", "nprobe")}
+        if ds.shape != (cache.n_layers,) or any(len(v) != cache.n_layers for v in index.values()):
+            raise ValueError(f"{path}: knn_recall/{name} is not one recall, nlist and nprobe per "
+                             f"layer ({cache.n_layers}); delete the file and rerun")
+        k = int(name[1:])
+        cache.knn_recall[k] = torch.from_numpy(ds[...].astype(np.float64))
+        cache.knn_index[k] = {key: [int(v) for v in vals] for key, vals in index.items()}
     for name, ds in f.get("knn", {}).items():
         k = name[1:]
         parts = (ds[...].astype(np.int64), f["knn_gram"][name][...], f["knn_rank"][name][...])

@@ -11,15 +11,18 @@ blocks) one threshold per layer. The layer cache records which (``clamp``).
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Sequence
+
+log = logging.getLogger(__name__)
 
 
 def run(features: str | os.PathLike, out: str | os.PathLike, *, q: float, exact: bool,
         normalize: bool, topk: Sequence[int], cca_dims: Sequence[int], layers: bool,
         device: str, manifest: str | os.PathLike | None = None,
         model: Sequence[str] | None = None, representation: str = "dense",
-        subset_topk: Sequence[int] = ()) -> None:
+        subset_topk: Sequence[int] = (), knn: str = "exact") -> None:
     """Preprocess one model's features and write its layer cache.
 
     ``layers`` keeps the preprocessed layers too: SVCCA on resamples
@@ -32,8 +35,14 @@ def run(features: str | os.PathLike, out: str | os.PathLike, *, q: float, exact:
     (:mod:`prh.sweep.representation`; the layers are then always kept), and
     with it the wider kNN lists ``subset_topk`` that resamples read their
     lists from (:mod:`prh.sweep.subsets`; a dense cache gathers its Gram
-    matrices instead and ignores them).
+    matrices instead and ignores them); there ``knn`` "approximate" searches
+    the lists with a FAISS index, and their recall@k against exact search,
+    measured on a sample of rows, goes to the layer cache and one log line
+    per layer and k.
     """
+    if knn != "exact" and representation != "features":
+        raise ValueError(f"knn={knn!r} searches the features representation's lists; "
+                         f"{out} is {representation}: use representation features or knn exact")
     from ..sweep.cache import LayerCache
     from ..sweep.representation import FeatureCache
     from ..formats.features import read_features, read_metadata
@@ -66,9 +75,12 @@ def run(features: str | os.PathLike, out: str | os.PathLike, *, q: float, exact:
     mode = clamp_mode([f.shape[1] for f in feats])
     block = np.stack(feats, axis=1) if mode == "model" else feats
     del feats
-    kind = FeatureCache if representation == "features" else LayerCache
-    cache = kind.from_features(block, name=str(features), q=q, exact=exact,
-                               normalize=normalize, device=device)
+    if representation == "features":
+        cache = FeatureCache.from_features(block, name=str(features), q=q, exact=exact,
+                                           normalize=normalize, device=device, knn=knn)
+    else:
+        cache = LayerCache.from_features(block, name=str(features), q=q, exact=exact,
+                                         normalize=normalize, device=device)
     del block
     if representation == "features":
         topk = sorted({*topk, *subset_topk})
@@ -76,6 +88,24 @@ def run(features: str | os.PathLike, out: str | os.PathLike, *, q: float, exact:
                      attrs={"q": q, "exact": exact, "normalize": normalize, "clamp": mode,
                             "features": str(features), **record(manifest_sha, ids)},
                      sample_ids=ids)
+    if knn != "exact":
+        log_recall(cache, meta["layer_names"])
+
+
+def log_recall(cache, layer_names: Sequence[str]) -> None:
+    """One line per layer and k: the recall@k of its approximate lists and
+    the index that found them."""
+    from ..sweep.approximate import RECALL_ROWS
+
+    names = list(layer_names) if len(layer_names) == cache.n_layers else \
+        [f"layer.{i}" for i in range(cache.n_layers)]
+    rows = min(RECALL_ROWS, cache.n)
+    for k, recall in sorted(cache.knn_recall.items()):
+        index = cache.knn_index[k]
+        for l, name in enumerate(names):
+            log.info("recall@%d of the approximate kNN lists (layer %s): %.3f on %d rows "
+                     "(IVF index: nlist %d, nprobe %d)", k, name, float(recall[l]), rows,
+                     index["nlist"][l], index["nprobe"][l])
 
 
 def check_cca_dims(cca_dims: Sequence[int], features: str | os.PathLike, n: int | None,

@@ -12,7 +12,9 @@ form need, O(N (D + k)):
   them), and the rows' norms before normalisation (Euclidean neighbours);
 - per k, the kNN lists from the exact blocked search (:mod:`.search`), with
   the float32 products and ranking values at their entries: the same lists
-  and values as the dense path's;
+  and values as the dense path's; or, with ``knn="approximate"``, from a
+  FAISS index (:func:`.approximate.search_lists`), their recall@k against
+  the exact ranking measured on a sample of rows (``knn_recall``);
 - on first use, what the feature-space forms read: row sums and squared
   norms of the linear kernel, ||X^T X||_F^2 (:mod:`.features_kernel`),
   SVCCA bases, Procrustes factors and PWCCA bases (their modules'
@@ -42,6 +44,8 @@ from .search import Neighbours, search_many
 _READ_BYTES = 64 * 2**20
 #: bytes of float64 rows converted at once for the kernel terms
 _CHUNK_BYTES = 32 * 2**20
+#: how the kNN lists are searched (alignment.knn)
+KNN_METHODS = ("exact", "approximate")
 
 
 class EntryTable:
@@ -95,15 +99,25 @@ class FeatureCache(CcaTerms):
     :func:`prh.preprocess.prepare_centred_layers` gives them; the layers'
     products are those of :class:`prh.sweep.cache.LayerCache` built from the
     same features (same rows, same offsets). ``block_rows``: rows per block
-    of the kNN search (default: a 256 MiB budget, :mod:`.search`).
+    of the kNN search (default: a 256 MiB budget, :mod:`.search`). ``knn``:
+    "exact" (that search) or "approximate" (a FAISS index; cosine
+    neighbours of normalised rows only); ``knn_recall`` then holds, per k,
+    the (L,) recall@k of each layer's lists and ``knn_index`` the index's
+    (L,) ``nlist`` and ``nprobe``.
     """
 
     representation = "features"
 
     def __init__(self, layers: list[torch.Tensor], offsets: tuple[torch.Tensor, torch.Tensor], *,
-                 row_norms: torch.Tensor | None = None, block_rows: int | None = None):
+                 row_norms: torch.Tensor | None = None, block_rows: int | None = None,
+                 knn: str = "exact"):
         if not layers:
             raise ValueError("the features representation needs the layers themselves")
+        if knn not in KNN_METHODS:
+            raise ValueError(f"knn={knn!r}: choose one of {', '.join(KNN_METHODS)}")
+        self.knn_method = knn
+        self.knn_recall: dict[int, torch.Tensor] = {}
+        self.knn_index: dict[int, dict[str, list[int]]] = {}
         self.layers = layers
         self.n = int(layers[0].shape[0])
         self.widths = tuple(int(x.shape[1]) for x in layers)
@@ -123,14 +137,18 @@ class FeatureCache(CcaTerms):
     def from_features(cls, features: Any, *, name: str = "X", q: float = 0.95,
                       exact: bool = False, normalize: bool = True,
                       device: torch.device | str | None = None,
-                      block_rows: int | None = None) -> "FeatureCache":
+                      block_rows: int | None = None, knn: str = "exact") -> "FeatureCache":
         """Clamp, normalise and centre as LayerCache.from_features does."""
+        if knn == "approximate" and not normalize:
+            raise ValueError(f"{name}: approximate kNN lists rank by Euclidean distance, which "
+                             "is the cosine order only of normalised rows; normalise, or "
+                             "search exactly")
         dev = resolve_device(device, accelerators=("cuda",))
         with torch.inference_mode():
             prepared = prepare_centred_layers(features, name, q=q, exact=exact,
                                               normalize=normalize, device=dev)
         return cls(prepared.layers, (prepared.mean_dots, prepared.mean_sq),
-                   row_norms=prepared.row_norms, block_rows=block_rows)
+                   row_norms=prepared.row_norms, block_rows=block_rows, knn=knn)
 
     @property
     def n_layers(self) -> int:
@@ -188,12 +206,16 @@ class FeatureCache(CcaTerms):
         searched first when several k are asked for (one ``topk`` per block
         instead of one per k); the k left to search. A resample with repeats
         reads nothing: its copies of a sample tie, and are never each other's
-        neighbours, which only its own search knows."""
+        neighbours, which only its own search knows. With ``knn:
+        approximate`` the wider lists are the index's, so a subset inherits
+        their recall."""
         from .subsets import subset_neighbours
 
         parent = self._subset_of
         if parent is None:
-            if self._source is not None:
+            if self._source is not None or self._approximate():
+                # an index search gives every k its prefix of one list and its
+                # own recall, which lists read from a wider one would lack
                 return todo
             if len(todo) > 1:
                 self._search(todo[-1:], None)
@@ -208,13 +230,49 @@ class FeatureCache(CcaTerms):
         return todo
 
     def _search(self, todo: list[int], norms: torch.Tensor | None) -> None:
-        with torch.inference_mode():
-            parts = [search_many(x, self.mean_dots[l], todo, block_rows=self.block_rows,
-                                 source=self._source, norms=None if norms is None else norms[l])
-                     for l, x in enumerate(self.layers)]
+        if self._approximate():
+            parts = self._search_approximately(todo)
+        else:
+            with torch.inference_mode():
+                parts = [search_many(x, self.mean_dots[l], todo, block_rows=self.block_rows,
+                                     source=self._source, norms=None if norms is None else norms[l])
+                         for l, x in enumerate(self.layers)]
         for k in todo:
             self._cache[("knn", k, "lists")] = Neighbours(
                 *(torch.stack(t) for t in zip(*(p[k] for p in parts))))
+
+    def _approximate(self) -> bool:
+        """Whether this search is approximate: asked for, and no sample
+        repeated (a bootstrap resample's repeats must never be each other's
+        neighbours, which only the exact search masks)."""
+        if self.knn_method != "approximate":
+            return False
+        if self._distance == "euclidean":
+            raise ValueError("distance: euclidean has no approximate kNN search (its lists rank "
+                             "unnormalised rows): use distance cosine, or search exactly")
+        return self._source is None or self.distinct_samples() == self.n
+
+    def _search_approximately(self, ks: list[int]) -> list[dict[int, Neighbours]]:
+        """Per layer, one index for the largest k; on the full sample, each
+        k's recall (:func:`.approximate.lists_recall`) and the index's nlist and nprobe."""
+        from .approximate import lists_recall, search_lists
+
+        parts, recall, infos = [], {k: [] for k in ks}, []
+        with torch.inference_mode():
+            for l, x in enumerate(self.layers):
+                lists, info = search_lists(x, self.mean_dots[l], ks)
+                parts.append(lists)
+                infos.append(info)
+                if self._source is None:
+                    got = lists_recall(x, self.mean_dots[l], {k: nb.idx for k, nb in lists.items()})
+                    for k in ks:
+                        recall[k].append(got[k])
+        if self._source is None:
+            for k in ks:
+                self.knn_recall[k] = torch.tensor(recall[k], dtype=torch.float64)
+                self.knn_index[k] = {"nlist": [i.nlist for i in infos],
+                                     "nprobe": [i.nprobe for i in infos]}
+        return parts
 
     def _row_norms(self) -> torch.Tensor:
         from .distances import row_norms
@@ -316,14 +374,15 @@ class FeatureCache(CcaTerms):
     def resample(self, idx: torch.Tensor) -> "FeatureCache":
         """The same model on samples ``idx`` (with or without repeats), as
         LayerCache.resample: rows gathered, still centred on the full sample's
-        mean; kNN lists searched again, skipping positions of the same sample."""
+        mean; kNN lists searched again, skipping positions of the same sample
+        (exactly then, even with ``knn="approximate"``: see :meth:`_approximate`)."""
         idx = torch.as_tensor(idx, dtype=torch.int64, device=self.device)
         with torch.inference_mode():
             norms = self._cache.get(("row_norms",))
             out = FeatureCache([x[idx] for x in self.layers],
                                (self.mean_dots[:, idx], self.mean_sq),
                                row_norms=None if norms is None else norms[:, idx],
-                               block_rows=self.block_rows)
+                               block_rows=self.block_rows, knn=self.knn_method)
         out._source = idx if self._source is None else self._source[idx]
         if (self._source is None and self._distance == "cosine"
                 and int(torch.unique(idx).numel()) == len(idx)):
