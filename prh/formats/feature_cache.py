@@ -31,7 +31,7 @@ they would not hold the bits of the blocked products that ranked them.
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from typing import Any, Iterable
 
 import h5py
 import numpy as np
@@ -56,14 +56,21 @@ def save_feature_cache(cache: FeatureCache, path: str | os.PathLike, *, topk: It
     with atomic_output(path) as tmp:
         with h5py.File(tmp, "w") as f:
             _write(f, cache, topk, cca_dims)
-            if sample_ids:
-                f.create_dataset("sample_ids", data=np.array(list(sample_ids), dtype=object),
-                                 dtype=h5py.string_dtype("utf-8"))
-            f.attrs["n_samples"] = cache.n
-            f.attrs["widths"] = np.asarray(cache.widths, dtype=np.int64)
-            f.attrs["prh_version"] = __version__
-            for key, value in (attrs or {}).items():
-                f.attrs[key] = value
+            write_record(f, cache, attrs, sample_ids)
+
+
+def write_record(f: h5py.File, cache: Any, attrs: dict | None,
+                 sample_ids: Iterable[str] | None) -> None:
+    """What every layer cache records whatever its representation: the sample
+    ids, N, the widths, the prh version and the caller's ``attrs``."""
+    if sample_ids:
+        f.create_dataset("sample_ids", data=np.array(list(sample_ids), dtype=object),
+                         dtype=h5py.string_dtype("utf-8"))
+    f.attrs["n_samples"] = cache.n
+    f.attrs["widths"] = np.asarray(cache.widths, dtype=np.int64)
+    f.attrs["prh_version"] = __version__
+    for key, value in (attrs or {}).items():
+        f.attrs[key] = value
 
 
 def _write(f: h5py.File, cache: FeatureCache, topk: Iterable[int], cca_dims: Iterable[int]) -> None:

@@ -47,12 +47,11 @@ import h5py
 import numpy as np
 import torch
 
-from .. import __version__
 from ..sweep.cache import LayerCache
 from ..sweep.representation import FeatureCache
 from ..devices import resolve_device
 from ..jobio import atomic_output, open_h5
-from .feature_cache import REPRESENTATION, read_feature_cache, save_feature_cache
+from .feature_cache import REPRESENTATION, read_feature_cache, save_feature_cache, write_record
 from .features import numbered
 
 #: the root attributes that mark a file as a layer cache: files of other
@@ -92,14 +91,7 @@ def save_layer_cache(cache: LayerCache, path: str | os.PathLike, *,
                 width = len(str(cache.n_layers - 1))
                 for i, x in enumerate(cache.centred_layers()):
                     f.create_dataset(f"layers/{i:0{width}d}", data=x.cpu().numpy())
-            if sample_ids:
-                f.create_dataset("sample_ids", data=np.array(list(sample_ids), dtype=object),
-                                 dtype=h5py.string_dtype("utf-8"))
-            f.attrs["n_samples"] = cache.n
-            f.attrs["widths"] = np.asarray(cache.widths, dtype=np.int64)
-            f.attrs["prh_version"] = __version__
-            for key, value in (attrs or {}).items():
-                f.attrs[key] = value
+            write_record(f, cache, attrs, sample_ids)
             f.attrs["prh_format"] = FORMAT
             f.attrs["prh_format_version"] = FORMAT_VERSION
 
