@@ -29,7 +29,23 @@ from .knn import KnnTerms
 CONSTANT_SPREAD = 1e-12
 
 
-class LayerCache(KnnTerms, KernelTerms, CcaTerms):
+class Memo:
+    """What both representations of a model's cache share (this module's
+    :class:`LayerCache`, :class:`prh.sweep.representation.FeatureCache`):
+    terms built once and kept in ``_cache``, and the distinct samples of a
+    resample (``_source``: the original sample at each position)."""
+
+    def distinct_samples(self) -> int:
+        return self.n if self._source is None else int(torch.unique(self._source).numel())
+
+    def _cached(self, key: tuple, build: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            with torch.inference_mode():
+                self._cache[key] = build()
+        return self._cache[key]
+
+
+class LayerCache(KnnTerms, KernelTerms, CcaTerms, Memo):
     """Per-layer quantities of one model's preprocessed features, computed on first use.
 
     ``layers`` are (N, D_l) float32 tensors that are already clamped and
@@ -141,15 +157,6 @@ class LayerCache(KnnTerms, KernelTerms, CcaTerms):
         source = idx if self._source is None else self._source[idx]
         out._source = source
         return out
-
-    def distinct_samples(self) -> int:
-        return self.n if self._source is None else int(torch.unique(self._source).numel())
-
-    def _cached(self, key: tuple, build: Callable[[], Any]) -> Any:
-        if key not in self._cache:
-            with torch.inference_mode():
-                self._cache[key] = build()
-        return self._cache[key]
 
     def grams(self) -> torch.Tensor:
         """(L, N, N) float32 Gram matrices of the centred layers, xc xc^T.

@@ -35,7 +35,7 @@ import torch
 
 from ..devices import resolve_device
 from ..preprocess import prepare_centred_layers, rows_dot
-from .cache import CONSTANT_SPREAD
+from .cache import CONSTANT_SPREAD, Memo
 from .cca import CcaTerms
 from .kernel import _masked_hsic
 from .search import Neighbours, search_many
@@ -91,7 +91,7 @@ class EntryTable:
         return self._read(layers, lin)
 
 
-class FeatureCache(CcaTerms):
+class FeatureCache(CcaTerms, Memo):
     """Per-layer terms of one model's preprocessed features, in O(N (D + k)) memory.
 
     ``layers`` (N, D_l) float32 rows centred on their mean, ``offsets`` =
@@ -166,15 +166,6 @@ class FeatureCache(CcaTerms):
 
     def centred_layers(self) -> list[torch.Tensor]:
         return list(self.layers)
-
-    def distinct_samples(self) -> int:
-        return self.n if self._source is None else int(torch.unique(self._source).numel())
-
-    def _cached(self, key: tuple, build: Callable[[], Any]) -> Any:
-        if key not in self._cache:
-            with torch.inference_mode():
-                self._cache[key] = build()
-        return self._cache[key]
 
     # -- neighbours ------------------------------------------------------------
 
