@@ -29,7 +29,7 @@ matrices. Which metrics have a feature-space form: docs/large-n.md.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
