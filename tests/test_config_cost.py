@@ -148,8 +148,7 @@ def test_block_costs_count_each_model_once_and_follow_each_datasets_sample_count
                   for x, y in pairs))
 
 
-@pytest.fixture
-def small_models(tmp_path):
+def small_models(tmp_path) -> dict:
     """Layer caches of three synthetic models (N=512; 6 and 12 layers of
     width 256, 4 of width 128), made as benchmarks/bench_cost.py makes them,
     written by the layer cache step."""
@@ -171,8 +170,8 @@ def small_models(tmp_path):
     return out
 
 
-PAIR_JOB = """
-import json, sys, time
+PAIR_JOBS = """
+import json, os, sys, time
 import numpy as np
 from prh.jobio import set_threads
 from prh.scoring import aggregate
@@ -181,10 +180,34 @@ from prh.steps import pair_scores
 set_threads(1)
 aggregate(np.zeros((2, 2)), "matching")  # scipy's import: start-up, not the step
 a = json.loads(sys.argv[1])
-t0 = time.process_time()
-pair_scores.run(a["x"], a["y"], a["out"], metrics=a["metrics"], model_x="x", model_y="y",
-                device="cpu", calibration=a["calibration"])
-print(time.process_time() - t0)
+
+
+def cold(job):
+    # a child forked after the imports is a job process past its start-up: its
+    # step pays every first-call cost, as the workflow's job does
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        t0 = time.process_time()
+        pair_scores.run(job["x"], job["y"], job["out"], metrics=job["metrics"], model_x="x",
+                        model_y="y", device="cpu", calibration=job["calibration"])
+        os.write(w, repr(time.process_time() - t0).encode())
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        got = f.read()
+    if os.waitpid(pid, 0)[1] != 0 or not got:
+        sys.exit(f"the pair job on {job['x']} failed")
+    return float(got)
+
+
+best = [float("inf")] * len(a["jobs"])
+for r in range(max(job["rounds"] for job in a["jobs"])):
+    for i, job in enumerate(a["jobs"]):
+        if r < job["rounds"]:
+            best[i] = min(best[i], cold(job))
+print(json.dumps(best))
 """
 PAPER_METRICS = {"mutual_knn": {"topk": 10}, "cycle_knn": {"topk": 10},
                  "lcs_knn": {"topk": 10}, "edit_distance_knn": {"topk": 10},
@@ -246,29 +269,45 @@ def test_new_measures_memory():
         "procrustes", 0, {}),)) == cost.GATHER_MB
 
 
-def _pair_step_cpu(x, y, out, metrics=None) -> float:
-    """A pair job's step in a fresh process, as the workflow runs it (all eight
-    metrics, K=32, the paper's aggregates, one thread): CPU seconds beyond start-up."""
+def _pair_steps_cpu(jobs: dict) -> dict[str, float]:
+    """Pair jobs' steps, as the workflow runs them (K=32, the paper's aggregates,
+    one thread): CPU seconds beyond start-up, the least of each job's
+    ``rounds`` cold runs. The jobs take turns, so that a slow spell of a shared machine (CI
+    once measured a 6-layer job 1.3x slower than the same job on 12 layers
+    right after it) reaches every job alike."""
     import json
     import os
     import subprocess
     import sys
     from pathlib import Path
 
-    metrics = metrics or PAPER_METRICS
-    cal = {"n_permutations": 32, "alpha": 0.05,
-           "aggregates": ["max", "mean", "row_max_mean", "matching"],
-           "seed": 0, "blocks": None, "metrics": list(metrics)}
-    args = {"x": str(x), "y": str(y), "out": str(out), "metrics": metrics,
-            "calibration": cal}
+    def calibration(metrics):
+        return {"n_permutations": 32, "alpha": 0.05,
+                "aggregates": ["max", "mean", "row_max_mean", "matching"],
+                "seed": 0, "blocks": None, "metrics": list(metrics)}
+    args = {"jobs": [
+        {"x": str(x), "y": str(y), "out": str(out), "metrics": metrics, "rounds": rounds,
+         "calibration": calibration(metrics)} for x, y, out, metrics, rounds in jobs.values()]}
     root = Path(__file__).resolve().parents[1]
-    res = subprocess.run([sys.executable, "-c", PAIR_JOB, json.dumps(args)], check=True,
+    res = subprocess.run([sys.executable, "-c", PAIR_JOBS, json.dumps(args)], check=True,
                          capture_output=True, text=True, cwd=root,
                          env={**os.environ, "PYTHONPATH": str(root)})
-    return float(res.stdout.split()[-1])
+    return dict(zip(jobs, json.loads(res.stdout.splitlines()[-1])))
 
 
-def test_model_estimates_small_pair_jobs_cpu_time(small_models, tmp_path):
+@pytest.fixture(scope="module")
+def measured_pair_steps(tmp_path_factory):
+    """The three small pair jobs both CPU tests below read, measured together;
+    twice each for the two whose ratio is tested."""
+    models = small_models(tmp_path_factory.mktemp("cost"))
+    out = models["y"].parent
+    return _pair_steps_cpu({
+        "x6": (models["x6"], models["y"], out / "x6.h5", PAPER_METRICS, 2),
+        "x12": (models["x12"], models["y"], out / "x12.h5", PAPER_METRICS, 2),
+        "new": (models["x6"], models["y"], out / "new.h5", NEW, 1)})
+
+
+def test_model_estimates_small_pair_jobs_cpu_time(measured_pair_steps):
     """Two pair jobs measured side by side against the model: their ratio
     (the model's structure: what doubling one model's layers costs) within
     [0.67, 1.5]x. Each job alone: the constants were fitted under load
@@ -278,20 +317,19 @@ def test_model_estimates_small_pair_jobs_cpu_time(small_models, tmp_path):
     model may ask for too much on a quiet machine, never for less than half
     of what a job uses."""
     specs = tuple(cost.spec(m, 32, p) for m, p in PAPER_METRICS.items())
-    got, want = {}, {}
-    for x, layers in (("x6", 6), ("x12", 12)):
-        got[x] = _pair_step_cpu(small_models[x], small_models["y"], tmp_path / f"{x}.h5")
-        want[x] = cost.pair_s(512, layers, 4, specs, (256, 128)) - cost.start_s()
+    got = {x: measured_pair_steps[x] for x in ("x6", "x12")}
+    want = {x: cost.pair_s(512, layers, 4, specs, (256, 128)) - cost.start_s()
+            for x, layers in (("x6", 6), ("x12", 12))}
     ratio = (want["x12"] / want["x6"]) / (got["x12"] / got["x6"])
     assert 0.67 <= ratio <= 1.5, (want, got)
     for x in got:
         assert 0.5 <= want[x] / got[x] <= 4, (x, want[x], got[x])
 
 
-def test_model_estimates_a_small_pair_jobs_cpu_time_for_the_new_measures(small_models, tmp_path):
+def test_model_estimates_a_small_pair_jobs_cpu_time_for_the_new_measures(measured_pair_steps):
     """As for the paper's eight above, the measures of issue 23 together."""
     specs = tuple(cost.spec(m, 32, p) for m, p in NEW.items())
-    measured = _pair_step_cpu(small_models["x6"], small_models["y"], tmp_path / "new.h5", NEW)
+    measured = measured_pair_steps["new"]
     estimate = cost.pair_s(512, 6, 4, specs, (256, 128)) - cost.start_s()
     assert 0.5 <= estimate / measured <= 4, (estimate, measured)
 
