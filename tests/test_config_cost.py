@@ -170,8 +170,8 @@ def small_models(tmp_path) -> dict:
     return out
 
 
-PAIR_JOBS = """
-import json, os, sys, time
+PAIR_JOB = """
+import json, sys, time
 import numpy as np
 from prh.jobio import set_threads
 from prh.scoring import aggregate
@@ -179,35 +179,11 @@ from prh.steps import pair_scores
 
 set_threads(1)
 aggregate(np.zeros((2, 2)), "matching")  # scipy's import: start-up, not the step
-a = json.loads(sys.argv[1])
-
-
-def cold(job):
-    # a child forked after the imports is a job process past its start-up: its
-    # step pays every first-call cost, as the workflow's job does
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        t0 = time.process_time()
-        pair_scores.run(job["x"], job["y"], job["out"], metrics=job["metrics"], model_x="x",
-                        model_y="y", device="cpu", calibration=job["calibration"])
-        os.write(w, repr(time.process_time() - t0).encode())
-        os._exit(0)
-    os.close(w)
-    with os.fdopen(r) as f:
-        got = f.read()
-    if os.waitpid(pid, 0)[1] != 0 or not got:
-        sys.exit(f"the pair job on {job['x']} failed")
-    return float(got)
-
-
-best = [float("inf")] * len(a["jobs"])
-for r in range(max(job["rounds"] for job in a["jobs"])):
-    for i, job in enumerate(a["jobs"]):
-        if r < job["rounds"]:
-            best[i] = min(best[i], cold(job))
-print(json.dumps(best))
+job = json.loads(sys.argv[1])
+t0 = time.process_time()
+pair_scores.run(job["x"], job["y"], job["out"], metrics=job["metrics"], model_x="x", model_y="y",
+                device="cpu", calibration=job["calibration"])
+print(time.process_time() - t0)
 """
 PAPER_METRICS = {"mutual_knn": {"topk": 10}, "cycle_knn": {"topk": 10},
                  "lcs_knn": {"topk": 10}, "edit_distance_knn": {"topk": 10},
@@ -270,29 +246,32 @@ def test_new_measures_memory():
 
 
 def _pair_steps_cpu(jobs: dict) -> dict[str, float]:
-    """Pair jobs' steps, as the workflow runs them (K=32, the paper's aggregates,
-    one thread): CPU seconds beyond start-up, the least of each job's
-    ``rounds`` cold runs. The jobs take turns, so that a slow spell of a shared machine (CI
-    once measured a 6-layer job 1.3x slower than the same job on 12 layers
-    right after it) reaches every job alike."""
+    """Pair jobs' steps, each in a fresh process as the workflow runs it (K=32,
+    the paper's aggregates, one thread): CPU seconds beyond start-up, the least
+    of each job's ``rounds`` runs. The jobs take turns, so that a slow spell of
+    a shared machine (CI once measured a 6-layer job 1.3x slower than the same
+    job on 12 layers right after it) reaches every job alike."""
     import json
     import os
     import subprocess
     import sys
     from pathlib import Path
 
-    def calibration(metrics):
-        return {"n_permutations": 32, "alpha": 0.05,
-                "aggregates": ["max", "mean", "row_max_mean", "matching"],
-                "seed": 0, "blocks": None, "metrics": list(metrics)}
-    args = {"jobs": [
-        {"x": str(x), "y": str(y), "out": str(out), "metrics": metrics, "rounds": rounds,
-         "calibration": calibration(metrics)} for x, y, out, metrics, rounds in jobs.values()]}
     root = Path(__file__).resolve().parents[1]
-    res = subprocess.run([sys.executable, "-c", PAIR_JOBS, json.dumps(args)], check=True,
-                         capture_output=True, text=True, cwd=root,
-                         env={**os.environ, "PYTHONPATH": str(root)})
-    return dict(zip(jobs, json.loads(res.stdout.splitlines()[-1])))
+    best = {name: float("inf") for name in jobs}
+    for r in range(max(job[-1] for job in jobs.values())):
+        for name, (x, y, out, metrics, rounds) in jobs.items():
+            if r >= rounds:
+                continue
+            cal = {"n_permutations": 32, "alpha": 0.05,
+                   "aggregates": ["max", "mean", "row_max_mean", "matching"],
+                   "seed": 0, "blocks": None, "metrics": list(metrics)}
+            job = {"x": str(x), "y": str(y), "out": str(out), "metrics": metrics, "calibration": cal}
+            res = subprocess.run([sys.executable, "-c", PAIR_JOB, json.dumps(job)], check=True,
+                                 capture_output=True, text=True, cwd=root,
+                                 env={**os.environ, "PYTHONPATH": str(root)})
+            best[name] = min(best[name], float(res.stdout.split()[-1]))
+    return best
 
 
 @pytest.fixture(scope="module")

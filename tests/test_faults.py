@@ -405,6 +405,7 @@ def test_empty_captions_are_refused_naming_the_row(tmp_path):
 
 # -- the workflow: a failing re-embedding and a failed pair job ------------------
 
+@pytest.mark.slow
 def test_workflow_failed_reembedding_keeps_features_and_rerun_never_passes_stale(
         tmp_path, workflow_copy):
     from workflow_helpers import smk, write_config
