@@ -27,6 +27,30 @@ def test_library_files_equal_the_import_closure(script):
     assert set(library_files(script, REPO)) == _oracle(script)
 
 
+def test_import_scan_reads_every_statement_form(tmp_path):
+    """The scan reads import lines only: wrapped statements, a "(" in a
+    comment, relative imports and function-level ones; an import-like line in
+    a string adds its module (a rerun too many, never one too few)."""
+    pkg = tmp_path / "prh"
+    for name in ("a", "b", "c", "d", "e", "f", "g", "unused"):
+        (pkg / f"{name}.py").parent.mkdir(exist_ok=True)
+        (pkg / f"{name}.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub").mkdir()
+    (pkg / "sub" / "__init__.py").write_text("from .. import g\n")
+    (pkg / "a.py").write_text(
+        "from prh.b import (x,\n    y)\n"
+        "import prh.c as c  # see (notes\n"
+        "from prh import \\\n    d\n"
+        "def f():\n    from . import e\n"
+        'DOC = """\nimport prh.f\n"""\n'
+        "import prh.sub\n")
+    script = tmp_path / "script.py"
+    script.write_text("import prh.a\n")
+    got = {Path(f).relative_to(tmp_path).as_posix() for f in library_files(script, tmp_path)}
+    assert got == {f"prh/{m}.py" for m in "abcdefg"} | {"prh/__init__.py", "prh/sub/__init__.py"}
+
+
 def test_steps_are_separate_rerun_boundaries():
     files = {s.name: {Path(f).relative_to(REPO).as_posix() for f in library_files(s, REPO)}
              for s in SCRIPTS}
