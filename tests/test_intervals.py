@@ -91,6 +91,23 @@ def test_interval_is_centred_on_the_score_and_names_its_method():
             assert row["score"] == pytest.approx(aggregate(S, how))
 
 
+
+@pytest.mark.parametrize("df", [None, 1, 4, 19, 200])
+@pytest.mark.parametrize("level", [0.5, 0.9, 0.95, 0.99])
+def test_normal_interval_is_scipy_stats_norm_or_t(df, level):
+    from scipy.stats import norm, t
+
+    from prh.inference.resampling import normal_interval
+
+    dist = norm if df is None else t(df)
+    z = dist.ppf(0.5 + level / 2)
+    for est, se in [(0.3, 0.1), (-0.02, 0.05), (0.7, 2.5), (1e-9, 1e-7)]:
+        low, high, p = normal_interval(est, se, level, df)
+        assert (low, high) == pytest.approx((est - z * se, est + z * se), rel=1e-12, abs=1e-15)
+        assert p == pytest.approx(2 * dist.sf(abs(est) / se), rel=1e-12, abs=1e-300)
+    assert normal_interval(0.4, 0.0, level, df) == (0.4, 0.4, 0.0)
+    assert all(math.isnan(v) for v in normal_interval(0.4, math.nan, level, df))
+
 def test_small_coverage_simulation_interval_widths_match_the_sampling_spread():
     # A small Monte Carlo (seconds): intervals' standard errors agree with the
     # spread of the score over independent sample sets, and most intervals cover.
