@@ -19,8 +19,13 @@ $(STAMP): requirements.txt requirements-nodeps.txt requirements-test.txt pyproje
 
 setup: $(STAMP)
 
+# Two pytest-xdist workers: the tests that share a finished run go to one
+# worker whole, so it is built once (tests/conftest.py); more workers than
+# cores only slow each one down.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 run: setup
 	$(BIN)/snakemake --profile profiles/default

@@ -1,6 +1,7 @@
 """Shared fixtures: small configs, files written through prh's own writers
-(:mod:`file_factories`), copies of the workflow and the one tiny run
-(:mod:`workflow_helpers`)."""
+(:mod:`file_factories`), copies of the workflow and the two finished runs
+(:mod:`workflow_helpers`, :mod:`file_workflow`); and how ``make test``'s
+pytest-xdist workers share the tests out."""
 
 from __future__ import annotations
 
@@ -8,11 +9,54 @@ import copy
 import os
 import shutil
 import time
+from collections import Counter
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
 
-from workflow_helpers import copy_workflow, smk
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # make test's workers share the cores: a thread pool per worker (and per
+    # job its workflow runs start) sized for the whole machine only spins
+    # against the other workers' (measured: a third more CPU time on 2 cores)
+    _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_var, _threads)
+
+from workflow_helpers import copy_workflow, smk  # noqa: E402
+
+TESTS = Path(__file__).resolve().parent
+#: session fixtures that build a whole workflow run, once per test process
+SHARED_RUNS = ("tiny_run", "file_run", "ids_run")
+
+
+@lru_cache(maxsize=None)
+def work_unit(nodeid: str) -> str:
+    """What one xdist worker runs whole: the shared run a test file names
+    (all its files in the worker that builds it, so it is built once), else
+    the file itself."""
+    file = nodeid.split("::", 1)[0]
+    text = (TESTS.parent / file).read_text()
+    return next((run for run in SHARED_RUNS if run in text), file)
+
+
+def pytest_collection_modifyitems(config, items):
+    # the units with the most end-to-end (slow) tests start first, so that no
+    # long one is left for the end while the other worker idles
+    slow = Counter(work_unit(item.nodeid) for item in items if item.get_closest_marker("slow"))
+    items.sort(key=lambda item: -slow[work_unit(item.nodeid)])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedRunScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    config.option.loadscopereorder = False  # keep the slow-first order above
+    return SharedRunScheduling(config, log)
 
 TINY_CONFIG = {
     "datasets": {"emoji": {"source": "emoji", "n_samples": 48}},
@@ -72,6 +116,31 @@ def tiny_run(tmp_path_factory) -> Path:
     t0 = time.perf_counter()
     smk(wd)
     print(f"tiny workflow: full run {time.perf_counter() - t0:.1f}s")
+    return wd
+
+
+@pytest.fixture(scope="session")
+def file_run(tmp_path_factory) -> Path:
+    """A full run of :func:`file_workflow.file_workflow` (``file:`` features,
+    no model weights), built once per test process. Tests work on copies
+    (``shutil.copytree(file_run, ..., symlinks=True)``): a finished run copied
+    elsewhere plans nothing (test_relocatable.py)."""
+    from file_workflow import file_workflow
+
+    wd = file_workflow(tmp_path_factory.mktemp("file_run") / "wf")
+    smk(wd)
+    return wd
+
+
+@pytest.fixture(scope="session")
+def ids_run(tmp_path_factory) -> Path:
+    """A full run of :func:`file_workflow.ids_workflow` (an ``ids`` dataset,
+    ``file:`` features, the dense representation), built once per test
+    process; tests read it or work on copies."""
+    from file_workflow import ids_workflow
+
+    wd = ids_workflow(tmp_path_factory.mktemp("ids_run") / "wf")
+    smk(wd)
     return wd
 
 

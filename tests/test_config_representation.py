@@ -111,34 +111,33 @@ def test_features_layer_caches_keep_wider_lists_for_the_resampled_knn_metrics(ti
 
 
 @pytest.mark.slow
-def test_a_features_run_scores_what_a_dense_run_scores(tmp_path):
+def test_a_features_run_scores_what_a_dense_run_scores(ids_run, tmp_path):
     """The same ids dataset and file: models through Snakemake in both
-    representations: alignment.tsv, the intervals and the sample-size curve
-    agree, the kNN metrics exactly and CKA to 1e-6."""
+    representations (the dense one is the ``ids_run`` fixture): alignment.tsv,
+    the intervals and the sample-size curve agree, the kNN metrics exactly and
+    CKA to 1e-6."""
     import csv
+
+    import h5py
 
     from file_workflow import D as OUT, ids_workflow
     from workflow_helpers import smk, write_config
 
     targets = [f"{OUT}/{t}" for t in ("alignment.tsv", "sample_size.tsv",
                                       "statistics/intervals.tsv")]
+    wd = ids_workflow(tmp_path / "features")
+    config = yaml.safe_load((wd / "config.yaml").read_text())
+    config["alignment"]["representation"] = "features"
+    write_config(wd, config)
+    smk(wd, *targets)
     tables = {}
-    for rep in ("dense", "features"):
-        wd = ids_workflow(tmp_path / rep)
-        config = yaml.safe_load((wd / "config.yaml").read_text())
-        config["alignment"]["representation"] = rep
-        del config["models"]["lang_c"]  # one pair: fewer jobs, the same checks
-        write_config(wd, config)
-        smk(wd, *targets)
-        cache = wd / OUT / "layer_cache" / "vis_a.h5"
-        import h5py
-
-        with h5py.File(cache) as f:
+    for rep, run in (("dense", ids_run), ("features", wd)):
+        with h5py.File(run / OUT / "layer_cache" / "vis_a.h5") as f:
             assert f.attrs.get("representation", "dense") == rep
             assert ("knn/k15" in f) == (rep == "features")  # the wide lists, 3 x topk 5
         tables[rep] = {}
         for t in targets:
-            with open(wd / t) as fh:
+            with open(run / t) as fh:
                 tables[rep][t] = list(csv.DictReader(fh, delimiter="\t"))
     for t in targets:
         dense, feats = tables["dense"][t], tables["features"][t]

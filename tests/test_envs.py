@@ -11,7 +11,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 ENVS = sorted((REPO / "envs").glob("*.yaml"))
 # Tools that run Snakemake or the tests, not a job's code: not needed in job envs.
-TOOLING = {"snakemake", "snakemake-executor-plugin-slurm", "snakefmt", "pytest", "hypothesis"}
+TOOLING = {"snakemake", "snakemake-executor-plugin-slurm", "snakefmt", "pytest", "pytest-xdist",
+           "execnet", "hypothesis"}
 
 
 def _norm(name: str) -> str:

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from file_workflow import file_workflow, snapshot
+from file_workflow import snapshot
 from prh.imports import workdir_paths
 from workflow_helpers import pending, smk
 
@@ -55,22 +55,20 @@ def test_a_manifest_records_images_in_the_working_folder_relative_to_itself(tmp_
 
 
 @pytest.mark.slow
-def test_a_finished_run_moved_or_copied_elsewhere_plans_nothing(tmp_path):
-    first = file_workflow(tmp_path / "first")
-    smk(first)
-    records = sorted((first / ".snakemake/metadata").iterdir())
-    assert records and all(str(tmp_path) not in r.read_text() for r in records)
-    manifests = list((first / "results").glob("*/manifest.json"))
-    assert manifests and all(str(tmp_path) not in m.read_text() for m in manifests)
-    results = snapshot(first)
+def test_a_finished_run_moved_or_copied_elsewhere_plans_nothing(file_run, tmp_path):
+    records = sorted((file_run / ".snakemake/metadata").iterdir())
+    assert records and all(str(file_run.parent) not in r.read_text() for r in records)
+    manifests = list((file_run / "results").glob("*/manifest.json"))
+    assert manifests and all(str(file_run.parent) not in m.read_text() for m in manifests)
+    results = snapshot(file_run)
+
+    copied = tmp_path / "copied"
+    shutil.copytree(file_run, copied, symlinks=True, copy_function=shutil.copy2)
+    _plans_nothing(copied)
 
     moved = tmp_path / "elsewhere" / "moved"
     moved.parent.mkdir()
-    first.rename(moved)  # the first folder is gone
+    copied.rename(moved)  # the folder it was planned in is gone
     _plans_nothing(moved)
-
-    copied = tmp_path / "copied"
-    shutil.copytree(moved, copied, symlinks=True, copy_function=shutil.copy2)
-    _plans_nothing(copied)
-    smk(copied)  # a real run there: still nothing to do, every result as it was
-    assert snapshot(copied) == results
+    smk(moved)  # a real run there: still nothing to do, every result as it was
+    assert snapshot(moved) == results
