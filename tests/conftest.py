@@ -40,6 +40,14 @@ def work_unit(nodeid: str) -> str:
     return next((run for run in SHARED_RUNS if run in text), file)
 
 
+#: every test this process collected (before any -k or -m deselection)
+COLLECTED = pytest.StashKey[list]()
+
+
+def pytest_itemcollected(item):
+    item.config.stash.setdefault(COLLECTED, []).append(item.nodeid)
+
+
 def pytest_collection_modifyitems(config, items):
     # the units with the most end-to-end (slow) tests start first, so that no
     # long one is left for the end while the other worker idles
