@@ -128,6 +128,14 @@ def tiny_run(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_report(tiny_run) -> Path:
+    """The tiny run's HTML report (``snakemake --report``), made once per
+    test process."""
+    smk(tiny_run, "--report", "results/report.html")
+    return tiny_run / "results/report.html"
+
+
+@pytest.fixture(scope="session")
 def file_run(tmp_path_factory) -> Path:
     """A full run of :func:`file_workflow.file_workflow` (``file:`` features,
     no model weights), built once per test process. Tests work on copies

@@ -1,4 +1,4 @@
-"""The report of the tiny workflow run (conftest's ``tiny_run``) in a real
+"""The report of the tiny workflow run (conftest's ``tiny_report``) in a real
 browser: headless Chromium opens ``results/report.html``, views every result
 of every category as a reader would (tests/report_browser.js), and prints
 what loaded; its log holds every console message of the report and of the
@@ -74,11 +74,8 @@ def browse(chromium: str, report: Path, tmp_path: Path) -> tuple[dict, list[str]
 
 
 def test_every_figure_and_table_of_the_report_loads_without_console_errors(
-        tiny_run, chromium, tmp_path):
-    from workflow_helpers import smk
-
-    smk(tiny_run, "--report", "results/report.html")
-    summary, console = browse(chromium, tiny_run / "results/report.html", tmp_path)
+        tiny_run, tiny_report, chromium, tmp_path):
+    summary, console = browse(chromium, tiny_report, tmp_path)
     assert summary["problems"] == [], summary["problems"]
     assert summary["app"]
     unexpected = [ln for ln in console if not any(k.search(ln) for k in KNOWN_MESSAGES)]
