@@ -14,9 +14,11 @@ from __future__ import annotations
 import copy
 import csv
 import os
+import re
 import shutil
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 
 import h5py
@@ -573,6 +575,26 @@ def test_a_config_error_is_one_line_naming_the_key(fresh):
     msg = res.stdout + res.stderr
     assert res.returncode != 0 and "config: (top level): " in msg and "'colour'" in msg
     assert "$schema" not in msg and "additionalProperties:" not in msg
+
+
+@pytest.mark.parametrize("args", [("-n",), ("--config", "models=3")], ids=["plan", "error"])
+def test_forked_snakemake_answers_as_the_command(fresh, args):
+    """smk forks snakemake.cli.main from a process that imported it once
+    (tests/snakemake_fork.py): the command itself exits and prints the same."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
+    cli = subprocess.run([str(BIN / "snakemake"), *args], cwd=fresh, env=env, text=True,
+                         capture_output=True, timeout=600)
+    forked = smk(fresh, *args, check=False)
+
+    def lines(res):
+        """Less what holds the time (the log's name, the date, the run's id);
+        lines and each line's words as multisets: sets print in hash order."""
+        timed = re.compile(r"\.snakemake/log/|^  Date: |^  Workflow ID: "
+                           r"|\[\w{3} \w{3} +\d+ [\d:]+ \d{4}\]")
+        return Counter(tuple(sorted(re.split(r"[ ,;]+", ln)))
+                       for ln in (res.stdout + res.stderr).splitlines() if not timed.search(ln))
+    assert forked.returncode == cli.returncode == (0 if args == ("-n",) else 1)
+    assert lines(forked) == lines(cli) and sum(lines(cli).values()) > 5
 
 
 def test_lint_and_format(fresh):

@@ -8,6 +8,7 @@ is what runs.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -15,6 +16,8 @@ import sys
 from pathlib import Path
 
 import yaml
+
+from snakemake_fork import ForkedSnakemake
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -59,10 +62,15 @@ def write_config(wd: Path, config: dict, name: str = "config.yaml") -> Path:
     return path
 
 
+_SNAKEMAKE = ForkedSnakemake(BIN / "python")
+atexit.register(_SNAKEMAKE.close)
+
+
 def smk(wd: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    """``snakemake *args`` in ``wd``, offline; forked from a process that
+    imported Snakemake once (:mod:`snakemake_fork`), as the command runs it."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
-    res = subprocess.run([str(BIN / "snakemake"), *args], cwd=wd, env=env, text=True,
-                         capture_output=True, timeout=timeout)
+    res = _SNAKEMAKE.run(list(args), wd, env, timeout)
     if check and res.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({res.returncode}):\n"
                              f"{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
