@@ -162,12 +162,8 @@ def ids_run(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def tiny_run_to_change(tiny_run, tmp_path):
-    """The tiny run itself, for a test that runs jobs in it: put back as it
-    was afterwards. Snakemake records the library inputs' absolute paths, so
-    a copy elsewhere would plan every job again; the copy kept meanwhile is
-    moved back to the run's own path instead."""
-    kept = tmp_path / "kept"
-    shutil.copytree(tiny_run, kept, symlinks=True)
-    yield tiny_run
-    shutil.rmtree(tiny_run)
-    os.rename(kept, tiny_run)
+    """A copy of the tiny run, for a test that runs jobs in it: a finished
+    run copied elsewhere plans nothing (test_relocatable.py)."""
+    wd = tmp_path / "tiny_run"
+    shutil.copytree(tiny_run, wd, symlinks=True)
+    return wd

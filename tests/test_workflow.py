@@ -4,9 +4,8 @@ One run builds everything (``tiny_run`` in conftest.py: emoji, 48 samples,
 three cheap models, three metrics) once per test process; the tests then ask
 Snakemake what it would redo after an edit (``--summary`` lists every output
 with its plan) and check that exactly the right jobs are planned, and run
-incremental reruns for real on the run itself, which is put back afterwards
-(``tiny_run_to_change``). Tests that need no results run on fresh copies (dry
-runs only).
+incremental reruns for real on copies of it (``tiny_run_to_change``). Tests
+that need no results run on fresh copies (dry runs only).
 """
 
 from __future__ import annotations
