@@ -1,13 +1,12 @@
 """Shared fixtures: small configs, files written through prh's own writers
-(:mod:`file_factories`), copies of the workflow and the two finished runs
-(:mod:`workflow_helpers`, :mod:`file_workflow`); and how ``make test``'s
-pytest-xdist workers share the tests out."""
+(:mod:`file_factories`), copies of the workflow, the three finished runs
+and the tiny run's report (:mod:`workflow_helpers`, :mod:`file_workflow`);
+and how ``make test``'s pytest-xdist workers share the tests out."""
 
 from __future__ import annotations
 
 import copy
 import os
-import shutil
 import time
 from collections import Counter
 from functools import lru_cache
@@ -18,12 +17,12 @@ import pytest
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # make test's workers share the cores: a thread pool per worker (and per
     # job its workflow runs start) sized for the whole machine only spins
-    # against the other workers' (measured: a third more CPU time on 2 cores)
+    # against the other workers' pools
     _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
     for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(_var, _threads)
 
-from workflow_helpers import copy_workflow, smk  # noqa: E402
+from workflow_helpers import copy_run, copy_workflow, smk  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
 #: session fixtures that build a whole workflow run, once per test process
@@ -119,7 +118,7 @@ def workflow_copy(tmp_path):
 def tiny_run(tmp_path_factory) -> Path:
     """The tiny run (workflow_helpers.TINY), built once per test process.
     Tests only read it or ask Snakemake for plans; a test that changes it
-    works on its own copy (``shutil.copytree(tiny_run, ..., symlinks=True)``)."""
+    works on its own copy (``copy_run``, or ``tiny_run_to_change``)."""
     wd = copy_workflow(tmp_path_factory.mktemp("workflow") / "wf")
     t0 = time.perf_counter()
     smk(wd)
@@ -138,9 +137,8 @@ def tiny_report(tiny_run) -> Path:
 @pytest.fixture(scope="session")
 def file_run(tmp_path_factory) -> Path:
     """A full run of :func:`file_workflow.file_workflow` (``file:`` features,
-    no model weights), built once per test process. Tests work on copies
-    (``shutil.copytree(file_run, ..., symlinks=True)``): a finished run copied
-    elsewhere plans nothing (test_relocatable.py)."""
+    no model weights), built once per test process; tests work on copies
+    (``copy_run``)."""
     from file_workflow import file_workflow
 
     wd = file_workflow(tmp_path_factory.mktemp("file_run") / "wf")
@@ -164,6 +162,4 @@ def ids_run(tmp_path_factory) -> Path:
 def tiny_run_to_change(tiny_run, tmp_path):
     """A copy of the tiny run, for a test that runs jobs in it: a finished
     run copied elsewhere plans nothing (test_relocatable.py)."""
-    wd = tmp_path / "tiny_run"
-    shutil.copytree(tiny_run, wd, symlinks=True)
-    return wd
+    return copy_run(tiny_run, tmp_path / "tiny_run")

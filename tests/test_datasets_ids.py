@@ -258,13 +258,11 @@ def test_workflow_on_an_ids_dataset_with_file_models_runs_to_the_report(ids_run,
     editing the ids reruns the dataset and everything after it, touching the
     file reruns nothing."""
     import csv
-    import shutil
 
     from file_workflow import D as OUT, IDS
-    from workflow_helpers import pending, smk
+    from workflow_helpers import copy_run, pending, smk
 
-    wd = tmp_path / "wf"
-    shutil.copytree(ids_run, wd, symlinks=True)
+    wd = copy_run(ids_run, tmp_path / "wf")
     m = D.load_manifest(wd / OUT / "manifest.json")
     assert m.ids == IDS and m.ids_only
     with open(wd / OUT / "alignment.tsv") as fh:

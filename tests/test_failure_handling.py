@@ -3,14 +3,12 @@ old results pass as current: real Snakemake runs on ``file:`` features."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from file_workflow import D, IDS, TABLES, snapshot, write_features
 from prh.config import RESULTS
 from prh.reruns import marks_path, read_marks
-from workflow_helpers import pending, smk
+from workflow_helpers import copy_run, pending, smk
 
 pytestmark = pytest.mark.slow
 MARKS = marks_path(RESULTS)
@@ -18,8 +16,7 @@ MARKS = marks_path(RESULTS)
 
 def test_a_failed_import_keeps_every_result_and_the_next_good_run_rebuilds_its_own(
         file_run, tmp_path):
-    wd = tmp_path / "wf"
-    shutil.copytree(file_run, wd, symlinks=True)  # a finished run: figures and report too
+    wd = copy_run(file_run, tmp_path / "wf")  # a finished run: figures and report too
     before = snapshot(wd)
     assert set(TABLES) <= set(before)
     own, prev = f"{D}/features/vis_a.h5", f"{D}/features/.vis_a.h5.prev"

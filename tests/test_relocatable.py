@@ -4,13 +4,11 @@ workflow folder."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from file_workflow import snapshot
 from prh.imports import workdir_paths
-from workflow_helpers import pending, smk
+from workflow_helpers import copy_run, pending, smk
 
 
 def _plans_nothing(wd):
@@ -62,8 +60,7 @@ def test_a_finished_run_moved_or_copied_elsewhere_plans_nothing(file_run, tmp_pa
     assert manifests and all(str(file_run.parent) not in m.read_text() for m in manifests)
     results = snapshot(file_run)
 
-    copied = tmp_path / "copied"
-    shutil.copytree(file_run, copied, symlinks=True, copy_function=shutil.copy2)
+    copied = copy_run(file_run, tmp_path / "copied")
     _plans_nothing(copied)
 
     moved = tmp_path / "elsewhere" / "moved"

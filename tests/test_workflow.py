@@ -27,8 +27,8 @@ import yaml
 
 # copy_workflow, smk, pending and write_config are imported from here by other
 # test modules too
-from workflow_helpers import (BIN, REPO, TINY, copy_workflow, pending, planned_outputs, smk,
-                              write_config)
+from workflow_helpers import (BIN, REPO, TINY, copy_run, copy_workflow, pending, planned_outputs,
+                              smk, write_config)
 
 pytestmark = pytest.mark.slow
 
@@ -197,8 +197,7 @@ def test_pair_blocks_score_as_pair_jobs_and_rerun_only_the_blocks_of_a_changed_m
     """alignment.pair_block: 2 on the built run's copy. Runs of two models in
     config order: [efficientnet_lite0, minilm_l6], [glove_6b_50d]; block 0-0
     holds lite0 x minilm, block 0-1 both pairs with glove."""
-    wd = tmp_path / "blocked"
-    shutil.copytree(built, wd, symlinks=True)
+    wd = copy_run(built, tmp_path / "blocked")
     blocked = variant(alignment={**TINY["alignment"], "pair_block": 2})
     write_config(wd, blocked)
     # The copy's library inputs have other absolute paths than those recorded,

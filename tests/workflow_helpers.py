@@ -56,6 +56,13 @@ def copy_workflow(dest: Path, config: dict | None = None) -> Path:
     return dest
 
 
+def copy_run(run: Path, dest: Path) -> Path:
+    """A finished run copied to ``dest``, times and links kept: it plans
+    nothing there (test_relocatable.py), so a test can change the copy."""
+    shutil.copytree(run, dest, symlinks=True, copy_function=shutil.copy2)
+    return dest
+
+
 def write_config(wd: Path, config: dict, name: str = "config.yaml") -> Path:
     path = wd / name
     path.write_text(yaml.safe_dump(config, sort_keys=False))
