@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from prh.models import get_embedder
-from prh.models.gguf import RECORD, build_atomically, cache_root, package_file
+from prh.models.gguf import RECORD, build_atomically, package_file
 from prh.models.registry import ModelError
 
 PLAIN = ["The cat sat on the mat.",
@@ -24,17 +24,6 @@ def _shuffled(text: str, seed: int) -> str:
     words = text.split()
     random.Random(seed).shuffle(words)
     return " ".join(words)
-
-
-def test_cache_root_follows_the_environment(monkeypatch, tmp_path):
-    monkeypatch.delenv("PRH_CACHE", raising=False)
-    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert cache_root() == tmp_path / "home" / ".cache" / "prh"
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert cache_root() == tmp_path / "xdg" / "prh"
-    monkeypatch.setenv("PRH_CACHE", str(tmp_path / "mine"))
-    assert cache_root() == tmp_path / "mine"
 
 
 def test_a_failed_conversion_leaves_no_folder(tmp_path):

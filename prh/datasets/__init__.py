@@ -45,7 +45,7 @@ Datasets (``DATASETS``):
   first ``n_samples`` ids (in the config, all of them when ``n_samples`` is
   left out).
 
-The cache folder is ``$PRH_CACHE`` if set, else ``~/.cache/prh``. Modules:
+The cache folder is :func:`prh.cachedir.cache_root`'s. Modules:
 :mod:`.manifest` (the manifest, image loading), :mod:`.emoji`,
 :mod:`.huggingface` (``prh_wit``), :mod:`.folder`, :mod:`.ids`; this one names them and
 checks their options.
@@ -62,12 +62,12 @@ from .folder import CAPTION_FILES, folder_sha256, prepare_folder, read_captions_
 from .huggingface import prepare_hub
 from .ids import count_ids, ids_sha256, prepare_ids, read_ids
 from .manifest import (BLOCK_COLUMNS, DEFAULT_N_SAMPLES, DEFAULT_SEED, MANIFEST_VERSION,
-                       DatasetError, Manifest, Sample, cache_dir, load_image, load_manifest,
+                       DatasetError, Manifest, Sample, load_image, load_manifest,
                        portable_path, sample_blocks, sha256_file)
 
 __all__ = ["BLOCK_COLUMNS", "CAPTION_FILES", "DATASETS", "DEFAULT_N_SAMPLES", "DEFAULT_SEED",
            "EMOJI_PACKAGE", "EMOJI_SHA256", "EMOJI_VERSION", "MANIFEST_VERSION", "TAKES_ALL",
-           "DatasetError", "DatasetInfo", "Manifest", "Sample", "cache_dir", "count_ids",
+           "DatasetError", "DatasetInfo", "Manifest", "Sample", "count_ids",
            "dataset_options", "ensure_emoji", "folder_sha256", "ids_sha256", "load_image",
            "load_manifest", "local_sha256", "parse_dataset_name", "portable_path", "prepare",
            "prepare_emoji", "prepare_folder", "prepare_hub", "prepare_ids", "read_captions_text",

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .manifest import DEFAULT_SEED, DatasetError, Manifest, Sample, cache_dir, check_n, sha256_file
+from ..cachedir import cache_root
+from .manifest import DEFAULT_SEED, DatasetError, Manifest, Sample, check_n, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ EMOJI_VERSION = "16.0.0"
 EMOJI_SHA256 = "fb5fd131b362aab7a55542d2a147a79708cce0a8b1c1bbacd470172708b5c438"
 
 def _emoji_root() -> Path:
-    return cache_dir() / f"{EMOJI_PACKAGE}-{EMOJI_VERSION}"
+    return cache_root() / f"{EMOJI_PACKAGE}-{EMOJI_VERSION}"
 
 
 def _fetch_emoji_tarball(dest: Path) -> Path:

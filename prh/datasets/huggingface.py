@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ..jobio import atomic_output
-from .manifest import DatasetError, Manifest, Sample, cache_dir, check_n, sha256_file
+from ..cachedir import cache_root
+from .manifest import DatasetError, Manifest, Sample, check_n, sha256_file
 
 def prepare_hub(n_samples: int | None, *, path: str = "minhuh/prh", revision: str | None = "wit_1024",
                  split: str = "train", image_column: str = "image", text_column: str = "text",
@@ -36,7 +37,7 @@ def prepare_hub(n_samples: int | None, *, path: str = "minhuh/prh", revision: st
         ds = ds.cast_column(image_column, hfds.Image(decode=False))  # keep the original bytes
     key = hashlib.sha256(json.dumps([os.path.abspath(path) if local else path, revision, split,
                                      image_column]).encode()).hexdigest()[:12]
-    out_dir = cache_dir() / "datasets" / f"{name}-{key}"
+    out_dir = cache_root() / "datasets" / f"{name}-{key}"
     out_dir.mkdir(parents=True, exist_ok=True)
     samples = []
     for i, row in enumerate(ds):

@@ -34,12 +34,6 @@ class DatasetError(ValueError):
     """A dataset that cannot be prepared or read; the message says which and why."""
 
 
-def cache_dir() -> Path:
-    """Where downloaded data is unpacked: ``$PRH_CACHE`` or ``~/.cache/prh``."""
-    env = os.environ.get("PRH_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "prh"
-
-
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

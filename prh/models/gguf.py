@@ -7,8 +7,7 @@ the de-quantised model (float32 safetensors) and the tokenizer are saved with
 ``save_pretrained`` into a folder of the prh cache and every later load reads
 that folder.
 
-Cache folder: ``$PRH_CACHE`` if set, else ``$XDG_CACHE_HOME/prh``, else
-``~/.cache/prh``; one sub-folder per GGUF file, named after the model and the
+Cache folder: :func:`prh.cachedir.cache_root`; one sub-folder per GGUF file, named after the model and the
 first 16 hex digits of the file's SHA-256. The conversion writes into a
 temporary folder beside it and renames it into place only when complete, so a
 killed conversion leaves no half cache (at most a ``.tmp-*`` folder, ignored
@@ -35,21 +34,13 @@ from typing import Any, Callable
 
 import torch
 
+from ..cachedir import cache_root
 from .base import ModelError
 from .errors import first_line
 from .language import HFTextEmbedder
 
 #: the ``conversion.json`` written into each converted folder, last, before the rename
 RECORD = "conversion.json"
-
-
-def cache_root() -> Path:
-    """The prh cache folder: $PRH_CACHE, else $XDG_CACHE_HOME/prh, else ~/.cache/prh."""
-    if os.environ.get("PRH_CACHE"):
-        return Path(os.environ["PRH_CACHE"]).expanduser()
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "prh"
-    return Path.home() / ".cache" / "prh"
 
 
 def package_file(package: str, filename: str, distribution: str) -> Path:
