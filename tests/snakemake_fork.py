@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 
 class ForkedSnakemake:
@@ -55,7 +56,9 @@ class ForkedSnakemake:
         with tempfile.TemporaryDirectory() as tmp:
             out, err = os.path.join(tmp, "out"), os.path.join(tmp, "err")
             request = {"args": args, "cwd": str(cwd), "env": env, "out": out, "err": err}
-            self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+            data = json.dumps(request).encode() + b"\n"
+            while data:  # an unbuffered pipe may take a long request in parts
+                data = data[self.proc.stdin.write(data):]
             pid = self._readline(None)["pid"]
             try:
                 rc = self._readline(timeout)["rc"]
@@ -72,7 +75,7 @@ class ForkedSnakemake:
             self.proc.wait(timeout=60)
 
 
-def _child(request: dict, main) -> int:
+def _child(request: dict, main) -> NoReturn:
     """Run in the forked child: snakemake's main as the command runs it."""
     import atexit
     import traceback
